@@ -1,0 +1,46 @@
+// Differentiable ops. Each op is one forward and one hand-written backward, both calling kernels/; the
+// backward is a closure recorded on the tape (variable.h). Shapes are checked at entry with a lat::Error
+// naming the op and the shapes. Ops accept non-contiguous inputs (they call contiguous() where the kernel
+// needs it) and return contiguous outputs, except the view ops (reshape, transpose, slice).
+#pragma once
+
+#include <vector>
+
+#include "autograd/variable.h"
+
+namespace lat::autograd {
+
+// --- elementwise (ops_elementwise.cpp) ---
+Variable add(const Variable& a, const Variable& b);  // equal shapes
+Variable mul(const Variable& a, const Variable& b);  // equal shapes, elementwise
+Variable scale(const Variable& a, double factor);
+Variable sum(const Variable& x);   // all elements -> scalar
+Variable mean(const Variable& x);  // all elements -> scalar
+
+// --- views (ops_view.cpp) ---
+Variable reshape(const Variable& x, const std::vector<int64_t>& shape);  // one dim may be -1
+Variable transpose(const Variable& x, int d0, int d1);                   // a view; backward transposes back
+Variable contiguous(const Variable& x);
+Variable slice(const Variable& x, int dim, int64_t start, int64_t end);  // a view
+
+// --- matmul (ops_matmul.cpp) ---
+// a: [..., M, K] (or [..., K, M] with transpose_a), b: [..., K, N] (or [..., N, K]) -> [..., M, N].
+// Leading (batch) dims must match, or b may be 2-D and shared across a's batch.
+Variable matmul(const Variable& a, const Variable& b, bool transpose_a = false, bool transpose_b = false);
+// x: [..., in], weight: [out, in] -> [..., out]  (x · weightᵀ, no bias: lat's transformer has none)
+Variable linear(const Variable& x, const Variable& weight);
+
+// --- model pieces (ops_nn.cpp) ---
+// weight: [V, D], ids: i32 [...] -> [..., D]; backward scatter-adds into weight. Ids outside [0, V) throw.
+Variable embedding(const Variable& weight, const Tensor& ids);
+// x: [..., D], gain: [D] -> x / rms(x) * gain over the last dim, rms in fp32/double.
+Variable rmsnorm(const Variable& x, const Variable& gain, double eps = 1e-6);
+// gate, up: [..., F] -> silu(gate) * up
+Variable swiglu(const Variable& gate, const Variable& up);
+Variable silu(const Variable& x);
+Variable gelu(const Variable& x);  // tanh approximation (GPT-2)
+// logits: [N, V], targets: i32 [N] -> scalar mean over targets != ignore_index. One fused pass computes the
+// loss and the (scaled) dlogits; backward only scales them by the incoming gradient.
+Variable softmax_cross_entropy(const Variable& logits, const Tensor& targets, int ignore_index = -1);
+
+}  // namespace lat::autograd
