@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine for lat and builds it: installs the Debian packages lat needs (as root or
+# through sudo), writes the King James Bible text to data/kjv.txt (the quickstart corpus), configures with
+# CUDA when the toolkit is at /usr/local/cuda, and builds into build/. Safe to run again: it only does what
+# is missing. Usage: tools/setup.sh [--werror] [--build-dir DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+werror=OFF
+build_dir=build
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --werror) werror=ON ;;
+    --build-dir) build_dir="$2"; shift ;;
+    *) echo "setup.sh: unknown argument '$1' (expected --werror or --build-dir DIR)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+packages=(cmake ninja-build g++ libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libcli11-dev libfmt-dev
+          libtomlplusplus-dev doctest-dev libopenblas-dev bible-kjv)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+mkdir -p data
+if [ ! -s data/kjv.txt ]; then
+  bible gen1:1-rev22:21 > data/kjv.txt.tmp && mv data/kjv.txt.tmp data/kjv.txt
+  echo "setup: wrote data/kjv.txt ($(wc -c < data/kjv.txt) bytes)"
+fi
+
+cuda_args=()
+if [ -x /usr/local/cuda/bin/nvcc ]; then
+  cuda_args=(-DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DLAT_CUDA=ON)
+fi
+if [ ! -f "$build_dir/build.ninja" ]; then
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLAT_WERROR="$werror" "${cuda_args[@]}" >/dev/null
+fi
+cmake --build "$build_dir"
