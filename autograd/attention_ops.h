@@ -1,0 +1,63 @@
+// Differentiable ops of the attention family (math: ../shared/SPEC.md; choices: docs/attention.md). Each op
+// is one forward and one hand-written backward calling kernels/; none is derived through the tape.
+// Layout: heads-major [B, H, N, ·] for every per-head tensor.
+#pragma once
+
+#include <cstdint>
+
+#include "autograd/variable.h"
+
+namespace lat::autograd {
+
+// Output and final state of a linear-attention core. final_state is the state entering position N (the
+// initial state of the next chunk; see kernels/lightning_attention.h for the convention).
+struct LinearAttentionOutput {
+  Variable out;          // [B, H, N, e]
+  Variable final_state;  // [B, H, m, e] (unnormalised) or [B, H, m, e + 1] (normalised: last column is z)
+};
+
+// --- core (ops_attention_core.cpp), SPEC §4 ---
+// q̃, k̃: [B, H, N, m], v: [B, H, N, e], log_decay: [H] (s ≥ 0; a constant, not differentiated),
+// initial_state: [B, H, m, e] or undefined (zeros). Unnormalised o_i = S_iᵀ q̃_i.
+LinearAttentionOutput lightning_attention(const Variable& q, const Variable& k, const Variable& v,
+                                          const Tensor& log_decay, int64_t block = 64,
+                                          const Variable& initial_state = Variable());
+// Normalised (Katharopoulos) form, SPEC §1: the core on [V | 1], o_i = num_i / (q̃_i·z_i + eps).
+// initial_state: [B, H, m, e + 1] (S with z appended as the last column) or undefined.
+LinearAttentionOutput lightning_attention_normalized(const Variable& q, const Variable& k, const Variable& v,
+                                                     const Tensor& log_decay, int64_t block = 64,
+                                                     const Variable& initial_state = Variable(),
+                                                     double eps = 1e-6);
+
+// --- feature maps (ops_attention_features.cpp), SPEC §2; x: [B, H, N, d] ---
+Variable elu1_feature_map(const Variable& x);  // -> [B, H, N, d], elu(x) + 1
+Variable silu_feature_map(const Variable& x);  // -> [B, H, N, d], x·σ(x) (NormAttention only)
+// cosFormer: -> [B, H, N, 2d] = [relu(x) sin a_i ; relu(x) cos a_i], a_i = π (offset + i) / (2M).
+// Throws lat::Error when offset + N > max_context.
+Variable cosine_feature_map(const Variable& x, int64_t max_context, int64_t offset = 0);
+// FAVOR+ with features w: [m, d] (from kernels::draw_random_features). Queries: stabiliser per row; keys: one
+// constant per (batch, head) sequence, or `key_stabilizer` [B, H] when given (streaming). The stabiliser used
+// is returned ([B, H, N] for queries, [B, H] for keys) and is a constant in backward.
+struct RandomFeatureOutput {
+  Variable features;  // [B, H, N, m]
+  Tensor stabilizer;
+};
+RandomFeatureOutput random_feature_map(const Variable& x, const Tensor& w, bool is_query,
+                                       const Tensor& key_stabilizer = Tensor());
+
+// --- position (ops_attention_position.cpp), SPEC §3 ---
+// Rotates pairs (x[2c], x[2c+1]) of x: [B, H, N, d] (d even) by angle (offset + i)·base^(−2c/d).
+Variable rope(const Variable& x, int64_t offset = 0, double base = 10000.0);
+
+// --- softmax baseline (ops_attention_softmax.cpp), SPEC §5 ---
+// q: [B, H, Nq, d], k: [B, H, Nk, d], v: [B, H, Nk, e], Nq ≤ Nk; query i sits at position Nk − Nq + i and
+// sees keys j ≤ that position (Nq = Nk: plain causal; Nq = 1: a KV-cache step). -> [B, H, Nq, e].
+Variable softmax_attention(const Variable& q, const Variable& k, const Variable& v, double scale);
+
+// --- output forms (ops_attention_output.cpp) ---
+// RMSNorm without gain over the last dim: x / sqrt(mean(x²) + eps) (NormAttention's per-head norm).
+Variable head_rmsnorm(const Variable& x, double eps = 1e-6);
+// x ⊙ σ(gate), equal shapes (the output gate).
+Variable sigmoid_gate(const Variable& x, const Variable& gate);
+
+}  // namespace lat::autograd

@@ -1,0 +1,204 @@
+// Tiled causal linear attention on the CPU, SPEC §4: per (batch, head) the sequence is cut into blocks of
+// `block` rows; inside a block the output is the masked left product [(Q̃ K̃ᵀ) ⊙ M] V, across blocks the
+// right product Q̃ S with the carried m×e state. Cost O(N·m·e + N·block·(m+e)) per head. Every decay power is
+// exp(−s·x) with x ≥ 0 (a table of x = 0..block), never λ^(−r).
+#include "kernels/cpu/lightning_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace lat::kernels::cpu {
+namespace {
+
+template <class T>
+T dot(const T* a, const T* b, int64_t n) {
+  T s = 0;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+template <class T>
+void axpy(T alpha, const T* x, T* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+// decay[x] = exp(−s·x), x = 0..block.
+template <class T>
+std::vector<T> decay_table(T s, int64_t block) {
+  std::vector<T> d(static_cast<size_t>(block + 1));
+  for (int64_t x = 0; x <= block; ++x) d[static_cast<size_t>(x)] = std::exp(-s * static_cast<T>(x));
+  return d;
+}
+
+// S ← λ^nb S + Σ_r λ^{nb−r} k̃_r v_rᵀ over the nb rows of one block (SPEC §4, true positions in a partial block).
+template <class T>
+void advance_state(const T* k, const T* v, const T* decay, T* state, int64_t nb, int64_t m, int64_t e) {
+  const T carry = decay[nb];
+  for (int64_t i = 0; i < m; ++i) {
+    T* row = state + i * e;
+    for (int64_t j = 0; j < e; ++j) row[j] *= carry;
+    for (int64_t r = 0; r < nb; ++r) axpy(decay[nb - r] * k[r * m + i], v + r * e, row, e);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void lightning_attention_forward(const T* q, const T* k, const T* v, const T* log_decay, const T* initial_state,
+                                 T* out, T* final_state, int64_t batch, int64_t heads, int64_t n, int64_t m,
+                                 int64_t e, int64_t block) {
+  const int64_t bh = batch * heads;
+#pragma omp parallel for schedule(dynamic, 1) if (bh > 1)
+  for (int64_t p = 0; p < bh; ++p) {
+    const std::vector<T> decay = decay_table(log_decay[p % heads], block);
+    const T* qh = q + p * n * m;
+    const T* kh = k + p * n * m;
+    const T* vh = v + p * n * e;
+    T* oh = out + p * n * e;
+    T* state = final_state + p * m * e;
+    if (initial_state)
+      std::copy(initial_state + p * m * e, initial_state + (p + 1) * m * e, state);
+    else
+      std::fill(state, state + m * e, T(0));
+    std::vector<T> inter(static_cast<size_t>(e));
+    for (int64_t t0 = 0; t0 < n; t0 += block) {
+      const int64_t nb = std::min(block, n - t0);
+      for (int64_t r = 0; r < nb; ++r) {
+        const T* qr = qh + (t0 + r) * m;
+        T* orow = oh + (t0 + r) * e;
+        std::fill(orow, orow + e, T(0));
+        // Intra-block left product: Σ_{c≤r} λ^{r−c} (q̃_r·k̃_c) v_c.
+        for (int64_t c = 0; c <= r; ++c)
+          axpy(decay[r - c] * dot(qr, kh + (t0 + c) * m, m), vh + (t0 + c) * e, orow, e);
+        // Inter-block right product: λ^r S_bᵀ q̃_r.
+        std::fill(inter.begin(), inter.end(), T(0));
+        for (int64_t i = 0; i < m; ++i) axpy(qr[i], state + i * e, inter.data(), e);
+        axpy(decay[r], inter.data(), orow, e);
+      }
+      advance_state(kh + t0 * m, vh + t0 * e, decay.data(), state, nb, m, e);
+    }
+  }
+}
+
+template <class T>
+void lightning_attention_backward(const T* q, const T* k, const T* v, const T* log_decay, const T* initial_state,
+                                  const T* grad_out, const T* grad_final_state, T* grad_q, T* grad_k, T* grad_v,
+                                  T* grad_initial_state, int64_t batch, int64_t heads, int64_t n, int64_t m,
+                                  int64_t e, int64_t block) {
+  const int64_t bh = batch * heads;
+  const int64_t blocks = (n + block - 1) / block;
+#pragma omp parallel for schedule(dynamic, 1) if (bh > 1)
+  for (int64_t p = 0; p < bh; ++p) {
+    const std::vector<T> decay = decay_table(log_decay[p % heads], block);
+    const T* qh = q + p * n * m;
+    const T* kh = k + p * n * m;
+    const T* vh = v + p * n * e;
+    const T* gh = grad_out + p * n * e;
+    T* dq = grad_q + p * n * m;
+    T* dk = grad_k + p * n * m;
+    T* dv = grad_v + p * n * e;
+    std::fill(dq, dq + n * m, T(0));
+    std::fill(dk, dk + n * m, T(0));
+    std::fill(dv, dv + n * e, T(0));
+
+    // Recompute the state entering every block (the forward sweep without outputs).
+    const size_t me = static_cast<size_t>(m * e);
+    std::vector<T> states(static_cast<size_t>(blocks) * me, T(0));
+    if (initial_state) std::copy(initial_state + p * m * e, initial_state + (p + 1) * m * e, states.begin());
+    for (int64_t b = 0; b + 1 < blocks; ++b) {
+      std::copy(states.begin() + b * me, states.begin() + (b + 1) * me, states.begin() + (b + 1) * me);
+      advance_state(kh + b * block * m, vh + b * block * e, decay.data(), states.data() + (b + 1) * me, block, m,
+                    e);
+    }
+
+    // D = ∂L/∂(state leaving block b), swept in reverse from the final state's gradient.
+    std::vector<T> D(me, T(0));
+    if (grad_final_state) std::copy(grad_final_state + p * m * e, grad_final_state + (p + 1) * m * e, D.begin());
+    for (int64_t b = blocks - 1; b >= 0; --b) {
+      const int64_t t0 = b * block, nb = std::min(block, n - t0);
+      const T* Sb = states.data() + b * me;
+      for (int64_t r = 0; r < nb; ++r) {
+        const T* qr = qh + (t0 + r) * m;
+        const T* gr = gh + (t0 + r) * e;
+        T* dqr = dq + (t0 + r) * m;
+        // Intra-block: P = (dO Vᵀ) ⊙ M feeds dQ̃ (P K̃) and dK̃ (Pᵀ Q̃); A = (Q̃ K̃ᵀ) ⊙ M feeds dV (Aᵀ dO).
+        for (int64_t c = 0; c <= r; ++c) {
+          const T* kc = kh + (t0 + c) * m;
+          const T pc = decay[r - c] * dot(gr, vh + (t0 + c) * e, e);
+          const T ac = decay[r - c] * dot(qr, kc, m);
+          axpy(pc, kc, dqr, m);
+          axpy(pc, qr, dk + (t0 + c) * m, m);
+          axpy(ac, gr, dv + (t0 + c) * e, e);
+        }
+        // Inter-block: dq̃_r += λ^r S_b dO_r; dk̃_r += λ^{nb−r} D v_r; dv_r += λ^{nb−r} Dᵀ k̃_r.
+        const T wq = decay[r], wk = decay[nb - r];
+        const T* vr = vh + (t0 + r) * e;
+        const T* kr = kh + (t0 + r) * m;
+        T* dkr = dk + (t0 + r) * m;
+        T* dvr = dv + (t0 + r) * e;
+        for (int64_t i = 0; i < m; ++i) {
+          dqr[i] += wq * dot(Sb + i * e, gr, e);
+          dkr[i] += wk * dot(D.data() + i * e, vr, e);
+          axpy(wk * kr[i], D.data() + i * e, dvr, e);
+        }
+      }
+      // D_{b−1} = λ^nb D_b + (diag(λ^r) Q̃_b)ᵀ dO_b.
+      const T carry = decay[nb];
+      for (int64_t i = 0; i < m; ++i) {
+        T* row = D.data() + i * e;
+        for (int64_t j = 0; j < e; ++j) row[j] *= carry;
+        for (int64_t r = 0; r < nb; ++r) axpy(decay[r] * qh[(t0 + r) * m + i], gh + (t0 + r) * e, row, e);
+      }
+    }
+    if (grad_initial_state) std::copy(D.begin(), D.end(), grad_initial_state + p * m * e);
+  }
+}
+
+template <class T>
+void augment_values(const T* v, T* v_aug, int64_t rows, int64_t e) {
+  for (int64_t i = 0; i < rows; ++i) {
+    std::copy(v + i * e, v + (i + 1) * e, v_aug + i * (e + 1));
+    v_aug[i * (e + 1) + e] = T(1);
+  }
+}
+
+template <class T>
+void normalize_by_denominator(const T* num_aug, T eps, T* out, T* denominator, int64_t rows, int64_t e) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const T den = num_aug[i * (e + 1) + e] + eps;
+    denominator[i] = den;
+    for (int64_t j = 0; j < e; ++j) out[i * e + j] = num_aug[i * (e + 1) + j] / den;
+  }
+}
+
+template <class T>
+void denominator_backward(const T* grad_out, const T* out, const T* denominator, T* grad_aug, int64_t rows,
+                          int64_t e) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const T den = denominator[i];
+    for (int64_t j = 0; j < e; ++j) grad_aug[i * (e + 1) + j] = grad_out[i * e + j] / den;
+    grad_aug[i * (e + 1) + e] = -dot(grad_out + i * e, out + i * e, e) / den;
+  }
+}
+
+template <class T>
+void drop_last_column(const T* x_aug, T* x, int64_t rows, int64_t e) {
+  for (int64_t i = 0; i < rows; ++i) std::copy(x_aug + i * (e + 1), x_aug + i * (e + 1) + e, x + i * e);
+}
+
+#define LAT_INSTANTIATE(T)                                                                                   \
+  template void lightning_attention_forward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*,     \
+                                               int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);        \
+  template void lightning_attention_backward<T>(const T*, const T*, const T*, const T*, const T*, const T*,  \
+                                                const T*, T*, T*, T*, T*, int64_t, int64_t, int64_t,          \
+                                                int64_t, int64_t, int64_t);                                   \
+  template void augment_values<T>(const T*, T*, int64_t, int64_t);                                           \
+  template void normalize_by_denominator<T>(const T*, T, T*, T*, int64_t, int64_t);                          \
+  template void denominator_backward<T>(const T*, const T*, const T*, T*, int64_t, int64_t);                 \
+  template void drop_last_column<T>(const T*, T*, int64_t, int64_t);
+LAT_INSTANTIATE(float)
+LAT_INSTANTIATE(double)
+#undef LAT_INSTANTIATE
+
+}  // namespace lat::kernels::cpu

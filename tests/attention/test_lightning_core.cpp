@@ -1,0 +1,171 @@
+// The tiled core (SPEC §4) against the quadratic reference and the per-token recurrence (SPEC §6), and
+// central-difference gradients of the core and the normalised form.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "attention/reference.h"
+#include "autograd/attention_ops.h"
+#include "autograd/ops.h"
+#include "support/gradcheck.h"
+
+using namespace lat;
+using namespace lat::autograd;
+using lat::testing::Vars;
+
+namespace {
+
+Tensor decay_tensor(const std::vector<double>& s) {
+  return Tensor::from_vector<double>(s, Shape{static_cast<int64_t>(s.size())});
+}
+
+}  // namespace
+
+TEST_CASE("lightning_attention: tiled = quadratic = recurrence in double") {
+  const int64_t B = 2, H = 2, m = 5, e = 3;
+  double worst = 0;
+  for (int64_t N : {1, 7, 63, 64, 65, 130})
+    for (bool decay : {false, true})
+      for (bool normalized : {false, true})
+        for (bool with_init : {false, true}) {
+          const std::string tag = std::to_string(N) + (decay ? "d" : "") + (normalized ? "n" : "") + (with_init ? "i" : "");
+          // Normalised needs q̃·k̃ ≥ 0: positive features.
+          const double lo = normalized ? 0.05 : -1.0;
+          Tensor q = testing::random_double(Shape{B, H, N, m}, "q" + tag, lo, 1.0);
+          Tensor k = testing::random_double(Shape{B, H, N, m}, "k" + tag, lo, 1.0);
+          Tensor v = testing::random_double(Shape{B, H, N, e}, "v" + tag);
+          const std::vector<double> s = decay ? std::vector<double>{0.03, 0.7} : std::vector<double>{0.0, 0.0};
+          const int64_t ea = normalized ? e + 1 : e;
+          Tensor init = with_init ? testing::random_double(Shape{B, H, m, ea}, "s" + tag, normalized ? 0.0 : -1.0, 1.0)
+                                  : Tensor();
+          const std::vector<double> init_v = with_init ? init.to_vector<double>() : std::vector<double>{};
+          auto quad = testing::quadratic_linear_attention(q.to_vector<double>(), k.to_vector<double>(),
+                                                          v.to_vector<double>(), s, init_v, B, H, N, m, e, normalized);
+          auto rec = testing::recurrent_linear_attention(q.to_vector<double>(), k.to_vector<double>(),
+                                                         v.to_vector<double>(), s, init_v, B, H, N, m, e, normalized);
+          CAPTURE(tag);
+          CHECK(testing::max_rel(rec.out, quad.out) <= 1e-12);
+          CHECK(testing::max_rel(rec.state, quad.state) <= 1e-12);
+          for (int64_t block : {1, 2, 16, 64}) {
+            CAPTURE(block);
+            Variable iv = with_init ? Variable(init) : Variable();
+            LinearAttentionOutput r = normalized
+                                          ? lightning_attention_normalized(Variable(q), Variable(k), Variable(v),
+                                                                           decay_tensor(s), block, iv)
+                                          : lightning_attention(Variable(q), Variable(k), Variable(v), decay_tensor(s),
+                                                                block, iv);
+            const double eo = testing::max_rel(r.out.data().to_vector<double>(), quad.out);
+            const double es = testing::max_rel(r.final_state.data().to_vector<double>(), quad.state);
+            CHECK(eo <= 1e-12);
+            CHECK(es <= 1e-12);
+            worst = std::max({worst, eo, es});
+          }
+        }
+  MESSAGE("worst relative difference tiled vs quadratic: ", worst);
+}
+
+TEST_CASE("lightning_attention: float path matches double within fp32 accuracy") {
+  const int64_t B = 1, H = 2, N = 100, m = 16, e = 8;
+  Tensor q = testing::random_double(Shape{B, H, N, m}, "fq"), k = testing::random_double(Shape{B, H, N, m}, "fk");
+  Tensor v = testing::random_double(Shape{B, H, N, e}, "fv");
+  std::vector<double> s{0.0, 0.1};
+  auto d = lightning_attention(Variable(q), Variable(k), Variable(v), decay_tensor(s), 16);
+  auto f = lightning_attention(Variable(q.to(DType::F32)), Variable(k.to(DType::F32)), Variable(v.to(DType::F32)),
+                               decay_tensor(s).to(DType::F32), 16);
+  CHECK(testing::relative_rms_error(f.out.data(), d.out.data()) < 1e-5);
+  CHECK(testing::relative_rms_error(f.final_state.data(), d.final_state.data()) < 1e-5);
+}
+
+TEST_CASE("lightning_attention: streaming in chunks with the carried state equals one shot") {
+  const int64_t B = 1, H = 2, N = 70, m = 4, e = 6;
+  Tensor q = testing::random_double(Shape{B, H, N, m}, "cq", 0.05, 1.0);
+  Tensor k = testing::random_double(Shape{B, H, N, m}, "ck", 0.05, 1.0);
+  Tensor v = testing::random_double(Shape{B, H, N, e}, "cv");
+  Tensor s = decay_tensor({0.02, 0.4});
+  for (bool normalized : {false, true}) {
+    auto run = [&](const Tensor& qq, const Tensor& kk, const Tensor& vv, const Variable& init) {
+      return normalized ? lightning_attention_normalized(Variable(qq), Variable(kk), Variable(vv), s, 16, init)
+                        : lightning_attention(Variable(qq), Variable(kk), Variable(vv), s, 16, init);
+    };
+    auto whole = run(q, k, v, Variable());
+    Variable state;
+    std::vector<double> streamed;
+    for (auto [a, b] : {std::pair<int64_t, int64_t>{0, 5}, {5, 37}, {37, 38}, {38, 70}}) {
+      auto part = run(q.slice(2, a, b).contiguous(), k.slice(2, a, b).contiguous(), v.slice(2, a, b).contiguous(), state);
+      state = part.final_state;
+      // Gather this chunk into [H][positions] order for comparison.
+      streamed.resize(static_cast<size_t>(H * N * e));
+      auto o = part.out.data().to_vector<double>();
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = a; i < b; ++i)
+          for (int64_t c = 0; c < e; ++c)
+            streamed[static_cast<size_t>((h * N + i) * e + c)] = o[static_cast<size_t>((h * (b - a) + i - a) * e + c)];
+    }
+    CAPTURE(normalized);
+    CHECK(testing::max_rel(streamed, whole.out.data().to_vector<double>()) <= 1e-12);
+    CHECK(testing::max_rel(state.data().to_vector<double>(), whole.final_state.data().to_vector<double>()) <= 1e-12);
+  }
+}
+
+TEST_CASE("lightning_attention: normalised output is invariant to positive per-row scaling of q") {
+  const int64_t B = 1, H = 1, N = 20, m = 4, e = 3;
+  Tensor q = testing::random_double(Shape{B, H, N, m}, "iq", 0.1, 1.0);
+  Tensor k = testing::random_double(Shape{B, H, N, m}, "ik", 0.1, 1.0);
+  Tensor v = testing::random_double(Shape{B, H, N, e}, "iv");
+  Tensor q2 = q.clone();
+  double* p = q2.data<double>();
+  for (int64_t i = 0; i < N; ++i)
+    for (int64_t c = 0; c < m; ++c) p[i * m + c] *= 1.0 + 0.5 * static_cast<double>(i % 5);
+  // eps breaks exact invariance; with den ≫ eps the change is O(eps / den).
+  auto a = lightning_attention_normalized(Variable(q), Variable(k), Variable(v), decay_tensor({0.1}), 8, {}, 1e-15);
+  auto b = lightning_attention_normalized(Variable(q2), Variable(k), Variable(v), decay_tensor({0.1}), 8, {}, 1e-15);
+  CHECK(testing::max_rel(b.out.data().to_vector<double>(), a.out.data().to_vector<double>()) <= 1e-13);
+}
+
+// --- gradients (central differences in double, SPEC §6) ---
+
+namespace {
+
+// Runs check_gradients on inputs drawn in [lo, hi] (positive features for the normalised form).
+void gradcheck_inputs(const std::string& name, const std::vector<Shape>& shapes, const std::vector<double>& lo,
+                      const testing::OpFn& fn) {
+  std::vector<Tensor> inputs;
+  for (size_t i = 0; i < shapes.size(); ++i)
+    inputs.push_back(testing::random_double(shapes[i], name + std::to_string(i), lo[i], 1.0));
+  testing::check_gradients(name, inputs, fn);
+}
+
+}  // namespace
+
+TEST_CASE("gradcheck lightning_attention core (out and final state), N not a multiple of the block") {
+  const int64_t B = 2, H = 2, N = 13, m = 4, e = 8;
+  const Tensor s = decay_tensor({0.0, 0.25});
+  const std::vector<Shape> shapes{{B, H, N, m}, {B, H, N, m}, {B, H, N, e}, {B, H, m, e}};
+  for (int64_t block : {1, 4, 16}) {
+    gradcheck_inputs("core.out.b" + std::to_string(block), shapes, {-1, -1, -1, -1}, [&](const Vars& in) {
+      return lightning_attention(in[0], in[1], in[2], s, block, in[3]).out;
+    });
+    gradcheck_inputs("core.state.b" + std::to_string(block), shapes, {-1, -1, -1, -1}, [&](const Vars& in) {
+      return lightning_attention(in[0], in[1], in[2], s, block, in[3]).final_state;
+    });
+  }
+  // Both outputs at once: their gradients accumulate through one backward.
+  gradcheck_inputs("core.both", shapes, {-1, -1, -1, -1}, [&](const Vars& in) {
+    auto r = lightning_attention(in[0], in[1], in[2], s, 4, in[3]);
+    return add(sum(r.out), scale(sum(r.final_state), 0.5));
+  });
+}
+
+TEST_CASE("gradcheck lightning_attention normalised form") {
+  const int64_t B = 1, H = 2, N = 11, m = 4, e = 4;
+  const Tensor s = decay_tensor({0.0, 0.3});
+  const std::vector<Shape> shapes{{B, H, N, m}, {B, H, N, m}, {B, H, N, e}, {B, H, m, e + 1}};
+  for (int64_t block : {1, 4}) {
+    gradcheck_inputs("normalized.out.b" + std::to_string(block), shapes, {0.1, 0.1, -1, 0.0}, [&](const Vars& in) {
+      return lightning_attention_normalized(in[0], in[1], in[2], s, block, in[3]).out;
+    });
+    gradcheck_inputs("normalized.state.b" + std::to_string(block), shapes, {0.1, 0.1, -1, 0.0}, [&](const Vars& in) {
+      return lightning_attention_normalized(in[0], in[1], in[2], s, block, in[3]).final_state;
+    });
+  }
+}
