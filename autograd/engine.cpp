@@ -50,13 +50,18 @@ void Variable::backward(const Tensor& seed_in) const {
   // Nodes are held by shared_ptr here: clearing a node's inputs after it runs may drop the last other
   // owner of its children.
   std::unordered_map<Node*, int> pending;
+  std::unordered_map<VariableState*, int> leaf_pending;  // edges into each leaf, for on_grad_ready
   std::vector<std::shared_ptr<Node>> stack{state_->creator};
   pending[state_->creator.get()] = 0;
   while (!stack.empty()) {
     std::shared_ptr<Node> node = stack.back();
     stack.pop_back();
     for (const Variable& in : node->inputs) {
-      if (!in.defined() || in.is_leaf()) continue;
+      if (!in.defined()) continue;
+      if (in.is_leaf()) {
+        ++leaf_pending[in.state_.get()];
+        continue;
+      }
       auto [it, inserted] = pending.try_emplace(in.creator().get(), 0);
       ++it->second;
       if (inserted) stack.push_back(in.creator());
@@ -92,6 +97,7 @@ void Variable::backward(const Tensor& seed_in) const {
                   " of shape ", in.shape().str());
       if (in.is_leaf()) {
         if (g.defined()) accumulate_leaf(*in.state_, g);
+        if (--leaf_pending[in.state_.get()] == 0 && in.state_->on_grad_ready) in.state_->on_grad_ready();
         continue;
       }
       Node* child = in.creator().get();

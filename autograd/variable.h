@@ -21,6 +21,9 @@ struct VariableState {
   std::shared_ptr<Node> creator;
   int output_index = 0;  // which output of `creator` this is
   bool requires_grad = false;
+  // Called by the engine once a backward pass has delivered the last gradient contribution to this leaf
+  // (data-parallel training starts reducing a gradient bucket from here, while backward goes on).
+  std::function<void()> on_grad_ready;
 };
 
 class Variable {
@@ -48,6 +51,7 @@ class Variable {
   // Gradients accumulate into the leaves' grad(); the graph is freed as it is consumed.
   void backward(const Tensor& seed = Tensor()) const;
   void zero_grad();
+  void set_grad_ready_hook(std::function<void()> hook) { state_->on_grad_ready = std::move(hook); }
   // The same data with no history (a new leaf that does not require grad).
   Variable detach() const { return Variable(state_->data, false); }
 

@@ -2,6 +2,8 @@
 // and freeing of the graph after backward.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "autograd/ops.h"
 #include "core/error.h"
 
@@ -70,4 +72,18 @@ TEST_CASE("backward with an explicit seed weights the outputs") {
   Variable y = scale(x, 2.0);
   y.backward(Tensor::from_vector<double>({1, 0, -1}, Shape{3}));
   CHECK(grad_of(x) == std::vector<double>{2, 0, -2});
+}
+
+TEST_CASE("a leaf's grad-ready hook fires once, after its last contribution") {
+  Variable x = leaf({1, 2});
+  Variable w = leaf({3, 4});
+  std::vector<std::string> events;
+  x.set_grad_ready_hook([&] { events.push_back("x:" + std::to_string(x.grad().to_vector<double>()[0])); });
+  w.set_grad_ready_hook([&] { events.push_back("w"); });
+  // x is used three times (twice through mul(x, x), once through add); w once.
+  sum(add(mul(x, x), mul(x, w))).backward();
+  REQUIRE(events.size() == 2);
+  CHECK(std::count(events.begin(), events.end(), "w") == 1);
+  // When x's hook ran, its gradient was complete: d/dx (x² + x·w) = 2x + w = 5 at x=1.
+  CHECK(std::find(events.begin(), events.end(), "x:5.000000") != events.end());
 }
