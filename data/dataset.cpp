@@ -1,0 +1,67 @@
+#include "data/dataset.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "data/tokenizer.h"
+
+namespace lat::data {
+
+namespace fs = std::filesystem;
+
+void InMemoryTokens::read(int64_t start, int64_t count, int32_t* out) const {
+  LAT_CHECK(start >= 0 && count >= 0 && start + count <= size(), "token range [", start, ", ", start + count,
+            ") is outside ", describe(), " of ", size(), " tokens");
+  const uint16_t* p = tokens_.data() + start;
+  for (int64_t i = 0; i < count; ++i) out[i] = p[i];
+}
+
+namespace {
+
+std::string read_whole_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) LAT_THROW("text dataset: '", path, "' does not exist");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) LAT_THROW("text dataset: cannot open '", path, "' (", std::strerror(errno), ")");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) LAT_THROW("text dataset: error while reading '", path, "'");
+  if (text.empty()) LAT_THROW("text dataset: '", path, "' is empty");
+  return text;
+}
+
+}  // namespace
+
+InMemoryTokens load_text_dataset(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) LAT_THROW("text dataset: '", path, "' does not exist");
+  std::vector<std::string> files;
+  if (fs::is_directory(status)) {
+    for (const auto& entry : fs::directory_iterator(path, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.empty() || name[0] == '.') continue;
+      if (entry.is_regular_file()) files.push_back(entry.path().string());
+    }
+    if (ec) LAT_THROW("text dataset: cannot list folder '", path, "' (", ec.message(), ")");
+    if (files.empty()) LAT_THROW("text dataset: folder '", path, "' holds no files");
+    std::sort(files.begin(), files.end());
+  } else {
+    files.push_back(path);
+  }
+  std::vector<uint16_t> tokens;
+  for (size_t f = 0; f < files.size(); ++f) {
+    const std::string text = read_whole_file(files[f]);
+    if (f > 0) tokens.push_back(static_cast<uint16_t>(ByteTokenizer::kEos));
+    tokens.reserve(tokens.size() + text.size());
+    for (char c : text) tokens.push_back(static_cast<unsigned char>(c));
+  }
+  std::string description = files.size() == 1 ? "text '" + files[0] + "'"
+                                               : std::to_string(files.size()) + " text files under '" + path + "'";
+  return InMemoryTokens(std::move(tokens), std::move(description));
+}
+
+}  // namespace lat::data

@@ -1,0 +1,49 @@
+// Token datasets: a flat, read-only stream of token ids (documents already joined by EOS), which the loader
+// cuts into windows. Two kinds: in memory (text files through the byte tokenizer) and memory-mapped llm.c
+// token shards (data/shards.h). Tokens are stored as uint16, enough for the byte vocabulary and GPT-2's.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lat::data {
+
+class TokenDataset {
+ public:
+  virtual ~TokenDataset() = default;
+  // Number of tokens in the whole stream.
+  virtual int64_t size() const = 0;
+  // out[0, count) = tokens [start, start + count); throws lat::Error when the range is outside the stream.
+  virtual void read(int64_t start, int64_t count, int32_t* out) const = 0;
+  // Where the tokens came from, for messages ("text 'kjv.txt'", "3 token shards under 'data/'").
+  virtual std::string describe() const = 0;
+
+  std::vector<int32_t> read(int64_t start, int64_t count) const {
+    std::vector<int32_t> out(static_cast<size_t>(count));
+    read(start, count, out.data());
+    return out;
+  }
+};
+
+class InMemoryTokens : public TokenDataset {
+ public:
+  InMemoryTokens(std::vector<uint16_t> tokens, std::string description)
+      : tokens_(std::move(tokens)), description_(std::move(description)) {}
+  int64_t size() const override { return static_cast<int64_t>(tokens_.size()); }
+  void read(int64_t start, int64_t count, int32_t* out) const override;
+  std::string describe() const override { return description_; }
+  using TokenDataset::read;
+  const std::vector<uint16_t>& tokens() const { return tokens_; }
+
+ private:
+  std::vector<uint16_t> tokens_;
+  std::string description_;
+};
+
+// A UTF-8 text file, or every regular file of a folder (names sorted, hidden files skipped, not recursive),
+// through the byte tokenizer, with EOS between documents. A missing, unreadable or empty file, or a folder
+// with no files, throws lat::Error naming the path.
+InMemoryTokens load_text_dataset(const std::string& path);
+
+}  // namespace lat::data
