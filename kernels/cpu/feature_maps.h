@@ -1,0 +1,24 @@
+// Reference CPU loops for kernels/feature_maps.h; rows = B·H·N rows of width d.
+#pragma once
+
+#include <cstdint>
+
+namespace lat::kernels::cpu {
+
+template <class T> void elu1_forward(const T* x, T* y, int64_t n);
+template <class T> void elu1_backward(const T* x, const T* gy, T* gx, int64_t n);
+template <class T> void silu_forward(const T* x, T* y, int64_t n);
+template <class T> void silu_backward(const T* x, const T* gy, T* gx, int64_t n);
+template <class T>
+void cosine_feature_forward(const T* x, T* y, int64_t bh, int64_t n, int64_t d, int64_t max_context, int64_t offset);
+template <class T>
+void cosine_feature_backward(const T* x, const T* gy, T* gx, int64_t bh, int64_t n, int64_t d, int64_t max_context,
+                             int64_t offset);
+template <class T>
+void random_feature_forward(const T* x, const T* w, bool is_query, const T* key_stabilizer, T* y, T* stabilizer,
+                            int64_t bh, int64_t n, int64_t d, int64_t m);
+template <class T>
+void random_feature_backward(const T* x, const T* w, const T* y, const T* gy, T* gx, int64_t rows, int64_t d,
+                             int64_t m);
+
+}  // namespace lat::kernels::cpu
