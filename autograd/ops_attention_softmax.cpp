@@ -1,0 +1,22 @@
+// The softmax baseline op (SPEC §5): saves q, k, v, o and the logsumexp; backward recomputes probabilities.
+#include "autograd/attention_ops.h"
+#include "core/error.h"
+#include "kernels/softmax_attention.h"
+
+namespace lat::autograd {
+
+Variable softmax_attention(const Variable& q, const Variable& k, const Variable& v, double scale) {
+  Tensor qc = q.data().contiguous(), kc = k.data().contiguous(), vc = v.data().contiguous();
+  LAT_CHECK(qc.ndim() == 4 && vc.ndim() == 4, "softmax_attention: q and v must be 4-D, got ", qc.str(), " and ",
+            vc.str());
+  Tensor out = Tensor::empty(Shape{qc.size(0), qc.size(1), qc.size(2), vc.size(3)}, qc.dtype(), qc.device());
+  Tensor lse = Tensor::empty(Shape{qc.size(0), qc.size(1), qc.size(2)}, qc.dtype(), qc.device());
+  kernels::softmax_attention_forward(qc, kc, vc, scale, out, lse);
+  return record("softmax_attention", {q, k, v}, out, [qc, kc, vc, out, lse, scale](const std::vector<Tensor>& g) {
+    Tensor dq = Tensor::empty_like(qc), dk = Tensor::empty_like(kc), dv = Tensor::empty_like(vc);
+    kernels::softmax_attention_backward(qc, kc, vc, out, lse, g[0].contiguous(), scale, dq, dk, dv);
+    return std::vector<Tensor>{dq, dk, dv};
+  });
+}
+
+}  // namespace lat::autograd

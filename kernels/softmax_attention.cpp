@@ -1,0 +1,55 @@
+#include "kernels/softmax_attention.h"
+
+#include "kernels/cpu/softmax_attention.h"
+#include "kernels/dispatch.h"
+
+namespace lat::kernels {
+namespace {
+
+void check_inputs(const char* op, const Tensor& q, const Tensor& k, const Tensor& v) {
+  LAT_CHECK(q.ndim() == 4 && k.ndim() == 4 && v.ndim() == 4, op, ": q, k, v must be 4-D, got ", q.shape().str(),
+            ", ", k.shape().str(), ", ", v.shape().str());
+  check_shape(op, "k", k, Shape{q.size(0), q.size(1), k.size(2), q.size(3)});
+  check_shape(op, "v", v, Shape{q.size(0), q.size(1), k.size(2), v.size(3)});
+  LAT_CHECK(q.size(2) <= k.size(2), op, ": more queries (", q.size(2), ") than keys (", k.size(2), ")");
+  check_same_placement(op, q, k);
+  check_same_placement(op, q, v);
+  for (const Tensor* t : {&q, &k, &v}) LAT_CHECK(t->is_contiguous(), op, ": operands must be contiguous, got ", t->str());
+}
+
+}  // namespace
+
+void softmax_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& out,
+                               Tensor& logsumexp) {
+  const char* op = "softmax_attention";
+  check_inputs(op, q, k, v);
+  check_shape(op, "out", out, Shape{q.size(0), q.size(1), q.size(2), v.size(3)});
+  check_shape(op, "logsumexp", logsumexp, Shape{q.size(0), q.size(1), q.size(2)});
+  if (q.device().is_cuda()) no_cuda_kernel(op, q);
+  dispatch_cpu_floating(op, q.dtype(), [&]<class T>() {
+    cpu::softmax_attention_forward<T>(q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(), logsumexp.data<T>(),
+                                      q.size(0) * q.size(1), q.size(2), k.size(2), q.size(3), v.size(3), scale);
+  });
+}
+
+void softmax_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                const Tensor& logsumexp, const Tensor& grad_out, double scale, Tensor& grad_q,
+                                Tensor& grad_k, Tensor& grad_v) {
+  const char* op = "softmax_attention backward";
+  check_inputs(op, q, k, v);
+  const Shape os{q.size(0), q.size(1), q.size(2), v.size(3)};
+  check_shape(op, "out", out, os);
+  check_shape(op, "grad_out", grad_out, os);
+  check_shape(op, "logsumexp", logsumexp, Shape{q.size(0), q.size(1), q.size(2)});
+  check_shape(op, "grad_q", grad_q, q.shape());
+  check_shape(op, "grad_k", grad_k, k.shape());
+  check_shape(op, "grad_v", grad_v, v.shape());
+  if (q.device().is_cuda()) no_cuda_kernel(op, q);
+  dispatch_cpu_floating(op, q.dtype(), [&]<class T>() {
+    cpu::softmax_attention_backward<T>(q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(), logsumexp.data<T>(),
+                                       grad_out.data<T>(), grad_q.data<T>(), grad_k.data<T>(), grad_v.data<T>(),
+                                       q.size(0) * q.size(1), q.size(2), k.size(2), q.size(3), v.size(3), scale);
+  });
+}
+
+}  // namespace lat::kernels
