@@ -1,0 +1,34 @@
+// Optimizer kernels: the fused AdamW update of one parameter tensor and the sum of squares used by global
+// gradient-norm clipping. Per-tensor entry points over contiguous buffers, so a multi-tensor launcher (one
+// CUDA launch over many parameters) can be built on the same per-element math.
+#pragma once
+
+#include "core/tensor.h"
+
+namespace lat::kernels {
+
+// Scalars of one AdamW step, computed on the host in double (bias corrections included) so every device
+// applies the same numbers.
+struct AdamWStep {
+  double lr = 0.0;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.0;  // already zero for parameters excluded from decay
+  double bias_correction1 = 1.0;  // 1 - beta1^t
+  double bias_correction2 = 1.0;  // 1 - beta2^t
+};
+
+// One decoupled-weight-decay Adam step (Loshchilov & Hutter; PyTorch's AdamW), element-wise:
+//   p -= lr · wd · p
+//   m  = β1 m + (1 − β1) g
+//   v  = β2 v + (1 − β2) g²
+//   p -= lr · (m / bc1) / (sqrt(v / bc2) + eps)
+// param, grad, m, v: [any shape] contiguous, same shape, dtype (f32, or f64 for tests) and device.
+void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& step);
+
+// Σ x², accumulated in double in a fixed order (independent of thread count), returned on the host.
+// x: [any shape] contiguous f32/f64.
+double sum_of_squares(const Tensor& x);
+
+}  // namespace lat::kernels
