@@ -9,6 +9,31 @@
 
 namespace lat::data {
 
+const std::array<const char*, LoaderPosition::kNumFields>& LoaderPosition::field_names() {
+  static const std::array<const char*, kNumFields> names = {
+      "epoch", "index", "batches", "seed", "num_windows", "num_val_windows", "seq_len", "global_batch", "shuffle"};
+  return names;
+}
+
+std::array<int64_t, LoaderPosition::kNumFields> LoaderPosition::to_array() const {
+  return {epoch, index, batches, static_cast<int64_t>(seed), num_windows, num_val_windows, seq_len, global_batch,
+          shuffle};
+}
+
+LoaderPosition LoaderPosition::from_array(const std::array<int64_t, kNumFields>& v) {
+  LoaderPosition p;
+  p.epoch = v[0];
+  p.index = v[1];
+  p.batches = v[2];
+  p.seed = static_cast<uint64_t>(v[3]);
+  p.num_windows = v[4];
+  p.num_val_windows = v[5];
+  p.seq_len = v[6];
+  p.global_batch = v[7];
+  p.shuffle = v[8];
+  return p;
+}
+
 Batch make_batch(const WindowSource& source, const std::vector<int64_t>& windows) {
   const int64_t B = static_cast<int64_t>(windows.size()), T = source.seq_len();
   Batch batch{Tensor::empty(Shape{B, T}, DType::I32), Tensor::empty(Shape{B, T}, DType::I32)};

@@ -10,6 +10,7 @@
 // floor((W - V) / G) steps; the tail of the permutation that does not fill a batch is skipped that epoch.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,13 +41,18 @@ struct LoaderPosition {
   int64_t epoch = 0;
   int64_t index = 0;    // first global row of the next batch within the epoch's permutation
   int64_t batches = 0;  // training batches produced so far, over all epochs
-  int64_t reserved = 0;
   uint64_t seed = 0;
   int64_t num_windows = 0;
   int64_t num_val_windows = 0;
   int64_t seq_len = 0;
   int64_t global_batch = 0;
   int64_t shuffle = 1;
+
+  // The fields as named int64s (seed bit-cast), for writing into a checkpoint's /state and reading back.
+  static constexpr int kNumFields = 9;
+  static const std::array<const char*, kNumFields>& field_names();
+  std::array<int64_t, kNumFields> to_array() const;
+  static LoaderPosition from_array(const std::array<int64_t, kNumFields>& values);
 };
 
 // Iterates the validation windows in order from the beginning: every call of Loader::validation() gives

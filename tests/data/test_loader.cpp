@@ -126,9 +126,19 @@ TEST_CASE("loader: resuming from a saved position equals an uninterrupted run") 
     std::memcpy(&copy, &saved, sizeof(copy));
     Loader resumed(src, c);
     resumed.restore(copy);
+    CHECK(LoaderPosition::from_array(saved.to_array()).to_array() == saved.to_array());
     for (int s = cut; s < 30; ++s) CHECK(same(resumed.next(), expected[static_cast<size_t>(s)]));
     CHECK(resumed.position().batches == 30);
   }
+
+  c.seed = ~uint64_t{0} - 5;  // seeds above 2^63 survive the int64 round trip
+  Loader big_seed(src, c);
+  big_seed.next();
+  const LoaderPosition round = LoaderPosition::from_array(big_seed.position().to_array());
+  CHECK(round.seed == c.seed);
+  Loader big_seed_resumed(src, c);
+  big_seed_resumed.restore(round);
+  c.seed = 5;
 
   // A position from a different setup is refused, naming the field.
   LoaderPosition p = straight.position();
