@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <utility>
 
 #include "core/allocator.h"
 
@@ -87,5 +88,61 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 }
 
 void zero_bytes(void* dst, size_t bytes) { LAT_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream())); }
+
+PinnedBuffer::PinnedBuffer(size_t bytes) : bytes_(bytes) {
+  if (bytes == 0) return;
+  cudaError_t status = cudaMallocHost(&data_, bytes);
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();
+    data_ = nullptr;
+    LAT_THROW("cannot allocate ", bytes, " bytes of pinned host memory (", cudaGetErrorString(status), ")");
+  }
+}
+
+PinnedBuffer::~PinnedBuffer() { release(); }
+
+PinnedBuffer::PinnedBuffer(PinnedBuffer&& other) noexcept
+    : data_(other.data_), bytes_(other.bytes_), ready_(other.ready_) {
+  other.data_ = nullptr;
+  other.bytes_ = 0;
+  other.ready_ = nullptr;
+}
+
+PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
+  if (this != &other) {
+    release();
+    std::swap(data_, other.data_);
+    std::swap(bytes_, other.bytes_);
+    std::swap(ready_, other.ready_);
+  }
+  return *this;
+}
+
+void PinnedBuffer::release() {
+  // Destructors must not throw: errors here (a dying context at exit) are ignored.
+  if (ready_) {
+    (void)cudaEventSynchronize(ready_);
+    (void)cudaEventDestroy(ready_);
+  }
+  if (data_) (void)cudaFreeHost(data_);
+  data_ = nullptr;
+  ready_ = nullptr;
+  bytes_ = 0;
+}
+
+void PinnedBuffer::upload(void* device_dst, size_t bytes) const {
+  LAT_CHECK(bytes <= bytes_, "PinnedBuffer::upload: ", bytes, " bytes requested from a buffer of ", bytes_);
+  if (bytes == 0) return;
+  LAT_CUDA_CHECK(cudaMemcpyAsync(device_dst, data_, bytes, cudaMemcpyHostToDevice, stream()));
+}
+
+void PinnedBuffer::record_ready() {
+  if (!ready_) LAT_CUDA_CHECK(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
+  LAT_CUDA_CHECK(cudaEventRecord(ready_, stream()));
+}
+
+void PinnedBuffer::wait_ready() const {
+  if (ready_) LAT_CUDA_CHECK(cudaEventSynchronize(ready_));
+}
 
 }  // namespace lat::cuda

@@ -6,6 +6,10 @@
 #include "core/error.h"
 #include "core/memcpy.h"
 
+#ifdef LAT_HAVE_CUDA
+#include "core/cuda_context.h"
+#endif
+
 namespace lat {
 
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device), allocator_(&allocator_for(device)) {
@@ -218,6 +222,19 @@ void host_strided_copy(const Tensor& dst, const Tensor& src) {
   }
 }
 
+#ifdef LAT_HAVE_CUDA
+cuda::StridedView cuda_view(const Tensor& t) {
+  cuda::StridedView v;
+  v.data = t.raw_data();
+  v.dtype = t.dtype();
+  v.ndim = t.ndim();
+  for (int d = 0; d < t.ndim(); ++d) {
+    v.shape[d] = t.shape()[d];
+    v.strides[d] = t.strides()[d];
+  }
+  return v;
+}
+#else
 // A host tensor viewing a full host copy of t's storage, with t's strides and offset.
 Tensor host_mirror(const Tensor& t) {
   if (t.device().is_cpu()) return t;
@@ -226,6 +243,7 @@ Tensor host_mirror(const Tensor& t) {
   memcpy_between(host.raw_data(), Device::cpu(), storage->data(), t.device(), storage->bytes());
   return host;
 }
+#endif
 
 }  // namespace
 
@@ -242,6 +260,32 @@ void Tensor::copy_(const Tensor& src) {
     host_strided_copy(*this, src);
     return;
   }
+#ifdef LAT_HAVE_CUDA
+  // Device copies convert and re-stride on the GPU (core/cuda_copy.cu); a host side is first made contiguous
+  // in its own dtype so the transfer is one plain memcpy.
+  if (device_.is_cuda() && src.device_.is_cuda()) {
+    LAT_CHECK(device_ == src.device_, "copy_: copies between CUDA devices ", src.str(), " and ", str(),
+              " are not supported");
+    cuda::copy_strided(cuda_view(*this), cuda_view(src));
+    return;
+  }
+  if (device_.is_cuda()) {  // host -> device
+    Tensor staged = Tensor::empty(shape_, src.dtype_, device_);
+    staged.copy_(src.contiguous());
+    copy_(staged);
+    return;
+  }
+  {  // device -> host
+    Tensor staged = Tensor::empty(shape_, dtype_, src.device_);
+    staged.copy_(src);
+    if (is_contiguous()) {
+      memcpy_between(raw_data(), device_, staged.raw_data(), staged.device_, nbytes());
+    } else {
+      host_strided_copy(*this, staged.to(Device::cpu()));
+    }
+    return;
+  }
+#else
   // Mixed layouts or dtypes on a device: stage through the host. Correct but slow; the CUDA backend keeps
   // its hot paths contiguous and casts with kernels.
   Tensor src_host = src;
@@ -257,6 +301,7 @@ void Tensor::copy_(const Tensor& src) {
     LAT_CHECK(is_contiguous(), "copy_: a non-contiguous CUDA destination ", str(), " is not supported");
     memcpy_between(raw_data(), device_, dst_host.raw_data(), Device::cpu(), nbytes());
   }
+#endif
 }
 
 void Tensor::fill_(double value) {
@@ -270,8 +315,18 @@ void Tensor::fill_(double value) {
     host_strided_copy(*this, src);
     return;
   }
+#ifdef LAT_HAVE_CUDA
+  if (is_contiguous()) {
+    cuda::fill(raw_data(), dtype_, numel(), value);
+    return;
+  }
+  Tensor dense = Tensor::empty(shape_, dtype_, device_);
+  cuda::fill(dense.raw_data(), dtype_, numel(), value);
+  copy_(dense);
+#else
   Tensor host = Tensor::full(shape_, value, dtype_);
   copy_(host);
+#endif
 }
 
 template <class T>

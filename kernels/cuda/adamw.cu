@@ -1,0 +1,226 @@
+// Multi-tensor AdamW and global gradient norm (see adamw.cuh). Tensors are passed by value in groups of
+// kGroup inside the kernel parameters (no descriptor upload, no host sync); each block owns one kChunk-element
+// chunk of one tensor, found by a short scan of the group's block offsets. AdamW is memory-bound:
+// per element it reads p, m, v (fp32) and g, and writes p, m, v (and the bf16 copy): 28-30 bytes for fp32
+// grads, floor = bytes / 4.3 TB/s.
+#include <cmath>
+#include <vector>
+
+#include "kernels/cuda/adamw.cuh"
+#include "kernels/cuda/common.cuh"
+
+namespace lat::kernels::cuda {
+namespace {
+
+constexpr int kGroup = 24;
+constexpr int kThreads = 256;
+constexpr int64_t kChunk = kThreads * 8 * 4;  // elements per block
+
+struct AdamWDev {
+  float* p;
+  const void* g;
+  float* m;
+  float* v;
+  bf16* pb;
+  int64_t n;
+  float decay;  // 1 − lr · wd, rounded from double
+  bool g_bf16;
+  bool vec;  // every pointer allows 8-element vector accesses
+};
+
+struct AdamWGroup {
+  int count;
+  int64_t block_start[kGroup + 1];
+  AdamWDev t[kGroup];
+};
+
+struct AdamWScalars {
+  float beta1, beta2, one_minus_beta1, one_minus_beta2, eps, step_size, inv_sqrt_bc2;
+  const float* grad_scale;
+};
+
+__device__ __forceinline__ int find_tensor(const int64_t* block_start, int count, int64_t block) {
+  int i = 0;
+  while (i + 1 < count && block >= block_start[i + 1]) ++i;
+  return i;
+}
+
+__device__ __forceinline__ void adamw_update(float& p, float g, float& m, float& v, float decay,
+                                             const AdamWScalars& h) {
+  m = h.beta1 * m + h.one_minus_beta1 * g;
+  v = h.beta2 * v + h.one_minus_beta2 * g * g;
+  p = p * decay - h.step_size * m / (sqrtf(v) * h.inv_sqrt_bc2 + h.eps);
+}
+
+__global__ void __launch_bounds__(kThreads) adamw_kernel(AdamWGroup group, AdamWScalars h) {
+  const int i = find_tensor(group.block_start, group.count, blockIdx.x);
+  const AdamWDev& t = group.t[i];
+  const int64_t begin = (blockIdx.x - group.block_start[i]) * kChunk;
+  const int64_t end = min(t.n, begin + kChunk);
+  const float scale = h.grad_scale != nullptr ? *h.grad_scale : 1.0f;
+  if (t.vec && end - begin == kChunk) {
+    for (int64_t e = begin + threadIdx.x * 8; e < end; e += kThreads * 8) {
+      float p[8], m[8], v[8], g[8];
+      load8(t.p + e, p);
+      load8(t.m + e, m);
+      load8(t.v + e, v);
+      if (t.g_bf16)
+        load8(static_cast<const bf16*>(t.g) + e, g);
+      else
+        load8(static_cast<const float*>(t.g) + e, g);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) adamw_update(p[k], g[k] * scale, m[k], v[k], t.decay, h);
+      store8(t.p + e, p);
+      store8(t.m + e, m);
+      store8(t.v + e, v);
+      if (t.pb != nullptr) store8(t.pb + e, p);
+    }
+    return;
+  }
+  for (int64_t e = begin + threadIdx.x; e < end; e += kThreads) {
+    float p = t.p[e], m = t.m[e], v = t.v[e];
+    const float g = (t.g_bf16 ? to_float(static_cast<const bf16*>(t.g)[e]) : static_cast<const float*>(t.g)[e]) * scale;
+    adamw_update(p, g, m, v, t.decay, h);
+    t.p[e] = p;
+    t.m[e] = m;
+    t.v[e] = v;
+    if (t.pb != nullptr) t.pb[e] = from_float<bf16>(p);
+  }
+}
+
+struct NormDev {
+  const void* x;
+  int64_t n;
+  bool bf16_data;
+  bool vec;
+};
+
+struct NormGroup {
+  int count;
+  int64_t block_start[kGroup + 1];
+  NormDev t[kGroup];
+};
+
+// partial: one double per block of this launch, at partial[blockIdx.x]
+__global__ void __launch_bounds__(kThreads) sum_squares_kernel(NormGroup group, double* __restrict__ partial) {
+  __shared__ double scratch[32];
+  const int i = find_tensor(group.block_start, group.count, blockIdx.x);
+  const NormDev& t = group.t[i];
+  const int64_t begin = (blockIdx.x - group.block_start[i]) * kChunk;
+  const int64_t end = min(t.n, begin + kChunk);
+  float acc = 0.0f;  // ≤ 32 squares per thread in fp32, then double across the block and the blocks
+  if (t.vec && end - begin == kChunk) {
+    for (int64_t e = begin + threadIdx.x * 8; e < end; e += kThreads * 8) {
+      float a[8];
+      if (t.bf16_data)
+        load8(static_cast<const bf16*>(t.x) + e, a);
+      else
+        load8(static_cast<const float*>(t.x) + e, a);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) acc += a[k] * a[k];
+    }
+  } else {
+    for (int64_t e = begin + threadIdx.x; e < end; e += kThreads) {
+      const float a = t.bf16_data ? to_float(static_cast<const bf16*>(t.x)[e]) : static_cast<const float*>(t.x)[e];
+      acc += a * a;
+    }
+  }
+  const double total = block_sum(static_cast<double>(acc), scratch);
+  if (threadIdx.x == 0) partial[blockIdx.x] = total;
+}
+
+// out = Σ partial[0..count), in a fixed order (one block)
+__global__ void sum_partials_kernel(const double* __restrict__ partial, int64_t count, float* __restrict__ out) {
+  __shared__ double scratch[32];
+  double acc = 0.0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) acc += partial[i];
+  acc = block_sum(acc, scratch);
+  if (threadIdx.x == 0) *out = static_cast<float>(acc);
+}
+
+__global__ void clip_scale_kernel(const float* sum_squares, float max_norm, float* scale, float* norm) {
+  const float nrm = sqrtf(*sum_squares);
+  if (norm != nullptr) *norm = nrm;
+  *scale = max_norm > 0.0f ? fminf(1.0f, max_norm / (nrm + 1e-6f)) : 1.0f;
+}
+
+int64_t chunks(int64_t n) { return (n + kChunk - 1) / kChunk; }
+
+}  // namespace
+
+void adamw_step(const AdamWTensor* tensors, int64_t count, const AdamWHyper& hyper) {
+  LAT_CHECK(hyper.bias_correction1 > 0.0 && hyper.bias_correction2 > 0.0, "adamw_step: bias corrections must be > 0, got ",
+            hyper.bias_correction1, " and ", hyper.bias_correction2);
+  AdamWScalars h{};
+  h.beta1 = static_cast<float>(hyper.beta1), h.beta2 = static_cast<float>(hyper.beta2);
+  h.one_minus_beta1 = static_cast<float>(1.0 - hyper.beta1), h.one_minus_beta2 = static_cast<float>(1.0 - hyper.beta2);
+  h.eps = static_cast<float>(hyper.eps);
+  h.step_size = static_cast<float>(hyper.lr / hyper.bias_correction1);
+  h.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(hyper.bias_correction2));
+  h.grad_scale = hyper.grad_scale;
+  int64_t i = 0;
+  while (i < count) {
+    AdamWGroup group{};
+    int64_t blocks = 0;
+    while (i < count && group.count < kGroup) {
+      const AdamWTensor& t = tensors[i++];
+      if (t.n <= 0) continue;
+      LAT_CHECK(t.grad_dtype == DType::F32 || t.grad_dtype == DType::BF16, "adamw_step: gradient dtype ",
+                dtype_name(t.grad_dtype), " is not supported (f32 or bf16)");
+      AdamWDev& d = group.t[group.count];
+      d.p = t.param, d.g = t.grad, d.m = t.m, d.v = t.v, d.pb = static_cast<bf16*>(t.param_bf16), d.n = t.n;
+      d.decay = static_cast<float>(1.0 - hyper.lr * t.weight_decay), d.g_bf16 = t.grad_dtype == DType::BF16;
+      d.vec = aligned_to(t.param, 32) && aligned_to(t.m, 32) && aligned_to(t.v, 32) &&
+              aligned_to(t.grad, d.g_bf16 ? 16 : 32) && (t.param_bf16 == nullptr || aligned_to(t.param_bf16, 16));
+      group.block_start[group.count] = blocks;
+      blocks += chunks(t.n);
+      ++group.count;
+    }
+    if (group.count == 0) break;
+    group.block_start[group.count] = blocks;
+    adamw_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, lat::cuda::stream()>>>(group, h);
+    LAT_CUDA_CHECK_LAUNCH();
+  }
+}
+
+void global_sum_squares(const NormTensor* tensors, int64_t count, float* sum_squares) {
+  int64_t total_blocks = 0;
+  for (int64_t i = 0; i < count; ++i) total_blocks += tensors[i].n > 0 ? chunks(tensors[i].n) : 0;
+  if (total_blocks == 0) {
+    LAT_CUDA_CHECK(cudaMemsetAsync(sum_squares, 0, sizeof(float), lat::cuda::stream()));
+    return;
+  }
+  Scratch partial(static_cast<size_t>(total_blocks) * sizeof(double));
+  int64_t i = 0, written = 0;
+  while (i < count) {
+    NormGroup group{};
+    int64_t blocks = 0;
+    while (i < count && group.count < kGroup) {
+      const NormTensor& t = tensors[i++];
+      if (t.n <= 0) continue;
+      LAT_CHECK(t.dtype == DType::F32 || t.dtype == DType::BF16, "global_sum_squares: dtype ", dtype_name(t.dtype),
+                " is not supported (f32 or bf16)");
+      NormDev& d = group.t[group.count];
+      d.x = t.data, d.n = t.n, d.bf16_data = t.dtype == DType::BF16;
+      d.vec = aligned_to(t.data, d.bf16_data ? 16 : 32);
+      group.block_start[group.count] = blocks;
+      blocks += chunks(t.n);
+      ++group.count;
+    }
+    if (group.count == 0) break;
+    group.block_start[group.count] = blocks;
+    sum_squares_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, lat::cuda::stream()>>>(
+        group, partial.as<double>() + written);
+    LAT_CUDA_CHECK_LAUNCH();
+    written += blocks;
+  }
+  sum_partials_kernel<<<1, 1024, 0, lat::cuda::stream()>>>(partial.as<double>(), written, sum_squares);
+  LAT_CUDA_CHECK_LAUNCH();
+}
+
+void clip_scale_from_sum_squares(const float* sum_squares, float max_norm, float* scale, float* norm) {
+  clip_scale_kernel<<<1, 1, 0, lat::cuda::stream()>>>(sum_squares, max_norm, scale, norm);
+  LAT_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace lat::kernels::cuda

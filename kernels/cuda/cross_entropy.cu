@@ -1,0 +1,153 @@
+// Fused softmax cross-entropy (see cross_entropy.cuh). One block per row at a time; each thread keeps an
+// online (max, sum of exp) pair over its 8-element packs, pairs are merged across the warp and the block.
+// Forward reads the logits once; backward reads them once and writes dlogits once: the floor of each pass
+// is rows × vocab × sizeof(T) (× 2 for the backward) / 4.3 TB/s.
+#include <cmath>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cross_entropy.cuh"
+
+namespace lat::kernels::cuda {
+namespace {
+
+struct MaxSum {
+  float m, s;  // running max, Σ exp(x − m)
+};
+
+__device__ __forceinline__ MaxSum merge(MaxSum a, MaxSum b) {
+  if (a.m == -INFINITY) return b;
+  if (b.m == -INFINITY) return a;
+  const float m = fmaxf(a.m, b.m);
+  return {m, a.s * expf(a.m - m) + b.s * expf(b.m - m)};
+}
+
+__device__ __forceinline__ MaxSum block_merge(MaxSum v, MaxSum* scratch) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    MaxSum other{__shfl_xor_sync(0xffffffffu, v.m, o), __shfl_xor_sync(0xffffffffu, v.s, o)};
+    v = merge(v, other);
+  }
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  MaxSum t = lane < warps ? scratch[lane] : MaxSum{-INFINITY, 0.0f};
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    MaxSum other{__shfl_xor_sync(0xffffffffu, t.m, o), __shfl_xor_sync(0xffffffffu, t.s, o)};
+    t = merge(t, other);
+  }
+  __syncthreads();
+  return t;
+}
+
+__device__ __forceinline__ void absorb(MaxSum& acc, const float (&a)[8]) {
+  float mx = a[0];
+#pragma unroll
+  for (int k = 1; k < 8; ++k) mx = fmaxf(mx, a[k]);
+  if (mx == -INFINITY) return;
+  if (mx > acc.m) {
+    acc.s = acc.m == -INFINITY ? 0.0f : acc.s * expf(acc.m - mx);
+    acc.m = mx;
+  }
+#pragma unroll
+  for (int k = 0; k < 8; ++k) acc.s += expf(a[k] - acc.m);
+}
+
+// logits: [rows, vocab]; targets, loss, lse: [rows]
+template <class T, bool kVec>
+__global__ void cross_entropy_forward_kernel(const T* __restrict__ logits, const int32_t* __restrict__ targets,
+                                             float* __restrict__ loss, float* __restrict__ lse, int64_t rows,
+                                             int64_t vocab, int32_t ignore_index) {
+  __shared__ MaxSum scratch[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* row = logits + r * vocab;
+    MaxSum acc{-INFINITY, 0.0f};
+    const int64_t full = kVec ? vocab / 8 : 0;
+    for (int64_t p = threadIdx.x; p < full; p += blockDim.x) {
+      float a[8];
+      load8(row + p * 8, a);
+      absorb(acc, a);
+    }
+    for (int64_t j = full * 8 + threadIdx.x; j < vocab; j += blockDim.x) {
+      float a[8] = {to_float(row[j]), -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+      absorb(acc, a);
+    }
+    acc = block_merge(acc, scratch);
+    if (threadIdx.x == 0) {
+      const float l = acc.m + logf(acc.s);
+      if (lse != nullptr) lse[r] = l;
+      const int32_t t = targets[r];
+      if (t == ignore_index)
+        loss[r] = 0.0f;
+      else if (t < 0 || t >= vocab)
+        loss[r] = NAN;
+      else
+        loss[r] = l - to_float(row[t]);
+    }
+  }
+}
+
+// logits, dlogits: [rows, vocab]; targets, lse: [rows]; dloss: [rows] (stride 1) or [1] (stride 0)
+template <class T, bool kVec>
+__global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* __restrict__ targets,
+                                              const float* __restrict__ lse, const float* __restrict__ dloss,
+                                              int64_t dloss_stride, float scale, T* dlogits, int64_t rows,
+                                              int64_t vocab, int32_t ignore_index) {
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* row = logits + r * vocab;
+    T* drow = dlogits + r * vocab;
+    const int32_t t = targets[r];
+    const float g = t == ignore_index ? 0.0f : scale * dloss[r * dloss_stride];
+    const float l = lse[r];
+    const int64_t full = kVec ? vocab / 8 : 0;
+    for (int64_t p = threadIdx.x; p < full; p += blockDim.x) {
+      float a[8], d[8];
+      load8(row + p * 8, a);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) d[k] = g * (expf(a[k] - l) - (p * 8 + k == t ? 1.0f : 0.0f));
+      store8(drow + p * 8, d);
+    }
+    for (int64_t j = full * 8 + threadIdx.x; j < vocab; j += blockDim.x)
+      drow[j] = from_float<T>(g * (expf(to_float(row[j]) - l) - (j == t ? 1.0f : 0.0f)));
+  }
+}
+
+}  // namespace
+
+void cross_entropy_forward(const void* logits, const int32_t* targets, float* loss, float* lse, DType dtype,
+                           int64_t rows, int64_t vocab, int32_t ignore_index) {
+  if (rows <= 0) return;
+  LAT_CHECK(vocab > 0, "cross_entropy_forward: vocabulary size must be positive, got ", vocab);
+  dispatch_float_bf16("cross_entropy_forward", dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const bool vec = vocab % 8 == 0 && aligned_to(logits, 8 * sizeof(T));
+    const int threads = threads_for_row(vocab / 8 + 1, 512);
+    const int grid = static_cast<int>(std::min<int64_t>(rows, 132 * 16));
+    auto kernel = vec ? cross_entropy_forward_kernel<T, true> : cross_entropy_forward_kernel<T, false>;
+    kernel<<<grid, threads, 0, lat::cuda::stream()>>>(static_cast<const T*>(logits), targets, loss, lse, rows, vocab,
+                                                      ignore_index);
+    LAT_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void cross_entropy_backward(const void* logits, const int32_t* targets, const float* lse, const float* dloss,
+                            int64_t dloss_stride, float scale, void* dlogits, DType dtype, int64_t rows, int64_t vocab,
+                            int32_t ignore_index) {
+  if (rows <= 0) return;
+  LAT_CHECK(vocab > 0, "cross_entropy_backward: vocabulary size must be positive, got ", vocab);
+  LAT_CHECK(dloss_stride == 0 || dloss_stride == 1, "cross_entropy_backward: dloss_stride must be 0 or 1, got ",
+            dloss_stride);
+  dispatch_float_bf16("cross_entropy_backward", dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const bool vec = vocab % 8 == 0 && aligned_to(logits, 8 * sizeof(T)) && aligned_to(dlogits, 8 * sizeof(T));
+    const int threads = threads_for_row(vocab / 8 + 1, 512);
+    const int grid = static_cast<int>(std::min<int64_t>(rows, 132 * 16));
+    auto kernel = vec ? cross_entropy_backward_kernel<T, true> : cross_entropy_backward_kernel<T, false>;
+    kernel<<<grid, threads, 0, lat::cuda::stream()>>>(static_cast<const T*>(logits), targets, lse, dloss,
+                                                      dloss_stride, scale, static_cast<T*>(dlogits), rows, vocab,
+                                                      ignore_index);
+    LAT_CUDA_CHECK_LAUNCH();
+  });
+}
+
+}  // namespace lat::kernels::cuda

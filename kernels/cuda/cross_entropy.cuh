@@ -1,0 +1,23 @@
+// Fused softmax cross-entropy over a large vocabulary, never materialising the probabilities.
+//   forward:  lse[r] = log Σ_j exp(logits[r, j]) (one pass, online max/sum),  loss[r] = lse[r] − logits[r, t_r]
+//   backward: dlogits[r, j] = g_r · (exp(logits[r, j] − lse[r]) − [j = t_r]),  g_r = scale · dloss[r · dloss_stride]
+// logits, dlogits: [rows, vocab] contiguous of `dtype` (f32 or bf16); targets: [rows] int32; loss, lse: [rows] fp32;
+// dloss: fp32 on the device, per row (dloss_stride 1) or one shared value (dloss_stride 0); scale is a host factor
+// (e.g. 1/rows for a mean). Rows whose target equals ignore_index get loss 0 and zero gradient. Targets outside
+// [0, vocab) (other than ignore_index) give loss NaN, so a bad batch shows in the loss instead of reading
+// out of bounds. dlogits may alias logits (the backward then overwrites the logits in place).
+#pragma once
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace lat::kernels::cuda {
+
+void cross_entropy_forward(const void* logits, const int32_t* targets, float* loss, float* lse, DType dtype,
+                           int64_t rows, int64_t vocab, int32_t ignore_index = -1);
+void cross_entropy_backward(const void* logits, const int32_t* targets, const float* lse, const float* dloss,
+                            int64_t dloss_stride, float scale, void* dlogits, DType dtype, int64_t rows, int64_t vocab,
+                            int32_t ignore_index = -1);
+
+}  // namespace lat::kernels::cuda

@@ -1,0 +1,183 @@
+// RMSNorm forward/backward (see rmsnorm.cuh). One block per row at a time (grid-stride over rows), threads
+// across the row in 8-element packs. The row is read twice (statistics, then output); the second read hits
+// L1/L2, so DRAM traffic stays near one read of x (and dy) plus one write. Backward keeps each block's dw
+// partial in shared memory (each column owned by one thread: no conflicts, no atomics), then a second small
+// kernel sums the partials in block order, so dw is bit-reproducible run to run.
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/rmsnorm.cuh"
+
+namespace lat::kernels::cuda {
+namespace {
+
+// x, y: [rows, dim]; w: [dim]; rstd: [rows] or null
+template <class T, class W, bool kVec>
+__global__ void rmsnorm_forward_kernel(const T* __restrict__ x, const W* __restrict__ w, T* __restrict__ y,
+                                       float* __restrict__ rstd, int64_t rows, int64_t dim, float eps) {
+  __shared__ float scratch[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * dim;
+    T* yr = y + r * dim;
+    float ss = 0.0f;
+    if constexpr (kVec) {
+      for (int64_t p = threadIdx.x; p < dim / 8; p += blockDim.x) {
+        float a[8];
+        load8(xr + p * 8, a);
+#pragma unroll
+        for (int k = 0; k < 8; ++k) ss += a[k] * a[k];
+      }
+    } else {
+      for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) {
+        const float v = to_float(xr[j]);
+        ss += v * v;
+      }
+    }
+    ss = block_sum(ss, scratch);
+    const float rs = 1.0f / sqrtf(ss / static_cast<float>(dim) + eps);
+    if (rstd != nullptr && threadIdx.x == 0) rstd[r] = rs;
+    if constexpr (kVec) {
+      for (int64_t p = threadIdx.x; p < dim / 8; p += blockDim.x) {
+        float a[8], wv[8], o[8];
+        load8(xr + p * 8, a);
+        load8(w + p * 8, wv);
+#pragma unroll
+        for (int k = 0; k < 8; ++k) o[k] = a[k] * rs * wv[k];
+        store8(yr + p * 8, o);
+      }
+    } else {
+      for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) yr[j] = from_float<T>(to_float(xr[j]) * rs * to_float(w[j]));
+    }
+  }
+}
+
+// x, dy, dx: [rows, dim]; w: [dim]; dw_partial: [gridDim.x, dim]
+template <class T, class W, bool kVec>
+__global__ void rmsnorm_backward_kernel(const T* __restrict__ x, const W* __restrict__ w, const T* dy, T* dx,
+                                        float* __restrict__ dw_partial, int64_t rows, int64_t dim, float eps) {
+  extern __shared__ float dw_s[];  // [dim]
+  __shared__ float scratch[32];
+  for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) dw_s[j] = 0.0f;
+  __syncthreads();
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * dim;
+    const T* gr = dy + r * dim;
+    T* dxr = dx != nullptr ? dx + r * dim : nullptr;
+    float ss = 0.0f, dot = 0.0f;
+    if constexpr (kVec) {
+      for (int64_t p = threadIdx.x; p < dim / 8; p += blockDim.x) {
+        float a[8], g[8], wv[8];
+        load8(xr + p * 8, a);
+        load8(gr + p * 8, g);
+        load8(w + p * 8, wv);
+#pragma unroll
+        for (int k = 0; k < 8; ++k) {
+          ss += a[k] * a[k];
+          dot += wv[k] * g[k] * a[k];
+        }
+      }
+    } else {
+      for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) {
+        const float a = to_float(xr[j]), g = to_float(gr[j]);
+        ss += a * a;
+        dot += to_float(w[j]) * g * a;
+      }
+    }
+    ss = block_sum(ss, scratch);
+    dot = block_sum(dot, scratch);
+    const float rs = 1.0f / sqrtf(ss / static_cast<float>(dim) + eps);
+    const float c = rs * rs * rs * dot / static_cast<float>(dim);
+    if constexpr (kVec) {
+      for (int64_t p = threadIdx.x; p < dim / 8; p += blockDim.x) {
+        float a[8], g[8], wv[8], o[8];
+        load8(xr + p * 8, a);
+        load8(gr + p * 8, g);
+        load8(w + p * 8, wv);
+#pragma unroll
+        for (int k = 0; k < 8; ++k) {
+          o[k] = rs * wv[k] * g[k] - a[k] * c;
+          dw_s[p * 8 + k] += g[k] * a[k] * rs;
+        }
+        if (dxr != nullptr) store8(dxr + p * 8, o);
+      }
+    } else {
+      for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) {
+        const float a = to_float(xr[j]), g = to_float(gr[j]);
+        if (dxr != nullptr) dxr[j] = from_float<T>(rs * to_float(w[j]) * g - a * c);
+        dw_s[j] += g * a * rs;
+      }
+    }
+  }
+  __syncthreads();
+  for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) dw_partial[blockIdx.x * dim + j] = dw_s[j];
+}
+
+// dw[j] (+)= sum over b of partial[b, j], b in order
+template <class W>
+__global__ void sum_partials_kernel(const float* __restrict__ partial, W* __restrict__ dw, int64_t blocks,
+                                    int64_t dim, bool accumulate) {
+  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < dim;
+       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float s = accumulate ? to_float(dw[j]) : 0.0f;
+    for (int64_t b = 0; b < blocks; ++b) s += partial[b * dim + j];
+    dw[j] = from_float<W>(s);
+  }
+}
+
+}  // namespace
+
+void rmsnorm_forward(const void* x, const void* w, void* y, float* rstd, DType dtype, DType w_dtype, int64_t rows,
+                     int64_t dim, float eps) {
+  if (rows <= 0 || dim <= 0) return;
+  dispatch_float_bf16("rmsnorm_forward", dtype, [&](auto tag) {
+    dispatch_float_bf16("rmsnorm_forward", w_dtype, [&](auto wtag) {
+      using T = decltype(tag);
+      using W = decltype(wtag);
+      const bool vec = dim % 8 == 0 && aligned_to(x, 8 * sizeof(T)) && aligned_to(y, 8 * sizeof(T)) &&
+                       aligned_to(w, 8 * sizeof(W));
+      const int threads = threads_for_row(vec ? dim / 8 : dim);
+      const int grid = static_cast<int>(std::min<int64_t>(rows, 132 * 16));
+      auto kernel = vec ? rmsnorm_forward_kernel<T, W, true> : rmsnorm_forward_kernel<T, W, false>;
+      kernel<<<grid, threads, 0, lat::cuda::stream()>>>(static_cast<const T*>(x), static_cast<const W*>(w),
+                                                        static_cast<T*>(y), rstd, rows, dim, eps);
+      LAT_CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
+void rmsnorm_backward(const void* x, const void* w, const void* dy, void* dx, void* dw, DType dtype, DType w_dtype,
+                      int64_t rows, int64_t dim, float eps, bool accumulate_dw) {
+  if (dim <= 0 || (dx == nullptr && dw == nullptr)) return;
+  if (rows <= 0) {
+    if (dw != nullptr && !accumulate_dw)
+      LAT_CUDA_CHECK(cudaMemsetAsync(dw, 0, static_cast<size_t>(dim) * dtype_size(w_dtype), lat::cuda::stream()));
+    return;
+  }
+  const size_t smem = static_cast<size_t>(dim) * sizeof(float);
+  LAT_CHECK(smem <= 200 * 1024, "rmsnorm_backward: dim ", dim, " exceeds the shared-memory dw buffer");
+  dispatch_float_bf16("rmsnorm_backward", dtype, [&](auto tag) {
+    dispatch_float_bf16("rmsnorm_backward", w_dtype, [&](auto wtag) {
+      using T = decltype(tag);
+      using W = decltype(wtag);
+      const bool vec = dim % 8 == 0 && aligned_to(x, 8 * sizeof(T)) && aligned_to(dy, 8 * sizeof(T)) &&
+                       aligned_to(dx, 8 * sizeof(T)) && aligned_to(w, 8 * sizeof(W));
+      const int threads = threads_for_row(vec ? dim / 8 : dim);
+      const int grid = static_cast<int>(std::min<int64_t>(rows, 132 * 2));
+      // Without dw the partials are still written (cheap: grid × dim floats) and simply not summed.
+      Scratch partial(static_cast<size_t>(grid) * smem);
+      auto kernel = vec ? rmsnorm_backward_kernel<T, W, true> : rmsnorm_backward_kernel<T, W, false>;
+      if (smem > 48 * 1024)
+        LAT_CUDA_CHECK(
+            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+      kernel<<<grid, threads, smem, lat::cuda::stream()>>>(static_cast<const T*>(x), static_cast<const W*>(w),
+                                                           static_cast<const T*>(dy), static_cast<T*>(dx),
+                                                           partial.as<float>(), rows, dim, eps);
+      LAT_CUDA_CHECK_LAUNCH();
+      if (dw != nullptr) {
+        sum_partials_kernel<W><<<grid_for(dim, 256), 256, 0, lat::cuda::stream()>>>(
+            partial.as<float>(), static_cast<W*>(dw), grid, dim, accumulate_dw);
+        LAT_CUDA_CHECK_LAUNCH();
+      }
+    });
+  });
+}
+
+}  // namespace lat::kernels::cuda
