@@ -30,17 +30,20 @@ Variable matmul(const Variable& a, const Variable& b, bool transpose_a = false, 
 // x: [..., in], weight: [out, in] -> [..., out]  (x · weightᵀ, no bias: lat's transformer has none)
 Variable linear(const Variable& x, const Variable& weight);
 
-// --- model pieces (ops_nn.cpp) ---
+// --- model pieces: ops_embedding.cpp, ops_norm.cpp, ops_activation.cpp, ops_loss.cpp ---
 // weight: [V, D], ids: i32 [...] -> [..., D]; backward scatter-adds into weight. Ids outside [0, V) throw.
 Variable embedding(const Variable& weight, const Tensor& ids);
-// x: [..., D], gain: [D] -> x / rms(x) * gain over the last dim, rms in fp32/double.
+// x: [..., D], gain: [D] -> x / rms(x) * gain over the last dim, rms(x) = sqrt(mean(x²) + eps), statistics in
+// the accumulation type (double on the CPU, fp32 on the GPU).
 Variable rmsnorm(const Variable& x, const Variable& gain, double eps = 1e-6);
 // gate, up: [..., F] -> silu(gate) * up
 Variable swiglu(const Variable& gate, const Variable& up);
 Variable silu(const Variable& x);
 Variable gelu(const Variable& x);  // tanh approximation (GPT-2)
 // logits: [N, V], targets: i32 [N] -> scalar mean over targets != ignore_index. One fused pass computes the
-// loss and the (scaled) dlogits; backward only scales them by the incoming gradient.
+// loss and the (scaled) dlogits; backward only scales them by the incoming gradient. Targets outside [0, V) that
+// are not ignore_index throw naming the target. When every target is ignored the loss is 0 and the gradient is
+// zero (not NaN): such a batch contributes nothing.
 Variable softmax_cross_entropy(const Variable& logits, const Tensor& targets, int ignore_index = -1);
 
 }  // namespace lat::autograd
