@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <hdf5.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,7 +15,6 @@
 #include <functional>
 #include <mutex>
 #include <regex>
-#include <toml++/toml.h>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -124,12 +124,14 @@ struct Writer {
                      "cannot create group " + path);
   }
 
-  Handle dataset(const std::string& path, hid_t file_type, const std::vector<hsize_t>& dims, bool scalar = false) {
+  Handle dataset(const std::string& path, hid_t file_type, const std::vector<hsize_t>& dims,
+                 bool scalar = false) {
     Handle space = ctx.check(scalar ? H5Screate(H5S_SCALAR)
                                     : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                              H5Sclose, "cannot create a dataspace for " + path);
-    return ctx.check(H5Dcreate2(file, path.c_str(), file_type, space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
-                     H5Dclose, "cannot create dataset " + path);
+    return ctx.check(
+        H5Dcreate2(file, path.c_str(), file_type, space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+        H5Dclose, "cannot create dataset " + path);
   }
 
   void tensor(const std::string& path, const Tensor& t, bool with_shape_attr) {
@@ -164,17 +166,22 @@ struct Writer {
                          std::string("cannot create attribute ") + name);
     ctx.check(H5Awrite(a.get(), mem_type, value), std::string("cannot write attribute ") + name);
   }
-  void attr_int64(hid_t loc, const char* name, int64_t v) { attr(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v); }
+  void attr_int64(hid_t loc, const char* name, int64_t v) {
+    attr(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+  }
   void attr_uint64(hid_t loc, const char* name, uint64_t v) {
     attr(loc, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
   }
-  void attr_double(hid_t loc, const char* name, double v) { attr(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v); }
+  void attr_double(hid_t loc, const char* name, double v) {
+    attr(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+  }
   void attr_int64_array(hid_t loc, const char* name, const std::vector<int64_t>& v) {
     hsize_t n = v.size();
     Handle space = ctx.check(H5Screate_simple(1, &n, nullptr), H5Sclose, "cannot create a dataspace");
-    Handle a = ctx.check(H5Acreate2(loc, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
-                         std::string("cannot create attribute ") + name);
-    if (n > 0) ctx.check(H5Awrite(a.get(), H5T_NATIVE_INT64, v.data()), std::string("cannot write attribute ") + name);
+    Handle a = ctx.check(H5Acreate2(loc, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                         H5Aclose, std::string("cannot create attribute ") + name);
+    if (n > 0)
+      ctx.check(H5Awrite(a.get(), H5T_NATIVE_INT64, v.data()), std::string("cannot write attribute ") + name);
   }
   // Variable-length UTF-8 string: h5py reads it as str, with no size limit on the text.
   void attr_string(hid_t loc, const char* name, const std::string& text) {
@@ -204,7 +211,8 @@ struct Writer {
 
 Handle file_access_list(const Context& ctx) {
   Handle fapl = ctx.check(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "cannot create a property list");
-  // Closing the file closes everything in it, so the flush-close-fsync sequence cannot leave a half file open.
+  // Closing the file closes everything in it, so the flush-close-fsync sequence cannot leave a half file
+  // open.
   ctx.check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), "cannot set the close degree");
 #if H5_VERSION_GE(1, 10, 7)
   // Checkpoints are written under a temporary name and renamed: HDF5's file locks add nothing and fail on
@@ -286,13 +294,15 @@ struct Reader {
     if (H5Sget_simple_extent_npoints(space.get()) != 1)
       ctx.fail(std::string("attribute ") + name + " on " + where + " is not a single value");
     T value{};
-    ctx.check(H5Aread(a.get(), mem_type, &value), std::string("cannot read attribute ") + name + " on " + where);
+    ctx.check(H5Aread(a.get(), mem_type, &value),
+              std::string("cannot read attribute ") + name + " on " + where);
     return value;
   }
   std::string attr_string(hid_t loc, const char* name, const std::string& where) const {
     Handle a = open_attr(loc, name, where);
     Handle type = ctx.check(H5Aget_type(a.get()), H5Tclose, std::string("cannot read attribute ") + name);
-    if (H5Tget_class(type.get()) != H5T_STRING) ctx.fail(std::string("attribute ") + name + " is not a string");
+    if (H5Tget_class(type.get()) != H5T_STRING)
+      ctx.fail(std::string("attribute ") + name + " is not a string");
     Handle mem = ctx.check(H5Tcopy(H5T_C_S1), H5Tclose, "cannot create a string type");
     ctx.check(H5Tset_cset(mem.get(), H5Tget_cset(type.get())), "cannot create a string type");
     if (H5Tis_variable_str(type.get()) > 0) {
@@ -307,7 +317,8 @@ struct Reader {
     size_t size = H5Tget_size(type.get());
     std::string out(size, '\0');
     ctx.check(H5Tset_size(mem.get(), size), "cannot create a string type");
-    if (size > 0) ctx.check(H5Aread(a.get(), mem.get(), out.data()), std::string("cannot read attribute ") + name);
+    if (size > 0)
+      ctx.check(H5Aread(a.get(), mem.get(), out.data()), std::string("cannot read attribute ") + name);
     out.resize(std::strlen(out.c_str()));
     return out;
   }
@@ -341,14 +352,16 @@ struct Reader {
   }
 
   template <class T>
-  std::vector<T> array(const std::string& path, hid_t mem_type, std::vector<hsize_t>* dims_out = nullptr) const {
+  std::vector<T> array(const std::string& path, hid_t mem_type,
+                       std::vector<hsize_t>* dims_out = nullptr) const {
     Handle d = open_dataset(path);
     std::vector<hsize_t> dims = dims_of(d.get(), path);
     size_t n = 1;
     for (hsize_t x : dims) n *= static_cast<size_t>(x);
     std::vector<T> out(n);
     if (n > 0)
-      ctx.check(H5Dread(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "cannot read dataset " + path);
+      ctx.check(H5Dread(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
+                "cannot read dataset " + path);
     if (dims_out) *dims_out = dims;
     return out;
   }
@@ -359,8 +372,10 @@ struct Reader {
     walk(root, "", out);
     return out;
   }
-  void walk(const std::string& group_path, const std::string& prefix, std::map<std::string, Tensor>& out) const {
-    Handle g = ctx.check(H5Gopen2(file, group_path.c_str(), H5P_DEFAULT), H5Gclose, "cannot open group " + group_path);
+  void walk(const std::string& group_path, const std::string& prefix,
+            std::map<std::string, Tensor>& out) const {
+    Handle g = ctx.check(H5Gopen2(file, group_path.c_str(), H5P_DEFAULT), H5Gclose,
+                         "cannot open group " + group_path);
     H5G_info_t info;
     ctx.check(H5Gget_info(g.get(), &info), "cannot read group " + group_path);
     for (hsize_t i = 0; i < info.nlinks; ++i) {
@@ -512,10 +527,12 @@ Checkpoint read_checkpoint(const std::string& path) {
     ctx.check(H5Oget_info2(rng.get(), &info, H5O_INFO_NUM_ATTRS), "cannot read /state/rng_offsets");
 #endif
     for (hsize_t i = 0; i < info.num_attrs; ++i) {
-      ssize_t len = H5Aget_name_by_idx(rng.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+      ssize_t len =
+          H5Aget_name_by_idx(rng.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
       if (len < 0) ctx.fail("cannot list /state/rng_offsets");
       std::string name(static_cast<size_t>(len) + 1, '\0');
-      H5Aget_name_by_idx(rng.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
+      H5Aget_name_by_idx(rng.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(),
+                         H5P_DEFAULT);
       name.resize(static_cast<size_t>(len));
       c.rng_offsets[name] =
           r.attr_scalar<uint64_t>(rng.get(), name.c_str(), H5T_NATIVE_UINT64, "/state/rng_offsets");
@@ -559,7 +576,8 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
 std::string save_checkpoint(const Checkpoint& ckpt, const std::string& dir, int64_t keep_last) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec || !fs::is_directory(dir)) LAT_THROW("checkpoint directory '", dir, "' cannot be created: ", ec.message());
+  if (ec || !fs::is_directory(dir))
+    LAT_THROW("checkpoint directory '", dir, "' cannot be created: ", ec.message());
   std::string path = checkpoint_path(dir, ckpt.step);
   write_checkpoint(ckpt, path);
   if (keep_last > 0) {

@@ -1,4 +1,5 @@
-// Checkpoints: one HDF5 file per checkpoint, readable by h5py, MATLAB, Julia and h5dump (docs/checkpoints.md).
+// Checkpoints: one HDF5 file per checkpoint, readable by h5py, MATLAB, Julia and h5dump
+// (docs/checkpoints.md).
 //
 //   /                       attribute lat_checkpoint_version = 1, attribute recipe (resolved TOML text)
 //   /model/<name as groups>  fp32 parameters: "layers.3.mlp.w_up" -> /model/layers/3/mlp/w_up
@@ -29,7 +30,7 @@ constexpr int64_t kCheckpointVersion = 1;
 struct MetricsHistory {
   std::vector<int64_t> step;
   std::vector<double> loss;
-  std::vector<double> val_loss;  // NaN where the step had no validation
+  std::vector<double> val_loss;                  // NaN where the step had no validation
   bool operator==(const MetricsHistory&) const;  // NaN == NaN here
 };
 
@@ -44,9 +45,9 @@ struct Checkpoint {
   int64_t step = 0;
   int64_t tokens_seen = 0;
   int64_t world_size = 1;
-  std::map<std::string, uint64_t> rng_offsets;          // Philox stream name -> offset
-  std::vector<std::vector<int64_t>> loader_positions;   // [rank][k]: every rank's loader state, same k
-  std::map<std::string, Tensor> random_features;        // name -> fp32 draws (random-feature attention)
+  std::map<std::string, uint64_t> rng_offsets;         // Philox stream name -> offset
+  std::vector<std::vector<int64_t>> loader_positions;  // [rank][k]: every rank's loader state, same k
+  std::map<std::string, Tensor> random_features;       // name -> fp32 draws (random-feature attention)
 
   std::string recipe;  // the resolved recipe (Recipe::to_toml())
   MetricsHistory metrics;

@@ -3,6 +3,7 @@
 #include "trainers/recipe.h"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,7 +13,6 @@
 #include <limits>
 #include <memory>
 #include <sstream>
-#include <toml++/toml.h>
 #include <utility>
 
 #include "core/error.h"
@@ -31,15 +31,15 @@ struct EnumNames;
 template <>
 struct EnumNames<AttentionKind> {
   static constexpr std::pair<const char*, AttentionKind> values[] = {{"softmax", AttentionKind::Softmax},
-                                                                      {"linear", AttentionKind::Linear}};
+                                                                     {"linear", AttentionKind::Linear}};
 };
 template <>
 struct EnumNames<FeatureMap> {
   static constexpr std::pair<const char*, FeatureMap> values[] = {{"elu1", FeatureMap::Elu1},
-                                                                   {"cosine", FeatureMap::Cosine},
-                                                                   {"random", FeatureMap::Random},
-                                                                   {"identity", FeatureMap::Identity},
-                                                                   {"silu", FeatureMap::Silu}};
+                                                                  {"cosine", FeatureMap::Cosine},
+                                                                  {"random", FeatureMap::Random},
+                                                                  {"identity", FeatureMap::Identity},
+                                                                  {"silu", FeatureMap::Silu}};
 };
 template <>
 struct EnumNames<AttentionNormalize> {
@@ -49,12 +49,13 @@ struct EnumNames<AttentionNormalize> {
 template <>
 struct EnumNames<AttentionDecay> {
   static constexpr std::pair<const char*, AttentionDecay> values[] = {{"none", AttentionDecay::None},
-                                                                       {"alibi", AttentionDecay::Alibi}};
+                                                                      {"alibi", AttentionDecay::Alibi}};
 };
 template <>
 struct EnumNames<ScheduleKind> {
-  static constexpr std::pair<const char*, ScheduleKind> values[] = {
-      {"constant", ScheduleKind::Constant}, {"linear", ScheduleKind::Linear}, {"cosine", ScheduleKind::Cosine}};
+  static constexpr std::pair<const char*, ScheduleKind> values[] = {{"constant", ScheduleKind::Constant},
+                                                                    {"linear", ScheduleKind::Linear},
+                                                                    {"cosine", ScheduleKind::Cosine}};
 };
 template <>
 struct EnumNames<DataKind> {
@@ -74,10 +75,10 @@ struct EnumNames<Precision> {
 template <>
 struct EnumNames<LogLevel> {
   static constexpr std::pair<const char*, LogLevel> values[] = {{"debug", LogLevel::Debug},
-                                                                 {"info", LogLevel::Info},
-                                                                 {"warn", LogLevel::Warn},
-                                                                 {"error", LogLevel::Error},
-                                                                 {"off", LogLevel::Off}};
+                                                                {"info", LogLevel::Info},
+                                                                {"warn", LogLevel::Warn},
+                                                                {"error", LogLevel::Error},
+                                                                {"off", LogLevel::Off}};
 };
 
 template <class E>
@@ -126,16 +127,26 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 
 std::string toml_type_name(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::string: return "string";
-    case toml::node_type::integer: return "integer";
-    case toml::node_type::floating_point: return "float";
-    case toml::node_type::boolean: return "boolean";
-    case toml::node_type::table: return "table";
-    case toml::node_type::array: return "array";
-    case toml::node_type::date: return "date";
-    case toml::node_type::time: return "time";
-    case toml::node_type::date_time: return "date-time";
-    default: return "nothing";
+    case toml::node_type::string:
+      return "string";
+    case toml::node_type::integer:
+      return "integer";
+    case toml::node_type::floating_point:
+      return "float";
+    case toml::node_type::boolean:
+      return "boolean";
+    case toml::node_type::table:
+      return "table";
+    case toml::node_type::array:
+      return "array";
+    case toml::node_type::date:
+      return "date";
+    case toml::node_type::time:
+      return "time";
+    case toml::node_type::date_time:
+      return "date-time";
+    default:
+      return "nothing";
   }
 }
 
@@ -165,11 +176,21 @@ std::string quote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
           out += fmt::format("\\u{:04X}", static_cast<unsigned>(static_cast<unsigned char>(c)));
@@ -200,8 +221,9 @@ struct Field {
 
 [[noreturn]] void wrong_type(const Input& in, const std::string& full_key, const char* expected) {
   if (in.node)
-    fail_at(in.where, full_key,
-            fmt::format("expected {}, got {} {}", expected, toml_type_name(*in.node), toml_value_text(*in.node)));
+    fail_at(
+        in.where, full_key,
+        fmt::format("expected {}, got {} {}", expected, toml_type_name(*in.node), toml_value_text(*in.node)));
   fail_at(in.where, full_key, fmt::format("expected {}, got '{}'", expected, in.raw ? *in.raw : ""));
 }
 
@@ -216,14 +238,16 @@ std::string range_text(const Range& r) {
   auto num = [](double x) { return fmt::format("{}", x); };
   bool has_lo = std::isfinite(r.lo), has_hi = std::isfinite(r.hi);
   if (has_lo && has_hi)
-    return fmt::format("must be in {}{}, {}{}", r.lo_open ? "(" : "[", num(r.lo), num(r.hi), r.hi_open ? ")" : "]");
+    return fmt::format("must be in {}{}, {}{}", r.lo_open ? "(" : "[", num(r.lo), num(r.hi),
+                       r.hi_open ? ")" : "]");
   if (has_lo) return fmt::format("must be {} {}", r.lo_open ? ">" : ">=", num(r.lo));
   if (has_hi) return fmt::format("must be {} {}", r.hi_open ? "<" : "<=", num(r.hi));
   return "must be finite";
 }
 
 template <class S, class T>
-Field make_field(const char* section, const char* key, S Recipe::*sec, T S::*mem, Range range, const char* help) {
+Field make_field(const char* section, const char* key, S Recipe::*sec, T S::*mem, Range range,
+                 const char* help) {
   Field f;
   f.section = section;
   f.key = key;
@@ -237,7 +261,8 @@ Field make_field(const char* section, const char* key, S Recipe::*sec, T S::*mem
       // 1e6 is a float in TOML; accept it where it is a whole number.
       if (auto d = in.node->as_floating_point()) {
         double x = d->get();
-        if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9.0e15) return set(r, static_cast<int64_t>(x));
+        if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9.0e15)
+          return set(r, static_cast<int64_t>(x));
       }
       wrong_type(in, k, "an integer");
     };
@@ -279,8 +304,10 @@ Field make_field(const char* section, const char* key, S Recipe::*sec, T S::*mem
       std::string hint;
       size_t best = 3;
       for (const auto& [name, value] : EnumNames<T>::values)
-        if (size_t d = edit_distance(text, name); d < best) best = d, hint = fmt::format("; did you mean \"{}\"?", name);
-      fail_at(in.where, k, fmt::format("unknown value \"{}\" (expected {}{})", text, enum_choices<T>(), hint));
+        if (size_t d = edit_distance(text, name); d < best)
+          best = d, hint = fmt::format("; did you mean \"{}\"?", name);
+      fail_at(in.where, k,
+              fmt::format("unknown value \"{}\" (expected {}{})", text, enum_choices<T>(), hint));
     };
     f.format = [get](const Recipe& r) { return quote(enum_name(get(r))); };
   }
@@ -289,7 +316,8 @@ Field make_field(const char* section, const char* key, S Recipe::*sec, T S::*mem
       double x = static_cast<double>(get(r));
       bool ok = std::isfinite(x) && (range.lo_open ? x > range.lo : x >= range.lo) &&
                 (range.hi_open ? x < range.hi : x <= range.hi);
-      if (!ok) r.fail(k, fmt::format("{} is out of range ({})", fmt::format("{}", get(r)), range_text(range)));
+      if (!ok)
+        r.fail(k, fmt::format("{} is out of range ({})", fmt::format("{}", get(r)), range_text(range)));
     };
   } else {
     (void)range;
@@ -298,10 +326,18 @@ Field make_field(const char* section, const char* key, S Recipe::*sec, T S::*mem
 }
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-Range at_least(double lo) { return Range{lo, kInf, false, false}; }
-Range positive() { return Range{0.0, kInf, true, false}; }
-Range between(double lo, double hi) { return Range{lo, hi, false, false}; }
-Range any() { return Range{}; }
+Range at_least(double lo) {
+  return Range{lo, kInf, false, false};
+}
+Range positive() {
+  return Range{0.0, kInf, true, false};
+}
+Range between(double lo, double hi) {
+  return Range{lo, hi, false, false};
+}
+Range any() {
+  return Range{};
+}
 
 const std::vector<Field>& fields() {
   using R = Recipe;
@@ -311,7 +347,8 @@ const std::vector<Field>& fields() {
     // [model]
     add(make_field("model", "vocab_size", &R::model, &ModelConfig::vocab_size, at_least(0),
                    "0: from the data (258 for byte-level text, data.vocab for MQAR)"));
-    add(make_field("model", "d_model", &R::model, &ModelConfig::d_model, at_least(1), "residual stream width"));
+    add(make_field("model", "d_model", &R::model, &ModelConfig::d_model, at_least(1),
+                   "residual stream width"));
     add(make_field("model", "layers", &R::model, &ModelConfig::layers, at_least(1), "transformer blocks"));
     add(make_field("model", "mlp_hidden", &R::model, &ModelConfig::mlp_hidden, at_least(0),
                    "SwiGLU hidden width; 0: round(mlp_ratio * d_model)"));
@@ -329,8 +366,10 @@ const std::vector<Field>& fields() {
                    "linear: denominator | rmsnorm"));
     add(make_field("attention", "decay", &R::attention, &AttentionConfig::decay, any(),
                    "none | alibi (per-head slopes)"));
-    add(make_field("attention", "rope", &R::attention, &AttentionConfig::rope, any(), "rotary position embedding"));
-    add(make_field("attention", "heads", &R::attention, &AttentionConfig::heads, at_least(1), "attention heads"));
+    add(make_field("attention", "rope", &R::attention, &AttentionConfig::rope, any(),
+                   "rotary position embedding"));
+    add(make_field("attention", "heads", &R::attention, &AttentionConfig::heads, at_least(1),
+                   "attention heads"));
     add(make_field("attention", "head_dim", &R::attention, &AttentionConfig::head_dim, at_least(0),
                    "0: d_model / heads"));
     add(make_field("attention", "feature_dim", &R::attention, &AttentionConfig::feature_dim, at_least(0),
@@ -339,8 +378,8 @@ const std::vector<Field>& fields() {
                    "lightning attention tile along the sequence"));
     add(make_field("attention", "max_context", &R::attention, &AttentionConfig::max_context, at_least(0),
                    "longest sequence (RoPE tables, generation); 0: training.seq_len"));
-    add(make_field("attention", "redraw_interval", &R::attention, &AttentionConfig::redraw_interval, at_least(0),
-                   "random features: redraw every N steps; 0: never"));
+    add(make_field("attention", "redraw_interval", &R::attention, &AttentionConfig::redraw_interval,
+                   at_least(0), "random features: redraw every N steps; 0: never"));
     add(make_field("attention", "gate", &R::attention, &AttentionConfig::gate, any(),
                    "output gate on the attention result"));
     // [optimizer]
@@ -355,7 +394,8 @@ const std::vector<Field>& fields() {
     add(make_field("optimizer", "grad_clip", &R::optimizer, &OptimizerConfig::grad_clip, at_least(0),
                    "global gradient-norm clip; 0: off"));
     // [schedule]
-    add(make_field("schedule", "kind", &R::schedule, &ScheduleConfig::kind, any(), "constant | linear | cosine"));
+    add(make_field("schedule", "kind", &R::schedule, &ScheduleConfig::kind, any(),
+                   "constant | linear | cosine"));
     add(make_field("schedule", "warmup_steps", &R::schedule, &ScheduleConfig::warmup_steps, at_least(0),
                    "linear warmup from 0 to lr"));
     add(make_field("schedule", "min_lr_ratio", &R::schedule, &ScheduleConfig::min_lr_ratio, between(0, 1),
@@ -381,10 +421,12 @@ const std::vector<Field>& fields() {
     add(make_field("data", "power_a", &R::data, &DataConfig::power_a, positive(),
                    "mqar: query placement p(gap) ~ gap^(a-1)"));
     // [training]
-    add(make_field("training", "steps", &R::training, &TrainingConfig::steps, at_least(1), "optimizer steps"));
+    add(make_field("training", "steps", &R::training, &TrainingConfig::steps, at_least(1),
+                   "optimizer steps"));
     add(make_field("training", "batch_size", &R::training, &TrainingConfig::batch_size, at_least(1),
                    "sequences per micro-batch per rank"));
-    add(make_field("training", "seq_len", &R::training, &TrainingConfig::seq_len, at_least(2), "tokens per sequence"));
+    add(make_field("training", "seq_len", &R::training, &TrainingConfig::seq_len, at_least(2),
+                   "tokens per sequence"));
     add(make_field("training", "grad_accum", &R::training, &TrainingConfig::grad_accum, at_least(1),
                    "micro-batches per optimizer step"));
     add(make_field("training", "device", &R::training, &TrainingConfig::device, any(), "cpu | cuda | auto"));
@@ -406,7 +448,8 @@ const std::vector<Field>& fields() {
     // [logging]
     add(make_field("logging", "interval", &R::logging, &LoggingConfig::interval, at_least(1),
                    "progress line every N steps"));
-    add(make_field("logging", "level", &R::logging, &LoggingConfig::level, any(), "debug | info | warn | error | off"));
+    add(make_field("logging", "level", &R::logging, &LoggingConfig::level, any(),
+                   "debug | info | warn | error | off"));
     // [distributed]
     add(make_field("distributed", "bucket_mb", &R::distributed, &DistributedConfig::bucket_mb, positive(),
                    "gradient bucket size for the all-reduce"));
@@ -466,7 +509,8 @@ std::string suggestion(std::string_view section, std::string_view key) {
 
 std::string read_text(const std::string& path, const std::string& where, std::string_view key) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) fail_at(where, key, fmt::format("'{}' is a directory, not a recipe file", path));
+  if (fs::is_directory(path, ec))
+    fail_at(where, key, fmt::format("'{}' is a directory, not a recipe file", path));
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::string reason = fs::exists(path, ec) ? "cannot be read" : "no such file";
@@ -534,7 +578,8 @@ struct Loader {
       bool known = std::find_if(fields().begin(), fields().end(),
                                 [&](const Field& f) { return f.section == section; }) != fields().end();
       if (!known) unknown_key(where, section, "");
-      if (!sub) fail_at(where, section, fmt::format("expected a table [{}], got {}", section, toml_type_name(node)));
+      if (!sub)
+        fail_at(where, section, fmt::format("expected a table [{}], got {}", section, toml_type_name(node)));
       for (auto&& [kk, value] : *sub) {
         std::string key(kk.str());
         std::string value_where = where_in(name, kk.source());
@@ -564,8 +609,9 @@ void apply_override(Recipe& recipe, const std::string& assignment) {
   size_t dot = key.find('.');
   if (dot == std::string::npos) {
     std::string hint = suggestion(key, "");
-    fail_at(where, key,
-            hint.empty() ? "expected section.key" : fmt::format("expected section.key (did you mean {}?)", hint));
+    fail_at(
+        where, key,
+        hint.empty() ? "expected section.key" : fmt::format("expected section.key (did you mean {}?)", hint));
   }
   std::string section = key.substr(0, dot), name = key.substr(dot + 1);
   const Field* f = find_field(section, name);
@@ -589,15 +635,33 @@ void apply_override(Recipe& recipe, const std::string& assignment) {
 
 // ---- enum names --------------------------------------------------------------------------------------
 
-const char* to_string(AttentionKind v) { return enum_name(v); }
-const char* to_string(FeatureMap v) { return enum_name(v); }
-const char* to_string(AttentionNormalize v) { return enum_name(v); }
-const char* to_string(AttentionDecay v) { return enum_name(v); }
-const char* to_string(ScheduleKind v) { return enum_name(v); }
-const char* to_string(DataKind v) { return enum_name(v); }
-const char* to_string(DeviceKind v) { return enum_name(v); }
-const char* to_string(Precision v) { return enum_name(v); }
-const char* to_string(LogLevel v) { return enum_name(v); }
+const char* to_string(AttentionKind v) {
+  return enum_name(v);
+}
+const char* to_string(FeatureMap v) {
+  return enum_name(v);
+}
+const char* to_string(AttentionNormalize v) {
+  return enum_name(v);
+}
+const char* to_string(AttentionDecay v) {
+  return enum_name(v);
+}
+const char* to_string(ScheduleKind v) {
+  return enum_name(v);
+}
+const char* to_string(DataKind v) {
+  return enum_name(v);
+}
+const char* to_string(DeviceKind v) {
+  return enum_name(v);
+}
+const char* to_string(Precision v) {
+  return enum_name(v);
+}
+const char* to_string(LogLevel v) {
+  return enum_name(v);
+}
 
 // ---- Recipe ------------------------------------------------------------------------------------------
 
@@ -612,7 +676,8 @@ Recipe Recipe::from_file(const std::string& path, const std::vector<std::string>
   return r;
 }
 
-Recipe Recipe::from_string(std::string_view text, const std::string& name, const std::vector<std::string>& overrides) {
+Recipe Recipe::from_string(std::string_view text, const std::string& name,
+                           const std::vector<std::string>& overrides) {
   Recipe r;
   r.source = name;
   Loader loader{r, {}, {}};
@@ -622,9 +687,13 @@ Recipe Recipe::from_string(std::string_view text, const std::string& name, const
   return r;
 }
 
-std::string_view Recipe::embedded_default_text() { return kQuickstartRecipe; }
+std::string_view Recipe::embedded_default_text() {
+  return kQuickstartRecipe;
+}
 
-Recipe Recipe::embedded_default() { return from_string(kQuickstartRecipe, "<embedded quickstart recipe>"); }
+Recipe Recipe::embedded_default() {
+  return from_string(kQuickstartRecipe, "<embedded quickstart recipe>");
+}
 
 void Recipe::apply_overrides(const std::vector<std::string>& overrides) {
   for (const std::string& o : overrides) apply_override(*this, o);
@@ -655,8 +724,9 @@ int64_t Recipe::resolved_feature_dim() const {
   return attention.feature_dim > 0 ? attention.feature_dim : resolved_head_dim();
 }
 int64_t Recipe::resolved_mlp_hidden() const {
-  return model.mlp_hidden > 0 ? model.mlp_hidden
-                              : std::max<int64_t>(1, std::llround(model.mlp_ratio * static_cast<double>(model.d_model)));
+  return model.mlp_hidden > 0
+             ? model.mlp_hidden
+             : std::max<int64_t>(1, std::llround(model.mlp_ratio * static_cast<double>(model.d_model)));
 }
 int64_t Recipe::resolved_max_context() const {
   return attention.max_context > 0 ? attention.max_context : training.seq_len;
@@ -671,9 +741,10 @@ void Recipe::validate() const {
 
   if (model.vocab_size == 1) fail("model.vocab_size", "1 is out of range (0 for auto, or >= 2)");
   if (attention.head_dim == 0 && model.d_model % attention.heads != 0)
-    fail(blame("attention.heads", "model.d_model"),
-         fmt::format("model.d_model = {} is not divisible by attention.heads = {} (or set attention.head_dim)",
-                     model.d_model, attention.heads));
+    fail(
+        blame("attention.heads", "model.d_model"),
+        fmt::format("model.d_model = {} is not divisible by attention.heads = {} (or set attention.head_dim)",
+                    model.d_model, attention.heads));
   if (attention.rope && resolved_head_dim() % 2 != 0)
     fail(blame("attention.rope", "attention.head_dim"),
          fmt::format("rope needs an even head_dim, got {}", resolved_head_dim()));
@@ -691,8 +762,8 @@ void Recipe::validate() const {
     case DataKind::Mqar:
       // seq_len against pairs + queries is checked by data::validate(MqarConfig), which owns the layout.
       if (data.key_vocab != 0 && data.key_vocab >= data.vocab)
-        fail("data.key_vocab", fmt::format("{} leaves no room for values below data.vocab = {}", data.key_vocab,
-                                           data.vocab));
+        fail("data.key_vocab",
+             fmt::format("{} leaves no room for values below data.vocab = {}", data.key_vocab, data.vocab));
       break;
   }
   if (training.precision == Precision::Bf16 && training.device == DeviceKind::Cpu)

@@ -112,8 +112,8 @@ struct TrainingConfig {
 };
 
 struct CheckpointConfig {
-  int64_t interval = 0;            // 0: only at the end (and on Ctrl-C)
-  int64_t keep_last = 3;           // 0: keep all
+  int64_t interval = 0;             // 0: only at the end (and on Ctrl-C)
+  int64_t keep_last = 3;            // 0: keep all
   std::string dir = "checkpoints";  // relative to the run directory
   bool operator==(const CheckpointConfig&) const = default;
 };

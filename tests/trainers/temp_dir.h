@@ -1,11 +1,12 @@
 // A fresh, empty folder under the build tree for one test, removed when the test ends.
 #pragma once
 
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
 namespace lat::test {
 

@@ -145,8 +145,9 @@ TEST_CASE("checkpoint: bad inputs to write are refused before anything is writte
   TempDir dir("ckpt_badwrite");
   Checkpoint c = sample_checkpoint(1);
   c.optim_m.erase("scale");
-  CHECK(error_of([&] { write_checkpoint(c, dir / "a.h5"); }).find("optimizer state m has no entry for parameter scale") !=
-        std::string::npos);
+  CHECK(error_of([&] {
+          write_checkpoint(c, dir / "a.h5");
+        }).find("optimizer state m has no entry for parameter scale") != std::string::npos);
   c = sample_checkpoint(1);
   c.loader_positions[1].pop_back();
   CHECK(error_of([&] { write_checkpoint(c, dir / "a.h5"); }).find("loader position of rank 1 has 9 values") !=
@@ -157,7 +158,8 @@ TEST_CASE("checkpoint: bad inputs to write are refused before anything is writte
   CHECK_MESSAGE(bad.find("'bad..name' is not a dotted path") != std::string::npos, bad);
   c = sample_checkpoint(1);
   c.metrics.loss.pop_back();
-  CHECK(error_of([&] { write_checkpoint(c, dir / "a.h5"); }).find("metrics columns differ") != std::string::npos);
+  CHECK(error_of([&] { write_checkpoint(c, dir / "a.h5"); }).find("metrics columns differ") !=
+        std::string::npos);
   CHECK(!fs::exists(dir / "a.h5"));
   CHECK(!has_tmp_files(dir.path()));
 
@@ -177,7 +179,8 @@ TEST_CASE("checkpoint: save_checkpoint names files by step, leaves no .tmp and p
   std::string ck = dir / "checkpoints";
   CHECK(checkpoint_path(ck, 100) == ck + "/step_00000100.h5");
   CHECK(list_checkpoints(ck).empty());
-  for (int64_t step : {100, 200, 300, 400, 500}) CHECK(save_checkpoint(sample_checkpoint(step), ck, 2) == checkpoint_path(ck, step));
+  for (int64_t step : {100, 200, 300, 400, 500})
+    CHECK(save_checkpoint(sample_checkpoint(step), ck, 2) == checkpoint_path(ck, step));
   CHECK(list_checkpoints(ck) == std::vector<std::string>{checkpoint_path(ck, 500), checkpoint_path(ck, 400)});
   CHECK(!has_tmp_files(ck));
   // The file just written is never pruned, even when newer steps exist (a run resumed from an older one).
@@ -202,7 +205,8 @@ TEST_CASE("checkpoint: truncated, random, foreign and missing files are refused 
   fs::resize_file(truncated, original.size() / 2);
   std::string before = file_bytes(truncated);
   std::string e = error_of([&] { read_checkpoint(truncated); });
-  CHECK_MESSAGE(e.find("checkpoint '" + truncated + "': cannot open as HDF5 (truncated or damaged file)") == 0, e);
+  CHECK_MESSAGE(
+      e.find("checkpoint '" + truncated + "': cannot open as HDF5 (truncated or damaged file)") == 0, e);
   CHECK(file_bytes(truncated) == before);
 
   // Random bytes.
@@ -217,7 +221,8 @@ TEST_CASE("checkpoint: truncated, random, foreign and missing files are refused 
   }
   before = file_bytes(random);
   e = error_of([&] { read_checkpoint(random); });
-  CHECK_MESSAGE(e == "checkpoint '" + random + "': not an HDF5 file (no HDF5 signature: foreign or damaged file)", e);
+  CHECK_MESSAGE(
+      e == "checkpoint '" + random + "': not an HDF5 file (no HDF5 signature: foreign or damaged file)", e);
   CHECK(file_bytes(random) == before);
 
   // A valid HDF5 file that is not ours.
@@ -227,7 +232,9 @@ TEST_CASE("checkpoint: truncated, random, foreign and missing files are refused 
   H5Gclose(H5Gcreate2(f, "/model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   H5Fclose(f);
   e = error_of([&] { read_checkpoint(foreign); });
-  CHECK_MESSAGE(e == "checkpoint '" + foreign + "': not a lat checkpoint (the root has no lat_checkpoint_version attribute)", e);
+  CHECK_MESSAGE(e == "checkpoint '" + foreign +
+                         "': not a lat checkpoint (the root has no lat_checkpoint_version attribute)",
+                e);
 
   // Damaged metadata in the middle of the file: bytes overwritten after the superblock.
   std::string damaged = dir / "damaged.h5";
@@ -241,7 +248,8 @@ TEST_CASE("checkpoint: truncated, random, foreign and missing files are refused 
   CHECK_MESSAGE(e.find("checkpoint '" + damaged + "': ") == 0, e);
 
   // Missing.
-  CHECK(error_of([&] { read_checkpoint(dir / "missing.h5"); }) == "checkpoint '" + dir / "missing.h5" + "': no such file");
+  CHECK(error_of([&] { read_checkpoint(dir / "missing.h5"); }) ==
+        "checkpoint '" + dir / "missing.h5" + "': no such file");
 
   // An export is not a checkpoint.
   export_analysis(sample_checkpoint(7), dir / "export.h5");

@@ -228,21 +228,23 @@ TEST_CASE("recipe: include cycles and missing includes are errors naming file an
 
   dir.write("m.toml", "\n\ninclude = \"nope.toml\"\n");
   e = error_of([&] { Recipe::from_file(dir / "m.toml"); });
-  CHECK_MESSAGE(e == dir / "m.toml" + ":3: include: cannot open '" + dir / "nope.toml" + "' (no such file)", e);
+  CHECK_MESSAGE(e == dir / "m.toml" + ":3: include: cannot open '" + dir / "nope.toml" + "' (no such file)",
+                e);
 
   // The same file included twice (not a cycle) is fine.
   dir.write("leaf.toml", "[training]\nsteps = 3\n");
   dir.write("l1.toml", "include = \"leaf.toml\"\n");
-  CHECK(Recipe::from_file(dir.write("two.toml", "include = [\"leaf.toml\", \"l1.toml\"]\n")).training.steps == 3);
+  CHECK(Recipe::from_file(dir.write("two.toml", "include = [\"leaf.toml\", \"l1.toml\"]\n")).training.steps ==
+        3);
 }
 
 TEST_CASE("recipe: --set overrides after loading, values parsed as TOML") {
   TempDir dir("recipe_set");
   std::string path = dir.write("r.toml", "[training]\nsteps = 10\n[data]\npath = \"a.txt\"\n");
-  Recipe r = Recipe::from_file(path, {"training.steps=20", "optimizer.lr=2e-3", "attention.rope=true",
-                                      "data.path=data/other.txt", "training.device=\"cuda\"",
-                                      "attention.feature_map=cosine", " model.d_model = 256 ",
-                                      "checkpoint.dir='single quoted'", "model.mlp_ratio=3"});
+  Recipe r = Recipe::from_file(
+      path, {"training.steps=20", "optimizer.lr=2e-3", "attention.rope=true", "data.path=data/other.txt",
+             "training.device=\"cuda\"", "attention.feature_map=cosine", " model.d_model = 256 ",
+             "checkpoint.dir='single quoted'", "model.mlp_ratio=3"});
   CHECK(r.training.steps == 20);
   CHECK(r.optimizer.lr == 2e-3);
   CHECK(r.attention.rope);
@@ -293,17 +295,21 @@ TEST_CASE("recipe: each error names the file, the line and the key") {
         x + ":3: training.steps: expected an integer, got string \"100\"");
   CHECK(err("[training]\nsteps = 1.5\n") == x + ":2: training.steps: expected an integer, got float 1.5");
   CHECK(err("[attention]\nrope = 1\n") == x + ":2: attention.rope: expected true or false, got integer 1");
-  CHECK(err("[optimizer]\nlr = \"fast\"\n") == x + ":2: optimizer.lr: expected a number, got string \"fast\"");
+  CHECK(err("[optimizer]\nlr = \"fast\"\n") ==
+        x + ":2: optimizer.lr: expected a number, got string \"fast\"");
   CHECK(err("[data]\npath = 3\n") == x + ":2: data.path: expected a string, got integer 3");
   CHECK(err("training = 3\n") == x + ":1: training: expected a table [training], got integer");
   CHECK(err("include = 3\n") == x + ":1: include: expected a file name, got integer");
   // Unknown enum values.
   CHECK(err("[attention]\nfeature_map = \"elu\"\n") ==
-        x + ":2: attention.feature_map: unknown value \"elu\" (expected elu1, cosine, random, identity or silu; "
+        x + ":2: attention.feature_map: unknown value \"elu\" (expected elu1, cosine, random, identity or "
+            "silu; "
             "did you mean \"elu1\"?)");
   // Out of range.
-  CHECK(err("[training]\nbatch_size = 0\n") == x + ":2: training.batch_size: 0 is out of range (must be >= 1)");
-  CHECK(err("[optimizer]\nbeta2 = 1.0\n") == x + ":2: optimizer.beta2: 1 is out of range (must be in [0, 1))");
+  CHECK(err("[training]\nbatch_size = 0\n") ==
+        x + ":2: training.batch_size: 0 is out of range (must be >= 1)");
+  CHECK(err("[optimizer]\nbeta2 = 1.0\n") ==
+        x + ":2: optimizer.beta2: 1 is out of range (must be in [0, 1))");
   CHECK(err("[optimizer]\nlr = -1e-3\n") == x + ":2: optimizer.lr: -0.001 is out of range (must be > 0)");
   CHECK(err("[optimizer]\nlr = nan\n") == x + ":2: optimizer.lr: nan is out of range (must be > 0)");
   // Cross-key checks blame a key the user set.
@@ -311,7 +317,9 @@ TEST_CASE("recipe: each error names the file, the line and the key") {
         x + ":2: attention.heads: model.d_model = 128 is not divisible by attention.heads = 3 (or set "
             "attention.head_dim)");
   CHECK(err("[data]\nkind = \"shards\"\n") == x + ": data.pattern: required when data.kind = \"shards\"");
-  CHECK(err("[training]\ndevice = \"cpu\"\nprecision = \"bf16\"\n").find(x + ":3: training.precision: bf16") == 0);
+  CHECK(
+      err("[training]\ndevice = \"cpu\"\nprecision = \"bf16\"\n").find(x + ":3: training.precision: bf16") ==
+      0);
   // TOML syntax errors.
   CHECK(err("[training]\nsteps = = 3\n").find(x + ":2: TOML syntax error: ") == 0);
   CHECK(err("[training]\nsteps = 3\nsteps = 4\n").find(x + ":3: TOML syntax error: ") == 0);
@@ -322,7 +330,8 @@ TEST_CASE("recipe: each error names the file, the line and the key") {
   Recipe r = Recipe::from_file(dir.write("y.toml", "[data]\n\npath = \"nope.txt\"\n"));
   CHECK(error_of([&] { r.fail("data.path", "file 'nope.txt' not found"); }) ==
         dir / "y.toml" + ":3: data.path: file 'nope.txt' not found");
-  CHECK(error_of([&] { r.fail("training.steps", "too many"); }) == dir / "y.toml" + ": training.steps: too many");
+  CHECK(error_of([&] { r.fail("training.steps", "too many"); }) ==
+        dir / "y.toml" + ": training.steps: too many");
 }
 
 TEST_CASE("recipe: the embedded quickstart recipe equals recipes/quickstart.toml and is valid") {
