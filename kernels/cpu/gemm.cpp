@@ -1,8 +1,9 @@
 // lat's own CPU GEMM (gemm_own), the OpenBLAS wrapper and the choice between them. See gemm.h for the contract.
 //
 // gemm_own follows the BLIS/GotoBLAS loop nest: for each NC-wide column panel of C and each KC-deep slice of K,
-// B's [KC, NC] panel is packed into NR-wide slivers (shared by all threads, sized for L3), then threads take
-// MC-tall row blocks of A, pack them into MR-tall slivers (private, sized for L2), and sweep MR×NR micro-tiles.
+// B's [KC, NC] panel is packed into NR-wide slivers (sized for L3), then each MC-tall row block of A is packed
+// into MR-tall slivers (sized for L2), and MR×NR micro-tiles are swept.
+// Threads split C into strips and run this nest independently (see gemm_own).
 // The micro-kernel keeps the whole MR×NR tile of C in registers (6 rows × 2 vectors = 12 accumulators on
 // AVX2, leaving 4 registers for the two B vectors and the A broadcast) and does one rank-1 update per k.
 // Transposes are absorbed by the packing routines; alpha is folded into packed A; beta is applied to C once up
@@ -192,62 +193,71 @@ bool gemm_backend_available(GemmBackend backend) {
 #endif
 }
 
+// C[M, N] += alpha · op(A) · op(B) on the calling thread: the blocked loop nest over private packing buffers.
+template <class T>
+void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+                 int64_t ldb, T* C, int64_t ldc) {
+  using Blk = Blocking<T>;
+  constexpr int MR = Blk::kMR, NR = Blk::kNR;
+  const int64_t kc_max = std::min(Blk::kKC, K), nc_max = std::min(Blk::kNC, ceil_div(N, NR) * NR);
+  const int64_t mc_max = std::min(Blk::kMC, ceil_div(M, MR) * MR);
+  std::vector<T> packed_b(static_cast<size_t>(kc_max * nc_max)), packed_a(static_cast<size_t>(mc_max * kc_max));
+  alignas(64) T edge[MR * NR];
+  for (int64_t jc = 0; jc < N; jc += Blk::kNC) {
+    const int64_t nc = std::min(Blk::kNC, N - jc);
+    for (int64_t pc = 0; pc < K; pc += Blk::kKC) {
+      const int64_t kc = std::min(Blk::kKC, K - pc);
+      for (int64_t s = 0; s < ceil_div(nc, NR); ++s) pack_b_slivers(tb, B, ldb, pc, jc, nc, kc, s, packed_b.data());
+      for (int64_t ic = 0; ic < M; ic += Blk::kMC) {
+        const int64_t mc = std::min(Blk::kMC, M - ic);
+        pack_a(ta, A, lda, ic, pc, mc, kc, alpha, packed_a.data());
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int64_t nr = std::min<int64_t>(NR, nc - jr);
+          const T* b_sliver = packed_b.data() + (jr / NR) * NR * kc;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t mr = std::min<int64_t>(MR, mc - ir);
+            const T* a_sliver = packed_a.data() + (ir / MR) * MR * kc;
+            T* c_tile = C + (ic + ir) * ldc + jc + jr;
+            if (mr == MR && nr == NR) {
+              micro_kernel<T>(kc, a_sliver, b_sliver, c_tile, ldc);
+            } else {
+              std::fill(edge, edge + MR * NR, T(0));
+              micro_kernel<T>(kc, a_sliver, b_sliver, edge, NR);
+              for (int64_t r = 0; r < mr; ++r)
+                for (int64_t c = 0; c < nr; ++c) c_tile[r * ldc + c] += edge[r * NR + c];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 template <class T>
 void gemm_own(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
               int64_t ldb, T beta, T* C, int64_t ldc) {
   using Blk = Blocking<T>;
-  constexpr int MR = Blk::kMR, NR = Blk::kNR;
   if (M <= 0 || N <= 0) return;
   scale_c(M, N, beta, C, ldc);
   if (K <= 0 || alpha == T(0)) return;
-
-  // Small problems run on the calling thread (and nested calls from a parallel region do anyway).
+  // Threads split C into disjoint strips (of columns when C is wide, of rows when it is tall) and run the
+  // whole blocked algorithm on their strip with private buffers. Packing is repeated per thread (O(MK + KN)
+  // against O(MNK) arithmetic), and in exchange there is no barrier inside the loop nest: on a machine shared
+  // with other jobs a descheduled thread then delays only its own strip, not every panel of everyone.
+  // Each element of C is still summed by one thread in a fixed k order: results do not depend on the
+  // thread count.
   const int threads = M * N * K >= 48 * 48 * 48 ? omp_get_max_threads() : 1;
-  // Row blocks: at most MC tall, and a multiple of the thread count so that no thread idles at the end.
-  int64_t row_blocks = ceil_div(M, Blk::kMC);
-  row_blocks = std::min(ceil_div(row_blocks, threads) * threads, ceil_div(M, MR));
-  const int64_t mc_step = ceil_div(ceil_div(M, row_blocks), MR) * MR;
-  const int64_t kc_max = std::min(Blk::kKC, K), nc_max = std::min(Blk::kNC, ceil_div(N, NR) * NR);
-
-  std::vector<T> packed_b(static_cast<size_t>(kc_max * nc_max));
-  std::vector<T> packed_a(static_cast<size_t>(threads * mc_step * kc_max));
-
-#pragma omp parallel num_threads(threads)
-  {
-    T* my_a = packed_a.data() + static_cast<int64_t>(omp_get_thread_num()) * mc_step * kc_max;
-    alignas(64) T edge[MR * NR];
-    for (int64_t jc = 0; jc < N; jc += Blk::kNC) {
-      const int64_t nc = std::min(Blk::kNC, N - jc);
-      const int64_t slivers = ceil_div(nc, NR);
-      for (int64_t pc = 0; pc < K; pc += Blk::kKC) {
-        const int64_t kc = std::min(Blk::kKC, K - pc);
-#pragma omp for schedule(static)
-        for (int64_t s = 0; s < slivers; ++s) pack_b_slivers(tb, B, ldb, pc, jc, nc, kc, s, packed_b.data());
-        // (implicit barrier: the B panel is complete)
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t ic = 0; ic < M; ic += mc_step) {
-          const int64_t mc = std::min(mc_step, M - ic);
-          pack_a(ta, A, lda, ic, pc, mc, kc, alpha, my_a);
-          for (int64_t jr = 0; jr < nc; jr += NR) {
-            const int64_t nr = std::min<int64_t>(NR, nc - jr);
-            const T* b_sliver = packed_b.data() + (jr / NR) * NR * kc;
-            for (int64_t ir = 0; ir < mc; ir += MR) {
-              const int64_t mr = std::min<int64_t>(MR, mc - ir);
-              const T* a_sliver = my_a + (ir / MR) * MR * kc;
-              T* c_tile = C + (ic + ir) * ldc + jc + jr;
-              if (mr == MR && nr == NR) {
-                micro_kernel<T>(kc, a_sliver, b_sliver, c_tile, ldc);
-              } else {
-                std::fill(edge, edge + MR * NR, T(0));
-                micro_kernel<T>(kc, a_sliver, b_sliver, edge, NR);
-                for (int64_t r = 0; r < mr; ++r)
-                  for (int64_t c = 0; c < nr; ++c) c_tile[r * ldc + c] += edge[r * NR + c];
-              }
-            }
-          }
-        }
-        // (implicit barrier: nobody repacks B while another thread still reads it)
-      }
+  const bool by_columns = N >= M;
+  const int64_t unit = by_columns ? Blk::kNR : Blk::kMR, extent = by_columns ? N : M;
+  const int64_t strip = ceil_div(ceil_div(extent, threads), unit) * unit;
+  const int64_t strips = ceil_div(extent, strip);
+#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(std::min<int64_t>(threads, strips)))
+  for (int64_t s = 0; s < strips; ++s) {
+    const int64_t lo = s * strip, len = std::min(strip, extent - lo);
+    if (by_columns) {  // op(B)[:, lo:lo+len] and C[:, lo:lo+len]
+      gemm_serial<T>(ta, tb, M, len, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, C + lo, ldc);
+    } else {  // op(A)[lo:lo+len, :] and C[lo:lo+len, :]
+      gemm_serial<T>(ta, tb, len, N, K, alpha, ta ? A + lo : A + lo * lda, lda, B, ldb, C + lo * ldc, ldc);
     }
   }
 }
