@@ -5,7 +5,7 @@
 # SRCDIR defaults to this checkout; pass a clean snapshot (git archive + the files under test) when the working
 # tree holds other people's unfinished files. toml++ comes from .deps/*.deb of this checkout (GPU.md).
 # Env: LAT_GPU_CHECK_TARGETS (default "lat_gpu_tests lat-bench"), LAT_BENCH_ARGS (extra args to lat-bench ops),
-#      LAT_SKIP_BENCH=1 to run the tests only.
+#      LAT_SKIP_BENCH=1 to run the tests only, LAT_SANITIZE=1 to add a compute-sanitizer memcheck pass.
 set -uo pipefail
 out=$(realpath -m "${1:?usage: tools/gpu-check.sh OUTDIR [SRCDIR]}")
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +35,14 @@ echo "build: $(( $(date +%s) - t0 )) s"
 "$build/tests/lat_gpu_tests" --duration=true >"$out/tests.log" 2>&1
 echo "lat_gpu_tests exit $?"; grep -E "MESSAGE|error|ERROR|FAILED|test cases|assertions|differ|: error" "$out/tests.log" | head -120
 (cd "$build" && ctest -L gpu --output-on-failure >"$out/ctest.log" 2>&1); echo "ctest -L gpu exit $?"; tail -4 "$out/ctest.log"
+
+if [ "${LAT_SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
+  # Out-of-bounds and misaligned accesses in the hand-written kernels (memcheck slows kernels 10-100x: the
+  # large-size cases are filtered out).
+  timeout 180 compute-sanitizer --tool memcheck --error-exitcode 3 "$build/tests/lat_gpu_tests" \
+    -tce="*philox*,*gemm*" >"$out/sanitizer.log" 2>&1
+  echo "compute-sanitizer memcheck exit $?"; grep -E "ERROR SUMMARY|Invalid|test cases" "$out/sanitizer.log" | head -20
+fi
 
 if [ "${LAT_SKIP_BENCH:-0}" != 1 ] && [ -x "$build/tools/lat-bench" ]; then
   # shellcheck disable=SC2086

@@ -1,5 +1,5 @@
-// Pointwise activations (see activations.cuh). One generic map kernel: each thread takes 8 consecutive
-// elements per step with 16/32-byte vector accesses when every pointer allows, scalar accesses otherwise
+// Pointwise activations (see activations.cuh). One generic map kernel: each thread takes 16 bytes of
+// consecutive elements per step (8 bf16 or 4 fp32) when every pointer allows, scalar accesses otherwise
 // and for the tail. Memory-bound: the floor is (inputs + outputs) × n × sizeof(T) / 4.3 TB/s.
 #include <cmath>
 
@@ -14,25 +14,27 @@ struct Ptrs {
   T* p[N];
 };
 
-// in: NI arrays of [n]; out: NO arrays of [n]; op(in[NI], out[NO]) on fp32 values.
+// in: NI arrays of [n]; out: NO arrays of [n]; op(in[NI], out[NO]) on fp32 values. Each thread takes V = 16 bytes
+// of every array per step (one full-sector access per warp instruction).
 template <class T, int NI, int NO, class Op, bool kVec>
 __global__ void map_kernel(Ptrs<const T, NI> in, Ptrs<T, NO> out, int64_t n, Op op) {
-  const int64_t packs = (n + 7) / 8;
+  constexpr int V = kVecWidth<T>;
+  const int64_t packs = (n + V - 1) / V;
   for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < packs;
        p += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t base = p * 8;
-    float a[NI][8], r[NO][8];
-    if (kVec && base + 8 <= n) {
+    const int64_t base = p * V;
+    float a[NI][V], r[NO][V];
+    if (kVec && base + V <= n) {
 #pragma unroll
-      for (int i = 0; i < NI; ++i) load8(in.p[i] + base, a[i]);
+      for (int i = 0; i < NI; ++i) load_vec<V>(in.p[i] + base, a[i]);
     } else {
 #pragma unroll
-      for (int k = 0; k < 8; ++k)
+      for (int k = 0; k < V; ++k)
 #pragma unroll
         for (int i = 0; i < NI; ++i) a[i][k] = base + k < n ? to_float(in.p[i][base + k]) : 0.0f;
     }
 #pragma unroll
-    for (int k = 0; k < 8; ++k) {
+    for (int k = 0; k < V; ++k) {
       float x[NI], y[NO];
 #pragma unroll
       for (int i = 0; i < NI; ++i) x[i] = a[i][k];
@@ -40,11 +42,11 @@ __global__ void map_kernel(Ptrs<const T, NI> in, Ptrs<T, NO> out, int64_t n, Op 
 #pragma unroll
       for (int o = 0; o < NO; ++o) r[o][k] = y[o];
     }
-    if (kVec && base + 8 <= n) {
+    if (kVec && base + V <= n) {
 #pragma unroll
-      for (int o = 0; o < NO; ++o) store8(out.p[o] + base, r[o]);
+      for (int o = 0; o < NO; ++o) store_vec<V>(out.p[o] + base, r[o]);
     } else {
-      for (int k = 0; k < 8 && base + k < n; ++k)
+      for (int k = 0; k < V && base + k < n; ++k)
 #pragma unroll
         for (int o = 0; o < NO; ++o) out.p[o][base + k] = from_float<T>(r[o][k]);
     }
@@ -61,14 +63,14 @@ void launch_map(const char* name, DType dtype, const void* const (&in)[NI], void
     bool vec = true;
     for (int i = 0; i < NI; ++i) {
       ip.p[i] = static_cast<const T*>(in[i]);
-      vec = vec && aligned_to(in[i], 8 * sizeof(T));
+      vec = vec && aligned_to(in[i], 16);
     }
     for (int o = 0; o < NO; ++o) {
       op_.p[o] = static_cast<T*>(out[o]);
-      vec = vec && aligned_to(out[o], 8 * sizeof(T));
+      vec = vec && aligned_to(out[o], 16);
     }
     const int threads = 256;
-    const int grid = grid_for((n + 7) / 8, threads);
+    const int grid = grid_for((n + kVecWidth<T> - 1) / kVecWidth<T>, threads);
     if (vec)
       map_kernel<T, NI, NO, Op, true><<<grid, threads, 0, lat::cuda::stream()>>>(ip, op_, n, op);
     else

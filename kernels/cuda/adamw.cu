@@ -14,7 +14,7 @@ namespace {
 
 constexpr int kGroup = 24;
 constexpr int kThreads = 256;
-constexpr int64_t kChunk = kThreads * 8 * 4;  // elements per block
+constexpr int64_t kChunk = kThreads * 8 * 4;  // elements per block (a multiple of 2 × kThreads × 4)
 
 struct AdamWDev {
   float* p;
@@ -59,21 +59,32 @@ __global__ void __launch_bounds__(kThreads) adamw_kernel(AdamWGroup group, AdamW
   const int64_t end = min(t.n, begin + kChunk);
   const float scale = h.grad_scale != nullptr ? *h.grad_scale : 1.0f;
   if (t.vec && end - begin == kChunk) {
-    for (int64_t e = begin + threadIdx.x * 8; e < end; e += kThreads * 8) {
-      float p[8], m[8], v[8], g[8];
-      load8(t.p + e, p);
-      load8(t.m + e, m);
-      load8(t.v + e, v);
-      if (t.g_bf16)
-        load8(static_cast<const bf16*>(t.g) + e, g);
-      else
-        load8(static_cast<const float*>(t.g) + e, g);
+    // 4 elements (16 bytes of fp32) per thread per access, two packs loaded before either is used: whole-sector
+    // warp accesses and 8 independent 16-byte loads in flight per thread.
+    constexpr int V = 4;
+    for (int64_t e0 = begin + threadIdx.x * V; e0 < end; e0 += 2 * kThreads * V) {
+      float p[2][V], m[2][V], v[2][V], g[2][V];
 #pragma unroll
-      for (int k = 0; k < 8; ++k) adamw_update(p[k], g[k] * scale, m[k], v[k], t.decay, h);
-      store8(t.p + e, p);
-      store8(t.m + e, m);
-      store8(t.v + e, v);
-      if (t.pb != nullptr) store8(t.pb + e, p);
+      for (int u = 0; u < 2; ++u) {
+        const int64_t e = e0 + u * kThreads * V;
+        load_vec<V>(t.p + e, p[u]);
+        load_vec<V>(t.m + e, m[u]);
+        load_vec<V>(t.v + e, v[u]);
+        if (t.g_bf16)
+          load_vec<V>(static_cast<const bf16*>(t.g) + e, g[u]);
+        else
+          load_vec<V>(static_cast<const float*>(t.g) + e, g[u]);
+      }
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {
+        const int64_t e = e0 + u * kThreads * V;
+#pragma unroll
+        for (int k = 0; k < V; ++k) adamw_update(p[u][k], g[u][k] * scale, m[u][k], v[u][k], t.decay, h);
+        store_vec<V>(t.p + e, p[u]);
+        store_vec<V>(t.m + e, m[u]);
+        store_vec<V>(t.v + e, v[u]);
+        if (t.pb != nullptr) store_vec<V>(t.pb + e, p[u]);
+      }
     }
     return;
   }
@@ -170,8 +181,8 @@ void adamw_step(const AdamWTensor* tensors, int64_t count, const AdamWHyper& hyp
       AdamWDev& d = group.t[group.count];
       d.p = t.param, d.g = t.grad, d.m = t.m, d.v = t.v, d.pb = static_cast<bf16*>(t.param_bf16), d.n = t.n;
       d.decay = static_cast<float>(1.0 - hyper.lr * t.weight_decay), d.g_bf16 = t.grad_dtype == DType::BF16;
-      d.vec = aligned_to(t.param, 32) && aligned_to(t.m, 32) && aligned_to(t.v, 32) &&
-              aligned_to(t.grad, d.g_bf16 ? 16 : 32) && (t.param_bf16 == nullptr || aligned_to(t.param_bf16, 16));
+      d.vec = aligned_to(t.param, 16) && aligned_to(t.m, 16) && aligned_to(t.v, 16) &&
+              aligned_to(t.grad, d.g_bf16 ? 8 : 16) && (t.param_bf16 == nullptr || aligned_to(t.param_bf16, 8));
       group.block_start[group.count] = blocks;
       blocks += chunks(t.n);
       ++group.count;

@@ -42,6 +42,33 @@ __device__ __forceinline__ void store8(T* p, const float (&in)[8]) {
   *reinterpret_cast<Pack8<T>*>(p) = pack;
 }
 
+// V consecutive elements moved by one access. Kernels pick V = 16 / (widest element size) so that every
+// warp-wide load and store instruction covers whole 32-byte sectors: measured on the H200 (docs/perf/cuda_ops.md),
+// a warp storing 32 bytes per thread as two 16-byte halves ran at ~1/4 of bandwidth (partial sectors per instruction).
+template <class T, int V>
+struct alignas(V * sizeof(T)) PackN {
+  T v[V];
+};
+
+template <int V, class T>
+__device__ __forceinline__ void load_vec(const T* p, float (&out)[V]) {
+  const PackN<T, V> pack = *reinterpret_cast<const PackN<T, V>*>(p);
+#pragma unroll
+  for (int k = 0; k < V; ++k) out[k] = to_float(pack.v[k]);
+}
+
+template <int V, class T>
+__device__ __forceinline__ void store_vec(T* p, const float (&in)[V]) {
+  PackN<T, V> pack;
+#pragma unroll
+  for (int k = 0; k < V; ++k) pack.v[k] = from_float<T>(in[k]);
+  *reinterpret_cast<PackN<T, V>*>(p) = pack;
+}
+
+// Elements per 16-byte access of the widest of the types.
+template <class A, class B = A>
+constexpr int kVecWidth = static_cast<int>(16 / (sizeof(A) > sizeof(B) ? sizeof(A) : sizeof(B)));
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -68,6 +95,19 @@ __device__ __forceinline__ A block_sum(A v, A* scratch) {
   return total;
 }
 
+__device__ __forceinline__ float2 block_sum2(float2 v, float2* scratch) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  v.x = warp_sum(v.x);
+  v.y = warp_sum(v.y);
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float2 t = lane < warps ? scratch[lane] : make_float2(0.0f, 0.0f);
+  t.x = warp_sum(t.x);
+  t.y = warp_sum(t.y);
+  __syncthreads();
+  return t;
+}
+
 inline bool aligned_to(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 // Blocks for a grid-stride loop over `work` items: enough to fill the H200's 132 SMs many times over.
@@ -75,7 +115,7 @@ inline int grid_for(int64_t work, int threads, int64_t max_blocks = 132 * 16) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>((work + threads - 1) / threads, max_blocks)));
 }
 
-// Threads per block for a row of `packs` 8-element packs: a multiple of 32 in [32, max_threads].
+// Threads per block for a row of `packs` vector packs: a multiple of 32 in [32, max_threads].
 inline int threads_for_row(int64_t packs, int max_threads = 512) {
   int64_t t = (packs + 31) / 32 * 32;
   return static_cast<int>(std::max<int64_t>(32, std::min<int64_t>(t, max_threads)));

@@ -1,5 +1,5 @@
 // Fused softmax cross-entropy (see cross_entropy.cuh). One block per row at a time; each thread keeps an
-// online (max, sum of exp) pair over its 8-element packs, pairs are merged across the warp and the block.
+// online (max, sum of exp) pair over its 16-byte packs, pairs are merged across the warp and the block.
 // Forward reads the logits once; backward reads them once and writes dlogits once: the floor of each pass
 // is rows × vocab × sizeof(T) (× 2 for the backward) / 4.3 TB/s.
 #include <cmath>
@@ -40,17 +40,18 @@ __device__ __forceinline__ MaxSum block_merge(MaxSum v, MaxSum* scratch) {
   return t;
 }
 
-__device__ __forceinline__ void absorb(MaxSum& acc, const float (&a)[8]) {
+template <int V>
+__device__ __forceinline__ void absorb(MaxSum& acc, const float (&a)[V]) {
   float mx = a[0];
 #pragma unroll
-  for (int k = 1; k < 8; ++k) mx = fmaxf(mx, a[k]);
+  for (int k = 1; k < V; ++k) mx = fmaxf(mx, a[k]);
   if (mx == -INFINITY) return;
   if (mx > acc.m) {
     acc.s = acc.m == -INFINITY ? 0.0f : acc.s * expf(acc.m - mx);
     acc.m = mx;
   }
 #pragma unroll
-  for (int k = 0; k < 8; ++k) acc.s += expf(a[k] - acc.m);
+  for (int k = 0; k < V; ++k) acc.s += expf(a[k] - acc.m);
 }
 
 // logits: [rows, vocab]; targets, loss, lse: [rows]
@@ -61,16 +62,17 @@ __global__ void cross_entropy_forward_kernel(const T* __restrict__ logits, const
   __shared__ MaxSum scratch[32];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* row = logits + r * vocab;
+    constexpr int V = kVecWidth<T>;
     MaxSum acc{-INFINITY, 0.0f};
-    const int64_t full = kVec ? vocab / 8 : 0;
+    const int64_t full = kVec ? vocab / V : 0;
     for (int64_t p = threadIdx.x; p < full; p += blockDim.x) {
-      float a[8];
-      load8(row + p * 8, a);
-      absorb(acc, a);
+      float a[V];
+      load_vec<V>(row + p * V, a);
+      absorb<V>(acc, a);
     }
-    for (int64_t j = full * 8 + threadIdx.x; j < vocab; j += blockDim.x) {
-      float a[8] = {to_float(row[j]), -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-      absorb(acc, a);
+    for (int64_t j = full * V + threadIdx.x; j < vocab; j += blockDim.x) {
+      float a[1] = {to_float(row[j])};
+      absorb<1>(acc, a);
     }
     acc = block_merge(acc, scratch);
     if (threadIdx.x == 0) {
@@ -99,15 +101,16 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* __
     const int32_t t = targets[r];
     const float g = t == ignore_index ? 0.0f : scale * dloss[r * dloss_stride];
     const float l = lse[r];
-    const int64_t full = kVec ? vocab / 8 : 0;
+    constexpr int V = kVecWidth<T>;
+    const int64_t full = kVec ? vocab / V : 0;
     for (int64_t p = threadIdx.x; p < full; p += blockDim.x) {
-      float a[8], d[8];
-      load8(row + p * 8, a);
+      float a[V], d[V];
+      load_vec<V>(row + p * V, a);
 #pragma unroll
-      for (int k = 0; k < 8; ++k) d[k] = g * (expf(a[k] - l) - (p * 8 + k == t ? 1.0f : 0.0f));
-      store8(drow + p * 8, d);
+      for (int k = 0; k < V; ++k) d[k] = g * (expf(a[k] - l) - (p * V + k == t ? 1.0f : 0.0f));
+      store_vec<V>(drow + p * V, d);
     }
-    for (int64_t j = full * 8 + threadIdx.x; j < vocab; j += blockDim.x)
+    for (int64_t j = full * V + threadIdx.x; j < vocab; j += blockDim.x)
       drow[j] = from_float<T>(g * (expf(to_float(row[j]) - l) - (j == t ? 1.0f : 0.0f)));
   }
 }
@@ -120,8 +123,8 @@ void cross_entropy_forward(const void* logits, const int32_t* targets, float* lo
   LAT_CHECK(vocab > 0, "cross_entropy_forward: vocabulary size must be positive, got ", vocab);
   dispatch_float_bf16("cross_entropy_forward", dtype, [&](auto tag) {
     using T = decltype(tag);
-    const bool vec = vocab % 8 == 0 && aligned_to(logits, 8 * sizeof(T));
-    const int threads = threads_for_row(vocab / 8 + 1, 512);
+    const bool vec = vocab % kVecWidth<T> == 0 && aligned_to(logits, 16);
+    const int threads = threads_for_row(vocab / kVecWidth<T> + 1, 512);
     const int grid = static_cast<int>(std::min<int64_t>(rows, 132 * 16));
     auto kernel = vec ? cross_entropy_forward_kernel<T, true> : cross_entropy_forward_kernel<T, false>;
     kernel<<<grid, threads, 0, lat::cuda::stream()>>>(static_cast<const T*>(logits), targets, loss, lse, rows, vocab,
@@ -139,8 +142,8 @@ void cross_entropy_backward(const void* logits, const int32_t* targets, const fl
             dloss_stride);
   dispatch_float_bf16("cross_entropy_backward", dtype, [&](auto tag) {
     using T = decltype(tag);
-    const bool vec = vocab % 8 == 0 && aligned_to(logits, 8 * sizeof(T)) && aligned_to(dlogits, 8 * sizeof(T));
-    const int threads = threads_for_row(vocab / 8 + 1, 512);
+    const bool vec = vocab % kVecWidth<T> == 0 && aligned_to(logits, 16) && aligned_to(dlogits, 16);
+    const int threads = threads_for_row(vocab / kVecWidth<T> + 1, 512);
     const int grid = static_cast<int>(std::min<int64_t>(rows, 132 * 16));
     auto kernel = vec ? cross_entropy_backward_kernel<T, true> : cross_entropy_backward_kernel<T, false>;
     kernel<<<grid, threads, 0, lat::cuda::stream()>>>(static_cast<const T*>(logits), targets, lse, dloss,

@@ -1,5 +1,5 @@
 // RMSNorm forward/backward (see rmsnorm.cuh). One block per row at a time (grid-stride over rows), threads
-// across the row in 8-element packs. The row is read twice (statistics, then output); the second read hits
+// across the row in 16-byte packs. The row is read twice (statistics, then output); the second read hits
 // L1/L2, so DRAM traffic stays near one read of x (and dy) plus one write. Backward keeps each block's dw
 // partial in shared memory (each column owned by one thread: no conflicts, no atomics), then a second small
 // kernel sums the partials in block order, so dw is bit-reproducible run to run.
@@ -18,12 +18,13 @@ __global__ void rmsnorm_forward_kernel(const T* __restrict__ x, const W* __restr
     const T* xr = x + r * dim;
     T* yr = y + r * dim;
     float ss = 0.0f;
+    constexpr int V = kVecWidth<T>;
     if constexpr (kVec) {
-      for (int64_t p = threadIdx.x; p < dim / 8; p += blockDim.x) {
-        float a[8];
-        load8(xr + p * 8, a);
+      for (int64_t p = threadIdx.x; p < dim / V; p += blockDim.x) {
+        float a[V];
+        load_vec<V>(xr + p * V, a);
 #pragma unroll
-        for (int k = 0; k < 8; ++k) ss += a[k] * a[k];
+        for (int k = 0; k < V; ++k) ss += a[k] * a[k];
       }
     } else {
       for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) {
@@ -35,13 +36,13 @@ __global__ void rmsnorm_forward_kernel(const T* __restrict__ x, const W* __restr
     const float rs = 1.0f / sqrtf(ss / static_cast<float>(dim) + eps);
     if (rstd != nullptr && threadIdx.x == 0) rstd[r] = rs;
     if constexpr (kVec) {
-      for (int64_t p = threadIdx.x; p < dim / 8; p += blockDim.x) {
-        float a[8], wv[8], o[8];
-        load8(xr + p * 8, a);
-        load8(w + p * 8, wv);
+      for (int64_t p = threadIdx.x; p < dim / V; p += blockDim.x) {
+        float a[V], wv[V], o[V];
+        load_vec<V>(xr + p * V, a);
+        load_vec<V>(w + p * V, wv);
 #pragma unroll
-        for (int k = 0; k < 8; ++k) o[k] = a[k] * rs * wv[k];
-        store8(yr + p * 8, o);
+        for (int k = 0; k < V; ++k) o[k] = a[k] * rs * wv[k];
+        store_vec<V>(yr + p * V, o);
       }
     } else {
       for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) yr[j] = from_float<T>(to_float(xr[j]) * rs * to_float(w[j]));
@@ -54,7 +55,8 @@ template <class T, class W, bool kVec>
 __global__ void rmsnorm_backward_kernel(const T* __restrict__ x, const W* __restrict__ w, const T* dy, T* dx,
                                         float* __restrict__ dw_partial, int64_t rows, int64_t dim, float eps) {
   extern __shared__ float dw_s[];  // [dim]
-  __shared__ float scratch[32];
+  __shared__ float2 scratch[32];
+  constexpr int V = kVecWidth<T>;
   for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) dw_s[j] = 0.0f;
   __syncthreads();
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -63,13 +65,13 @@ __global__ void rmsnorm_backward_kernel(const T* __restrict__ x, const W* __rest
     T* dxr = dx != nullptr ? dx + r * dim : nullptr;
     float ss = 0.0f, dot = 0.0f;
     if constexpr (kVec) {
-      for (int64_t p = threadIdx.x; p < dim / 8; p += blockDim.x) {
-        float a[8], g[8], wv[8];
-        load8(xr + p * 8, a);
-        load8(gr + p * 8, g);
-        load8(w + p * 8, wv);
+      for (int64_t p = threadIdx.x; p < dim / V; p += blockDim.x) {
+        float a[V], g[V], wv[V];
+        load_vec<V>(xr + p * V, a);
+        load_vec<V>(gr + p * V, g);
+        load_vec<V>(w + p * V, wv);
 #pragma unroll
-        for (int k = 0; k < 8; ++k) {
+        for (int k = 0; k < V; ++k) {
           ss += a[k] * a[k];
           dot += wv[k] * g[k] * a[k];
         }
@@ -81,22 +83,23 @@ __global__ void rmsnorm_backward_kernel(const T* __restrict__ x, const W* __rest
         dot += to_float(w[j]) * g * a;
       }
     }
-    ss = block_sum(ss, scratch);
-    dot = block_sum(dot, scratch);
+    const float2 sums = block_sum2(make_float2(ss, dot), scratch);
+    ss = sums.x;
+    dot = sums.y;
     const float rs = 1.0f / sqrtf(ss / static_cast<float>(dim) + eps);
     const float c = rs * rs * rs * dot / static_cast<float>(dim);
     if constexpr (kVec) {
-      for (int64_t p = threadIdx.x; p < dim / 8; p += blockDim.x) {
-        float a[8], g[8], wv[8], o[8];
-        load8(xr + p * 8, a);
-        load8(gr + p * 8, g);
-        load8(w + p * 8, wv);
+      for (int64_t p = threadIdx.x; p < dim / V; p += blockDim.x) {
+        float a[V], g[V], wv[V], o[V];
+        load_vec<V>(xr + p * V, a);
+        load_vec<V>(gr + p * V, g);
+        load_vec<V>(w + p * V, wv);
 #pragma unroll
-        for (int k = 0; k < 8; ++k) {
+        for (int k = 0; k < V; ++k) {
           o[k] = rs * wv[k] * g[k] - a[k] * c;
-          dw_s[p * 8 + k] += g[k] * a[k] * rs;
+          dw_s[p * V + k] += g[k] * a[k] * rs;
         }
-        if (dxr != nullptr) store8(dxr + p * 8, o);
+        if (dxr != nullptr) store_vec<V>(dxr + p * V, o);
       }
     } else {
       for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) {
@@ -110,15 +113,22 @@ __global__ void rmsnorm_backward_kernel(const T* __restrict__ x, const W* __rest
   for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) dw_partial[blockIdx.x * dim + j] = dw_s[j];
 }
 
-// dw[j] (+)= sum over b of partial[b, j], b in order
+// dw[j] (+)= Σ_b partial[b, j]. Block (32 columns × 32 lanes of b): lane y sums b = y, y + 32, ... in order, then
+// the 32 lane sums are added in order: a fixed summation tree, so dw does not depend on scheduling.
 template <class W>
 __global__ void sum_partials_kernel(const float* __restrict__ partial, W* __restrict__ dw, int64_t blocks,
                                     int64_t dim, bool accumulate) {
-  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < dim;
-       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    float s = accumulate ? to_float(dw[j]) : 0.0f;
-    for (int64_t b = 0; b < blocks; ++b) s += partial[b * dim + j];
-    dw[j] = from_float<W>(s);
+  __shared__ float lanes[32][33];
+  const int64_t j = blockIdx.x * 32 + threadIdx.x;
+  float s = 0.0f;
+  if (j < dim)
+    for (int64_t b = threadIdx.y; b < blocks; b += 32) s += partial[b * dim + j];
+  lanes[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < dim) {
+    float total = accumulate ? to_float(dw[j]) : 0.0f;
+    for (int y = 0; y < 32; ++y) total += lanes[y][threadIdx.x];
+    dw[j] = from_float<W>(total);
   }
 }
 
@@ -131,9 +141,9 @@ void rmsnorm_forward(const void* x, const void* w, void* y, float* rstd, DType d
     dispatch_float_bf16("rmsnorm_forward", w_dtype, [&](auto wtag) {
       using T = decltype(tag);
       using W = decltype(wtag);
-      const bool vec = dim % 8 == 0 && aligned_to(x, 8 * sizeof(T)) && aligned_to(y, 8 * sizeof(T)) &&
-                       aligned_to(w, 8 * sizeof(W));
-      const int threads = threads_for_row(vec ? dim / 8 : dim);
+      constexpr int V = kVecWidth<T>;
+      const bool vec = dim % V == 0 && aligned_to(x, 16) && aligned_to(y, 16) && aligned_to(w, V * sizeof(W));
+      const int threads = threads_for_row(vec ? dim / V : dim);
       const int grid = static_cast<int>(std::min<int64_t>(rows, 132 * 16));
       auto kernel = vec ? rmsnorm_forward_kernel<T, W, true> : rmsnorm_forward_kernel<T, W, false>;
       kernel<<<grid, threads, 0, lat::cuda::stream()>>>(static_cast<const T*>(x), static_cast<const W*>(w),
@@ -157,10 +167,13 @@ void rmsnorm_backward(const void* x, const void* w, const void* dy, void* dx, vo
     dispatch_float_bf16("rmsnorm_backward", w_dtype, [&](auto wtag) {
       using T = decltype(tag);
       using W = decltype(wtag);
-      const bool vec = dim % 8 == 0 && aligned_to(x, 8 * sizeof(T)) && aligned_to(dy, 8 * sizeof(T)) &&
-                       aligned_to(dx, 8 * sizeof(T)) && aligned_to(w, 8 * sizeof(W));
-      const int threads = threads_for_row(vec ? dim / 8 : dim);
-      const int grid = static_cast<int>(std::min<int64_t>(rows, 132 * 2));
+      constexpr int V = kVecWidth<T>;
+      const bool vec = dim % V == 0 && aligned_to(x, 16) && aligned_to(dy, 16) && aligned_to(dx, 16) &&
+                       aligned_to(w, V * sizeof(W));
+      const int threads = threads_for_row(vec ? dim / V : dim);
+      // Enough blocks to fill every SM (one block works on one row at a time); the dw partials cost
+      // grid × dim × 4 bytes written and read once, small next to the rows × dim traffic.
+      const int grid = static_cast<int>(std::min<int64_t>(rows, 132 * 16));
       // Without dw the partials are still written (cheap: grid × dim floats) and simply not summed.
       Scratch partial(static_cast<size_t>(grid) * smem);
       auto kernel = vec ? rmsnorm_backward_kernel<T, W, true> : rmsnorm_backward_kernel<T, W, false>;
@@ -172,7 +185,7 @@ void rmsnorm_backward(const void* x, const void* w, const void* dy, void* dx, vo
                                                            partial.as<float>(), rows, dim, eps);
       LAT_CUDA_CHECK_LAUNCH();
       if (dw != nullptr) {
-        sum_partials_kernel<W><<<grid_for(dim, 256), 256, 0, lat::cuda::stream()>>>(
+        sum_partials_kernel<W><<<static_cast<unsigned>((dim + 31) / 32), dim3(32, 32), 0, lat::cuda::stream()>>>(
             partial.as<float>(), static_cast<W*>(dw), grid, dim, accumulate_dw);
         LAT_CUDA_CHECK_LAUNCH();
       }

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 #include "core/cuda_context.h"
@@ -59,6 +61,13 @@ inline double rel_rms(const std::vector<double>& a, const std::vector<double>& r
 inline double error_for(DType dtype, const std::vector<double>& a, const std::vector<double>& ref) {
   return dtype == DType::BF16 ? rel_rms(a, ref) : max_rel(a, ref);
 }
+// "1.23e-07": short scientific text for test messages.
+inline std::string sci(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
 inline double tolerance_for(DType dtype) { return dtype == DType::BF16 ? kBF16Tolerance : kF32Tolerance; }
 
 }  // namespace lat::gpu_test

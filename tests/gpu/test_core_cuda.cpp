@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <string>
 
 #include "gpu_test_util.h"
 #include "kernels/reduce.h"
@@ -34,7 +35,9 @@ TEST_CASE("philox: CUDA fill equals CPU fill for the same (seed, offset)") {
       int64_t differing = 0;
       for (size_t i = 0; i < bytes; i += es)
         if (std::memcmp(a + i, b + i, es) != 0) ++differing;
-      MESSAGE(dtype_name(dtype), normal ? " normal" : " uniform", ": ", differing, " of ", n, " elements differ");
+      const std::string note = std::string(dtype_name(dtype)) + (normal ? " normal: " : " uniform: ") +
+                               std::to_string(differing) + " of " + std::to_string(n) + " elements differ";
+      MESSAGE(note);
       if (normal && dtype == DType::F64) {
         // Double-precision Box–Muller may differ in the last bits (device vs glibc log/cos); the stored float
         // values (what a model sees) must not.
@@ -61,6 +64,21 @@ TEST_CASE("copy_ on CUDA: strided, casting, both directions, without host stagin
     // contiguous cast, then into a strided destination
     Tensor c = t.contiguous().to(dst_dtype);
     CHECK(host(c) == host(ref));
+  }
+  // tiled transpose path: 2-D and batched, odd sizes, with and without a cast
+  for (DType dst_dtype : {DType::F32, DType::BF16}) {
+    Tensor m2 = random_device(Shape{129, 1001}, DType::F32, 2);
+    Tensor d2 = Tensor::empty(Shape{1001, 129}, dst_dtype, Device::cuda());
+    d2.copy_(m2.transpose(0, 1));
+    Tensor r2 = Tensor::empty(Shape{1001, 129}, dst_dtype);
+    r2.copy_(m2.to(Device::cpu()).transpose(0, 1));
+    CHECK(host(d2) == host(r2));
+    Tensor m3 = random_device(Shape{3, 67, 45}, DType::F32, 3);
+    Tensor d3 = Tensor::empty(Shape{3, 45, 67}, dst_dtype, Device::cuda());
+    d3.copy_(m3.transpose(1, 2));
+    Tensor r3 = Tensor::empty(Shape{3, 45, 67}, dst_dtype);
+    r3.copy_(m3.to(Device::cpu()).transpose(1, 2));
+    CHECK(host(d3) == host(r3));
   }
   // host (strided) -> device (strided)
   Tensor dst = Tensor::zeros(Shape{5, 129, 37}, DType::BF16, Device::cuda());

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <string>
 
 #include "gpu_test_util.h"
 #include "kernels/cuda/activations.cuh"
@@ -27,7 +28,8 @@ double gelu_grad(double x) {
 
 void check_close(DType dtype, const Tensor& got, const std::vector<double>& ref, const char* what) {
   const double err = error_for(dtype, host(got), ref);
-  MESSAGE(what, " ", dtype_name(dtype), ": error ", err);
+  const std::string note = std::string(what) + " " + dtype_name(dtype) + ": error " + sci(err);
+  MESSAGE(note);
   CHECK(err < tolerance_for(dtype));
 }
 
@@ -71,8 +73,10 @@ TEST_CASE("silu, gelu, swiglu forward and backward") {
 }
 
 TEST_CASE("rmsnorm forward and backward") {
+  // No dim = 1 case: there dx = rstd·w·g·(1 − x²/(x² + eps)) cancels to ~eps/x², so any fp32 evaluation (the CPU
+  // op's included) is far from the double reference in relative terms; dim = 7 covers the odd scalar path.
   for (DType dt : {DType::F32, DType::BF16})
-    for (auto [rows, dim] : {std::pair<int64_t, int64_t>{37, 768}, {300, 100}, {1, 1}, {5, 4104}}) {
+    for (auto [rows, dim] : {std::pair<int64_t, int64_t>{37, 768}, {300, 100}, {1, 7}, {5, 4104}}) {
       CAPTURE(rows);
       CAPTURE(dim);
       const double eps = 1e-5;
@@ -249,6 +253,7 @@ TEST_CASE("multi-tensor AdamW equals the CPU step; global norm and clip factor")
     worst = std::max({worst, max_rel(host(p[i]), rp), max_rel(host(m[i]), rm), max_rel(host(v[i]), rv)});
     CHECK(rel_rms(host(pb[i]), rp) < kBF16Tolerance);
   }
-  MESSAGE("adamw worst max relative error over p, m, v: ", worst);
+  const std::string note = "adamw worst max relative error over p, m, v: " + sci(worst);
+  MESSAGE(note);
   CHECK(worst < kF32Tolerance);
 }

@@ -261,6 +261,10 @@ void run_ops(const OpsOptions& opt) {
     });
     bench("adamw multi-tensor f32", shape, total * 30.0, total * 12.0,
           [&] { kc::adamw_step(list.data(), static_cast<int64_t>(list.size()), h); });
+    // The same bytes as one tensor: isolates the cost of the multi-tensor packing.
+    std::vector<kc::AdamWTensor> one{list[0]};
+    bench("adamw 1 tensor f32", std::to_string(sizes[0] / 1000000) + "M", sizes[0] * 30.0, sizes[0] * 12.0,
+          [&] { kc::adamw_step(one.data(), 1, h); });
   }
 }
 
