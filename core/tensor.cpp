@@ -193,6 +193,38 @@ void store_from_double(void* p, DType t, double v) {
   }
 }
 
+// Same-dtype strided host copy: walks every index but the last, copying the innermost dimension as one
+// memcpy when both sides are unit-stride there (the common case: a transposed head split), else element by
+// element as raw bytes.
+void host_strided_copy_same_dtype(const Tensor& dst, const Tensor& src) {
+  const int nd = dst.ndim();
+  const size_t es = dtype_size(dst.dtype());
+  char* dp = static_cast<char*>(dst.raw_data());
+  const char* sp = static_cast<const char*>(src.raw_data());
+  const int64_t inner = nd > 0 ? dst.shape()[nd - 1] : 1;
+  const int64_t ds_inner = nd > 0 ? dst.strides()[nd - 1] : 1, ss_inner = nd > 0 ? src.strides()[nd - 1] : 1;
+  const int64_t rows = inner > 0 ? dst.numel() / inner : 0;
+  const bool rows_contiguous = ds_inner == 1 && ss_inner == 1;
+#pragma omp parallel for schedule(static) if (rows > 256)
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t rem = row, doff = 0, soff = 0;
+    for (int d = nd - 2; d >= 0; --d) {
+      const int64_t i = rem % dst.shape()[d];
+      rem /= dst.shape()[d];
+      doff += i * dst.strides()[d];
+      soff += i * src.strides()[d];
+    }
+    char* drow = dp + doff * static_cast<int64_t>(es);
+    const char* srow = sp + soff * static_cast<int64_t>(es);
+    if (rows_contiguous) {
+      std::memcpy(drow, srow, static_cast<size_t>(inner) * es);
+    } else {
+      for (int64_t j = 0; j < inner; ++j)
+        std::memcpy(drow + j * ds_inner * static_cast<int64_t>(es), srow + j * ss_inner * static_cast<int64_t>(es), es);
+    }
+  }
+}
+
 // Element-wise host copy between two views of equal shape, converting dtypes (through double, exact for
 // every pair of our types). Iterates the logical index in row-major order.
 void host_strided_copy(const Tensor& dst, const Tensor& src) {
@@ -204,6 +236,10 @@ void host_strided_copy(const Tensor& dst, const Tensor& src) {
   const char* sp = static_cast<const char*>(src.raw_data());
   if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous()) {
     std::memcpy(dp, sp, static_cast<size_t>(n) * ds);
+    return;
+  }
+  if (dst.dtype() == src.dtype()) {
+    host_strided_copy_same_dtype(dst, src);
     return;
   }
   int64_t idx[kMaxDims] = {0};
