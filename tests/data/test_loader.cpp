@@ -10,7 +10,7 @@
 #include "data/loader.h"
 #include "data/mqar.h"
 #include "data/rng.h"
-#include "tests/data/temp_dir.h"
+#include "support/temp_dir.h"
 
 using namespace lat;
 using namespace lat::data;

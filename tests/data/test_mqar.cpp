@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "data/mqar.h"
-#include "tests/data/temp_dir.h"
+#include "support/temp_dir.h"
 
 using namespace lat;
 using namespace lat::data;

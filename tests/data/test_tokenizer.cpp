@@ -3,7 +3,7 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
-#include "tests/data/temp_dir.h"
+#include "support/temp_dir.h"
 
 using namespace lat;
 using namespace lat::data;

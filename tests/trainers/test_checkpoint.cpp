@@ -13,23 +13,14 @@
 #include "core/random.h"
 #include "trainers/checkpoint.h"
 #include "trainers/recipe.h"
-#include "trainers/temp_dir.h"
+#include "support/temp_dir.h"
 
 using namespace lat;
-using lat::test::TempDir;
+using lat::testing::TempDir;
+using lat::testing::error_of;
 namespace fs = std::filesystem;
 
 namespace {
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 Tensor random_tensor(const Shape& shape, uint64_t offset) {
   Tensor t = Tensor::empty(shape, DType::F32);

@@ -6,24 +6,15 @@
 
 #include "core/error.h"
 #include "trainers/recipe.h"
-#include "trainers/temp_dir.h"
+#include "support/temp_dir.h"
 
 using namespace lat;
-using lat::test::TempDir;
+using lat::testing::TempDir;
+using lat::testing::error_of;
 
 namespace {
 
 // The lat::Error message of `f`, or "" when it does not throw.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 const char* kFull = R"(
 [model]
 vocab_size = 300

@@ -1,8 +1,9 @@
-// A fresh temporary folder per test, removed when the test ends.
+// A fresh, empty folder per test (under the system temp dir), removed when the test ends; and error_of().
 #pragma once
 
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -12,7 +13,9 @@ namespace lat::testing {
 class TempDir {
  public:
   explicit TempDir(const std::string& tag) {
-    path_ = std::filesystem::temp_directory_path() / ("lat_test_" + tag + "_" + std::to_string(::getpid()));
+    static std::atomic<int> counter{0};
+    path_ = std::filesystem::temp_directory_path() /
+            ("lat_test_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }
@@ -24,7 +27,10 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
 
   std::string file(const std::string& name) const { return (path_ / name).string(); }
+  std::string operator/(const std::string& name) const { return file(name); }
   std::string str() const { return path_.string(); }
+  std::string path() const { return str(); }
+  // Writes `bytes` to <dir>/name (creating folders) and returns the path.
   std::string write(const std::string& name, const std::string& bytes) const {
     const std::string p = file(name);
     std::filesystem::create_directories(std::filesystem::path(p).parent_path());
@@ -37,7 +43,7 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// The message of the lat::Error that `fn` throws ("" if it throws none).
+// The message of the exception that `fn` throws ("" if it throws none).
 template <class Fn>
 std::string error_of(Fn&& fn) {
   try {
