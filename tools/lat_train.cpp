@@ -1,16 +1,83 @@
-// lat-train: train a model from a TOML recipe. The training loop lives in trainers/; this file is the CLI.
+// lat-train: train a model from a TOML recipe.
+//
+//   lat-train [RECIPE] [--set section.key=value]... [--run-dir DIR] [--resume PATH|auto]
+//
+// Without RECIPE it runs the quickstart recipe compiled into the binary. Under mpirun every rank runs this
+// same command; rank 0 prints and writes checkpoints. The loop itself lives in trainers/trainer.cpp.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "core/error.h"
+#include "core/log.h"
+#include "data/tokenizer.h"
+#include "trainers/communicator.h"
+#include "trainers/generate.h"
+#include "trainers/trainer.h"
+
+namespace {
+
+std::string default_run_dir(const std::string& recipe_path) {
+  const std::string stem = recipe_path.empty() ? "quickstart" : std::filesystem::path(recipe_path).stem().string();
+  return "runs/" + stem;
+}
+
+void print_sample(const lat::trainers::Trainer& trainer) {
+  lat::data::ByteTokenizer tok;
+  const std::string prompt = "And God said";
+  lat::trainers::SamplingOptions options;
+  options.tokens = 300;
+  options.temperature = 0.8;
+  options.top_k = 40;
+  options.seed = 1;
+  std::vector<int32_t> ids = lat::trainers::generate(trainer.model(), tok.encode(prompt, true), options);
+  lat::log_info("sample (prompt \"{}\", temperature 0.8, top-k 40):\n{}{}", prompt, prompt, tok.decode(ids));
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"lat-train: train a linear-attention language model from a TOML recipe"};
   app.set_version_flag("--version", std::string("lat ") + LAT_VERSION);
-  std::string recipe;
-  app.add_option("recipe", recipe, "recipe file (TOML)")->required();
+  std::string recipe_path, run_dir, resume;
+  std::vector<std::string> overrides;
+  bool print_recipe = false, no_sample = false;
+  int64_t stop_after = 0;
+  app.add_option("recipe", recipe_path, "recipe file (TOML); default: the built-in quickstart recipe");
+  app.add_option("--set", overrides, "override a recipe value: section.key=value (repeatable)")->take_all();
+  app.add_option("--run-dir", run_dir, "directory for metrics.jsonl, recipe.toml and checkpoints (default runs/<recipe name>)");
+  app.add_option("--resume", resume, "checkpoint to resume from, or 'auto' for the newest valid one in the run directory");
+  app.add_option("--stop-after", stop_after, "stop after N steps of this invocation, writing a checkpoint (resume later)")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--print-recipe", print_recipe, "print the resolved recipe and exit");
+  app.add_flag("--no-sample", no_sample, "do not print a generated sample at the end of a text run");
   CLI11_PARSE(app, argc, argv);
-  std::fprintf(stderr, "lat-train: training is not implemented yet (recipe %s)\n", recipe.c_str());
-  return 1;
+
+  std::unique_ptr<lat::trainers::Communicator> comm;
+  try {
+    comm = lat::trainers::make_communicator();
+    lat::set_log_rank(comm->rank(), comm->world_size());
+    if (!comm->is_root()) lat::set_log_level(lat::LogLevel::Warn);
+    lat::Recipe recipe = recipe_path.empty() ? lat::Recipe::embedded_default() : lat::Recipe::from_file(recipe_path);
+    recipe.apply_overrides(overrides);
+    if (print_recipe) {
+      if (comm->is_root()) std::fputs(recipe.to_toml().c_str(), stdout);
+      return 0;
+    }
+    lat::trainers::TrainOptions options;
+    options.run_dir = run_dir.empty() ? default_run_dir(recipe_path) : run_dir;
+    options.resume = resume;
+    options.stop_after = stop_after;
+    lat::trainers::Trainer trainer(recipe, options, *comm);
+    lat::trainers::Trainer::install_signal_handlers();
+    lat::trainers::TrainResult result = trainer.run();
+    if (!no_sample && !result.interrupted && comm->is_root() && recipe.data.kind == lat::DataKind::Text)
+      print_sample(trainer);
+    return 0;
+  } catch (const std::exception& e) {
+    if (comm && comm->world_size() > 1) comm->abort(e.what());
+    std::fprintf(stderr, "lat-train: %s\n", e.what());
+    return 1;
+  }
 }

@@ -1,0 +1,104 @@
+#include "autograd/nn/language_model.h"
+
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "core/error.h"
+
+namespace lat::autograd::nn {
+
+Block::Block(const InitContext& ctx, const LanguageModelConfig& config, int64_t layer)
+    : norm_attention(ctx.child("norm_attention"), config.d_model, config.norm_eps),
+      norm_mlp(ctx.child("norm_mlp"), config.d_model, config.norm_eps),
+      // GPT-2's residual scaling: output projections ~ N(0, 0.02 / sqrt(2 L)).
+      mlp(ctx.child("mlp"), config.d_model, config.mlp_hidden, 0.02 / std::sqrt(2.0 * static_cast<double>(config.layers))) {
+  AttentionConfig a = config.attention;
+  a.layer = layer;
+  a.num_layers = config.layers;
+  attention_ = std::make_unique<Attention>(ctx.child("attention"), config.d_model, a);
+  register_module("norm_attention", norm_attention);
+  register_module("attention", *attention_);
+  register_module("norm_mlp", norm_mlp);
+  register_module("mlp", mlp);
+}
+
+Variable Block::forward(const Variable& x) const {
+  Variable h = add(x, attention_->forward(norm_attention.forward(x)));
+  return add(h, mlp.forward(norm_mlp.forward(h)));
+}
+
+Variable Block::step(const Variable& x, AttentionState& state) const {
+  Variable h = add(x, attention_->step(norm_attention.forward(x), state));
+  return add(h, mlp.forward(norm_mlp.forward(h)));
+}
+
+LanguageModel::LanguageModel(const LanguageModelConfig& config, Device device)
+    : config_(config),
+      embed_(InitContext{"embed", config.seed, device}, config.vocab_size, config.d_model),
+      norm_final_(InitContext{"norm_final", config.seed, device}, config.d_model, config.norm_eps) {
+  LAT_CHECK(config.vocab_size > 0, "model.vocab_size must be positive, got ", config.vocab_size);
+  LAT_CHECK(config.d_model > 0, "model.d_model must be positive, got ", config.d_model);
+  LAT_CHECK(config.layers > 0, "model.layers must be positive, got ", config.layers);
+  register_module("embed", embed_);
+  for (int64_t l = 0; l < config.layers; ++l) {
+    const std::string name = "layers." + std::to_string(l);
+    blocks_.push_back(std::make_unique<Block>(InitContext{name, config.seed, device}, config, l));
+    register_module(name, *blocks_.back());
+  }
+  register_module("norm_final", norm_final_);
+  if (!config.tie_embeddings) {
+    head_ = std::make_unique<Linear>(InitContext{"head", config.seed, device}, config.d_model, config.vocab_size, 0.02);
+    register_module("head", *head_);
+  }
+}
+
+std::vector<Block*> LanguageModel::blocks() const {
+  std::vector<Block*> out;
+  for (const auto& b : blocks_) out.push_back(b.get());
+  return out;
+}
+
+Variable LanguageModel::logits(const Tensor& ids) const {
+  LAT_CHECK(ids.ndim() == 2 && ids.dtype() == DType::I32, "LanguageModel: ids must be i32 [B, T], got ", ids.str());
+  Variable x = embed_.forward(ids);  // [B, T, D]
+  for (const auto& block : blocks_) x = block->forward(x);
+  x = reshape(norm_final_.forward(x), {-1, config_.d_model});
+  return linear(x, head_ ? head_->weight : embed_.weight);  // [B·T, V]
+}
+
+Variable LanguageModel::loss(const Tensor& ids, const Tensor& targets) const {
+  check_shape("LanguageModel::loss", "targets", targets, ids.shape());
+  return softmax_cross_entropy(logits(ids), targets.reshape({-1}), -1);
+}
+
+GenerationState LanguageModel::start_generation() const {
+  GenerationState state;
+  state.layers.resize(blocks_.size());
+  return state;
+}
+
+std::vector<float> LanguageModel::step(int32_t token, GenerationState& state) const {
+  LAT_CHECK(token >= 0 && token < config_.vocab_size, "generation: token ", token, " outside the vocabulary [0, ",
+            config_.vocab_size, ")");
+  LAT_CHECK(state.layers.size() == blocks_.size(), "generation: state has ", state.layers.size(),
+            " layers, the model ", blocks_.size());
+  NoGradGuard no_grad;
+  const Device device = embed_.weight.device();
+  Variable x = embed_.forward(Tensor::from_vector<int32_t>({token}, Shape{1, 1}, device));
+  for (size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l]->step(x, state.layers[l]);
+  x = reshape(norm_final_.forward(x), {-1, config_.d_model});
+  return linear(x, head_ ? head_->weight : embed_.weight).data().to_vector<float>();
+}
+
+double LanguageModel::flops_per_token(int64_t seq_len) const {
+  const double d = static_cast<double>(config_.d_model);
+  const double matmul_params = static_cast<double>(config_.layers) *
+                                   (blocks_.front()->attention().projection_parameters() +
+                                    3.0 * d * static_cast<double>(config_.mlp_hidden)) +
+                               d * static_cast<double>(config_.vocab_size);
+  double attention = 0;
+  for (const auto& b : blocks_) attention += b->attention().forward_flops_per_token(seq_len);
+  return 6.0 * matmul_params + 3.0 * attention;
+}
+
+}  // namespace lat::autograd::nn

@@ -1,0 +1,72 @@
+// The decoder-only language model (DESIGN.md, "A training step"): token embedding, L blocks of
+// [RMSNorm → Attention → +residual → RMSNorm → SwiGLU MLP → +residual], final RMSNorm, LM head (tied to the
+// embedding or its own), fused softmax cross-entropy.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "autograd/nn/attention.h"
+#include "autograd/nn/layers.h"
+
+namespace lat::autograd::nn {
+
+struct LanguageModelConfig {
+  int64_t vocab_size = 258;
+  int64_t d_model = 128;
+  int64_t layers = 4;
+  int64_t mlp_hidden = 512;
+  bool tie_embeddings = true;
+  double norm_eps = 1e-5;
+  AttentionConfig attention;  // layer index and count are filled per block
+  uint64_t seed = 0;
+};
+
+// Streaming state for generation: one attention state per layer.
+struct GenerationState {
+  std::vector<AttentionState> layers;
+};
+
+class Block : public Module {
+ public:
+  Block(const InitContext& ctx, const LanguageModelConfig& config, int64_t layer);
+  Variable forward(const Variable& x) const;  // [B, T, D] -> [B, T, D]
+  // The same on a chunk, advancing the attention's streaming state.
+  Variable step(const Variable& x, AttentionState& state) const;
+  Attention& attention() { return *attention_; }
+  RMSNorm norm_attention, norm_mlp;
+  SwiGLUMLP mlp;
+
+ private:
+  std::unique_ptr<Attention> attention_;
+};
+
+class LanguageModel : public Module {
+ public:
+  LanguageModel(const LanguageModelConfig& config, Device device = Device::cpu());
+
+  // ids: i32 [B, T] -> logits [B·T, V]
+  Variable logits(const Tensor& ids) const;
+  // Mean next-token cross-entropy over targets != -1; targets: i32 [B, T].
+  Variable loss(const Tensor& ids, const Tensor& targets) const;
+
+  // Generation: an empty streaming state, and one token in -> next-token logits [V] (host fp32) out.
+  // Linear attention costs O(1) per token (a fixed-size state); softmax attention grows a KV cache.
+  GenerationState start_generation() const;
+  std::vector<float> step(int32_t token, GenerationState& state) const;
+
+  const LanguageModelConfig& config() const { return config_; }
+  std::vector<Block*> blocks() const;
+  // Training FLOPs per token at sequence length T (forward + backward = 3 × forward): 6 × (matmul
+  // parameters, LM head included) + 3 × attention's own forward FLOPs per token.
+  double flops_per_token(int64_t seq_len) const;
+
+ private:
+  LanguageModelConfig config_;
+  Embedding embed_;
+  std::vector<std::unique_ptr<Block>> blocks_;
+  RMSNorm norm_final_;
+  std::unique_ptr<Linear> head_;  // null when tied to the embedding
+};
+
+}  // namespace lat::autograd::nn

@@ -1,0 +1,26 @@
+// Sampling text from a trained model (lat-generate, and the sample printed at the end of a text run).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "autograd/nn/language_model.h"
+
+namespace lat::trainers {
+
+struct SamplingOptions {
+  int64_t tokens = 200;
+  double temperature = 0.8;  // 0: greedy
+  int64_t top_k = 0;         // 0: all
+  uint64_t seed = 0;
+};
+
+// Continues `prompt` (token ids, non-empty) by options.tokens tokens. Linear attention advances a
+// fixed-size recurrent state per token (O(1) per token); softmax attention keeps a KV cache.
+std::vector<int32_t> generate(const autograd::nn::LanguageModel& model, const std::vector<int32_t>& prompt,
+                              const SamplingOptions& options);
+
+// Picks a token from logits [V] (host, fp32) with temperature and top-k, using Philox draw `draw` of `seed`.
+int32_t sample_token(const std::vector<float>& logits, const SamplingOptions& options, uint64_t draw);
+
+}  // namespace lat::trainers

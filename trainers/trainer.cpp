@@ -1,0 +1,350 @@
+#include "trainers/trainer.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "autograd/ops.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/timer.h"
+#include "data/loader.h"
+#include "data/mqar.h"
+#include "optim/adamw.h"
+#include "optim/clip.h"
+#include "optim/schedule.h"
+#include "trainers/checkpoint.h"
+#include "trainers/gradient_reducer.h"
+#include "trainers/metrics.h"
+#include "trainers/setup.h"
+
+namespace lat::trainers {
+namespace fs = std::filesystem;
+using autograd::Variable;
+
+namespace {
+
+std::atomic<bool> g_stop_requested{false};
+extern "C" void handle_stop_signal(int) { g_stop_requested.store(true); }
+
+// Loader positions travel in checkpoints as int64 rows (one per rank).
+std::vector<int64_t> pack(const data::LoaderPosition& p) {
+  auto a = p.to_array();
+  return {a.begin(), a.end()};
+}
+
+data::LoaderPosition unpack(const std::vector<int64_t>& v, const std::string& file) {
+  std::array<int64_t, data::LoaderPosition::kNumFields> a{};
+  if (v.size() != a.size())
+    LAT_THROW("checkpoint '", file, "': loader position has ", v.size(), " fields, expected ", a.size());
+  std::copy(v.begin(), v.end(), a.begin());
+  return data::LoaderPosition::from_array(a);
+}
+
+// Writes `text` to `path` through a temporary file; throws naming the path when it cannot.
+void write_text_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) LAT_THROW("cannot write '", tmp, "': ", std::strerror(errno));
+    out << text;
+    if (!out.flush()) LAT_THROW("cannot write '", tmp, "': ", std::strerror(errno));
+  }
+  fs::rename(tmp, path);
+}
+
+// Creates the run directory and proves it is writable before training starts.
+void prepare_run_dir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) LAT_THROW("run directory '", dir, "' cannot be created: ", ec.message());
+  const std::string probe = (fs::path(dir) / ".lat_write_probe").string();
+  std::FILE* f = std::fopen(probe.c_str(), "w");
+  if (!f) LAT_THROW("run directory '", dir, "' is not writable: ", std::strerror(errno));
+  std::fclose(f);
+  fs::remove(probe, ec);
+}
+
+int64_t env_int(const char* name, int64_t fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::atoll(v) : fallback;
+}
+
+}  // namespace
+
+struct Trainer::State {
+  Recipe recipe;
+  TrainOptions options;
+  Communicator& comm;
+  Device device;
+  std::shared_ptr<const data::WindowSource> source;
+  std::unique_ptr<data::Loader> loader;
+  std::unique_ptr<autograd::nn::LanguageModel> model;
+  std::vector<autograd::nn::NamedParameter> params;
+  std::unique_ptr<optim::AdamW> optimizer;
+  optim::ScheduleConfig schedule;
+  int64_t step = 0;  // optimizer steps completed
+  int64_t tokens_seen = 0;
+  MetricsHistory history;
+  std::string checkpoint_dir;
+
+  State(const Recipe& r, const TrainOptions& o, Communicator& c) : recipe(r), options(o), comm(c) {}
+
+  int64_t tokens_per_step() const {
+    return recipe.training.batch_size * comm.world_size() * recipe.training.seq_len * recipe.training.grad_accum;
+  }
+
+  Checkpoint make_checkpoint() const {
+    Checkpoint ck;
+    for (const auto& p : params) ck.model[p.name] = p.variable.data().to(Device::cpu()).clone();
+    optim::AdamWState st = optimizer->state();
+    for (auto& [name, t] : st.exp_avg) ck.optim_m[name] = t.to(Device::cpu()).clone();
+    for (auto& [name, t] : st.exp_avg_sq) ck.optim_v[name] = t.to(Device::cpu()).clone();
+    ck.optim_step = st.step;
+    ck.step = step;
+    ck.tokens_seen = tokens_seen;
+    ck.world_size = comm.world_size();
+    // Every rank's position is the same global position (data/loader.h), stored once per rank.
+    ck.loader_positions.assign(static_cast<size_t>(comm.world_size()), pack(loader->position()));
+    ck.recipe = recipe.to_toml();
+    ck.metrics = history;
+    return ck;
+  }
+
+  void load_checkpoint(const Checkpoint& ck, const std::string& file) {
+    for (const auto& p : params) {
+      auto it = ck.model.find(p.name);
+      if (it == ck.model.end()) LAT_THROW("checkpoint '", file, "' has no parameter '", p.name, "' (a different model?)");
+      if (it->second.shape() != p.variable.shape())
+        LAT_THROW("checkpoint '", file, "': parameter '", p.name, "' has shape ", it->second.shape().str(),
+                  ", the recipe's model has ", p.variable.shape().str());
+    }
+    for (auto& p : params) {
+      Tensor dst = p.variable.data();
+      dst.copy_(ck.model.at(p.name));
+    }
+    optim::AdamWState st;
+    st.step = ck.optim_step;
+    st.exp_avg = ck.optim_m;
+    st.exp_avg_sq = ck.optim_v;
+    optimizer->load_state(st);
+    if (ck.loader_positions.empty()) LAT_THROW("checkpoint '", file, "' has no loader position");
+    // Ranks beyond the writer's world size resume from the shared global position; the loader refuses it
+    // (naming the field) when the global batch differs.
+    loader->restore(unpack(ck.loader_positions.front(), file));
+    step = ck.step;
+    tokens_seen = ck.tokens_seen;
+    history = ck.metrics;
+  }
+
+  std::string save() {
+    std::string path;
+    if (comm.is_root()) path = save_checkpoint(make_checkpoint(), checkpoint_dir, recipe.checkpoint.keep_last);
+    comm.barrier();
+    return path;
+  }
+
+  // Mean validation loss (and MQAR accuracy) over up to eval_batches batches, averaged over ranks.
+  std::pair<double, std::optional<double>> evaluate() {
+    autograd::NoGradGuard no_grad;
+    data::ValidationIterator it = loader->validation(recipe.training.eval_batches);
+    data::Batch batch;
+    double loss_sum = 0, batches = 0;
+    data::MqarAccuracy acc;
+    const bool mqar = recipe.data.kind == DataKind::Mqar;
+    while (it.next(batch)) {
+      Tensor inputs = batch.inputs.to(device), targets = batch.targets.to(device);
+      Variable logits = model->logits(inputs);
+      Variable loss = autograd::softmax_cross_entropy(logits, targets.reshape({-1}), data::kIgnoreIndex);
+      loss_sum += loss.data().item();
+      batches += 1;
+      if (mqar) {
+        Tensor pred = data::argmax_last_dim(logits.data()).reshape(batch.targets.shape().vec());
+        acc += data::mqar_accuracy(pred, batch.targets);
+      }
+    }
+    loss_sum = comm.all_reduce_sum(loss_sum);
+    batches = comm.all_reduce_sum(batches);
+    std::optional<double> accuracy;
+    if (mqar) {
+      const double correct = comm.all_reduce_sum(static_cast<double>(acc.correct));
+      const double total = comm.all_reduce_sum(static_cast<double>(acc.total));
+      accuracy = total > 0 ? correct / total : 0.0;
+    }
+    return {batches > 0 ? loss_sum / batches : std::nan(""), accuracy};
+  }
+
+  std::unique_ptr<GradientReducer> reducer;  // world size > 1 only
+};
+
+Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator& comm)
+    : s_(std::make_unique<State>(recipe, options, comm)) {
+  State& s = *s_;
+  set_log_level(recipe.logging.level);
+  s.device = resolve_device(recipe);
+  if (comm.is_root()) prepare_run_dir(options.run_dir);
+  comm.barrier();
+  s.checkpoint_dir = (fs::path(options.run_dir) / recipe.checkpoint.dir).string();
+
+  // Resume source first: a bad --resume path must fail before anything is written.
+  std::optional<Checkpoint> resume;
+  std::string resume_file;
+  if (options.resume == "auto") {
+    if (auto latest = latest_valid_checkpoint(s.checkpoint_dir)) resume_file = *latest;
+    else log_info("--resume auto: no checkpoint in {}, starting fresh", s.checkpoint_dir);
+  } else if (!options.resume.empty()) {
+    resume_file = options.resume;
+  }
+  if (!resume_file.empty()) resume = read_checkpoint(resume_file);
+
+  s.source = make_window_source(recipe);
+  data::LoaderConfig lc;
+  lc.batch_size = recipe.training.batch_size;
+  lc.rank = comm.rank();
+  lc.world_size = comm.world_size();
+  lc.seed = static_cast<uint64_t>(recipe.training.seed);
+  lc.val_fraction = recipe.data.val_fraction;
+  s.loader = std::make_unique<data::Loader>(s.source, lc);
+
+  s.model = std::make_unique<autograd::nn::LanguageModel>(model_config(recipe, resolved_vocab_size(recipe, *s.source)),
+                                                          s.device);
+  s.params = s.model->parameters();
+  s.optimizer = std::make_unique<optim::AdamW>(s.params, adamw_config(recipe));
+  if (comm.world_size() > 1)
+    s.reducer = std::make_unique<GradientReducer>(s.params, comm, recipe.distributed.bucket_mb, recipe.distributed.overlap);
+  s.schedule = schedule_config(recipe);
+  optim::validate(s.schedule);
+
+  if (resume) {
+    s.load_checkpoint(*resume, resume_file);
+    log_info("resumed from {} at step {}", resume_file, s.step);
+  } else if (comm.world_size() > 1) {
+    // Identical initialisation is already guaranteed by Philox; broadcasting makes it a fact.
+    for (auto& p : s.params) {
+      Tensor t = p.variable.data();
+      comm.broadcast(t, 0);
+    }
+  }
+  if (comm.is_root()) write_text_file((fs::path(options.run_dir) / "recipe.toml").string(), recipe.to_toml());
+}
+
+Trainer::~Trainer() = default;
+
+const autograd::nn::LanguageModel& Trainer::model() const { return *s_->model; }
+Device Trainer::device() const { return s_->device; }
+
+void Trainer::install_signal_handlers() {
+  std::signal(SIGINT, handle_stop_signal);
+  std::signal(SIGTERM, handle_stop_signal);
+}
+
+TrainResult Trainer::run() {
+  State& s = *s_;
+  const Recipe& r = s.recipe;
+  Communicator& comm = s.comm;
+  const int64_t total = r.training.steps;
+  const bool root = comm.is_root();
+  const int64_t fail_rank = env_int("LAT_TEST_FAIL_RANK", -1), fail_step = env_int("LAT_TEST_FAIL_STEP", -1);
+
+  if (root) {
+    log_info("lat-train: {} on {} ({} rank{}), {} parameters, {:.3g} FLOPs/token, data {}",
+             to_string(r.attention.kind) + std::string(r.attention.kind == AttentionKind::Linear
+                                                           ? std::string("/") + to_string(r.attention.feature_map)
+                                                           : ""),
+             s.device.str(), comm.world_size(), comm.world_size() > 1 ? "s" : "", s.model->parameter_count(),
+             s.model->flops_per_token(r.training.seq_len), s.source->describe());
+  }
+  std::unique_ptr<MetricsFile> metrics;
+  if (root) metrics = std::make_unique<MetricsFile>((fs::path(s.options.run_dir) / "metrics.jsonl").string(), s.step > 0);
+
+  TrainResult result;
+  Timer run_timer, interval_timer;
+  int64_t interval_tokens = 0;
+  const int64_t start_step = s.step;
+  while (s.step < total) {
+    if (static_cast<int64_t>(comm.rank()) == fail_rank && s.step + 1 == fail_step)
+      LAT_THROW("test hook LAT_TEST_FAIL_RANK/LAT_TEST_FAIL_STEP: rank ", comm.rank(), " fails at step ", fail_step);
+    const double lr = optim::lr_at(s.schedule, s.step);
+    s.optimizer->zero_grad();
+    double loss_sum = 0;
+    for (int64_t micro = 0; micro < r.training.grad_accum; ++micro) {
+      data::Batch batch = s.loader->next();
+      Variable loss = s.model->loss(batch.inputs.to(s.device), batch.targets.to(s.device));
+      if (r.training.grad_accum > 1) loss = autograd::scale(loss, 1.0 / static_cast<double>(r.training.grad_accum));
+      // Only the last micro-batch's backward reduces (its gradients include the earlier ones).
+      if (s.reducer && micro + 1 == r.training.grad_accum) s.reducer->arm();
+      loss.backward();
+      loss_sum += loss.data().item();
+    }
+    if (s.reducer) s.reducer->finish();
+    const double grad_norm = r.optimizer.grad_clip > 0 ? optim::clip_grad_norm(s.params, r.optimizer.grad_clip)
+                                                       : optim::global_grad_norm(s.params);
+    s.optimizer->step(lr);
+    ++s.step;
+    s.tokens_seen += s.tokens_per_step();
+    interval_tokens += s.tokens_per_step();
+
+    const bool last = s.step == total;
+    const bool log_now = last || s.step % r.logging.interval == 0;
+    const bool eval_now = r.training.eval_interval > 0 && (last || s.step % r.training.eval_interval == 0);
+    bool stop = g_stop_requested.load() || (s.options.stop_after > 0 && s.step - start_step >= s.options.stop_after);
+    if (comm.world_size() > 1) stop = comm.all_reduce_sum(stop ? 1.0 : 0.0) > 0;
+    if (log_now || eval_now || stop) {
+      StepMetrics m;
+      m.step = s.step;
+      m.total_steps = total;
+      m.loss = comm.all_reduce_sum(loss_sum) / comm.world_size();
+      m.lr = lr;
+      m.grad_norm = grad_norm;
+      const double interval_s = interval_timer.seconds();
+      m.tokens_per_s = interval_s > 0 ? static_cast<double>(interval_tokens) / interval_s : 0;
+      m.elapsed_s = run_timer.seconds();
+      const double per_step = m.elapsed_s / static_cast<double>(s.step - start_step);
+      m.eta_s = per_step * static_cast<double>(total - s.step);
+      if (eval_now) {
+        auto [val, acc] = s.evaluate();
+        m.val_loss = val;
+        m.accuracy = acc;
+        result.val_loss = val;
+        result.accuracy = acc;
+      }
+      s.history.step.push_back(s.step);
+      s.history.loss.push_back(m.loss);
+      s.history.val_loss.push_back(m.val_loss.value_or(std::nan("")));
+      if (root) {
+        log_info("{}", format_progress(m));
+        metrics->write(m);
+      }
+      result.last_loss = m.loss;
+      result.tokens_per_s = m.tokens_per_s;
+      interval_tokens = 0;
+      interval_timer.reset();
+    }
+    const bool checkpoint_now = r.checkpoint.interval > 0 && s.step % r.checkpoint.interval == 0;
+    if (stop) {
+      result.last_checkpoint = s.save();
+      result.interrupted = true;
+      if (root) log_info("stopped at step {}: checkpoint written to {}", s.step, result.last_checkpoint);
+      break;
+    }
+    if (checkpoint_now || last) result.last_checkpoint = s.save();
+  }
+  if (start_step == total && total > 0 && root) log_info("nothing to do: the checkpoint is already at step {}", total);
+  result.steps_done = s.step;
+  result.elapsed_s = run_timer.seconds();
+  if (root && !result.interrupted)
+    log_info("done: {} steps, {} tokens in {}; final loss {:.4f}{}{}; checkpoint {}", s.step, s.tokens_seen,
+             format_duration(result.elapsed_s), result.last_loss,
+             result.val_loss ? fmt::format(", val_loss {:.4f}", *result.val_loss) : "",
+             result.accuracy ? fmt::format(", accuracy {:.3f}", *result.accuracy) : "", result.last_checkpoint);
+  return result;
+}
+
+}  // namespace lat::trainers
