@@ -41,9 +41,9 @@ Variable swiglu(const Variable& gate, const Variable& up);
 Variable silu(const Variable& x);
 Variable gelu(const Variable& x);  // tanh approximation (GPT-2)
 // logits: [N, V], targets: i32 [N] -> scalar mean over targets != ignore_index. One fused pass computes the
-// loss and the (scaled) dlogits; backward only scales them by the incoming gradient. Targets outside [0, V) that
-// are not ignore_index throw naming the target. When every target is ignored the loss is 0 and the gradient is
-// zero (not NaN): such a batch contributes nothing.
+// loss and the (scaled) dlogits; backward only scales them by the incoming gradient. Targets outside [0, V)
+// that are not ignore_index throw naming the target. When every target is ignored the loss is 0 and the
+// gradient is zero (not NaN): such a batch contributes nothing.
 Variable softmax_cross_entropy(const Variable& logits, const Tensor& targets, int ignore_index = -1);
 
 }  // namespace lat::autograd

@@ -41,7 +41,8 @@ Variable swiglu(const Variable& gate, const Variable& up) {
   return record("swiglu", {gate, up}, out, [gc, uc, need_gate, need_up](const std::vector<Tensor>& g) {
     Tensor dgate = need_gate ? Tensor::empty_like(gc) : Tensor();
     Tensor dup = need_up ? Tensor::empty_like(uc) : Tensor();
-    kernels::swiglu_backward(g[0].contiguous(), gc, uc, need_gate ? &dgate : nullptr, need_up ? &dup : nullptr);
+    kernels::swiglu_backward(g[0].contiguous(), gc, uc, need_gate ? &dgate : nullptr,
+                             need_up ? &dup : nullptr);
     return std::vector<Tensor>{dgate, dup};
   });
 }

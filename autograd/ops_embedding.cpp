@@ -7,7 +7,8 @@ namespace lat::autograd {
 
 Variable embedding(const Variable& weight, const Tensor& ids) {
   LAT_CHECK(weight.ndim() == 2, "embedding: weight must be [V, D], got ", weight.shape().str());
-  LAT_CHECK(ids.defined() && ids.dtype() == DType::I32, "embedding: ids must be an i32 tensor, got ", ids.str());
+  LAT_CHECK(ids.defined() && ids.dtype() == DType::I32, "embedding: ids must be an i32 tensor, got ",
+            ids.str());
   LAT_CHECK(ids.ndim() < kMaxDims, "embedding: ids ", ids.shape().str(), " have too many dims");
   std::vector<int64_t> out_dims = ids.shape().vec();
   out_dims.push_back(weight.size(1));

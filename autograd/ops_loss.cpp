@@ -11,8 +11,8 @@ Variable softmax_cross_entropy(const Variable& logits, const Tensor& targets, in
   LAT_CHECK(targets.defined() && targets.dtype() == DType::I32,
             "softmax_cross_entropy: targets must be an i32 tensor, got ", targets.str());
   if (targets.shape() != Shape{logits.size(0)})
-    LAT_THROW("softmax_cross_entropy: targets have shape ", targets.shape().str(), ", expected [", logits.size(0),
-              "] for logits ", logits.shape().str());
+    LAT_THROW("softmax_cross_entropy: targets have shape ", targets.shape().str(), ", expected [",
+              logits.size(0), "] for logits ", logits.shape().str());
   Tensor lc = logits.data().contiguous();
   Tensor loss = Tensor::empty(Shape{}, lc.dtype(), lc.device());
   // dlogits is only worth computing when someone will differentiate; without grad it is scratch space.

@@ -12,8 +12,8 @@ namespace lat::autograd {
 Variable matmul(const Variable& a, const Variable& b, bool transpose_a, bool transpose_b) {
   const Tensor& ad = a.data();
   const Tensor& bd = b.data();
-  LAT_CHECK(ad.ndim() >= 2 && bd.ndim() >= 2, "matmul: operands must be at least 2-D, got a ", ad.shape().str(),
-            " and b ", bd.shape().str());
+  LAT_CHECK(ad.ndim() >= 2 && bd.ndim() >= 2, "matmul: operands must be at least 2-D, got a ",
+            ad.shape().str(), " and b ", bd.shape().str());
   std::vector<int64_t> out_dims = ad.shape().vec();
   if (bd.ndim() > 2) {
     const std::vector<int64_t> ab(out_dims.begin(), out_dims.end() - 2);
@@ -25,8 +25,9 @@ Variable matmul(const Variable& a, const Variable& b, bool transpose_a, bool tra
   const int64_t M = ad.size(transpose_a ? -1 : -2), K = ad.size(transpose_a ? -2 : -1);
   const int64_t Kb = bd.size(transpose_b ? -1 : -2), N = bd.size(transpose_b ? -2 : -1);
   if (K != Kb)
-    LAT_THROW("matmul: a ", ad.shape().str(), (transpose_a ? " (transposed)" : ""), " and b ", bd.shape().str(),
-              (transpose_b ? " (transposed)" : ""), " do not multiply: inner sizes ", K, " and ", Kb);
+    LAT_THROW("matmul: a ", ad.shape().str(), (transpose_a ? " (transposed)" : ""), " and b ",
+              bd.shape().str(), (transpose_b ? " (transposed)" : ""), " do not multiply: inner sizes ", K,
+              " and ", Kb);
   out_dims[out_dims.size() - 2] = M;
   out_dims[out_dims.size() - 1] = N;
 

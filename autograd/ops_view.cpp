@@ -9,19 +9,22 @@ namespace lat::autograd {
 Variable reshape(const Variable& x, const std::vector<int64_t>& shape) {
   Tensor out = x.data().reshape(shape);
   const std::vector<int64_t> in_shape = x.shape().vec();
-  return record("reshape", {x}, out,
-                [in_shape](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0].reshape(in_shape)}; });
+  return record("reshape", {x}, out, [in_shape](const std::vector<Tensor>& g) {
+    return std::vector<Tensor>{g[0].reshape(in_shape)};
+  });
 }
 
 Variable transpose(const Variable& x, int d0, int d1) {
   Tensor out = x.data().transpose(d0, d1);
-  return record("transpose", {x}, out,
-                [d0, d1](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0].transpose(d0, d1)}; });
+  return record("transpose", {x}, out, [d0, d1](const std::vector<Tensor>& g) {
+    return std::vector<Tensor>{g[0].transpose(d0, d1)};
+  });
 }
 
 Variable contiguous(const Variable& x) {
   Tensor out = x.data().contiguous();
-  return record("contiguous", {x}, out, [](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0]}; });
+  return record("contiguous", {x}, out,
+                [](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0]}; });
 }
 
 Variable slice(const Variable& x, int dim, int64_t start, int64_t end) {

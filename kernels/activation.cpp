@@ -21,7 +21,8 @@ void check_pointwise(const char* op, const Tensor& x, std::initializer_list<cons
 void gelu_forward(const Tensor& x, Tensor& out) {
   check_pointwise("gelu", x, {&out});
   if (x.device().is_cuda()) no_cuda_kernel("gelu", x);  // CUDA: kernel goes here
-  dispatch_cpu_floating("gelu", x.dtype(), [&]<class T>() { cpu::gelu_forward<T>(x.data<T>(), out.data<T>(), x.numel()); });
+  dispatch_cpu_floating("gelu", x.dtype(),
+                        [&]<class T>() { cpu::gelu_forward<T>(x.data<T>(), out.data<T>(), x.numel()); });
 }
 
 void gelu_backward(const Tensor& dout, const Tensor& x, Tensor& dx) {

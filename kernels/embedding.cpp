@@ -14,7 +14,8 @@ void check_rows(const char* op, const Tensor& rows, const Tensor& ids, const Ten
   check_same_placement(op, rows, table);
   std::vector<int64_t> expected = ids.shape().vec();
   expected.push_back(table.size(1));
-  LAT_CHECK(ids.ndim() < kMaxDims, op, ": ids have too many dims for an output row per id: ", ids.shape().str());
+  LAT_CHECK(ids.ndim() < kMaxDims, op,
+            ": ids have too many dims for an output row per id: ", ids.shape().str());
   check_shape(op, "rows", rows, Shape(expected));
   LAT_CHECK(rows.is_contiguous() && ids.is_contiguous() && table.is_contiguous(), op,
             ": operands must be contiguous");
@@ -27,7 +28,8 @@ void check_ids(const char* op, const Tensor& ids, int64_t vocab) {
   Tensor host = ids.to(Device::cpu()).contiguous();
   const int32_t* p = host.data<int32_t>();
   const int64_t bad = cpu::first_invalid_id(p, host.numel(), vocab);
-  if (bad >= 0) LAT_THROW(op, ": id ", p[bad], " at position ", bad, " is outside the vocabulary [0, ", vocab, ")");
+  if (bad >= 0)
+    LAT_THROW(op, ": id ", p[bad], " at position ", bad, " is outside the vocabulary [0, ", vocab, ")");
 }
 
 void embedding_forward(const Tensor& weight, const Tensor& ids, Tensor& out) {
@@ -36,7 +38,8 @@ void embedding_forward(const Tensor& weight, const Tensor& ids, Tensor& out) {
   check_ids(op, ids, weight.size(0));
   if (weight.device().is_cuda()) no_cuda_kernel(op, weight);  // CUDA: gather kernel goes here
   dispatch_cpu_floating(op, weight.dtype(), [&]<class T>() {
-    cpu::embedding_forward<T>(weight.data<T>(), ids.data<int32_t>(), out.data<T>(), ids.numel(), weight.size(1));
+    cpu::embedding_forward<T>(weight.data<T>(), ids.data<int32_t>(), out.data<T>(), ids.numel(),
+                              weight.size(1));
   });
 }
 
@@ -45,7 +48,8 @@ void embedding_backward(const Tensor& dout, const Tensor& ids, Tensor& dweight) 
   check_rows(op, dout, ids, dweight);
   if (dout.device().is_cuda()) no_cuda_kernel(op, dout);  // CUDA: scatter-add kernel goes here
   dispatch_cpu_floating(op, dout.dtype(), [&]<class T>() {
-    cpu::embedding_backward<T>(dout.data<T>(), ids.data<int32_t>(), dweight.data<T>(), ids.numel(), dout.size(-1));
+    cpu::embedding_backward<T>(dout.data<T>(), ids.data<int32_t>(), dweight.data<T>(), ids.numel(),
+                               dout.size(-1));
   });
 }
 

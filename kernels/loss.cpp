@@ -5,8 +5,8 @@
 
 namespace lat::kernels {
 
-void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& targets, int ignore_index, Tensor& loss,
-                                   Tensor& dlogits) {
+void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& targets, int ignore_index,
+                                   Tensor& loss, Tensor& dlogits) {
   const char* op = "softmax_cross_entropy";
   LAT_CHECK(logits.ndim() == 2, op, ": logits must be [N, V], got ", logits.shape().str());
   LAT_CHECK(targets.dtype() == DType::I32, op, ": targets must be i32, got ", targets.str());
@@ -24,8 +24,8 @@ void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& targets, 
     const int32_t* t = host.data<int32_t>();
     const int64_t bad = cpu::first_invalid_target(t, rows, vocab, ignore_index);
     if (bad >= 0)
-      LAT_THROW(op, ": target ", t[bad], " at row ", bad, " is outside [0, ", vocab, ") and is not ignore_index (",
-                ignore_index, ")");
+      LAT_THROW(op, ": target ", t[bad], " at row ", bad, " is outside [0, ", vocab,
+                ") and is not ignore_index (", ignore_index, ")");
   }
   if (logits.device().is_cuda()) no_cuda_kernel(op, logits);  // CUDA: fused forward kernel goes here
   dispatch_cpu_floating(op, logits.dtype(), [&]<class T>() {

@@ -11,8 +11,8 @@ namespace lat::kernels {
 // where a row is counted unless targets[n] == ignore_index and C is the number of counted rows. With C == 0
 // (every target ignored) the loss is 0 and dlogits is 0: an empty batch contributes nothing, not NaN.
 // A target outside [0, V) that is not ignore_index throws lat::Error naming the target and its row.
-void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& targets, int ignore_index, Tensor& loss,
-                                   Tensor& dlogits);
+void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& targets, int ignore_index,
+                                   Tensor& loss, Tensor& dlogits);
 // out = dlogits · dloss, dloss a one-element tensor (the incoming gradient of the loss).
 void softmax_cross_entropy_backward(const Tensor& dlogits, const Tensor& dloss, Tensor& out);
 

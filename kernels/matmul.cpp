@@ -17,21 +17,23 @@ Shape batch_dims(const Tensor& t) {
 
 }  // namespace
 
-void matmul(const Tensor& a, const Tensor& b, Tensor& out, bool transpose_a, bool transpose_b, bool accumulate) {
+void matmul(const Tensor& a, const Tensor& b, Tensor& out, bool transpose_a, bool transpose_b,
+            bool accumulate) {
   const char* op = "matmul";
   check_same_placement(op, a, b);
   check_same_placement(op, a, out);
   LAT_CHECK(a.ndim() >= 2 && b.ndim() >= 2 && out.ndim() >= 2, op, ": operands must be at least 2-D, got a ",
             a.shape().str(), ", b ", b.shape().str(), ", out ", out.shape().str());
-  LAT_CHECK(a.is_contiguous() && b.is_contiguous() && out.is_contiguous(), op, ": operands must be contiguous");
+  LAT_CHECK(a.is_contiguous() && b.is_contiguous() && out.is_contiguous(), op,
+            ": operands must be contiguous");
   const int64_t M = a.size(transpose_a ? -1 : -2), K = a.size(transpose_a ? -2 : -1);
   const int64_t Kb = b.size(transpose_b ? -1 : -2), N = b.size(transpose_b ? -2 : -1);
   if (K != Kb)
     LAT_THROW(op, ": a ", a.shape().str(), (transpose_a ? "ᵀ" : ""), " and b ", b.shape().str(),
               (transpose_b ? "ᵀ" : ""), " do not multiply (inner sizes ", K, " and ", Kb, ")");
   if (out.size(-2) != M || out.size(-1) != N)
-    LAT_THROW(op, ": out has shape ", out.shape().str(), ", expected [..., ", M, ", ", N, "] for a ", a.shape().str(),
-              " and b ", b.shape().str());
+    LAT_THROW(op, ": out has shape ", out.shape().str(), ", expected [..., ", M, ", ", N, "] for a ",
+              a.shape().str(), " and b ", b.shape().str());
   // The batch: every operand with more than two dims must agree on it.
   Shape batch;
   for (const Tensor* t : std::initializer_list<const Tensor*>{&a, &b, &out}) {
@@ -48,8 +50,8 @@ void matmul(const Tensor& a, const Tensor& b, Tensor& out, bool transpose_a, boo
   const int64_t stride_c = out.ndim() > 2 ? M * N : 0;
   if (a.device().is_cuda()) no_cuda_kernel(op, a);  // CUDA: cuBLASLt batched GEMM goes here
   dispatch_cpu_floating(op, a.dtype(), [&]<class T>() {
-    cpu::batched_matmul<T>(count, transpose_a, transpose_b, M, N, K, a.data<T>(), stride_a, b.data<T>(), stride_b,
-                           out.data<T>(), stride_c, accumulate);
+    cpu::batched_matmul<T>(count, transpose_a, transpose_b, M, N, K, a.data<T>(), stride_a, b.data<T>(),
+                           stride_b, out.data<T>(), stride_c, accumulate);
   });
 }
 

@@ -15,7 +15,8 @@ void check_norm(const char* op, const Tensor& x, const Tensor& gain, const Tenso
   std::vector<int64_t> rows = x.shape().vec();
   rows.pop_back();
   check_shape(op, "rstd", rstd, Shape(rows));
-  LAT_CHECK(x.is_contiguous() && gain.is_contiguous() && rstd.is_contiguous(), op, ": operands must be contiguous");
+  LAT_CHECK(x.is_contiguous() && gain.is_contiguous() && rstd.is_contiguous(), op,
+            ": operands must be contiguous");
 }
 
 }  // namespace
@@ -29,8 +30,8 @@ void rmsnorm_forward(const Tensor& x, const Tensor& gain, double eps, Tensor& ou
   if (x.device().is_cuda()) no_cuda_kernel(op, x);  // CUDA: rmsnorm forward kernel goes here
   const int64_t dim = x.size(-1), rows = dim ? x.numel() / dim : 0;
   dispatch_cpu_floating(op, x.dtype(), [&]<class T>() {
-    cpu::rmsnorm_forward<T>(x.data<T>(), gain.data<T>(), static_cast<T>(eps), out.data<T>(), rstd.data<T>(), rows,
-                            dim);
+    cpu::rmsnorm_forward<T>(x.data<T>(), gain.data<T>(), static_cast<T>(eps), out.data<T>(), rstd.data<T>(),
+                            rows, dim);
   });
 }
 

@@ -1,8 +1,7 @@
-// lat-bench: micro-benchmarks of lat's kernels and training loop. Each subcommand lives in tools/bench/<name>.cpp
-// and registers itself (tools/bench/registry.h); this file only builds the CLI.
+// lat-bench: micro-benchmarks of lat's kernels and training loop. Each subcommand lives in
+// tools/bench/<name>.cpp and registers itself (tools/bench/registry.h); this file only builds the CLI.
 //   lat-bench gemm-cpu --size 512 --size 2048
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cstdio>
 #include <exception>

@@ -13,8 +13,10 @@ inline T sigmoid(T x) {
 }
 
 // GELU (tanh form) constants: √(2/π) and the cubic coefficient.
-template <class T> constexpr T kGeluScale = T(0.7978845608028654);
-template <class T> constexpr T kGeluCubic = T(0.044715);
+template <class T>
+constexpr T kGeluScale = T(0.7978845608028654);
+template <class T>
+constexpr T kGeluCubic = T(0.044715);
 
 }  // namespace
 
@@ -54,10 +56,10 @@ void swiglu_backward(const T* dout, const T* gate, const T* up, T* dgate, T* dup
   }
 }
 
-#define LAT_INSTANTIATE(T)                                                             \
-  template void gelu_forward<T>(const T*, T*, int64_t);                                \
-  template void gelu_backward<T>(const T*, const T*, T*, int64_t);                     \
-  template void swiglu_forward<T>(const T*, const T*, T*, int64_t);                    \
+#define LAT_INSTANTIATE(T)                                          \
+  template void gelu_forward<T>(const T*, T*, int64_t);             \
+  template void gelu_backward<T>(const T*, const T*, T*, int64_t);  \
+  template void swiglu_forward<T>(const T*, const T*, T*, int64_t); \
   template void swiglu_backward<T>(const T*, const T*, const T*, T*, T*, int64_t);
 LAT_INSTANTIATE(float)
 LAT_INSTANTIATE(double)

@@ -11,7 +11,8 @@ template <class T>
 void embedding_forward(const T* weight, const int32_t* ids, T* out, int64_t n_ids, int64_t dim) {
 #pragma omp parallel for schedule(static) if (n_ids * dim > 32768)
   for (int64_t n = 0; n < n_ids; ++n)
-    std::memcpy(out + n * dim, weight + static_cast<int64_t>(ids[n]) * dim, sizeof(T) * static_cast<size_t>(dim));
+    std::memcpy(out + n * dim, weight + static_cast<int64_t>(ids[n]) * dim,
+                sizeof(T) * static_cast<size_t>(dim));
 }
 
 template <class T>
@@ -38,8 +39,8 @@ int64_t first_invalid_id(const int32_t* ids, int64_t n_ids, int64_t vocab) {
   return -1;
 }
 
-#define LAT_INSTANTIATE(T)                                                                     \
-  template void embedding_forward<T>(const T*, const int32_t*, T*, int64_t, int64_t);         \
+#define LAT_INSTANTIATE(T)                                                            \
+  template void embedding_forward<T>(const T*, const int32_t*, T*, int64_t, int64_t); \
   template void embedding_backward<T>(const T*, const int32_t*, T*, int64_t, int64_t);
 LAT_INSTANTIATE(float)
 LAT_INSTANTIATE(double)

@@ -1,13 +1,14 @@
-// lat's own CPU GEMM (gemm_own), the OpenBLAS wrapper and the choice between them. See gemm.h for the contract.
+// lat's own CPU GEMM (gemm_own), the OpenBLAS wrapper and the choice between them. See gemm.h for the
+// contract.
 //
-// gemm_own follows the BLIS/GotoBLAS loop nest: for each NC-wide column panel of C and each KC-deep slice of K,
-// B's [KC, NC] panel is packed into NR-wide slivers (sized for L3), then each MC-tall row block of A is packed
-// into MR-tall slivers (sized for L2), and MR×NR micro-tiles are swept.
-// Threads split C into strips and run this nest independently (see gemm_own).
-// The micro-kernel keeps the whole MR×NR tile of C in registers (6 rows × 2 vectors = 12 accumulators on
-// AVX2, leaving 4 registers for the two B vectors and the A broadcast) and does one rank-1 update per k.
-// Transposes are absorbed by the packing routines; alpha is folded into packed A; beta is applied to C once up
-// front. Ragged edges are packed with zeros and computed into a scratch tile.
+// gemm_own follows the BLIS/GotoBLAS loop nest: for each NC-wide column panel of C and each KC-deep slice of
+// K, B's [KC, NC] panel is packed into NR-wide slivers (sized for L3), then each MC-tall row block of A is
+// packed into MR-tall slivers (sized for L2), and MR×NR micro-tiles are swept. Threads split C into strips
+// and run this nest independently (see gemm_own). The micro-kernel keeps the whole MR×NR tile of C in
+// registers (6 rows × 2 vectors = 12 accumulators on AVX2, leaving 4 registers for the two B vectors and the
+// A broadcast) and does one rank-1 update per k. Transposes are absorbed by the packing routines; alpha is
+// folded into packed A; beta is applied to C once up front. Ragged edges are packed with zeros and computed
+// into a scratch tile.
 #include "kernels/cpu/gemm.h"
 
 #include <omp.h>
@@ -35,8 +36,10 @@ namespace lat::kernels::cpu {
 namespace {
 
 #if LAT_GEMM_AVX2
-template <class T> struct Simd;
-template <> struct Simd<float> {
+template <class T>
+struct Simd;
+template <>
+struct Simd<float> {
   using V = __m256;
   static constexpr int kWidth = 8;
   static V zero() { return _mm256_setzero_ps(); }
@@ -46,7 +49,8 @@ template <> struct Simd<float> {
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
 };
-template <> struct Simd<double> {
+template <>
+struct Simd<double> {
   using V = __m256d;
   static constexpr int kWidth = 4;
   static V zero() { return _mm256_setzero_pd(); }
@@ -76,7 +80,8 @@ struct Blocking {
 
 // c[MR×NR, row stride ldc] += a_packed[kc×MR] · b_packed[kc×NR].
 template <class T>
-inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c, int64_t ldc) {
+inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c,
+                         int64_t ldc) {
   constexpr int MR = Blocking<T>::kMR, NR = Blocking<T>::kNR;
 #if LAT_GEMM_AVX2
   using S = Simd<T>;
@@ -114,9 +119,11 @@ inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict 
 #endif
 }
 
-// Packs alpha · op(A)[i0 : i0+mc, p0 : p0+kc] into MR-tall slivers, k-major inside a sliver, zero-padded rows.
+// Packs alpha · op(A)[i0 : i0+mc, p0 : p0+kc] into MR-tall slivers, k-major inside a sliver, zero-padded
+// rows.
 template <class T>
-void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t p0, int64_t mc, int64_t kc, T alpha, T* dst) {
+void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t p0, int64_t mc, int64_t kc, T alpha,
+            T* dst) {
   constexpr int MR = Blocking<T>::kMR;
   for (int64_t ir = 0; ir < mc; ir += MR) {
     const int64_t mr = std::min<int64_t>(MR, mc - ir);
@@ -139,8 +146,8 @@ void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t p0, int64_t mc
 
 // Packs op(B)[p0 : p0+kc, j0 : j0+nc] sliver by sliver (slivers [s0, s1) of NR columns), zero-padded columns.
 template <class T>
-void pack_b_slivers(bool tb, const T* B, int64_t ldb, int64_t p0, int64_t j0, int64_t nc, int64_t kc, int64_t s,
-                    T* dst) {
+void pack_b_slivers(bool tb, const T* B, int64_t ldb, int64_t p0, int64_t j0, int64_t nc, int64_t kc,
+                    int64_t s, T* dst) {
   constexpr int NR = Blocking<T>::kNR;
   const int64_t jr = s * NR, nr = std::min<int64_t>(NR, nc - jr);
   dst += s * NR * kc;
@@ -176,7 +183,9 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
   }
 }
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
 
 }  // namespace
 
@@ -195,19 +204,21 @@ bool gemm_backend_available(GemmBackend backend) {
 
 // C[M, N] += alpha · op(A) · op(B) on the calling thread: the blocked loop nest over private packing buffers.
 template <class T>
-void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
-                 int64_t ldb, T* C, int64_t ldc) {
+void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                 const T* B, int64_t ldb, T* C, int64_t ldc) {
   using Blk = Blocking<T>;
   constexpr int MR = Blk::kMR, NR = Blk::kNR;
   const int64_t kc_max = std::min(Blk::kKC, K), nc_max = std::min(Blk::kNC, ceil_div(N, NR) * NR);
   const int64_t mc_max = std::min(Blk::kMC, ceil_div(M, MR) * MR);
-  std::vector<T> packed_b(static_cast<size_t>(kc_max * nc_max)), packed_a(static_cast<size_t>(mc_max * kc_max));
+  std::vector<T> packed_b(static_cast<size_t>(kc_max * nc_max)),
+      packed_a(static_cast<size_t>(mc_max * kc_max));
   alignas(64) T edge[MR * NR];
   for (int64_t jc = 0; jc < N; jc += Blk::kNC) {
     const int64_t nc = std::min(Blk::kNC, N - jc);
     for (int64_t pc = 0; pc < K; pc += Blk::kKC) {
       const int64_t kc = std::min(Blk::kKC, K - pc);
-      for (int64_t s = 0; s < ceil_div(nc, NR); ++s) pack_b_slivers(tb, B, ldb, pc, jc, nc, kc, s, packed_b.data());
+      for (int64_t s = 0; s < ceil_div(nc, NR); ++s)
+        pack_b_slivers(tb, B, ldb, pc, jc, nc, kc, s, packed_b.data());
       for (int64_t ic = 0; ic < M; ic += Blk::kMC) {
         const int64_t mc = std::min(Blk::kMC, M - ic);
         pack_a(ta, A, lda, ic, pc, mc, kc, alpha, packed_a.data());
@@ -251,7 +262,8 @@ void gemm_own(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const 
   const int64_t unit = by_columns ? Blk::kNR : Blk::kMR, extent = by_columns ? N : M;
   const int64_t strip = ceil_div(ceil_div(extent, threads), unit) * unit;
   const int64_t strips = ceil_div(extent, strip);
-#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(std::min<int64_t>(threads, strips)))
+#pragma omp parallel for schedule(static, 1) \
+    num_threads(static_cast <int>(std::min <int64_t>(threads, strips)))
   for (int64_t s = 0; s < strips; ++s) {
     const int64_t lo = s * strip, len = std::min(strip, extent - lo);
     if (by_columns) {  // op(B)[:, lo:lo+len] and C[:, lo:lo+len]
@@ -263,8 +275,8 @@ void gemm_own(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const 
 }
 
 template <class T>
-void gemm_openblas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
-                   int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm_openblas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
 #ifdef LAT_HAVE_OPENBLAS
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {  // BLAS is allowed to skip the beta scaling when K == 0; keep our contract
@@ -280,8 +292,8 @@ void gemm_openblas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, c
     cblas_dgemm(CblasRowMajor, op_a, op_b, m, n, k, alpha, A, la, B, lb, beta, C, lc);
   }
 #else
-  (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B, (void)ldb, (void)beta,
-      (void)C, (void)ldc;
+  (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B, (void)ldb,
+      (void)beta, (void)C, (void)ldc;
   LAT_THROW("gemm: this build of lat has no OpenBLAS (configure with -DLAT_BLAS=ON)");
 #endif
 }
@@ -296,10 +308,10 @@ void gemm_with(GemmBackend backend, bool ta, bool tb, int64_t M, int64_t N, int6
 }
 
 GemmBackend gemm_backend_for(int64_t M, int64_t N, int64_t K) {
-  // Default: lat's own kernel. On the machines we measured, Debian's OpenBLAS was not several times faster (it
-  // was slower as shipped; see docs/perf/cpu_gemm.md), and gemm_own is deterministic for any thread count.
-  // LAT_CPU_GEMM=openblas opts in (for problems of at least 64³, where OpenBLAS's thread start-up pays off);
-  // LAT_CPU_GEMM=own is the default spelled out.
+  // Default: lat's own kernel. On the machines we measured, Debian's OpenBLAS was not several times faster
+  // (it was slower as shipped; see docs/perf/cpu_gemm.md), and gemm_own is deterministic for any thread
+  // count. LAT_CPU_GEMM=openblas opts in (for problems of at least 64³, where OpenBLAS's thread start-up pays
+  // off); LAT_CPU_GEMM=own is the default spelled out.
   static const bool use_openblas = [] {
     const char* env = std::getenv("LAT_CPU_GEMM");
     const std::string choice = env ? env : "";
@@ -318,15 +330,15 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   gemm_with<T>(gemm_backend_for(M, N, K), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-#define LAT_INSTANTIATE(T)                                                                                       \
-  template void gemm_own<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T,   \
-                            T*, int64_t);                                                                        \
-  template void gemm_openblas<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, \
-                                 T, T*, int64_t);                                                                \
-  template void gemm_with<T>(GemmBackend, bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, \
-                             int64_t, T, T*, int64_t);                                                           \
-  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*,   \
-                        int64_t);
+#define LAT_INSTANTIATE(T)                                                                                  \
+  template void gemm_own<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, \
+                            T, T*, int64_t);                                                                \
+  template void gemm_openblas<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*,     \
+                                 int64_t, T, T*, int64_t);                                                  \
+  template void gemm_with<T>(GemmBackend, bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t,      \
+                             const T*, int64_t, T, T*, int64_t);                                            \
+  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T,  \
+                        T*, int64_t);
 LAT_INSTANTIATE(float)
 LAT_INSTANTIATE(double)
 #undef LAT_INSTANTIATE

@@ -7,8 +7,8 @@
 namespace lat::kernels::cpu {
 
 template <class T>
-double softmax_cross_entropy_forward(const T* logits, const int32_t* targets, int32_t ignore_index, T* dlogits,
-                                     int64_t rows, int64_t vocab) {
+double softmax_cross_entropy_forward(const T* logits, const int32_t* targets, int32_t ignore_index,
+                                     T* dlogits, int64_t rows, int64_t vocab) {
   int64_t counted = 0;
   for (int64_t n = 0; n < rows; ++n) counted += targets[n] != ignore_index;
   const double inv_count = counted > 0 ? 1.0 / static_cast<double>(counted) : 0.0;
@@ -30,7 +30,8 @@ double softmax_cross_entropy_forward(const T* logits, const int32_t* targets, in
     for (int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(x[v]) - mx);
     const double lse = mx + std::log(sum);
     row_loss[static_cast<size_t>(n)] = lse - static_cast<double>(x[t]);
-    for (int64_t v = 0; v < vocab; ++v) d[v] = static_cast<T>(std::exp(static_cast<double>(x[v]) - lse) * inv_count);
+    for (int64_t v = 0; v < vocab; ++v)
+      d[v] = static_cast<T>(std::exp(static_cast<double>(x[v]) - lse) * inv_count);
     d[t] = static_cast<T>((std::exp(static_cast<double>(x[t]) - lse) - 1.0) * inv_count);
   }
   double total = 0;
@@ -50,7 +51,7 @@ int64_t first_invalid_target(const int32_t* targets, int64_t rows, int64_t vocab
   return -1;
 }
 
-#define LAT_INSTANTIATE(T)                                                                                    \
+#define LAT_INSTANTIATE(T)                                                                                   \
   template double softmax_cross_entropy_forward<T>(const T*, const int32_t*, int32_t, T*, int64_t, int64_t); \
   template void scale_copy<T>(const T*, T, T*, int64_t);
 LAT_INSTANTIATE(float)

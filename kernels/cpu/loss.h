@@ -7,8 +7,8 @@ namespace lat::kernels::cpu {
 
 // Returns the mean loss (in double) and writes dlogits.
 template <class T>
-double softmax_cross_entropy_forward(const T* logits, const int32_t* targets, int32_t ignore_index, T* dlogits,
-                                     int64_t rows, int64_t vocab);
+double softmax_cross_entropy_forward(const T* logits, const int32_t* targets, int32_t ignore_index,
+                                     T* dlogits, int64_t rows, int64_t vocab);
 // out = dlogits · scale
 template <class T>
 void scale_copy(const T* dlogits, T scale, T* out, int64_t n);

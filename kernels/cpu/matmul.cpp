@@ -5,8 +5,8 @@
 namespace lat::kernels::cpu {
 
 template <class T>
-void batched_matmul(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* a, int64_t stride_a,
-                    const T* b, int64_t stride_b, T* c, int64_t stride_c, bool accumulate) {
+void batched_matmul(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* a,
+                    int64_t stride_a, const T* b, int64_t stride_b, T* c, int64_t stride_c, bool accumulate) {
   const int64_t lda = ta ? M : K, ldb = tb ? K : N, ldc = N;
   const T beta0 = accumulate ? T(1) : T(0);
   if (batch == 0) {  // an empty sum is zero
@@ -30,7 +30,8 @@ void batched_matmul(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64
   }
   if (stride_c == 0) {  // a sum over the batch: sequential, each GEMM parallel inside
     for (int64_t i = 0; i < batch; ++i)
-      gemm<T>(ta, tb, M, N, K, T(1), a + i * stride_a, lda, b + i * stride_b, ldb, i == 0 ? beta0 : T(1), c, ldc);
+      gemm<T>(ta, tb, M, N, K, T(1), a + i * stride_a, lda, b + i * stride_b, ldb, i == 0 ? beta0 : T(1), c,
+              ldc);
     return;
   }
   // Independent products. Small ones run one per thread on lat's own kernel (OpenBLAS is kept out of parallel
@@ -38,11 +39,13 @@ void batched_matmul(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64
   if (M * N * K < int64_t{64} * 64 * 64) {
 #pragma omp parallel for schedule(dynamic, 1) if (batch * M * N * K >= int64_t{32768})
     for (int64_t i = 0; i < batch; ++i)
-      gemm_own<T>(ta, tb, M, N, K, T(1), a + i * stride_a, lda, b + i * stride_b, ldb, beta0, c + i * stride_c, ldc);
+      gemm_own<T>(ta, tb, M, N, K, T(1), a + i * stride_a, lda, b + i * stride_b, ldb, beta0,
+                  c + i * stride_c, ldc);
     return;
   }
   for (int64_t i = 0; i < batch; ++i)
-    gemm<T>(ta, tb, M, N, K, T(1), a + i * stride_a, lda, b + i * stride_b, ldb, beta0, c + i * stride_c, ldc);
+    gemm<T>(ta, tb, M, N, K, T(1), a + i * stride_a, lda, b + i * stride_b, ldb, beta0, c + i * stride_c,
+            ldc);
 }
 
 template void batched_matmul<float>(int64_t, bool, bool, int64_t, int64_t, int64_t, const float*, int64_t,

@@ -63,8 +63,8 @@ void rmsnorm_backward(const T* dout, const T* x, const T* gain, const T* rstd, T
   }
 }
 
-#define LAT_INSTANTIATE(T)                                                                                    \
-  template void rmsnorm_forward<T>(const T*, const T*, T, T*, T*, int64_t, int64_t);                         \
+#define LAT_INSTANTIATE(T)                                                           \
+  template void rmsnorm_forward<T>(const T*, const T*, T, T*, T*, int64_t, int64_t); \
   template void rmsnorm_backward<T>(const T*, const T*, const T*, const T*, T*, T*, int64_t, int64_t);
 LAT_INSTANTIATE(float)
 LAT_INSTANTIATE(double)

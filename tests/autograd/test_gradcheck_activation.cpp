@@ -13,7 +13,8 @@ LAT_GRADCHECK("silu", LAT_SHAPES({3, 7}), [](const Vars& in) { return silu(in[0]
 LAT_GRADCHECK("silu size 1", LAT_SHAPES({1}), [](const Vars& in) { return silu(in[0]); })
 LAT_GRADCHECK("gelu", LAT_SHAPES({2, 3, 5}), [](const Vars& in) { return gelu(scale(in[0], 3.0)); })
 LAT_GRADCHECK("gelu size 1", LAT_SHAPES({1, 1}), [](const Vars& in) { return gelu(in[0]); })
-LAT_GRADCHECK("swiglu", LAT_SHAPES({4, 9}, {4, 9}), [](const Vars& in) { return swiglu(scale(in[0], 4.0), in[1]); })
+LAT_GRADCHECK("swiglu", LAT_SHAPES({4, 9}, {4, 9}),
+              [](const Vars& in) { return swiglu(scale(in[0], 4.0), in[1]); })
 LAT_GRADCHECK("swiglu size 1", LAT_SHAPES({1}, {1}), [](const Vars& in) { return swiglu(in[0], in[1]); })
 LAT_GRADCHECK("swiglu same input twice", LAT_SHAPES({5}), [](const Vars& in) { return swiglu(in[0], in[0]); })
 
@@ -37,14 +38,15 @@ void check_pointwise(const char* name, Op op, F f) {
 }  // namespace
 
 TEST_CASE("silu forward matches x / (1 + exp(-x))") {
-  check_pointwise("silu", [](const Variable& x) { return silu(x); }, [](double x) { return x / (1 + std::exp(-x)); });
+  check_pointwise(
+      "silu", [](const Variable& x) { return silu(x); }, [](double x) { return x / (1 + std::exp(-x)); });
 }
 
 TEST_CASE("gelu forward matches GPT-2's tanh approximation") {
   const double pi = std::acos(-1.0);
-  check_pointwise("gelu", [](const Variable& x) { return gelu(x); }, [pi](double x) {
-    return 0.5 * x * (1 + std::tanh(std::sqrt(2 / pi) * (x + 0.044715 * x * x * x)));
-  });
+  check_pointwise(
+      "gelu", [](const Variable& x) { return gelu(x); },
+      [pi](double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / pi) * (x + 0.044715 * x * x * x))); });
   // Known values: gelu(0) = 0, gelu(1) ≈ 0.841192 (tanh form), gelu(-3) ≈ -0.003637.
   Tensor out = gelu(Variable(Tensor::from_vector<double>({0, 1, -3}, lat::Shape{3}))).data();
   std::vector<double> v = out.to_vector<double>();

@@ -12,8 +12,9 @@ LAT_GRADCHECK("embedding", LAT_SHAPES({5, 3}), [](const Vars& in) {
 })
 LAT_GRADCHECK("embedding size 1", LAT_SHAPES({1, 1}),
               [](const Vars& in) { return embedding(in[0], Tensor::from_vector<int32_t>({0}, Shape{1})); })
-LAT_GRADCHECK("embedding odd dim, unused rows", LAT_SHAPES({9, 7}),
-              [](const Vars& in) { return embedding(in[0], Tensor::from_vector<int32_t>({8, 3, 3}, Shape{3})); })
+LAT_GRADCHECK("embedding odd dim, unused rows", LAT_SHAPES({9, 7}), [](const Vars& in) {
+  return embedding(in[0], Tensor::from_vector<int32_t>({8, 3, 3}, Shape{3}));
+})
 
 TEST_CASE("embedding gathers rows") {
   Tensor w = Tensor::from_vector<float>({0, 1, 10, 11, 20, 21}, Shape{3, 2});

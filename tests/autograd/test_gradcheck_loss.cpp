@@ -1,5 +1,6 @@
 // softmax_cross_entropy: gradchecks (with ignored rows, V = 1, N = 1), the forward against a log-sum-exp
-// computed directly in double, the all-ignored batch, the scaling by the incoming gradient, and target errors.
+// computed directly in double, the all-ignored batch, the scaling by the incoming gradient, and target
+// errors.
 #include <cmath>
 
 #include "autograd/ops.h"
@@ -17,17 +18,20 @@ Tensor targets(std::vector<int32_t> t) {
 }
 }  // namespace
 
-LAT_GRADCHECK("softmax_cross_entropy", LAT_SHAPES({4, 7}),
-              [](const Vars& in) { return softmax_cross_entropy(scale(in[0], 3.0), targets({6, 0, 3, 3})); })
+LAT_GRADCHECK("softmax_cross_entropy", LAT_SHAPES({4, 7}), [](const Vars& in) {
+  return softmax_cross_entropy(scale(in[0], 3.0), targets({6, 0, 3, 3}));
+})
 LAT_GRADCHECK("softmax_cross_entropy with ignored rows", LAT_SHAPES({5, 3}), [](const Vars& in) {
   return softmax_cross_entropy(in[0], targets({2, -100, 0, -100, 1}), -100);
 })
 LAT_GRADCHECK("softmax_cross_entropy N = 1", LAT_SHAPES({1, 5}),
               [](const Vars& in) { return softmax_cross_entropy(in[0], targets({4})); })
-LAT_GRADCHECK("softmax_cross_entropy V = 1", LAT_SHAPES({3, 1}),
-              [](const Vars& in) { return softmax_cross_entropy(in[0], targets({0, 0, -1})); })
-LAT_GRADCHECK("softmax_cross_entropy scaled downstream", LAT_SHAPES({3, 4}),
-              [](const Vars& in) { return scale(softmax_cross_entropy(in[0], targets({1, 2, 3})), -2.5); })
+LAT_GRADCHECK("softmax_cross_entropy V = 1", LAT_SHAPES({3, 1}), [](const Vars& in) {
+  return softmax_cross_entropy(in[0], targets({0, 0, -1}));
+})
+LAT_GRADCHECK("softmax_cross_entropy scaled downstream", LAT_SHAPES({3, 4}), [](const Vars& in) {
+  return scale(softmax_cross_entropy(in[0], targets({1, 2, 3})), -2.5);
+})
 
 TEST_CASE("softmax_cross_entropy forward matches mean(logsumexp − logit[target])") {
   for (DType dtype : {DType::F64, DType::F32}) {
@@ -69,7 +73,8 @@ TEST_CASE("softmax_cross_entropy backward scales dlogits by the incoming gradien
   std::vector<double> ga = a.grad().to_vector<double>(), gb = b.grad().to_vector<double>();
   for (size_t i = 0; i < ga.size(); ++i) CHECK(gb[i] == doctest::Approx(-3.0 * ga[i]));
   // Each row of the gradient of a mean loss sums to 0; the target entry is (p − 1)/N.
-  for (int r = 0; r < 3; ++r) CHECK(ga[r * 4] + ga[r * 4 + 1] + ga[r * 4 + 2] + ga[r * 4 + 3] == doctest::Approx(0));
+  for (int r = 0; r < 3; ++r)
+    CHECK(ga[r * 4] + ga[r * 4 + 1] + ga[r * 4 + 2] + ga[r * 4 + 3] == doctest::Approx(0));
 }
 
 TEST_CASE("softmax_cross_entropy with every target ignored: loss 0, gradient 0") {
@@ -82,11 +87,13 @@ TEST_CASE("softmax_cross_entropy with every target ignored: loss 0, gradient 0")
 
 TEST_CASE("softmax_cross_entropy targets outside [0, V) throw naming the target") {
   Variable x(Tensor::zeros(Shape{3, 5}, DType::F32), true);
-  CHECK_THROWS_WITH_AS(softmax_cross_entropy(x, targets({0, 5, 1})), doctest::Contains("target 5 at row 1"), Error);
+  CHECK_THROWS_WITH_AS(softmax_cross_entropy(x, targets({0, 5, 1})), doctest::Contains("target 5 at row 1"),
+                       Error);
   CHECK_THROWS_WITH_AS(softmax_cross_entropy(x, targets({0, 1, -7})), doctest::Contains("target -7 at row 2"),
                        Error);
   // -1 is the default ignore_index, so it is fine there but not when another index is ignored.
   CHECK_NOTHROW(softmax_cross_entropy(x, targets({-1, 1, 2})));
-  CHECK_THROWS_WITH_AS(softmax_cross_entropy(x, targets({-1, 1, 2}), 99), doctest::Contains("target -1"), Error);
+  CHECK_THROWS_WITH_AS(softmax_cross_entropy(x, targets({-1, 1, 2}), 99), doctest::Contains("target -1"),
+                       Error);
   CHECK_THROWS_WITH_AS(softmax_cross_entropy(x, targets({0, 1})), doctest::Contains("[2]"), Error);
 }

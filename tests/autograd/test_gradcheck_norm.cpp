@@ -12,9 +12,12 @@ using lat::testing::Vars;
 
 LAT_GRADCHECK("rmsnorm", LAT_SHAPES({4, 7}, {7}), [](const Vars& in) { return rmsnorm(in[0], in[1]); })
 LAT_GRADCHECK("rmsnorm 3-D", LAT_SHAPES({2, 3, 5}, {5}), [](const Vars& in) { return rmsnorm(in[0], in[1]); })
-LAT_GRADCHECK("rmsnorm one row", LAT_SHAPES({1, 16}, {16}), [](const Vars& in) { return rmsnorm(in[0], in[1]); })
-LAT_GRADCHECK("rmsnorm D = 1", LAT_SHAPES({3, 1}, {1}), [](const Vars& in) { return rmsnorm(in[0], in[1], 0.1); })
-LAT_GRADCHECK("rmsnorm 1-D, large eps", LAT_SHAPES({6}, {6}), [](const Vars& in) { return rmsnorm(in[0], in[1], 0.5); })
+LAT_GRADCHECK("rmsnorm one row", LAT_SHAPES({1, 16}, {16}),
+              [](const Vars& in) { return rmsnorm(in[0], in[1]); })
+LAT_GRADCHECK("rmsnorm D = 1", LAT_SHAPES({3, 1}, {1}),
+              [](const Vars& in) { return rmsnorm(in[0], in[1], 0.1); })
+LAT_GRADCHECK("rmsnorm 1-D, large eps", LAT_SHAPES({6}, {6}),
+              [](const Vars& in) { return rmsnorm(in[0], in[1], 0.5); })
 
 TEST_CASE("rmsnorm forward matches x / sqrt(mean(x²) + eps) · gain") {
   for (DType dtype : {DType::F64, DType::F32}) {

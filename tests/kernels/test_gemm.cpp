@@ -2,7 +2,6 @@
 // combination, alpha/beta, leading dimensions larger than the matrix, and sizes around every block edge of
 // gemm_own (MR = 6; NR = 16 floats / 8 doubles; KC = 256; MC = 144 / 96; NC = 3072 / 2048).
 #include <doctest/doctest.h>
-
 #include <omp.h>
 
 #include <cmath>
@@ -49,7 +48,8 @@ double run_case(GemmBackend backend, const Case& c) {
   // Padding columns of C must be untouched.
   std::vector<double> got = cm.to_vector<double>();
   for (int64_t i = 0; i < c.M; ++i)
-    for (int64_t j = c.N; j < ldc; ++j) REQUIRE(got[static_cast<size_t>(i * ldc + j)] == cv[static_cast<size_t>(i * ldc + j)]);
+    for (int64_t j = c.N; j < ldc; ++j)
+      REQUIRE(got[static_cast<size_t>(i * ldc + j)] == cv[static_cast<size_t>(i * ldc + j)]);
   return testing::max_relative_difference(cm, Tensor::from_vector(expected, cm.shape()));
 }
 
@@ -57,9 +57,9 @@ template <class T>
 void check_backend(GemmBackend backend) {
   const double tolerance = sizeof(T) == 8 ? 1e-13 : 2e-5;
   const std::vector<Case> cases = {
-      {1, 1, 1, false, false, 1, 0, 0},      {6, 16, 5, false, false, 1, 0, 0},
-      {7, 17, 3, false, false, 1, 0, 3},     {5, 9, 257, false, true, 1, 0, 0},
-      {13, 15, 300, true, false, 0.5, 1, 2}, {145, 33, 20, true, true, 1, -2, 0},
+      {1, 1, 1, false, false, 1, 0, 0},       {6, 16, 5, false, false, 1, 0, 0},
+      {7, 17, 3, false, false, 1, 0, 3},      {5, 9, 257, false, true, 1, 0, 0},
+      {13, 15, 300, true, false, 0.5, 1, 2},  {145, 33, 20, true, true, 1, -2, 0},
       {97, 41, 513, false, false, 2, 0.5, 1}, {3, 3100, 7, false, true, 1, 0, 0},
       {300, 70, 130, false, false, 1, 0, 0},  {64, 64, 64, true, true, -1, 1, 5},
       {4, 5, 0, false, false, 1, 0.5, 0},     {2, 2100, 2, true, false, 1, 0, 0}};

@@ -16,7 +16,8 @@ namespace {
 double at(const std::vector<double>& v, const Shape& s, int64_t n, bool transposed, int64_t i, int64_t j) {
   const int64_t rows = s[s.ndim() - 2], cols = s[s.ndim() - 1];
   const int64_t base = s.ndim() > 2 ? n * rows * cols : 0;
-  return transposed ? v[static_cast<size_t>(base + j * cols + i)] : v[static_cast<size_t>(base + i * cols + j)];
+  return transposed ? v[static_cast<size_t>(base + j * cols + i)]
+                    : v[static_cast<size_t>(base + i * cols + j)];
 }
 
 void check_matmul(const Shape& as, const Shape& bs, const Shape& os, bool ta, bool tb, bool accumulate,
@@ -30,7 +31,8 @@ void check_matmul(const Shape& as, const Shape& bs, const Shape& os, bool ta, bo
   CAPTURE(dtype_name(dtype));
   Tensor a = testing::random_double(as, "mm-a").to(dtype), b = testing::random_double(bs, "mm-b").to(dtype);
   Tensor out = testing::random_double(os, "mm-out").to(dtype);
-  std::vector<double> av = a.to_vector<double>(), bv = b.to_vector<double>(), expected = out.to_vector<double>();
+  std::vector<double> av = a.to_vector<double>(), bv = b.to_vector<double>(),
+                      expected = out.to_vector<double>();
   const int64_t M = os[os.ndim() - 2], N = os[os.ndim() - 1], K = ta ? as[as.ndim() - 2] : as[as.ndim() - 1];
   int64_t batch = 1;
   for (const Shape* s : {&as, &bs, &os})
@@ -57,7 +59,8 @@ TEST_CASE("kernels::matmul matches a triple loop") {
     check_matmul(Shape{5, 7}, Shape{7, 3}, Shape{5, 3}, false, false, false, dtype);
     check_matmul(Shape{2, 3, 7, 5}, Shape{2, 3, 7, 4}, Shape{2, 3, 5, 4}, true, false, false, dtype);
     check_matmul(Shape{4, 9, 6}, Shape{4, 5, 6}, Shape{4, 9, 5}, false, true, true, dtype);
-    check_matmul(Shape{3, 70, 65}, Shape{3, 66, 70}, Shape{3, 65, 66}, true, true, false, dtype);  // large per batch
+    check_matmul(Shape{3, 70, 65}, Shape{3, 66, 70}, Shape{3, 65, 66}, true, true, false,
+                 dtype);  // large per batch
     // Shared 2-D b (one tall GEMM) and shared 2-D a.
     check_matmul(Shape{3, 8, 5}, Shape{5, 7}, Shape{3, 8, 7}, false, false, false, dtype);
     check_matmul(Shape{3, 5, 8}, Shape{7, 5}, Shape{3, 8, 7}, true, true, false, dtype);

@@ -86,7 +86,8 @@ const Subcommand gemm_cpu("gemm-cpu", "GFLOP/s of lat's own CPU GEMM vs OpenBLAS
   auto options = std::make_shared<GemmCpuOptions>();
   sub.add_option("--size", options->sizes, "matrix size N, repeatable (default: 512 and 2048)")
       ->capture_default_str();
-  sub.add_option("--repeat", options->repeat, "timed calls per backend (best is reported)")->capture_default_str();
+  sub.add_option("--repeat", options->repeat, "timed calls per backend (best is reported)")
+      ->capture_default_str();
   sub.add_option("--dtype", options->dtype, "f32 or f64")->capture_default_str();
   sub.add_option("--backend", options->backend, "own, openblas or both")
       ->check(CLI::IsMember({"own", "openblas", "both"}))

@@ -7,12 +7,12 @@
 //     sub.callback([size] { run(*size); });
 //   });
 //
-// The setup function adds options and sets the callback; lat_bench.cpp creates one CLI11 subcommand per entry.
-// Callbacks report failures by throwing (lat::Error or std::exception); main prints them and exits with 1.
+// The setup function adds options and sets the callback; lat_bench.cpp creates one CLI11 subcommand per
+// entry. Callbacks report failures by throwing (lat::Error or std::exception); main prints them and exits
+// with 1.
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <string>
 #include <vector>
