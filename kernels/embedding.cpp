@@ -3,6 +3,10 @@
 #include "kernels/cpu/embedding.h"
 #include "kernels/dispatch.h"
 
+#ifdef LAT_HAVE_CUDA
+#include "kernels/cuda/embedding.cuh"
+#endif
+
 namespace lat::kernels {
 namespace {
 
@@ -36,7 +40,13 @@ void embedding_forward(const Tensor& weight, const Tensor& ids, Tensor& out) {
   const char* op = "embedding";
   check_rows(op, out, ids, weight);
   check_ids(op, ids, weight.size(0));
-  if (weight.device().is_cuda()) no_cuda_kernel(op, weight);  // CUDA: gather kernel goes here
+  if (weight.device().is_cuda()) {
+    LAT_IF_CUDA(
+        op, weight,
+        cuda::embedding_forward(ids.data<int32_t>(), weight.raw_data(), weight.dtype(), out.raw_data(),
+                                out.dtype(), ids.numel(), weight.size(0), weight.size(1)));
+    return;
+  }
   dispatch_cpu_floating(op, weight.dtype(), [&]<class T>() {
     cpu::embedding_forward<T>(weight.data<T>(), ids.data<int32_t>(), out.data<T>(), ids.numel(),
                               weight.size(1));
@@ -46,7 +56,15 @@ void embedding_forward(const Tensor& weight, const Tensor& ids, Tensor& out) {
 void embedding_backward(const Tensor& dout, const Tensor& ids, Tensor& dweight) {
   const char* op = "embedding_backward";
   check_rows(op, dout, ids, dweight);
-  if (dout.device().is_cuda()) no_cuda_kernel(op, dout);  // CUDA: scatter-add kernel goes here
+  if (dout.device().is_cuda()) {
+    // fp32 atomics: the CUDA scatter-add accumulates into an f32 dweight (the master-weight gradient).
+    LAT_CHECK(dweight.dtype() == DType::F32, op, ": CUDA kernel accumulates into f32, got ", dweight.str());
+    LAT_IF_CUDA(
+        op, dout,
+        cuda::embedding_backward(ids.data<int32_t>(), dout.raw_data(), dout.dtype(), dweight.data<float>(),
+                                 ids.numel(), dweight.size(0), dweight.size(1)));
+    return;
+  }
   dispatch_cpu_floating(op, dout.dtype(), [&]<class T>() {
     cpu::embedding_backward<T>(dout.data<T>(), ids.data<int32_t>(), dweight.data<T>(), ids.numel(),
                                dout.size(-1));

@@ -3,6 +3,10 @@
 #include "kernels/cpu/loss.h"
 #include "kernels/dispatch.h"
 
+#ifdef LAT_HAVE_CUDA
+#include "kernels/cuda/cross_entropy.cuh"
+#endif
+
 namespace lat::kernels {
 
 void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& targets, int ignore_index,
@@ -27,7 +31,13 @@ void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& targets, 
       LAT_THROW(op, ": target ", t[bad], " at row ", bad, " is outside [0, ", vocab,
                 ") and is not ignore_index (", ignore_index, ")");
   }
-  if (logits.device().is_cuda()) no_cuda_kernel(op, logits);  // CUDA: fused forward kernel goes here
+  if (logits.device().is_cuda()) {
+    LAT_IF_CUDA(
+        op, logits,
+        cuda::softmax_cross_entropy_mean(logits.raw_data(), targets.data<int32_t>(), ignore_index,
+                                         loss.raw_data(), dlogits.raw_data(), logits.dtype(), rows, vocab));
+    return;
+  }
   dispatch_cpu_floating(op, logits.dtype(), [&]<class T>() {
     *loss.data<T>() = static_cast<T>(cpu::softmax_cross_entropy_forward<T>(
         logits.data<T>(), targets.data<int32_t>(), ignore_index, dlogits.data<T>(), rows, vocab));
@@ -41,7 +51,12 @@ void softmax_cross_entropy_backward(const Tensor& dlogits, const Tensor& dloss, 
   check_same_placement(op, dlogits, out);
   check_same_shape(op, dlogits, out);
   LAT_CHECK(dlogits.is_contiguous() && out.is_contiguous(), op, ": operands must be contiguous");
-  if (dlogits.device().is_cuda()) no_cuda_kernel(op, dlogits);  // CUDA: scale kernel (reads dloss on device)
+  if (dlogits.device().is_cuda()) {
+    LAT_IF_CUDA(op, dlogits,
+                cuda::scale_by_device_scalar(dlogits.raw_data(), dloss.raw_data(), out.raw_data(),
+                                             dlogits.dtype(), dlogits.numel()));
+    return;
+  }
   dispatch_cpu_floating(op, dlogits.dtype(), [&]<class T>() {
     cpu::scale_copy<T>(dlogits.data<T>(), *dloss.data<T>(), out.data<T>(), dlogits.numel());
   });

@@ -5,6 +5,10 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/dispatch.h"
 
+#ifdef LAT_HAVE_CUDA
+#include "kernels/cuda/gemm.cuh"
+#endif
+
 namespace lat::kernels {
 namespace {
 
@@ -48,7 +52,12 @@ void matmul(const Tensor& a, const Tensor& b, Tensor& out, bool transpose_a, boo
   const int64_t count = batch.numel();
   const int64_t stride_a = a.ndim() > 2 ? M * K : 0, stride_b = b.ndim() > 2 ? K * N : 0;
   const int64_t stride_c = out.ndim() > 2 ? M * N : 0;
-  if (a.device().is_cuda()) no_cuda_kernel(op, a);  // CUDA: cuBLASLt batched GEMM goes here
+  if (a.device().is_cuda()) {
+    LAT_IF_CUDA(op, a,
+                cuda::batched_matmul(a.dtype(), count, transpose_a, transpose_b, M, N, K, a.raw_data(),
+                                     stride_a, b.raw_data(), stride_b, out.raw_data(), stride_c, accumulate));
+    return;
+  }
   dispatch_cpu_floating(op, a.dtype(), [&]<class T>() {
     cpu::batched_matmul<T>(count, transpose_a, transpose_b, M, N, K, a.data<T>(), stride_a, b.data<T>(),
                            stride_b, out.data<T>(), stride_c, accumulate);

@@ -3,6 +3,10 @@
 #include "kernels/cpu/norm.h"
 #include "kernels/dispatch.h"
 
+#ifdef LAT_HAVE_CUDA
+#include "kernels/cuda/rmsnorm.cuh"
+#endif
+
 namespace lat::kernels {
 namespace {
 
@@ -27,8 +31,14 @@ void rmsnorm_forward(const Tensor& x, const Tensor& gain, double eps, Tensor& ou
   check_same_placement(op, x, out);
   check_shape(op, "out", out, x.shape());
   LAT_CHECK(eps >= 0, op, ": eps must be non-negative, got ", eps);
-  if (x.device().is_cuda()) no_cuda_kernel(op, x);  // CUDA: rmsnorm forward kernel goes here
   const int64_t dim = x.size(-1), rows = dim ? x.numel() / dim : 0;
+  if (x.device().is_cuda()) {
+    LAT_IF_CUDA(
+        op, x,
+        cuda::rmsnorm_forward_same_dtype(x.raw_data(), gain.raw_data(), out.raw_data(), rstd.raw_data(),
+                                         x.dtype(), rows, dim, static_cast<float>(eps)));
+    return;
+  }
   dispatch_cpu_floating(op, x.dtype(), [&]<class T>() {
     cpu::rmsnorm_forward<T>(x.data<T>(), gain.data<T>(), static_cast<T>(eps), out.data<T>(), rstd.data<T>(),
                             rows, dim);
@@ -50,8 +60,14 @@ void rmsnorm_backward(const Tensor& dout, const Tensor& x, const Tensor& gain, c
     check_same_placement(op, x, *dgain);
     check_shape(op, "dgain", *dgain, gain.shape());
   }
-  if (x.device().is_cuda()) no_cuda_kernel(op, x);  // CUDA: rmsnorm backward kernel goes here
   const int64_t dim = x.size(-1), rows = dim ? x.numel() / dim : 0;
+  if (x.device().is_cuda()) {
+    LAT_IF_CUDA(op, x,
+                cuda::rmsnorm_backward_same_dtype(dout.raw_data(), x.raw_data(), gain.raw_data(),
+                                                  rstd.raw_data(), dx ? dx->raw_data() : nullptr,
+                                                  dgain ? dgain->raw_data() : nullptr, x.dtype(), rows, dim));
+    return;
+  }
   dispatch_cpu_floating(op, x.dtype(), [&]<class T>() {
     cpu::rmsnorm_backward<T>(dout.data<T>(), x.data<T>(), gain.data<T>(), rstd.data<T>(),
                              dx ? dx->data<T>() : nullptr, dgain ? dgain->data<T>() : nullptr, rows, dim);

@@ -141,12 +141,13 @@ __global__ void __launch_bounds__(kThreads) sum_squares_kernel(NormGroup group, 
 }
 
 // out = Σ partial[0..count), in a fixed order (one block)
-__global__ void sum_partials_kernel(const double* __restrict__ partial, int64_t count, float* __restrict__ out) {
+template <class O>
+__global__ void sum_partials_kernel(const double* __restrict__ partial, int64_t count, O* __restrict__ out) {
   __shared__ double scratch[32];
   double acc = 0.0;
   for (int64_t i = threadIdx.x; i < count; i += blockDim.x) acc += partial[i];
   acc = block_sum(acc, scratch);
-  if (threadIdx.x == 0) *out = static_cast<float>(acc);
+  if (threadIdx.x == 0) *out = static_cast<O>(acc);
 }
 
 __global__ void clip_scale_kernel(const float* sum_squares, float max_norm, float* scale, float* norm) {
@@ -194,11 +195,15 @@ void adamw_step(const AdamWTensor* tensors, int64_t count, const AdamWHyper& hyp
   }
 }
 
-void global_sum_squares(const NormTensor* tensors, int64_t count, float* sum_squares) {
+namespace {
+
+// Σ x² over the tensors into *out (device), float or double.
+template <class O>
+void sum_squares_into(const NormTensor* tensors, int64_t count, O* out) {
   int64_t total_blocks = 0;
   for (int64_t i = 0; i < count; ++i) total_blocks += tensors[i].n > 0 ? chunks(tensors[i].n) : 0;
   if (total_blocks == 0) {
-    LAT_CUDA_CHECK(cudaMemsetAsync(sum_squares, 0, sizeof(float), lat::cuda::stream()));
+    LAT_CUDA_CHECK(cudaMemsetAsync(out, 0, sizeof(O), lat::cuda::stream()));
     return;
   }
   Scratch partial(static_cast<size_t>(total_blocks) * sizeof(double));
@@ -225,8 +230,32 @@ void global_sum_squares(const NormTensor* tensors, int64_t count, float* sum_squ
     LAT_CUDA_CHECK_LAUNCH();
     written += blocks;
   }
-  sum_partials_kernel<<<1, 1024, 0, lat::cuda::stream()>>>(partial.as<double>(), written, sum_squares);
+  sum_partials_kernel<O><<<1, 1024, 0, lat::cuda::stream()>>>(partial.as<double>(), written, out);
   LAT_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void global_sum_squares(const NormTensor* tensors, int64_t count, float* sum_squares) {
+  sum_squares_into(tensors, count, sum_squares);
+}
+
+double sum_of_squares(const void* x, DType dtype, int64_t n) {
+  NormTensor t{x, dtype, n};
+  Scratch out(sizeof(double));
+  sum_squares_into(&t, 1, out.as<double>());
+  double host = 0.0;
+  LAT_CUDA_CHECK(cudaMemcpyAsync(&host, out.as<double>(), sizeof host, cudaMemcpyDeviceToHost, lat::cuda::stream()));
+  lat::cuda::synchronize();
+  return host;
+}
+
+void adamw_step_one(float* param, const void* grad, DType grad_dtype, float* m, float* v, int64_t n,
+                    const AdamWHyper& hyper, double weight_decay) {
+  AdamWTensor t;
+  t.param = param, t.grad = grad, t.grad_dtype = grad_dtype, t.m = m, t.v = v, t.n = n;
+  t.weight_decay = weight_decay;
+  adamw_step(&t, 1, hyper);
 }
 
 void clip_scale_from_sum_squares(const float* sum_squares, float max_norm, float* scale, float* norm) {

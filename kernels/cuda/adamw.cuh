@@ -49,4 +49,11 @@ void global_sum_squares(const NormTensor* tensors, int64_t count, float* sum_squ
 // clip_grad_norm_). Device pointers; norm may be null. max_norm <= 0 means no clipping (scale 1).
 void clip_scale_from_sum_squares(const float* sum_squares, float max_norm, float* scale, float* norm);
 
+// kernels/optim.h's contract for one tensor: param, m, v f32; grad f32 or bf16.
+void adamw_step_one(float* param, const void* grad, DType grad_dtype, float* m, float* v, int64_t n,
+                    const AdamWHyper& hyper, double weight_decay);
+
+// Σ x² of one tensor (f32 or bf16), accumulated in double, returned on the host (synchronises the stream).
+double sum_of_squares(const void* x, DType dtype, int64_t n);
+
 }  // namespace lat::kernels::cuda

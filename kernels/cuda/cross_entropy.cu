@@ -65,10 +65,20 @@ __global__ void cross_entropy_forward_kernel(const T* __restrict__ logits, const
     constexpr int V = kVecWidth<T>;
     MaxSum acc{-INFINITY, 0.0f};
     const int64_t full = kVec ? vocab / V : 0;
-    for (int64_t p = threadIdx.x; p < full; p += blockDim.x) {
-      float a[V];
-      load_vec<V>(row + p * V, a);
-      absorb<V>(acc, a);
+    // Two packs per step: twice the loads in flight, and one running-max rescale per 2V elements.
+    for (int64_t p = threadIdx.x; p < full; p += 2 * blockDim.x) {
+      float u[V], w[V], a[2 * V];
+      const int64_t q = p + blockDim.x;
+      load_vec<V>(row + p * V, u);
+      if (q < full) {
+        load_vec<V>(row + q * V, w);
+      } else {
+#pragma unroll
+        for (int k = 0; k < V; ++k) w[k] = -INFINITY;
+      }
+#pragma unroll
+      for (int k = 0; k < V; ++k) a[k] = u[k], a[V + k] = w[k];
+      absorb<2 * V>(acc, a);
     }
     for (int64_t j = full * V + threadIdx.x; j < vocab; j += blockDim.x) {
       float a[1] = {to_float(row[j])};
@@ -115,6 +125,31 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* __
   }
 }
 
+// loss[0] = Σ_counted row_loss / C, stats[0] = 1 / C (0 when C = 0); one block.
+template <class T>
+__global__ void mean_loss_kernel(const float* __restrict__ row_loss, const int32_t* __restrict__ targets,
+                                 int32_t ignore_index, int64_t rows, T* __restrict__ loss, float* __restrict__ inv_count) {
+  __shared__ double scratch[32];
+  double sum = 0.0, count = 0.0;
+  for (int64_t r = threadIdx.x; r < rows; r += blockDim.x)
+    if (targets[r] != ignore_index) sum += row_loss[r], count += 1.0;
+  sum = block_sum(sum, scratch);
+  count = block_sum(count, scratch);
+  if (threadIdx.x == 0) {
+    *loss = from_float<T>(count > 0 ? static_cast<float>(sum / count) : 0.0f);
+    *inv_count = count > 0 ? static_cast<float>(1.0 / count) : 0.0f;
+  }
+}
+
+// out[i] = x[i] · s[0]
+template <class T>
+__global__ void scale_by_scalar_kernel(const T* x, const T* __restrict__ s, T* out, int64_t n) {
+  const float f = to_float(s[0]);
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = from_float<T>(to_float(x[i]) * f);
+}
+
 }  // namespace
 
 void cross_entropy_forward(const void* logits, const int32_t* targets, float* loss, float* lse, DType dtype,
@@ -149,6 +184,33 @@ void cross_entropy_backward(const void* logits, const int32_t* targets, const fl
     kernel<<<grid, threads, 0, lat::cuda::stream()>>>(static_cast<const T*>(logits), targets, lse, dloss,
                                                       dloss_stride, scale, static_cast<T*>(dlogits), rows, vocab,
                                                       ignore_index);
+    LAT_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void softmax_cross_entropy_mean(const void* logits, const int32_t* targets, int32_t ignore_index, void* loss,
+                                void* dlogits, DType dtype, int64_t rows, int64_t vocab) {
+  Scratch scratch(static_cast<size_t>(2 * rows + 1) * sizeof(float));
+  float* row_loss = scratch.as<float>();
+  float* lse = row_loss + rows;
+  float* inv_count = lse + rows;
+  if (rows > 0) cross_entropy_forward(logits, targets, row_loss, lse, dtype, rows, vocab, ignore_index);
+  dispatch_float_bf16("softmax_cross_entropy", dtype, [&](auto tag) {
+    using T = decltype(tag);
+    mean_loss_kernel<T><<<1, 1024, 0, lat::cuda::stream()>>>(row_loss, targets, ignore_index, rows, static_cast<T*>(loss),
+                                                           inv_count);
+    LAT_CUDA_CHECK_LAUNCH();
+  });
+  if (rows > 0)
+    cross_entropy_backward(logits, targets, lse, inv_count, 0, 1.0f, dlogits, dtype, rows, vocab, ignore_index);
+}
+
+void scale_by_device_scalar(const void* x, const void* s, void* out, DType dtype, int64_t n) {
+  if (n <= 0) return;
+  dispatch_float_bf16("scale_by_device_scalar", dtype, [&](auto tag) {
+    using T = decltype(tag);
+    scale_by_scalar_kernel<T><<<grid_for(n, 256), 256, 0, lat::cuda::stream()>>>(
+        static_cast<const T*>(x), static_cast<const T*>(s), static_cast<T*>(out), n);
     LAT_CUDA_CHECK_LAUNCH();
   });
 }

@@ -206,6 +206,31 @@ void gemm(const GemmArgs& g) {
                                   lat::cuda::stream()));
 }
 
+void batched_matmul(DType dtype, int64_t batch, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+                    const void* a, int64_t stride_a, const void* b, int64_t stride_b, void* c, int64_t stride_c,
+                    bool accumulate) {
+  if (batch <= 0) return;
+  if (stride_c == 0 && batch > 1) {
+    // A 2-D output receives the sum over the batch (a weight gradient). Σ_i A_iᵀ B_i over contiguous [batch, k, ·]
+    // stacks is one product with k' = batch·k; other layouts accumulate one product per batch entry.
+    if (transpose_a && !transpose_b && stride_a == m * k && stride_b == k * n) {
+      batched_matmul(dtype, 1, true, false, m, n, batch * k, a, 0, b, 0, c, 0, accumulate);
+      return;
+    }
+    const int64_t es = static_cast<int64_t>(dtype_size(dtype));
+    for (int64_t i = 0; i < batch; ++i)
+      batched_matmul(dtype, 1, transpose_a, transpose_b, m, n, k, static_cast<const char*>(a) + i * stride_a * es, 0,
+                     static_cast<const char*>(b) + i * stride_b * es, 0, c, 0, accumulate || i > 0);
+    return;
+  }
+  GemmArgs g;
+  g.a = a, g.b = b, g.c = c, g.ab_dtype = dtype, g.c_dtype = dtype;
+  g.m = m, g.n = n, g.k = k, g.transpose_a = transpose_a, g.transpose_b = transpose_b;
+  g.batch = batch, g.stride_a = stride_a, g.stride_b = stride_b, g.stride_c = stride_c;
+  g.beta = accumulate ? 1.0f : 0.0f;
+  gemm(g);
+}
+
 int64_t gemm_cache_size() {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mutex);

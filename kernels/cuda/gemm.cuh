@@ -41,6 +41,13 @@ struct GemmArgs {
 // cuBLAS status.
 void gemm(const GemmArgs& args);
 
+// kernels::matmul's contract (kernels/cpu/matmul.h batched_matmul) on packed operands of one dtype (f32 or bf16):
+// c[i] (+)= op(a[i]) op(b[i]) for i < batch; a stride of 0 for a or b reuses one matrix for every batch entry;
+// stride_c = 0 sums the batch into one output (a weight gradient).
+void batched_matmul(DType dtype, int64_t batch, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+                    const void* a, int64_t stride_a, const void* b, int64_t stride_b, void* c, int64_t stride_c,
+                    bool accumulate);
+
 // Number of distinct cached heuristics (for tests and lat-bench).
 int64_t gemm_cache_size();
 

@@ -15,7 +15,16 @@ namespace lat::kernels::cuda {
 
 void rmsnorm_forward(const void* x, const void* w, void* y, float* rstd, DType dtype, DType w_dtype, int64_t rows,
                      int64_t dim, float eps);
+// rstd_saved: the forward's fp32 rstd [rows], or null to recompute it from x with eps.
 void rmsnorm_backward(const void* x, const void* w, const void* dy, void* dx, void* dw, DType dtype, DType w_dtype,
-                      int64_t rows, int64_t dim, float eps, bool accumulate_dw = false);
+                      int64_t rows, int64_t dim, float eps, bool accumulate_dw = false,
+                      const float* rstd_saved = nullptr);
+
+// kernels/norm.h's contract: gain, rstd (and dgain) in x's dtype; rstd is written/read through an fp32 copy
+// when that dtype is bf16 (the statistics themselves are fp32). dgain is overwritten.
+void rmsnorm_forward_same_dtype(const void* x, const void* gain, void* out, void* rstd, DType dtype, int64_t rows,
+                                int64_t dim, float eps);
+void rmsnorm_backward_same_dtype(const void* dy, const void* x, const void* gain, const void* rstd, void* dx,
+                                 void* dgain, DType dtype, int64_t rows, int64_t dim);
 
 }  // namespace lat::kernels::cuda
