@@ -373,7 +373,7 @@ const std::vector<Field>& fields() {
     add(make_field("attention", "head_dim", &R::attention, &AttentionConfig::head_dim, at_least(0),
                    "0: d_model / heads"));
     add(make_field("attention", "feature_dim", &R::attention, &AttentionConfig::feature_dim, at_least(0),
-                   "feature-map output size (random: number of features); 0: head_dim"));
+                   "feature-map output size (random: number of features); 0: head_dim (2 x head_dim for cosine)"));
     add(make_field("attention", "block", &R::attention, &AttentionConfig::block, at_least(1),
                    "lightning attention tile along the sequence"));
     add(make_field("attention", "max_context", &R::attention, &AttentionConfig::max_context, at_least(0),
@@ -721,7 +721,9 @@ int64_t Recipe::resolved_head_dim() const {
   return attention.head_dim > 0 ? attention.head_dim : model.d_model / attention.heads;
 }
 int64_t Recipe::resolved_feature_dim() const {
-  return attention.feature_dim > 0 ? attention.feature_dim : resolved_head_dim();
+  // The feature map fixes m for every map but random features: cosFormer doubles the head (sin and cos halves).
+  if (attention.feature_dim > 0) return attention.feature_dim;
+  return attention.feature_map == FeatureMap::Cosine ? 2 * resolved_head_dim() : resolved_head_dim();
 }
 int64_t Recipe::resolved_mlp_hidden() const {
   return model.mlp_hidden > 0

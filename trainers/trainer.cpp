@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "autograd/ops.h"
 #include "core/error.h"
@@ -92,6 +94,7 @@ struct Trainer::State {
   optim::ScheduleConfig schedule;
   int64_t step = 0;  // optimizer steps completed
   int64_t tokens_seen = 0;
+  int64_t feature_draw = 0;  // random-feature attention: which Philox draw of W is in use
   MetricsHistory history;
   std::string checkpoint_dir;
 
@@ -115,6 +118,13 @@ struct Trainer::State {
     ck.loader_positions.assign(static_cast<size_t>(comm.world_size()), pack(loader->position()));
     ck.recipe = recipe.to_toml();
     ck.metrics = history;
+    if (uses_random_features()) {
+      // W itself for analysis; the draw index restores it bit for bit (W is a function of seed, layer, draw).
+      ck.rng_offsets["random_features.draw"] = static_cast<uint64_t>(feature_draw);
+      for (auto* block : model->blocks())
+        ck.random_features["layers." + std::to_string(block->attention().config().layer) + ".attention"] =
+            block->attention().random_features().to(DType::F32);
+    }
     return ck;
   }
 
@@ -142,6 +152,25 @@ struct Trainer::State {
     step = ck.step;
     tokens_seen = ck.tokens_seen;
     history = ck.metrics;
+    if (uses_random_features()) {
+      auto it = ck.rng_offsets.find("random_features.draw");
+      if (it == ck.rng_offsets.end()) LAT_THROW("checkpoint '", file, "' has no random_features.draw for random-feature attention");
+      set_feature_draw(static_cast<int64_t>(it->second));
+    }
+  }
+
+  bool uses_random_features() const {
+    return recipe.attention.kind == AttentionKind::Linear && recipe.attention.feature_map == FeatureMap::Random;
+  }
+  void set_feature_draw(int64_t draw) {
+    feature_draw = draw;
+    for (auto* block : model->blocks()) block->attention().redraw_random_features(draw);
+  }
+  // FAVOR+ redraw policy (SPEC §2): a fresh W every attention.redraw_interval steps (0: frozen).
+  void maybe_redraw_features() {
+    const int64_t interval = recipe.attention.redraw_interval;
+    if (!uses_random_features() || interval <= 0 || step == 0 || step % interval != 0) return;
+    set_feature_draw(step / interval);
   }
 
   std::string save() {
@@ -189,6 +218,7 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
   State& s = *s_;
   set_log_level(recipe.logging.level);
   s.device = resolve_device(recipe);
+  comm.set_watchdog(static_cast<double>(recipe.distributed.watchdog_seconds));
   if (comm.is_root()) prepare_run_dir(options.run_dir);
   comm.barrier();
   s.checkpoint_dir = (fs::path(options.run_dir) / recipe.checkpoint.dir).string();
@@ -252,6 +282,8 @@ TrainResult Trainer::run() {
   const int64_t total = r.training.steps;
   const bool root = comm.is_root();
   const int64_t fail_rank = env_int("LAT_TEST_FAIL_RANK", -1), fail_step = env_int("LAT_TEST_FAIL_STEP", -1);
+  const char* fail_mode = std::getenv("LAT_TEST_FAIL_MODE");
+  const bool fail_hang = fail_mode != nullptr && std::string(fail_mode) == "hang";
 
   if (root) {
     log_info("lat-train: {} on {} ({} rank{}), {} parameters, {:.3g} FLOPs/token, data {}",
@@ -269,8 +301,13 @@ TrainResult Trainer::run() {
   int64_t interval_tokens = 0;
   const int64_t start_step = s.step;
   while (s.step < total) {
-    if (static_cast<int64_t>(comm.rank()) == fail_rank && s.step + 1 == fail_step)
+    if (static_cast<int64_t>(comm.rank()) == fail_rank && s.step + 1 == fail_step) {
+      // LAT_TEST_FAIL_MODE=hang: the rank goes silent instead (the peers' watchdog must abort the job).
+      if (fail_hang)
+        for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
       LAT_THROW("test hook LAT_TEST_FAIL_RANK/LAT_TEST_FAIL_STEP: rank ", comm.rank(), " fails at step ", fail_step);
+    }
+    s.maybe_redraw_features();
     const double lr = optim::lr_at(s.schedule, s.step);
     s.optimizer->zero_grad();
     double loss_sum = 0;

@@ -82,7 +82,16 @@ trainers::TrainResult train(const Recipe& recipe, const std::string& run_dir, co
 TEST_CASE("exact resume: 10 steps + resume + 10 steps equal 20 steps bit for bit") {
   TempDir dir("resume");
   const std::string data = dir.write("corpus.txt", corpus());
-  const Recipe recipe = tiny_recipe(data);
+  std::vector<std::string> variant;
+  SUBCASE("elu1") {}
+  // FAVOR+ with a redraw every 4 steps: the resumed run must redraw the same W at the same steps.
+  SUBCASE("random features, redrawn") { variant = {"attention.feature_map=random", "attention.redraw_interval=4"}; }
+  SUBCASE("lightning: identity, rmsnorm, alibi, gate") {
+    variant = {"attention.feature_map=identity", "attention.normalize=rmsnorm", "attention.decay=alibi",
+               "attention.gate=true"};
+  }
+  SUBCASE("softmax with rope") { variant = {"attention.kind=softmax", "attention.rope=true"}; }
+  const Recipe recipe = tiny_recipe(data, variant);
   train(recipe, dir / "straight");
   // The interrupted run: the same recipe stopped after 10 steps, then resumed to the end.
   CHECK(train(recipe, dir / "split", "", 10).interrupted);
