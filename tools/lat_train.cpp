@@ -14,6 +14,7 @@
 #include "data/tokenizer.h"
 #include "trainers/communicator.h"
 #include "trainers/generate.h"
+#include "trainers/setup.h"
 #include "trainers/trainer.h"
 
 namespace {
@@ -56,11 +57,12 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<lat::trainers::Communicator> comm;
   try {
-    comm = lat::trainers::make_communicator();
-    lat::set_log_rank(comm->rank(), comm->world_size());
-    if (!comm->is_root()) lat::set_log_level(lat::LogLevel::Warn);
     lat::Recipe recipe = recipe_path.empty() ? lat::Recipe::embedded_default() : lat::Recipe::from_file(recipe_path);
     recipe.apply_overrides(overrides);
+    // The device decides the communicator (NCCL for CUDA under mpirun), so the recipe is read first.
+    comm = lat::trainers::make_communicator(print_recipe ? lat::Device::cpu() : lat::trainers::resolve_device(recipe));
+    lat::set_log_rank(comm->rank(), comm->world_size());
+    if (!comm->is_root()) lat::set_log_level(lat::LogLevel::Warn);
     if (print_recipe) {
       if (comm->is_root()) std::fputs(recipe.to_toml().c_str(), stdout);
       return 0;

@@ -1,9 +1,13 @@
 #include "trainers/communicator.h"
 
+#include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 
 #include "core/error.h"
+#include "trainers/communicator_detail.h"
 
 #ifdef LAT_HAVE_MPI
 // The C API only: keep OpenMPI/MPICH from pulling in their deprecated C++ bindings.
@@ -13,6 +17,193 @@
 #endif
 
 namespace lat::trainers {
+namespace detail {
+
+// --- Watchdog ------------------------------------------------------------------------------------------
+
+Watchdog::~Watchdog() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Watchdog::set_timeout(double seconds) {
+  LAT_CHECK(seconds >= 0, "distributed.watchdog_seconds must be >= 0, got ", seconds);
+  std::lock_guard<std::mutex> lock(mutex_);
+  timeout_s_ = seconds;
+  if (seconds > 0 && !thread_.joinable()) thread_ = std::thread([this] { run(); });
+  cv_.notify_all();
+}
+
+uint64_t Watchdog::begin(std::string what, std::function<bool()> done) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const uint64_t id = next_id_++;
+  items_.emplace(id, Item{std::move(what), std::chrono::steady_clock::now(), std::move(done)});
+  return id;
+}
+
+void Watchdog::end(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  items_.erase(id);
+}
+
+void Watchdog::run() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    // Wake ~10 times per timeout (at most once per 10 ms, at least once per second) to poll and check ages.
+    const double period = std::clamp(timeout_s_ / 10, 0.01, 1.0);
+    cv_.wait_for(lock, std::chrono::duration<double>(period));
+    if (stopping_ || timeout_s_ <= 0) continue;
+    const auto now = std::chrono::steady_clock::now();
+    std::string failure;
+    for (auto it = items_.begin(); it != items_.end();) {
+      Item& item = it->second;
+      if (item.done) {
+        bool finished = false;
+        try {
+          finished = item.done();
+        } catch (const std::exception& e) {
+          failure = item.what + " failed: " + e.what();
+          break;
+        }
+        if (finished) {
+          it = items_.erase(it);
+          continue;
+        }
+      }
+      const double age = std::chrono::duration<double>(now - item.start).count();
+      if (age > timeout_s_) {
+        std::ostringstream out;
+        out << "watchdog: " << item.what << " has not finished after " << static_cast<int64_t>(age)
+            << " s (distributed.watchdog_seconds = " << timeout_s_
+            << "); a peer rank has probably died or is stuck; aborting the job";
+        failure = out.str();
+        break;
+      }
+      ++it;
+    }
+    if (!failure.empty()) {
+      lock.unlock();
+      fail_(failure);  // does not return
+    }
+  }
+}
+
+#ifdef LAT_HAVE_MPI
+#define LAT_MPI_CHECK(expr)                                                                  \
+  do {                                                                                      \
+    int lat_mpi_status_ = (expr);                                                           \
+    if (lat_mpi_status_ != MPI_SUCCESS) {                                                   \
+      char text[MPI_MAX_ERROR_STRING];                                                      \
+      int len = 0;                                                                          \
+      MPI_Error_string(lat_mpi_status_, text, &len);                                        \
+      LAT_THROW("MPI error in ", #expr, ": ", std::string(text, static_cast<size_t>(len))); \
+    }                                                                                       \
+  } while (0)
+
+namespace {
+
+MPI_Datatype mpi_type(const Tensor& t) {
+  switch (t.dtype()) {
+    case DType::F32: return MPI_FLOAT;
+    case DType::F64: return MPI_DOUBLE;
+    case DType::I32: return MPI_INT;
+    default: LAT_THROW("MPI communicator: unsupported dtype ", dtype_name(t.dtype()));
+  }
+}
+
+std::string describe(const char* op, const Tensor& t) {
+  std::ostringstream out;
+  out << op << " of " << t.numel() << " " << dtype_name(t.dtype()) << " (" << t.nbytes() << " bytes)";
+  return out.str();
+}
+
+// MPI counts are int: larger tensors go in chunks.
+constexpr int64_t kMaxChunk = INT_MAX / 2;
+
+}  // namespace
+
+MpiCommunicator::MpiCommunicator() : watchdog_([this](const std::string& m) { abort(m); }) {
+  int initialised = 0;
+  MPI_Initialized(&initialised);
+  if (!initialised) {
+    // The gradient reducer's communication thread makes the MPI calls during backward, the main thread the
+    // others, never both at once (SERIALIZED is enough).
+    int provided = 0;
+    LAT_MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided));
+    owns_mpi_ = true;
+    if (provided < MPI_THREAD_SERIALIZED)
+      LAT_THROW("this MPI library provides thread level ", provided,
+                ", lat needs MPI_THREAD_SERIALIZED (the gradient reducer calls MPI from a communication thread)");
+  }
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  LAT_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
+  LAT_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world_));
+  MPI_Comm node;
+  LAT_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+  LAT_MPI_CHECK(MPI_Comm_rank(node, &local_rank_));
+  MPI_Comm_free(&node);
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  if (owns_mpi_) MPI_Finalize();
+}
+
+void MpiCommunicator::all_reduce_sum(Tensor& t) {
+  LAT_CHECK(t.device().is_cpu() && t.is_contiguous(), "MPI all-reduce needs a contiguous CPU tensor, got ", t.str());
+  auto scope = watchdog_.scope(describe("all_reduce_sum", t));
+  const MPI_Datatype type = mpi_type(t);
+  char* base = static_cast<char*>(t.raw_data());
+  const size_t elem = dtype_size(t.dtype());
+  for (int64_t at = 0; at < t.numel(); at += kMaxChunk) {
+    const int n = static_cast<int>(std::min(kMaxChunk, t.numel() - at));
+    LAT_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, base + static_cast<size_t>(at) * elem, n, type, MPI_SUM, MPI_COMM_WORLD));
+  }
+}
+
+void MpiCommunicator::broadcast(Tensor& t, int root) {
+  LAT_CHECK(t.device().is_cpu() && t.is_contiguous(), "MPI broadcast needs a contiguous CPU tensor, got ", t.str());
+  auto scope = watchdog_.scope(describe("broadcast", t));
+  const MPI_Datatype type = mpi_type(t);
+  char* base = static_cast<char*>(t.raw_data());
+  const size_t elem = dtype_size(t.dtype());
+  for (int64_t at = 0; at < t.numel(); at += kMaxChunk) {
+    const int n = static_cast<int>(std::min(kMaxChunk, t.numel() - at));
+    LAT_MPI_CHECK(MPI_Bcast(base + static_cast<size_t>(at) * elem, n, type, root, MPI_COMM_WORLD));
+  }
+}
+
+void MpiCommunicator::broadcast_bytes(void* data, size_t bytes, int root) {
+  auto scope = watchdog_.scope("broadcast of " + std::to_string(bytes) + " bytes");
+  LAT_CHECK(bytes <= static_cast<size_t>(INT_MAX), "broadcast_bytes: ", bytes, " bytes is too many");
+  LAT_MPI_CHECK(MPI_Bcast(data, static_cast<int>(bytes), MPI_BYTE, root, MPI_COMM_WORLD));
+}
+
+double MpiCommunicator::all_reduce_sum(double value) {
+  auto scope = watchdog_.scope("all_reduce_sum of one f64 (loss, stop flag or metric)");
+  double out = 0;
+  LAT_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+  return out;
+}
+
+void MpiCommunicator::barrier() {
+  auto scope = watchdog_.scope("barrier");
+  LAT_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+}
+
+[[noreturn]] void MpiCommunicator::abort(const std::string& message) {
+  std::fprintf(stderr, "lat: rank %d of %d failed: %s\n", rank_, world_, message.c_str());
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, 1);
+  std::_Exit(1);
+}
+#endif  // LAT_HAVE_MPI
+
+}  // namespace detail
+
 namespace {
 
 class SingleCommunicator final : public Communicator {
@@ -32,81 +223,6 @@ class SingleCommunicator final : public Communicator {
   }
 };
 
-#ifdef LAT_HAVE_MPI
-#define LAT_MPI_CHECK(expr)                                                               \
-  do {                                                                                   \
-    int lat_mpi_status_ = (expr);                                                        \
-    if (lat_mpi_status_ != MPI_SUCCESS) {                                                \
-      char text[MPI_MAX_ERROR_STRING];                                                   \
-      int len = 0;                                                                       \
-      MPI_Error_string(lat_mpi_status_, text, &len);                                     \
-      LAT_THROW("MPI error in ", #expr, ": ", std::string(text, static_cast<size_t>(len))); \
-    }                                                                                    \
-  } while (0)
-
-MPI_Datatype mpi_type(const Tensor& t) {
-  switch (t.dtype()) {
-    case DType::F32: return MPI_FLOAT;
-    case DType::F64: return MPI_DOUBLE;
-    case DType::I32: return MPI_INT;
-    default: LAT_THROW("MPI communicator: unsupported dtype ", dtype_name(t.dtype()));
-  }
-}
-
-class MpiCommunicator final : public Communicator {
- public:
-  MpiCommunicator() {
-    int initialised = 0;
-    MPI_Initialized(&initialised);
-    if (!initialised) {
-      int provided = 0;
-      LAT_MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided));
-      owns_mpi_ = true;
-    }
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    LAT_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
-    LAT_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world_));
-    MPI_Comm node;
-    LAT_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
-    LAT_MPI_CHECK(MPI_Comm_rank(node, &local_rank_));
-    MPI_Comm_free(&node);
-  }
-  ~MpiCommunicator() override {
-    if (owns_mpi_) MPI_Finalize();
-  }
-  int rank() const override { return rank_; }
-  int world_size() const override { return world_; }
-  int local_rank() const override { return local_rank_; }
-  std::string name() const override { return "mpi"; }
-
-  void all_reduce_sum(Tensor& t) override {
-    LAT_CHECK(t.device().is_cpu() && t.is_contiguous(), "MPI all-reduce needs a contiguous CPU tensor, got ", t.str());
-    LAT_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t.raw_data(), static_cast<int>(t.numel()), mpi_type(t), MPI_SUM,
-                                MPI_COMM_WORLD));
-  }
-  void broadcast(Tensor& t, int root) override {
-    LAT_CHECK(t.device().is_cpu() && t.is_contiguous(), "MPI broadcast needs a contiguous CPU tensor, got ", t.str());
-    LAT_MPI_CHECK(MPI_Bcast(t.raw_data(), static_cast<int>(t.numel()), mpi_type(t), root, MPI_COMM_WORLD));
-  }
-  double all_reduce_sum(double value) override {
-    double out = 0;
-    LAT_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
-    return out;
-  }
-  void barrier() override { LAT_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
-  [[noreturn]] void abort(const std::string& message) override {
-    std::fprintf(stderr, "lat: rank %d of %d failed: %s\n", rank_, world_, message.c_str());
-    std::fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, 1);
-    std::_Exit(1);
-  }
-
- private:
-  int rank_ = 0, world_ = 1, local_rank_ = 0;
-  bool owns_mpi_ = false;
-};
-#endif
-
 }  // namespace
 
 bool launched_by_mpi() {
@@ -115,10 +231,19 @@ bool launched_by_mpi() {
   return false;
 }
 
-std::unique_ptr<Communicator> make_communicator() {
+std::unique_ptr<Communicator> make_communicator(Device device) {
   if (launched_by_mpi()) {
 #ifdef LAT_HAVE_MPI
-    return std::make_unique<MpiCommunicator>();
+    auto mpi = std::make_unique<detail::MpiCommunicator>();
+    if (device.is_cuda() && mpi->world_size() > 1) {
+#ifdef LAT_HAVE_NCCL
+      return detail::make_nccl_communicator(std::move(mpi));
+#else
+      LAT_THROW("training on CUDA with ", mpi->world_size(),
+                " ranks needs NCCL, and this build has none (configure with CUDA, MPI and NCCL found)");
+#endif
+    }
+    return mpi;
 #else
     LAT_THROW("lat-train was started by an MPI launcher but this build has no MPI support (configure with -DLAT_MPI=ON)");
 #endif

@@ -1,12 +1,24 @@
-// Communicator: how the ranks of a data-parallel job talk. Single (world size 1, no MPI needed at run
-// time), MPI (CPU tensors through MPI_Allreduce / MPI_Bcast; bootstraps NCCL later). Chosen by
-// make_communicator(): MPI when the process was started by mpirun (OMPI_/PMI_/PMIX_ environment), else
-// single. Collectives are blocking and called by every rank in the same order.
+// Communicator: how the ranks of a data-parallel job talk.
+//
+//   single  world size 1, no MPI needed at run time.
+//   mpi     CPU tensors and host scalars through MPI_Allreduce / MPI_Bcast.
+//   nccl    device tensors through NCCL on lat::cuda::stream(); bootstrapped by MPI (rank 0 creates the
+//           ncclUniqueId, MPI_Bcast shares it, the node-local rank selects the GPU), which also carries host
+//           scalars, CPU tensors and barriers. Built when CUDA, MPI and NCCL are all found (LAT_HAVE_NCCL).
+//
+// make_communicator(device) picks: single unless the process was started by an MPI launcher; under one, nccl
+// when the training device is CUDA and the world has more than one rank, else mpi. Collectives are called by
+// every rank in the same order; MPI ones block, NCCL ones are ordered on the compute stream.
+//
+// Watchdog: set_watchdog(seconds) makes a collective that has not finished after `seconds` print
+// "lat: rank R of N failed: watchdog: <collective> has not finished after S s ..." and abort the whole job
+// (MPI_Abort / ncclCommAbort), instead of hanging forever when a peer died or diverged.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "core/device.h"
 #include "core/tensor.h"
 
 namespace lat::trainers {
@@ -18,20 +30,23 @@ class Communicator {
   virtual int world_size() const = 0;
   virtual int local_rank() const = 0;  // rank among the processes on this node (selects the GPU)
   virtual std::string name() const = 0;
-  // In-place sum over ranks of a contiguous f32/f64 tensor.
+  // In-place sum over ranks of a contiguous tensor: f32/f64 on the CPU (MPI), f32/f64/bf16 on CUDA (NCCL).
   virtual void all_reduce_sum(Tensor& t) = 0;
   // Rank `root`'s tensor is copied into every rank's `t` (same shape and dtype everywhere).
   virtual void broadcast(Tensor& t, int root) = 0;
   virtual double all_reduce_sum(double value) = 0;
   virtual void barrier() = 0;
-  // Ends every rank of the job now with `message`; never returns.
+  // Ends every rank of the job now with `message` (printed with the rank); never returns.
   [[noreturn]] virtual void abort(const std::string& message) = 0;
+  // A collective still unfinished after `seconds` aborts the job with a message naming it; 0 turns it off.
+  virtual void set_watchdog(double seconds) { (void)seconds; }
 
   bool is_root() const { return rank() == 0; }
 };
 
-// True when this process was launched by an MPI launcher.
+// True when this process was launched by an MPI launcher (mpirun, srun with PMI/PMIx).
 bool launched_by_mpi();
-std::unique_ptr<Communicator> make_communicator();
+// `device` is the training device: with CUDA and more than one rank the NCCL communicator is chosen.
+std::unique_ptr<Communicator> make_communicator(Device device = Device::cpu());
 
 }  // namespace lat::trainers

@@ -36,20 +36,25 @@ GradientReducer::GradientReducer(std::vector<autograd::nn::NamedParameter> param
   }
   if (overlap_) {
     for (size_t k = 0; k < params_.size(); ++k) params_[k].variable.set_grad_ready_hook([this, k] { on_ready(k); });
-    thread_ = std::thread([this] { worker(); });
+    channel_ = std::make_shared<Channel>();
+    thread_ = std::thread(worker, channel_, &comm_);
   }
 }
 
 GradientReducer::~GradientReducer() {
   for (auto& p : params_) p.variable.set_grad_ready_hook(nullptr);
-  if (thread_.joinable()) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
+  if (!thread_.joinable()) return;
+  bool busy;
+  {
+    std::lock_guard<std::mutex> lock(channel_->mutex);
+    channel_->stopping = true;
+    channel_->queue.clear();
+    busy = channel_->busy;
   }
+  channel_->cv.notify_all();
+  // A thread inside a collective may never return (the peers are gone and the job is being aborted): leave it.
+  if (busy) thread_.detach();
+  else thread_.join();
 }
 
 std::vector<std::vector<size_t>> GradientReducer::bucket_layout() const {
@@ -60,8 +65,10 @@ std::vector<std::vector<size_t>> GradientReducer::bucket_layout() const {
 
 void GradientReducer::arm() {
   armed_ = true;
-  std::lock_guard<std::mutex> lock(mutex_);
-  completed_ = 0;
+  if (channel_) {
+    std::lock_guard<std::mutex> lock(channel_->mutex);
+    channel_->completed = 0;
+  }
   for (auto& b : buckets_) {
     b.pending = static_cast<int>(b.params.size());
     b.launched = false;
@@ -92,28 +99,32 @@ void GradientReducer::launch(size_t index) {
     return;
   }
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(index);
+    std::lock_guard<std::mutex> lock(channel_->mutex);
+    channel_->queue.push_back(b.flat);
   }
-  cv_.notify_all();
+  channel_->cv.notify_all();
 }
 
-void GradientReducer::worker() {
+void GradientReducer::worker(std::shared_ptr<Channel> channel, Communicator* comm) {
+  std::unique_lock<std::mutex> lock(channel->mutex);
   for (;;) {
-    size_t index;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      index = queue_.front();
-      queue_.pop_front();
+    channel->cv.wait(lock, [&] { return channel->stopping || !channel->queue.empty(); });
+    if (channel->stopping) return;
+    Tensor flat = std::move(channel->queue.front());
+    channel->queue.pop_front();
+    channel->busy = true;
+    lock.unlock();
+    std::string error;
+    try {
+      comm->all_reduce_sum(flat);
+    } catch (const std::exception& e) {
+      error = e.what();
     }
-    comm_.all_reduce_sum(buckets_[index].flat);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      ++completed_;
-    }
-    cv_.notify_all();
+    lock.lock();
+    channel->busy = false;
+    if (!error.empty() && channel->error.empty()) channel->error = error;
+    ++channel->completed;
+    channel->cv.notify_all();
   }
 }
 
@@ -123,8 +134,13 @@ void GradientReducer::finish() {
   for (size_t b = 0; b < buckets_.size(); ++b)
     if (!buckets_[b].launched) launch(b);
   if (overlap_) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait(lock, [this] { return completed_ == buckets_.size(); });
+    // The communicator's watchdog (distributed.watchdog_seconds) aborts the job if a collective never ends.
+    std::unique_lock<std::mutex> lock(channel_->mutex);
+    channel_->cv.wait(lock, [this] { return channel_->completed == buckets_.size(); });
+    if (!channel_->error.empty()) {
+      armed_ = false;
+      LAT_THROW("gradient all-reduce failed: ", channel_->error);
+    }
   }
   const double inv = 1.0 / comm_.world_size();
   for (auto& b : buckets_) {

@@ -11,7 +11,9 @@
 
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -47,7 +49,20 @@ class GradientReducer {
   };
   void on_ready(size_t param);
   void launch(size_t bucket);
-  void worker();
+
+  // What the communication thread shares with the reducer. Held by shared_ptr so that a reducer destroyed
+  // while its thread is stuck in a collective (an exception on this rank mid-backward, the job about to be
+  // aborted) can detach the thread instead of hanging in join().
+  struct Channel {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::deque<Tensor> queue;  // flat bucket buffers to reduce, in order
+    size_t completed = 0;
+    bool stopping = false;
+    bool busy = false;   // the thread is inside a collective
+    std::string error;   // the first exception the thread caught; finish() rethrows it
+  };
+  static void worker(std::shared_ptr<Channel> channel, Communicator* comm);
 
   std::vector<autograd::nn::NamedParameter> params_;
   std::vector<size_t> bucket_of_;
@@ -55,12 +70,7 @@ class GradientReducer {
   Communicator& comm_;
   bool overlap_;
   bool armed_ = false;
-
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<size_t> queue_;
-  size_t completed_ = 0;
-  bool stopping_ = false;
+  std::shared_ptr<Channel> channel_;
   std::thread thread_;
 };
 

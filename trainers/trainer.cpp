@@ -148,7 +148,14 @@ struct Trainer::State {
     if (ck.loader_positions.empty()) LAT_THROW("checkpoint '", file, "' has no loader position");
     // Ranks beyond the writer's world size resume from the shared global position; the loader refuses it
     // (naming the field) when the global batch differs.
-    loader->restore(unpack(ck.loader_positions.front(), file));
+    const data::LoaderPosition saved = unpack(ck.loader_positions.front(), file);
+    if (saved.global_batch != loader->global_batch())
+      LAT_THROW("cannot resume from '", file, "': it was written with a global batch of ", saved.global_batch,
+                " rows (", ck.world_size, " ranks x ", saved.global_batch / std::max<int64_t>(ck.world_size, 1),
+                ") but this run has ", loader->global_batch(), " (", comm.world_size(), " ranks x ",
+                recipe.training.batch_size, "); set training.batch_size so that ranks x training.batch_size = ",
+                saved.global_batch);
+    loader->restore(saved);
     step = ck.step;
     tokens_seen = ck.tokens_seen;
     history = ck.metrics;

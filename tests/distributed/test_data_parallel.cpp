@@ -1,0 +1,267 @@
+// Data-parallel training under mpirun on the CPU (issue 7's CI acceptance): each case runs the lat-train
+// binary under `mpirun -np 2` on a tiny recipe and checks the checkpoints it wrote. Built into
+// lat_mpi_tests (label `mpi`) only when MPI and mpirun were found; see tests/CMakeLists.txt.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "support/temp_dir.h"
+#include "trainers/checkpoint.h"
+
+using namespace lat;
+using lat::testing::TempDir;
+
+namespace {
+
+std::string corpus() {
+  std::string text;
+  const char* lines[] = {"In the beginning God created the heaven and the earth.\n",
+                         "And the earth was without form, and void; and darkness was upon the face of the deep.\n",
+                         "And God said, Let there be light: and there was light.\n",
+                         "And God saw the light, that it was good: and God divided the light from the darkness.\n"};
+  for (int i = 0; i < 60; ++i) text += lines[i % 4];
+  return text;
+}
+
+// 20 steps of a 2-layer linear-attention model; batch_size is per rank (set per run).
+const char* kTinyRecipe = R"([model]
+d_model = 32
+layers = 2
+mlp_hidden = 64
+[attention]
+kind = "linear"
+feature_map = "elu1"
+heads = 2
+block = 16
+[optimizer]
+lr = 3e-3
+[schedule]
+kind = "cosine"
+warmup_steps = 5
+[data]
+kind = "text"
+val_fraction = 0.1
+[training]
+steps = 20
+batch_size = 4
+seq_len = 32
+device = "cpu"
+seed = 7
+eval_interval = 0
+[checkpoint]
+interval = 10
+keep_last = 0
+[logging]
+interval = 1
+level = "warn"
+)";
+
+struct Run {
+  int exit_code = -1;
+  double seconds = 0;
+  std::string output;  // stdout and stderr
+};
+
+// Runs `command` through the shell, capturing its output and exit status.
+Run shell(const std::string& command) {
+  Run r;
+  const auto start = std::chrono::steady_clock::now();
+  std::FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+// One rank without mpirun, or `ranks` under mpirun; `args` go to lat-train, `env` (NAME=value ...) to every rank.
+// Every run is bounded by `timeout` so that a hang fails the test instead of the CI job.
+Run lat_train(int ranks, const std::string& args, const std::string& env = "", int timeout_s = 60) {
+  ::setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+  ::setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+  ::setenv("OMP_NUM_THREADS", "1", 1);
+  std::string command = "timeout " + std::to_string(timeout_s) + " ";
+  if (ranks > 0) {
+    command += std::string(LAT_MPIRUN) + " -np " + std::to_string(ranks) +
+               " --oversubscribe --bind-to none -x OMP_NUM_THREADS";
+    for (size_t at = 0; at < env.size();) {  // -x NAME=value for each entry
+      size_t end = env.find(' ', at);
+      if (end == std::string::npos) end = env.size();
+      if (end > at) command += " -x " + env.substr(at, end - at);
+      at = end + 1;
+    }
+    command += " ";
+  } else if (!env.empty()) {
+    command = "env " + env + " " + command;
+  }
+  command += std::string(LAT_TRAIN_EXE) + " " + args + " --no-sample";
+  Run r = shell(command);
+  MESSAGE("$ " << command << "\n  exit " << r.exit_code << " after " << r.seconds << " s");
+  return r;
+}
+
+std::string common_args(const TempDir& dir, const std::string& run, int batch_size) {
+  return dir / "tiny.toml" + " --run-dir " + dir / run + " --set training.batch_size=" + std::to_string(batch_size);
+}
+
+void write_inputs(const TempDir& dir) {
+  const std::string data = dir.write("corpus.txt", corpus());
+  // The data path goes into the recipe text: every rank reads the same file.
+  std::string recipe = kTinyRecipe;
+  recipe.replace(recipe.find("[data]\n"), 7, "[data]\npath = \"" + data + "\"\n");
+  dir.write("tiny.toml", recipe);
+}
+
+Checkpoint checkpoint(const TempDir& dir, const std::string& run, int64_t step) {
+  return read_checkpoint(checkpoint_path(dir / (run + "/checkpoints"), step));
+}
+
+double relative(double a, double b) { return std::abs(a - b) / std::max(std::abs(a), std::abs(b)); }
+
+// Two ways to compare tensors: the norm-wise relative difference ||a - b||_2 / ||a||_2 (the acceptance
+// measure), and the largest |a_i - b_i| relative to the tensor's largest |a_i| (reported: Adam's m / sqrt(v)
+// amplifies rounding differences in elements whose gradient nearly cancels over steps).
+struct TensorDiff {
+  double norm_relative = 0, max_relative = 0;
+};
+TensorDiff tensor_diff(const Tensor& a, const Tensor& b) {
+  const auto x = a.to_vector<float>(), y = b.to_vector<float>();
+  REQUIRE(x.size() == y.size());
+  double diff2 = 0, norm2 = 0, diff_max = 0, scale = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double d = static_cast<double>(x[i]) - static_cast<double>(y[i]);
+    diff2 += d * d;
+    norm2 += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+    diff_max = std::max(diff_max, std::abs(d));
+    scale = std::max(scale, std::abs(static_cast<double>(x[i])));
+  }
+  return {norm2 > 0 ? std::sqrt(diff2 / norm2) : std::sqrt(diff2), scale > 0 ? diff_max / scale : diff_max};
+}
+
+// Every process whose command line mentions `marker` has gone (waits up to 5 s for the kernel to reap them).
+bool none_left(const std::string& marker) {
+  for (int i = 0; i < 50; ++i) {
+    // "lat-trai[n]" matches lat-train but not this shell's own command line.
+    if (shell("pgrep -f 'lat-trai[n] .*" + marker + "'").exit_code == 1) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("2 ranks x batch 4 track 1 rank x batch 8: losses and parameters within 1e-6, overlap on or off") {
+  TempDir dir("dp_equiv");
+  write_inputs(dir);
+  REQUIRE(lat_train(0, common_args(dir, "one", 8)).exit_code == 0);
+  REQUIRE(lat_train(2, common_args(dir, "two", 4)).exit_code == 0);
+  REQUIRE(lat_train(2, common_args(dir, "two_no_overlap", 4) + " --set distributed.overlap=false").exit_code == 0);
+
+  const Checkpoint one = checkpoint(dir, "one", 20), two = checkpoint(dir, "two", 20);
+  const Checkpoint serial = checkpoint(dir, "two_no_overlap", 20);
+  CHECK(two.world_size == 2);
+  REQUIRE(one.metrics.loss.size() == 20);
+  REQUIRE(two.metrics.loss.size() == 20);
+  double worst_loss = 0;
+  for (size_t i = 0; i < 20; ++i) {
+    CAPTURE(i);
+    worst_loss = std::max(worst_loss, relative(one.metrics.loss[i], two.metrics.loss[i]));
+    CHECK(relative(one.metrics.loss[i], two.metrics.loss[i]) <= 1e-6);
+    CHECK(serial.metrics.loss[i] == two.metrics.loss[i]);  // same buckets, same order: bit for bit
+  }
+  double worst_norm = 0, worst_max = 0;
+  std::string worst_name;
+  REQUIRE(one.model.size() == two.model.size());
+  for (const auto& [name, t] : one.model) {
+    CAPTURE(name);
+    const TensorDiff d = tensor_diff(t, two.model.at(name));
+    if (d.norm_relative > worst_norm) worst_name = name;
+    worst_norm = std::max(worst_norm, d.norm_relative);
+    worst_max = std::max(worst_max, d.max_relative);
+    CHECK(d.norm_relative <= 1e-6);
+    CHECK(two.model.at(name).to_vector<float>() == serial.model.at(name).to_vector<float>());
+  }
+  std::printf("dp-equivalence (1 rank x 8 vs 2 ranks x 4, 20 steps): max loss rel diff %.3g; parameters: max "
+              "||a-b||/||a|| %.3g (%s), max |a_i-b_i|/max|a| %.3g\n",
+              worst_loss, worst_norm, worst_name.c_str(), worst_max);
+}
+
+TEST_CASE("resume under mpirun -np 2 from a 2-rank checkpoint is bit-exact, and a different world size resumes when the global batch matches") {
+  TempDir dir("dp_resume");
+  write_inputs(dir);
+  REQUIRE(lat_train(2, common_args(dir, "straight", 4)).exit_code == 0);
+  REQUIRE(lat_train(2, common_args(dir, "split", 4) + " --stop-after 7").exit_code == 0);
+  REQUIRE(lat_train(2, common_args(dir, "split", 4) + " --resume auto").exit_code == 0);
+  const Checkpoint a = checkpoint(dir, "straight", 20), b = checkpoint(dir, "split", 20);
+  REQUIRE(a.metrics.loss.size() == 20);
+  REQUIRE(b.metrics.loss.size() == 20);
+  for (size_t i = 0; i < 20; ++i) {
+    CAPTURE(i);
+    CHECK(a.metrics.loss[i] == b.metrics.loss[i]);  // bit-identical
+  }
+  for (const auto& [name, t] : a.model) {
+    CAPTURE(name);
+    CHECK(t.to_vector<float>() == b.model.at(name).to_vector<float>());
+  }
+
+  // The 2-rank checkpoint at step 10 resumed by 1 rank with batch 8 (global batch 8 either way).
+  const std::string step10 = checkpoint_path(dir / "straight/checkpoints", 10);
+  REQUIRE(lat_train(0, common_args(dir, "one_rank", 8) + " --resume " + step10).exit_code == 0);
+  const Checkpoint c = checkpoint(dir, "one_rank", 20);
+  REQUIRE(c.metrics.loss.size() == 20);
+  for (size_t i = 0; i < 20; ++i) {
+    CAPTURE(i);
+    CHECK(relative(a.metrics.loss[i], c.metrics.loss[i]) <= 1e-6);
+  }
+  CHECK(c.world_size == 1);
+
+  // A different global batch (1 rank x 4 = 4 rows, the checkpoint has 8): refused in one sentence naming it.
+  const Run bad = lat_train(0, common_args(dir, "bad", 4) + " --resume " + step10);
+  CHECK(bad.exit_code != 0);
+  CHECK(bad.output.find("global batch") != std::string::npos);
+  CHECK(bad.output.find("training.batch_size") != std::string::npos);
+  MESSAGE(bad.output);
+}
+
+TEST_CASE("a rank that throws ends the whole job in seconds, naming the rank, leaving no process behind") {
+  TempDir dir("dp_fail");
+  write_inputs(dir);
+  const Run r = lat_train(2, common_args(dir, "fail", 4) + " --set training.steps=200",
+                          "LAT_TEST_FAIL_RANK=1 LAT_TEST_FAIL_STEP=3", 60);
+  MESSAGE(r.output);
+  std::printf("rank failure: exit %d after %.2f s\n", r.exit_code, r.seconds);
+  CHECK(r.exit_code != 0);
+  CHECK(r.exit_code != 124);  // not the timeout
+  CHECK(r.seconds < 20);
+  CHECK(r.output.find("rank 1 of 2 failed") != std::string::npos);
+  CHECK(r.output.find("fails at step 3") != std::string::npos);
+  CHECK(none_left(dir / "fail"));
+}
+
+TEST_CASE("the watchdog aborts the job when a collective does not finish in distributed.watchdog_seconds") {
+  TempDir dir("dp_watchdog");
+  write_inputs(dir);
+  // Rank 1 goes silent at step 3 (it sleeps, and never joins the gradient all-reduce); rank 0 waits in it.
+  const Run r = lat_train(2, common_args(dir, "hang", 4) + " --set training.steps=200 --set distributed.watchdog_seconds=2",
+                          "LAT_TEST_FAIL_RANK=1 LAT_TEST_FAIL_STEP=3 LAT_TEST_FAIL_MODE=hang", 60);
+  MESSAGE(r.output);
+  std::printf("watchdog (2 s): exit %d after %.2f s\n", r.exit_code, r.seconds);
+  CHECK(r.exit_code != 0);
+  CHECK(r.exit_code != 124);
+  CHECK(r.seconds < 20);
+  CHECK(r.output.find("rank 0 of 2 failed: watchdog:") != std::string::npos);
+  CHECK(r.output.find("has not finished after 2 s") != std::string::npos);
+  CHECK(none_left(dir / "hang"));
+}
