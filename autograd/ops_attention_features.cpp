@@ -46,11 +46,13 @@ RandomFeatureOutput random_feature_map(const Variable& x, const Tensor& w, bool 
   LAT_CHECK(xc.ndim() == 4, "random_feature_map: x must be [B, H, N, d], got ", xc.shape().str());
   LAT_CHECK(w.defined() && w.ndim() == 2, "random_feature_map: w must be [m, d], got ",
             w.defined() ? w.str() : std::string("an undefined tensor"));
-  Tensor wc = w.to(xc.dtype()).contiguous();
+  // W lives on the host in f64 (Attention keeps it for checkpoints): cast and move it next to x.
+  Tensor wc = w.to(xc.dtype()).to(xc.device()).contiguous();
   const Shape& s = xc.shape();
   Tensor y = Tensor::empty(Shape{s[0], s[1], s[2], wc.size(0)}, xc.dtype(), xc.device());
   Tensor stab = Tensor::empty(is_query ? Shape{s[0], s[1], s[2]} : Shape{s[0], s[1]}, xc.dtype(), xc.device());
-  Tensor fixed = key_stabilizer.defined() ? key_stabilizer.to(xc.dtype()).contiguous() : Tensor();
+  Tensor fixed =
+      key_stabilizer.defined() ? key_stabilizer.to(xc.dtype()).to(xc.device()).contiguous() : Tensor();
   kernels::random_feature_forward(xc, wc, is_query, fixed, y, stab);
   Variable out = record("random_feature_map", {x}, y, [xc, wc, y](const std::vector<Tensor>& g) {
     Tensor dx = Tensor::empty_like(xc);

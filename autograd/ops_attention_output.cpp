@@ -8,7 +8,9 @@ namespace lat::autograd {
 Variable head_rmsnorm(const Variable& x, double eps) {
   Tensor xc = x.data().contiguous();
   Tensor y = Tensor::empty_like(xc);
-  Tensor inv = Tensor::empty(Shape{xc.numel() / xc.size(-1)}, xc.dtype(), xc.device());
+  // fp32 statistics on CUDA (the kernel's contract); the CPU keeps x's dtype (f64 gradchecks).
+  const DType inv_dtype = xc.device().is_cuda() ? DType::F32 : xc.dtype();
+  Tensor inv = Tensor::empty(Shape{xc.numel() / xc.size(-1)}, inv_dtype, xc.device());
   kernels::head_rmsnorm_forward(xc, eps, y, inv);
   return record("head_rmsnorm", {x}, y, [y, inv](const std::vector<Tensor>& g) {
     Tensor dx = Tensor::empty_like(y);

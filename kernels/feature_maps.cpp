@@ -9,6 +9,11 @@
 #include "kernels/cpu/feature_maps.h"
 #include "kernels/dispatch.h"
 
+#ifdef LAT_HAVE_CUDA
+#include "kernels/cuda/activations.cuh"
+#include "kernels/cuda/attention_family.cuh"
+#endif
+
 namespace lat::kernels {
 namespace {
 
@@ -17,12 +22,16 @@ void check_rows(const char* op, const Tensor& x) {
   LAT_CHECK(x.is_contiguous(), op, ": x must be contiguous, got ", x.str());
 }
 
-template <class Fn>
-void pointwise(const char* op, const Tensor& x, const Tensor& y, Fn&& fn) {
+template <class Fn, class CudaFn>
+void pointwise(const char* op, const Tensor& x, const Tensor& y, Fn&& fn, [[maybe_unused]] CudaFn&& cuda_fn) {
   check_rows(op, x);
   check_same_shape(op, x, y);
   check_same_placement(op, x, y);
-  if (x.device().is_cuda()) no_cuda_kernel(op, x);
+  LAT_CHECK(y.is_contiguous(), op, ": output must be contiguous, got ", y.str());
+  if (x.device().is_cuda()) {
+    LAT_IF_CUDA(op, x, cuda_fn());
+    return;
+  }
   dispatch_cpu_floating(op, x.dtype(), fn);
 }
 
@@ -45,22 +54,36 @@ uint64_t mix(uint64_t x) {
 }  // namespace
 
 void elu1_forward(const Tensor& x, Tensor& y) {
-  pointwise("elu1_feature_map", x, y, [&]<class T>() { cpu::elu1_forward<T>(x.data<T>(), y.data<T>(), x.numel()); });
+  pointwise(
+      "elu1_feature_map", x, y, [&]<class T>() { cpu::elu1_forward<T>(x.data<T>(), y.data<T>(), x.numel()); },
+      [&] { LAT_IF_CUDA("elu1_feature_map", x, cuda::elu1_forward(x.raw_data(), y.raw_data(), x.dtype(), x.numel())); });
 }
 void elu1_backward(const Tensor& x, const Tensor& grad_y, Tensor& grad_x) {
   check_same_shape("elu1_feature_map backward", x, grad_y);
-  pointwise("elu1_feature_map backward", x, grad_x, [&]<class T>() {
-    cpu::elu1_backward<T>(x.data<T>(), grad_y.data<T>(), grad_x.data<T>(), x.numel());
-  });
+  check_same_placement("elu1_feature_map backward", x, grad_y);
+  pointwise(
+      "elu1_feature_map backward", x, grad_x,
+      [&]<class T>() { cpu::elu1_backward<T>(x.data<T>(), grad_y.data<T>(), grad_x.data<T>(), x.numel()); },
+      [&] {
+        LAT_IF_CUDA("elu1_feature_map backward", x,
+                    cuda::elu1_backward(x.raw_data(), grad_y.raw_data(), grad_x.raw_data(), x.dtype(), x.numel()));
+      });
 }
 void silu_forward(const Tensor& x, Tensor& y) {
-  pointwise("silu_feature_map", x, y, [&]<class T>() { cpu::silu_forward<T>(x.data<T>(), y.data<T>(), x.numel()); });
+  pointwise(
+      "silu_feature_map", x, y, [&]<class T>() { cpu::silu_forward<T>(x.data<T>(), y.data<T>(), x.numel()); },
+      [&] { LAT_IF_CUDA("silu_feature_map", x, cuda::silu_forward(x.raw_data(), y.raw_data(), x.dtype(), x.numel())); });
 }
 void silu_backward(const Tensor& x, const Tensor& grad_y, Tensor& grad_x) {
   check_same_shape("silu_feature_map backward", x, grad_y);
-  pointwise("silu_feature_map backward", x, grad_x, [&]<class T>() {
-    cpu::silu_backward<T>(x.data<T>(), grad_y.data<T>(), grad_x.data<T>(), x.numel());
-  });
+  check_same_placement("silu_feature_map backward", x, grad_y);
+  pointwise(
+      "silu_feature_map backward", x, grad_x,
+      [&]<class T>() { cpu::silu_backward<T>(x.data<T>(), grad_y.data<T>(), grad_x.data<T>(), x.numel()); },
+      [&] {
+        LAT_IF_CUDA("silu_feature_map backward", x,
+                    cuda::silu_backward(x.raw_data(), grad_y.raw_data(), grad_x.raw_data(), x.dtype(), x.numel()));
+      });
 }
 
 void cosine_feature_forward(const Tensor& x, int64_t max_context, int64_t offset, Tensor& y) {
@@ -69,7 +92,13 @@ void cosine_feature_forward(const Tensor& x, int64_t max_context, int64_t offset
   const Shape& s = x.shape();
   check_positions(op, max_context, offset, s[2]);
   check_shape(op, "y", y, Shape{s[0], s[1], s[2], 2 * s[3]});
-  if (x.device().is_cuda()) no_cuda_kernel(op, x);
+  check_same_placement(op, x, y);
+  if (x.device().is_cuda()) {
+    LAT_IF_CUDA(op, x,
+                cuda::cosine_feature_forward(x.raw_data(), y.raw_data(), x.dtype(), s[0] * s[1], s[2], s[3],
+                                             max_context, offset));
+    return;
+  }
   dispatch_cpu_floating(op, x.dtype(), [&]<class T>() {
     cpu::cosine_feature_forward<T>(x.data<T>(), y.data<T>(), s[0] * s[1], s[2], s[3], max_context, offset);
   });
@@ -83,7 +112,14 @@ void cosine_feature_backward(const Tensor& x, int64_t max_context, int64_t offse
   check_positions(op, max_context, offset, s[2]);
   check_shape(op, "grad_y", grad_y, Shape{s[0], s[1], s[2], 2 * s[3]});
   check_shape(op, "grad_x", grad_x, s);
-  if (x.device().is_cuda()) no_cuda_kernel(op, x);
+  check_same_placement(op, x, grad_y);
+  check_same_placement(op, x, grad_x);
+  if (x.device().is_cuda()) {
+    LAT_IF_CUDA(op, x,
+                cuda::cosine_feature_backward(x.raw_data(), grad_y.contiguous().raw_data(), grad_x.raw_data(),
+                                              x.dtype(), s[0] * s[1], s[2], s[3], max_context, offset));
+    return;
+  }
   dispatch_cpu_floating(op, x.dtype(), [&]<class T>() {
     cpu::cosine_feature_backward<T>(x.data<T>(), grad_y.data<T>(), grad_x.data<T>(), s[0] * s[1], s[2], s[3],
                                     max_context, offset);
@@ -106,7 +142,15 @@ void random_feature_forward(const Tensor& x, const Tensor& w, bool is_query, con
     check_shape(op, "key_stabilizer", key_stabilizer, Shape{s[0], s[1]});
     check_same_placement(op, x, key_stabilizer);
   }
-  if (x.device().is_cuda()) no_cuda_kernel(op, x);
+  if (x.device().is_cuda()) {
+    check_same_placement(op, x, y);
+    check_same_placement(op, x, stabilizer);
+    LAT_IF_CUDA(op, x,
+                cuda::random_feature_forward(x.raw_data(), w.raw_data(), is_query,
+                                             key_stabilizer.defined() ? key_stabilizer.contiguous().raw_data() : nullptr,
+                                             y.raw_data(), stabilizer.raw_data(), x.dtype(), s[0] * s[1], s[2], s[3], m));
+    return;
+  }
   dispatch_cpu_floating(op, x.dtype(), [&]<class T>() {
     cpu::random_feature_forward<T>(x.data<T>(), w.data<T>(), is_query,
                                    key_stabilizer.defined() ? key_stabilizer.contiguous().data<T>() : nullptr,
@@ -124,7 +168,14 @@ void random_feature_backward(const Tensor& x, const Tensor& w, const Tensor& y, 
   check_shape(op, "y", y, ys);
   check_shape(op, "grad_y", grad_y, ys);
   check_shape(op, "grad_x", grad_x, s);
-  if (x.device().is_cuda()) no_cuda_kernel(op, x);
+  if (x.device().is_cuda()) {
+    for (const Tensor* t : std::initializer_list<const Tensor*>{&w, &y, &grad_y, &grad_x}) check_same_placement(op, x, *t);
+    LAT_IF_CUDA(op, x,
+                cuda::random_feature_backward(x.raw_data(), w.contiguous().raw_data(), y.contiguous().raw_data(),
+                                              grad_y.contiguous().raw_data(), grad_x.raw_data(), x.dtype(),
+                                              s[0] * s[1] * s[2], s[3], w.size(0)));
+    return;
+  }
   dispatch_cpu_floating(op, x.dtype(), [&]<class T>() {
     cpu::random_feature_backward<T>(x.data<T>(), w.data<T>(), y.data<T>(), grad_y.data<T>(), grad_x.data<T>(),
                                     s[0] * s[1] * s[2], s[3], w.size(0));

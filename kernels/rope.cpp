@@ -3,6 +3,10 @@
 #include "kernels/cpu/rope.h"
 #include "kernels/dispatch.h"
 
+#ifdef LAT_HAVE_CUDA
+#include "kernels/cuda/attention_family.cuh"
+#endif
+
 namespace lat::kernels {
 
 void rope_forward(const Tensor& x, int64_t offset, double base, bool inverse, Tensor& y) {
@@ -13,8 +17,12 @@ void rope_forward(const Tensor& x, int64_t offset, double base, bool inverse, Te
   LAT_CHECK(base > 1.0, op, ": base must be > 1, got ", base);
   check_same_shape(op, x, y);
   check_same_placement(op, x, y);
-  if (x.device().is_cuda()) no_cuda_kernel(op, x);
+  LAT_CHECK(y.is_contiguous(), op, ": y must be contiguous, got ", y.str());
   const Shape& s = x.shape();
+  if (x.device().is_cuda()) {
+    LAT_IF_CUDA(op, x, cuda::rope_forward(x.raw_data(), y.raw_data(), x.dtype(), s[0] * s[1], s[2], s[3], offset, base, inverse));
+    return;
+  }
   dispatch_cpu_floating(op, x.dtype(), [&]<class T>() {
     cpu::rope_forward<T>(x.data<T>(), y.data<T>(), s[0] * s[1], s[2], s[3], offset, base, inverse);
   });

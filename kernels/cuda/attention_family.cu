@@ -1,0 +1,779 @@
+// Attention-family kernels (see attention_family.cuh). The pointwise maps use grid-stride scalar loops (they
+// are a small share of a step); FAVOR+ tiles rows through shared memory; the softmax baseline is a simple
+// fp32 flash-style kernel on CUDA cores (64×64 tiles, 256 threads, each thread a 4×4 interleaved sub-tile):
+// forward with online softmax, backward as two deterministic kernels (dK/dV per key tile, dQ per query tile),
+// both recomputing P from the saved logsumexp. Tensor cores are the next step (docs/perf/attention_cuda.md).
+#include <cmath>
+#include <cfloat>
+#include <type_traits>
+
+#include "kernels/cuda/attention_family.cuh"
+#include "kernels/cuda/common.cuh"
+
+namespace lat::kernels::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+template <class T, class Op>
+__global__ void map1_kernel(const T* a, const T* b, const T* c, T* y, T* y2, int64_t count, Op op) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    op(i, a, b, c, y, y2);
+}
+
+template <class Op>
+void launch_map(const char* name, DType dtype, int64_t count, const void* a, const void* b, const void* c, void* y,
+                void* y2, Op op) {
+  if (count <= 0) return;
+  dispatch_float_bf16(name, dtype, [&](auto tag) {
+    using T = decltype(tag);
+    map1_kernel<T><<<grid_for(count, kThreads), kThreads, 0, lat::cuda::stream()>>>(
+        static_cast<const T*>(a), static_cast<const T*>(b), static_cast<const T*>(c), static_cast<T*>(y),
+        static_cast<T*>(y2), count, op);
+    LAT_CUDA_CHECK_LAUNCH();
+  });
+}
+
+// Pointwise ops for map1_kernel: (index, in a, in b, in c, out y, out y2).
+struct Elu1Forward {
+  template <class T>
+  __device__ void operator()(int64_t i, const T* a, const T*, const T*, T* y, T*) const {
+    const float v = to_float(a[i]);
+    y[i] = from_float<T>(v > 0.0f ? v + 1.0f : expf(v));
+  }
+};
+struct Elu1Backward {
+  template <class T>
+  __device__ void operator()(int64_t i, const T* a, const T* g, const T*, T* y, T*) const {
+    const float v = to_float(a[i]), gv = to_float(g[i]);
+    y[i] = from_float<T>(v > 0.0f ? gv : gv * expf(v));
+  }
+};
+struct GateForward {
+  template <class T>
+  __device__ void operator()(int64_t i, const T* a, const T* g, const T*, T* y, T*) const {
+    y[i] = from_float<T>(to_float(a[i]) / (1.0f + expf(-to_float(g[i]))));
+  }
+};
+struct GateBackward {  // a: x, g: gate, c: dy; y: dx, y2: dgate (either may be null)
+  template <class T>
+  __device__ void operator()(int64_t i, const T* a, const T* g, const T* gy, T* ox, T* og) const {
+    const float s = 1.0f / (1.0f + expf(-to_float(g[i]))), gv = to_float(gy[i]);
+    if (ox) ox[i] = from_float<T>(gv * s);
+    if (og) og[i] = from_float<T>(gv * to_float(a[i]) * s * (1.0f - s));
+  }
+};
+
+// ---------------------------------------------------------------- feature maps
+
+template <class T>
+__global__ void cosine_kernel(const T* x, const T* dy, T* out, int64_t rows, int64_t n, int64_t d,
+                              double angle_per_pos, int64_t offset, bool backward) {
+  const int64_t total = rows * d;
+  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t row = idx / d, c = idx % d;
+    double sd, cd;
+    sincos(angle_per_pos * static_cast<double>(offset + row % n), &sd, &cd);
+    const float sa = static_cast<float>(sd), ca = static_cast<float>(cd);
+    const float xv = to_float(x[idx]);
+    if (!backward) {
+      const float relu = xv > 0.0f ? xv : 0.0f;
+      out[row * 2 * d + c] = from_float<T>(relu * sa);
+      out[row * 2 * d + d + c] = from_float<T>(relu * ca);
+    } else {
+      const float g = xv > 0.0f ? to_float(dy[row * 2 * d + c]) * sa + to_float(dy[row * 2 * d + d + c]) * ca : 0.0f;
+      out[idx] = from_float<T>(g);
+    }
+  }
+}
+
+constexpr int kRfRows = 16;  // rows of x per block in the FAVOR+ kernels
+
+// u[row, r] = x_scale (w_r · x_row) − ‖x̂‖²/2 into fp32 scratch; row_max[row] = max_r u.
+template <class T>
+__global__ void random_exponent_kernel(const T* x, const T* w, float* u, float* row_max, int64_t rows, int d, int m,
+                                       float x_scale) {
+  extern __shared__ float smem[];
+  float* xs = smem;                       // [kRfRows][d]
+  float* half = smem + kRfRows * d;       // [kRfRows]
+  float* red = half + kRfRows;            // [kRfRows][warps]
+  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kRfRows;
+  const int nrows = static_cast<int>(rows - row0 < kRfRows ? rows - row0 : kRfRows);
+  for (int i = threadIdx.x; i < kRfRows * d; i += blockDim.x) {
+    const int r = i / d;
+    xs[i] = r < nrows ? to_float(x[(row0 + r) * d + i % d]) : 0.0f;
+  }
+  __syncthreads();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  for (int r = warp; r < kRfRows; r += warps) {
+    float s = 0;
+    for (int c = lane; c < d; c += 32) s += xs[r * d + c] * xs[r * d + c];
+    s = warp_sum(s);
+    if (lane == 0) half[r] = 0.5f * x_scale * x_scale * s;
+  }
+  __syncthreads();
+  float mx[kRfRows];
+#pragma unroll
+  for (int i = 0; i < kRfRows; ++i) mx[i] = -INFINITY;
+  for (int f = threadIdx.x; f < m; f += blockDim.x) {
+    float acc[kRfRows];
+#pragma unroll
+    for (int i = 0; i < kRfRows; ++i) acc[i] = 0.0f;
+    const T* wr = w + static_cast<int64_t>(f) * d;
+    for (int c = 0; c < d; ++c) {
+      const float wv = to_float(wr[c]);
+#pragma unroll
+      for (int i = 0; i < kRfRows; ++i) acc[i] += wv * xs[i * d + c];
+    }
+#pragma unroll
+    for (int i = 0; i < kRfRows; ++i)
+      if (i < nrows) {
+        const float val = x_scale * acc[i] - half[i];
+        u[(row0 + i) * m + f] = val;
+        mx[i] = fmaxf(mx[i], val);
+      }
+  }
+#pragma unroll
+  for (int i = 0; i < kRfRows; ++i) {
+    float v = mx[i];
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    if (lane == 0) red[i * warps + warp] = v;
+  }
+  __syncthreads();
+  if (threadIdx.x < nrows) {
+    float v = -INFINITY;
+    for (int k = 0; k < warps; ++k) v = fmaxf(v, red[threadIdx.x * warps + k]);
+    row_max[row0 + threadIdx.x] = v;
+  }
+}
+
+// Keys: stabilizer[p] = key_stabilizer[p] or max over the n row maxima of sequence p. One block per sequence.
+template <class T>
+__global__ void key_stabilizer_kernel(const float* row_max, const T* fixed, T* stab, int64_t n) {
+  __shared__ float red[32];
+  const int64_t p = blockIdx.x;
+  float v = -INFINITY;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) v = fmaxf(v, row_max[p * n + i]);
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float mx = -INFINITY;
+    for (int k = 0; k < static_cast<int>(blockDim.x / 32); ++k) mx = fmaxf(mx, red[k]);
+    stab[p] = fixed ? fixed[p] : from_float<T>(mx);
+  }
+}
+
+// y = y_scale exp(u − c); queries write stabilizer[row] = row_max.
+template <class T>
+__global__ void random_exp_kernel(const float* u, const float* row_max, T* stab, bool is_query, T* y, int64_t rows,
+                                  int64_t n, int m, float y_scale) {
+  const int64_t total = rows * m;
+  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t row = idx / m;
+    float c;
+    if (is_query) {  // c cancels in each row's ratio: the fp32 maximum, stored rounded for reference
+      c = row_max[row];
+      if (idx % m == 0) stab[row] = from_float<T>(c);
+    } else {  // keys: the stored (rounded) constant, so a later chunk given it back uses the same value
+      c = to_float(stab[row / n]);
+    }
+    y[idx] = from_float<T>(y_scale * expf(u[idx] - c));
+  }
+}
+
+// dx = x_scale [Wᵀ(g ⊙ y) − x_scale x (g·y)]; one block per kRfRows rows, threads over d.
+template <class T>
+__global__ void random_backward_kernel(const T* x, const T* w, const T* y, const T* gy, T* gx, int64_t rows, int d,
+                                       int m, float x_scale) {
+  extern __shared__ float smem[];
+  float* a = smem;                 // [kRfRows][m]
+  float* dots = smem + kRfRows * m;  // [kRfRows]
+  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kRfRows;
+  const int nrows = static_cast<int>(rows - row0 < kRfRows ? rows - row0 : kRfRows);
+  for (int i = threadIdx.x; i < kRfRows * m; i += blockDim.x) {
+    const int r = i / m;
+    const int64_t g = (row0 + r) * m + i % m;
+    a[i] = r < nrows ? to_float(gy[g]) * to_float(y[g]) : 0.0f;
+  }
+  __syncthreads();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  for (int r = warp; r < kRfRows; r += warps) {
+    float s = 0;
+    for (int c = lane; c < m; c += 32) s += a[r * m + c];
+    s = warp_sum(s);
+    if (lane == 0) dots[r] = s;
+  }
+  __syncthreads();
+  for (int c = threadIdx.x; c < d; c += blockDim.x) {
+    float acc[kRfRows];
+#pragma unroll
+    for (int i = 0; i < kRfRows; ++i) acc[i] = 0.0f;
+    for (int f = 0; f < m; ++f) {
+      const float wv = to_float(w[static_cast<int64_t>(f) * d + c]);
+#pragma unroll
+      for (int i = 0; i < kRfRows; ++i) acc[i] += a[i * m + f] * wv;
+    }
+#pragma unroll
+    for (int i = 0; i < kRfRows; ++i)
+      if (i < nrows) {
+        const int64_t o = (row0 + i) * d + c;
+        gx[o] = from_float<T>(x_scale * (acc[i] - x_scale * to_float(x[o]) * dots[i]));
+      }
+  }
+}
+
+// ---------------------------------------------------------------- RoPE
+
+template <class T>
+__global__ void rope_kernel(const T* x, T* y, int64_t bh, int64_t n, int64_t d, int64_t offset, double log_base,
+                            double sign) {
+  const int64_t half = d / 2, total = bh * n * half;
+  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t c = idx % half, row = idx / half, i = row % n;
+    const double theta = exp(-2.0 * static_cast<double>(c) / static_cast<double>(d) * log_base);
+    double sd, cd;
+    sincos(static_cast<double>(offset + i) * theta, &sd, &cd);
+    const float cs = static_cast<float>(cd), sn = static_cast<float>(sign * sd);
+    const float a = to_float(x[row * d + 2 * c]), b = to_float(x[row * d + 2 * c + 1]);
+    y[row * d + 2 * c] = from_float<T>(a * cs - b * sn);
+    y[row * d + 2 * c + 1] = from_float<T>(a * sn + b * cs);
+  }
+}
+
+// ---------------------------------------------------------------- head RMSNorm (one warp per row)
+
+template <class T>
+__global__ void head_rmsnorm_fwd_kernel(const T* x, float eps, T* y, float* inv, int64_t rows, int64_t e) {
+  const int64_t row = blockIdx.x * static_cast<int64_t>(blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const T* xr = x + row * e;
+  float ss = 0;
+  for (int64_t c = lane; c < e; c += 32) {
+    const float v = to_float(xr[c]);
+    ss += v * v;
+  }
+  ss = warp_sum(ss);
+  const float r = 1.0f / sqrtf(ss / static_cast<float>(e) + eps);
+  if (lane == 0) inv[row] = r;
+  for (int64_t c = lane; c < e; c += 32) y[row * e + c] = from_float<T>(to_float(xr[c]) * r);
+}
+
+template <class T>
+__global__ void head_rmsnorm_bwd_kernel(const T* y, const float* inv, const T* gy, T* gx, int64_t rows, int64_t e) {
+  const int64_t row = blockIdx.x * static_cast<int64_t>(blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  float dot = 0;
+  for (int64_t c = lane; c < e; c += 32) dot += to_float(gy[row * e + c]) * to_float(y[row * e + c]);
+  dot = warp_sum(dot) / static_cast<float>(e);
+  const float r = inv[row];
+  for (int64_t c = lane; c < e; c += 32)
+    gx[row * e + c] = from_float<T>(r * (to_float(gy[row * e + c]) - to_float(y[row * e + c]) * dot));
+}
+
+// ---------------------------------------------------------------- flash-style softmax attention
+
+constexpr int kTile = 64;  // queries and keys per tile
+
+// Loads rows [row0, row0 + 64) × [0, cols) of a [rows_total, cols] matrix into smem (row stride ld), zeros
+// outside.
+template <class T>
+__device__ __forceinline__ void load_tile(float* dst, int ld, const T* src, int64_t row0, int64_t rows_total,
+                                          int cols) {
+  for (int i = threadIdx.x; i < kTile * cols; i += blockDim.x) {
+    const int r = i / cols, c = i % cols;
+    dst[r * ld + c] = row0 + r < rows_total ? to_float(src[(row0 + r) * cols + c]) : 0.0f;
+  }
+}
+
+// acc[i][j] += Σ_k A[(ty + 16i), k] B[(tx + 16j), k]
+__device__ __forceinline__ void mm_abt(const float* A, int lda, const float* B, int ldb, int K, int ty, int tx,
+                                       float (&acc)[4][4]) {
+  for (int k = 0; k < K; ++k) {
+    float a[4], b[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) a[i] = A[(ty + 16 * i) * lda + k];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) b[j] = B[(tx + 16 * j) * ldb + k];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
+  }
+}
+
+// acc[i][j] += Σ_k A[(ty + 16i), k] B[k, (tx + 16j)], k < K (≤ 64), j < NC
+template <int NC>
+__device__ __forceinline__ void mm_ab(const float* A, int lda, const float* B, int ldb, int K, int ty, int tx,
+                                      float (&acc)[4][NC]) {
+  for (int k = 0; k < K; ++k) {
+    float a[4], b[NC];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) a[i] = A[(ty + 16 * i) * lda + k];
+#pragma unroll
+    for (int j = 0; j < NC; ++j) b[j] = B[k * ldb + tx + 16 * j];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < NC; ++j) acc[i][j] += a[i] * b[j];
+  }
+}
+
+// acc[i][j] += Σ_k A[k, (ty + 16i)] B[k, (tx + 16j)], k < 64
+template <int NC>
+__device__ __forceinline__ void mm_atb(const float* A, int lda, const float* B, int ldb, int ty, int tx,
+                                       float (&acc)[4][NC]) {
+  for (int k = 0; k < kTile; ++k) {
+    float a[4], b[NC];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) a[i] = A[k * lda + ty + 16 * i];
+#pragma unroll
+    for (int j = 0; j < NC; ++j) b[j] = B[k * ldb + tx + 16 * j];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < NC; ++j) acc[i][j] += a[i] * b[j];
+  }
+}
+
+// max / sum over the 16 lanes that share ty (a half warp).
+__device__ __forceinline__ float half_warp_max(float v) {
+#pragma unroll
+  for (int o = 8; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ float half_warp_sum(float v) {
+#pragma unroll
+  for (int o = 8; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Shared memory layout: DM = head-dim capacity (64 or 128); rows padded by one float against bank conflicts.
+template <int DM>
+struct FlashSmem {
+  static constexpr int ld = DM + 1;
+  static constexpr int ldp = kTile + 1;
+  static constexpr size_t floats = 4 * kTile * ld + kTile * ldp + 2 * kTile;
+  static constexpr size_t bytes = floats * sizeof(float);
+};
+
+template <class T, int DM>
+__global__ void __launch_bounds__(kThreads) flash_fwd_kernel(const T* q, const T* k, const T* v, T* out, float* lse,
+                                                             int64_t nq, int64_t nk, int d, int e, float scale) {
+  constexpr int NC = DM / 16, ld = FlashSmem<DM>::ld, ldp = FlashSmem<DM>::ldp;
+  extern __shared__ float smem[];
+  float* Qs = smem;
+  float* Ks = Qs + kTile * ld;
+  float* Vs = Ks + kTile * ld;
+  float* Ps = Vs + kTile * ld;
+  const int64_t p = blockIdx.y;
+  const int64_t q0 = static_cast<int64_t>(gridDim.x - 1 - blockIdx.x) * kTile;  // heavy (late) tiles first
+  const int64_t off = nk - nq;
+  const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+  load_tile(Qs, ld, q + p * nq * d, q0, nq, d);
+  float m_i[4], l_i[4], o[4][NC];
+  int64_t pos[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    m_i[i] = -INFINITY;
+    l_i[i] = 0.0f;
+    const int64_t qi = q0 + ty + 16 * i;
+    pos[i] = qi < nq ? off + qi : 0;  // rows past nq compute garbage against key 0 only; never stored
+#pragma unroll
+    for (int j = 0; j < NC; ++j) o[i][j] = 0.0f;
+  }
+  const int64_t last_key = std::min<int64_t>(nk - 1, off + std::min<int64_t>(q0 + kTile, nq) - 1);
+  for (int64_t k0 = 0; k0 <= last_key; k0 += kTile) {
+    __syncthreads();
+    load_tile(Ks, ld, k + p * nk * d, k0, nk, d);
+    load_tile(Vs, ld, v + p * nk * e, k0, nk, e);
+    __syncthreads();
+    float s[4][4] = {};
+    mm_abt(Qs, ld, Ks, ld, d, ty, tx, s);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int64_t kj = k0 + tx + 16 * j;
+        s[i][j] = kj <= pos[i] ? s[i][j] * scale : -INFINITY;
+        mx = fmaxf(mx, s[i][j]);
+      }
+      const float m_new = fmaxf(m_i[i], half_warp_max(mx));
+      const float alpha = expf(m_i[i] - m_new);  // m_i = −inf on the first tile: alpha = 0
+      float sum = 0;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        s[i][j] = expf(s[i][j] - m_new);
+        sum += s[i][j];
+        Ps[(ty + 16 * i) * ldp + tx + 16 * j] = s[i][j];
+      }
+      l_i[i] = l_i[i] * alpha + half_warp_sum(sum);
+      m_i[i] = m_new;
+#pragma unroll
+      for (int j = 0; j < NC; ++j) o[i][j] *= alpha;
+    }
+    __syncthreads();
+    mm_ab<NC>(Ps, ldp, Vs, ld, kTile, ty, tx, o);
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int64_t qi = q0 + ty + 16 * i;
+    if (qi >= nq) continue;
+    const float inv = 1.0f / l_i[i];
+#pragma unroll
+    for (int j = 0; j < NC; ++j) {
+      const int c = tx + 16 * j;
+      if (c < e) out[(p * nq + qi) * e + c] = from_float<T>(o[i][j] * inv);
+    }
+    if (tx == 0) lse[p * nq + qi] = m_i[i] + logf(l_i[i]);
+  }
+}
+
+// delta[row] = Σ_c dO[row, c] O[row, c] (fp32), one warp per row.
+template <class T>
+__global__ void flash_delta_kernel(const T* dout, const T* out, float* delta, int64_t rows, int e) {
+  const int64_t row = blockIdx.x * static_cast<int64_t>(blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= rows) return;
+  float s = 0;
+  for (int c = threadIdx.x % 32; c < e; c += 32) s += to_float(dout[row * e + c]) * to_float(out[row * e + c]);
+  s = warp_sum(s);
+  if (threadIdx.x % 32 == 0) delta[row] = s;
+}
+
+// P (into s, masked to 0) and rows' lse/delta for one (query tile, key tile) pair.
+__device__ __forceinline__ void recompute_p(float (&s)[4][4], const float* lse_s, int64_t q0, int64_t k0, int64_t nq,
+                                            int64_t nk, int64_t off, float scale, int ty, int tx) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int64_t qi = q0 + ty + 16 * i;
+    const float l = lse_s[ty + 16 * i];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int64_t kj = k0 + tx + 16 * j;
+      s[i][j] = (qi < nq && kj < nk && kj <= off + qi) ? expf(s[i][j] * scale - l) : 0.0f;
+    }
+  }
+}
+
+// One block per (key tile, sequence): dV = Σ Pᵀ dO, dK = scale Σ dSᵀ Q over the query tiles that see it.
+template <class T, int DM>
+__global__ void __launch_bounds__(kThreads) flash_bwd_dkdv_kernel(const T* q, const T* k, const T* v, const float* lse,
+                                                                  const float* delta, const T* dout, T* dk, T* dv,
+                                                                  int64_t nq, int64_t nk, int d, int e, float scale) {
+  constexpr int NC = DM / 16, ld = FlashSmem<DM>::ld, ldp = FlashSmem<DM>::ldp;
+  extern __shared__ float smem[];
+  float* Ks = smem;
+  float* Vs = Ks + kTile * ld;
+  float* Qs = Vs + kTile * ld;
+  float* dOs = Qs + kTile * ld;
+  float* Ps = dOs + kTile * ld;
+  float* lse_s = Ps + kTile * ldp;
+  float* delta_s = lse_s + kTile;
+  const int64_t p = blockIdx.y, k0 = static_cast<int64_t>(blockIdx.x) * kTile, off = nk - nq;
+  const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+  load_tile(Ks, ld, k + p * nk * d, k0, nk, d);
+  load_tile(Vs, ld, v + p * nk * e, k0, nk, e);
+  float dk_acc[4][NC] = {}, dv_acc[4][NC] = {};
+  const int64_t first_q = std::max<int64_t>(0, k0 - off) / kTile * kTile;
+  for (int64_t q0 = first_q; q0 < nq; q0 += kTile) {
+    __syncthreads();
+    load_tile(Qs, ld, q + p * nq * d, q0, nq, d);
+    load_tile(dOs, ld, dout + p * nq * e, q0, nq, e);
+    for (int i = threadIdx.x; i < kTile; i += blockDim.x) {
+      lse_s[i] = q0 + i < nq ? lse[p * nq + q0 + i] : 0.0f;
+      delta_s[i] = q0 + i < nq ? delta[p * nq + q0 + i] : 0.0f;
+    }
+    __syncthreads();
+    float s[4][4] = {};
+    mm_abt(Qs, ld, Ks, ld, d, ty, tx, s);  // rows: queries, cols: keys
+    recompute_p(s, lse_s, q0, k0, nq, nk, off, scale, ty, tx);
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) Ps[(ty + 16 * i) * ldp + tx + 16 * j] = s[i][j];
+    __syncthreads();
+    mm_atb<NC>(Ps, ldp, dOs, ld, ty, tx, dv_acc);  // dV[key, c] += Σ_q P[q, key] dO[q, c]
+    float dp[4][4] = {};
+    mm_abt(dOs, ld, Vs, ld, e, ty, tx, dp);  // dP[q, key] = dO_q · V_key
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) Ps[(ty + 16 * i) * ldp + tx + 16 * j] = s[i][j] * (dp[i][j] - delta_s[ty + 16 * i]);
+    __syncthreads();
+    mm_atb<NC>(Ps, ldp, Qs, ld, ty, tx, dk_acc);  // dK[key, c] += Σ_q dS[q, key] Q[q, c]
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int64_t kj = k0 + ty + 16 * i;
+    if (kj >= nk) continue;
+#pragma unroll
+    for (int j = 0; j < NC; ++j) {
+      const int c = tx + 16 * j;
+      if (c < d) dk[(p * nk + kj) * d + c] = from_float<T>(scale * dk_acc[i][j]);
+      if (c < e) dv[(p * nk + kj) * e + c] = from_float<T>(dv_acc[i][j]);
+    }
+  }
+}
+
+// One block per (query tile, sequence): dQ = scale Σ dS K over the key tiles it sees.
+template <class T, int DM>
+__global__ void __launch_bounds__(kThreads) flash_bwd_dq_kernel(const T* q, const T* k, const T* v, const float* lse,
+                                                                const float* delta, const T* dout, T* dq, int64_t nq,
+                                                                int64_t nk, int d, int e, float scale) {
+  constexpr int NC = DM / 16, ld = FlashSmem<DM>::ld, ldp = FlashSmem<DM>::ldp;
+  extern __shared__ float smem[];
+  float* Qs = smem;
+  float* dOs = Qs + kTile * ld;
+  float* Ks = dOs + kTile * ld;
+  float* Vs = Ks + kTile * ld;
+  float* Ps = Vs + kTile * ld;
+  float* lse_s = Ps + kTile * ldp;
+  float* delta_s = lse_s + kTile;
+  const int64_t p = blockIdx.y, off = nk - nq;
+  const int64_t q0 = static_cast<int64_t>(gridDim.x - 1 - blockIdx.x) * kTile;
+  const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+  load_tile(Qs, ld, q + p * nq * d, q0, nq, d);
+  load_tile(dOs, ld, dout + p * nq * e, q0, nq, e);
+  for (int i = threadIdx.x; i < kTile; i += blockDim.x) {
+    lse_s[i] = q0 + i < nq ? lse[p * nq + q0 + i] : 0.0f;
+    delta_s[i] = q0 + i < nq ? delta[p * nq + q0 + i] : 0.0f;
+  }
+  float dq_acc[4][NC] = {};
+  const int64_t last_key = std::min<int64_t>(nk - 1, off + std::min<int64_t>(q0 + kTile, nq) - 1);
+  for (int64_t k0 = 0; k0 <= last_key; k0 += kTile) {
+    __syncthreads();
+    load_tile(Ks, ld, k + p * nk * d, k0, nk, d);
+    load_tile(Vs, ld, v + p * nk * e, k0, nk, e);
+    __syncthreads();
+    float s[4][4] = {}, dp[4][4] = {};
+    mm_abt(Qs, ld, Ks, ld, d, ty, tx, s);
+    recompute_p(s, lse_s, q0, k0, nq, nk, off, scale, ty, tx);
+    mm_abt(dOs, ld, Vs, ld, e, ty, tx, dp);
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) Ps[(ty + 16 * i) * ldp + tx + 16 * j] = s[i][j] * (dp[i][j] - delta_s[ty + 16 * i]);
+    __syncthreads();
+    mm_ab<NC>(Ps, ldp, Ks, ld, kTile, ty, tx, dq_acc);
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int64_t qi = q0 + ty + 16 * i;
+    if (qi >= nq) continue;
+#pragma unroll
+    for (int j = 0; j < NC; ++j) {
+      const int c = tx + 16 * j;
+      if (c < d) dq[(p * nq + qi) * d + c] = from_float<T>(scale * dq_acc[i][j]);
+    }
+  }
+}
+
+template <class K>
+void set_smem(K kernel, size_t bytes) {
+  LAT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+}
+
+template <class F>
+void with_head_capacity(const char* op, int64_t d, int64_t e, F&& f) {
+  const int64_t mx = std::max(d, e);
+  LAT_CHECK(mx <= 128, op, ": head dims up to 128 are supported on CUDA, got d = ", d, ", e = ", e);
+  if (mx <= 64) f(std::integral_constant<int, 64>{});
+  else f(std::integral_constant<int, 128>{});
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- entry points
+
+void elu1_forward(const void* x, void* y, DType dtype, int64_t count) {
+  launch_map("elu1_feature_map", dtype, count, x, nullptr, nullptr, y, nullptr, Elu1Forward{});
+}
+
+void elu1_backward(const void* x, const void* dy, void* dx, DType dtype, int64_t count) {
+  launch_map("elu1_feature_map backward", dtype, count, x, dy, nullptr, dx, nullptr, Elu1Backward{});
+}
+
+void sigmoid_gate_forward(const void* x, const void* gate, void* y, DType dtype, int64_t count) {
+  launch_map("sigmoid_gate", dtype, count, x, gate, nullptr, y, nullptr, GateForward{});
+}
+
+void sigmoid_gate_backward(const void* x, const void* gate, const void* dy, void* dx, void* dgate, DType dtype,
+                           int64_t count) {
+  launch_map("sigmoid_gate backward", dtype, count, x, gate, dy, dx, dgate, GateBackward{});
+}
+
+void cosine_feature_forward(const void* x, void* y, DType dtype, int64_t bh, int64_t n, int64_t d,
+                            int64_t max_context, int64_t offset) {
+  if (bh * n * d <= 0) return;
+  const double per_pos = 3.141592653589793238 / (2.0 * static_cast<double>(max_context));
+  dispatch_float_bf16("cosine_feature_map", dtype, [&](auto tag) {
+    using T = decltype(tag);
+    cosine_kernel<T><<<grid_for(bh * n * d, kThreads), kThreads, 0, lat::cuda::stream()>>>(
+        static_cast<const T*>(x), nullptr, static_cast<T*>(y), bh * n, n, d, per_pos, offset, false);
+    LAT_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void cosine_feature_backward(const void* x, const void* dy, void* dx, DType dtype, int64_t bh, int64_t n,
+                             int64_t d, int64_t max_context, int64_t offset) {
+  if (bh * n * d <= 0) return;
+  const double per_pos = 3.141592653589793238 / (2.0 * static_cast<double>(max_context));
+  dispatch_float_bf16("cosine_feature_map backward", dtype, [&](auto tag) {
+    using T = decltype(tag);
+    cosine_kernel<T><<<grid_for(bh * n * d, kThreads), kThreads, 0, lat::cuda::stream()>>>(
+        static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(dx), bh * n, n, d, per_pos, offset,
+        true);
+    LAT_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void random_feature_forward(const void* x, const void* w, bool is_query, const void* key_stabilizer, void* y,
+                            void* stabilizer, DType dtype, int64_t bh, int64_t n, int64_t d, int64_t m) {
+  const int64_t rows = bh * n;
+  if (rows <= 0 || m <= 0) return;
+  LAT_CHECK(d <= 1024 && m <= (int64_t{1} << 30), "random_feature_map: CUDA kernel supports head_dim ≤ 1024, got ", d);
+  const float x_scale = static_cast<float>(std::pow(static_cast<double>(d), -0.25));
+  const float y_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(m)));
+  dispatch_float_bf16("random_feature_map", dtype, [&](auto tag) {
+    using T = decltype(tag);
+    Scratch u(static_cast<size_t>(rows * m) * sizeof(float)), row_max(static_cast<size_t>(rows) * sizeof(float));
+    const int warps = kThreads / 32;
+    const size_t smem = (kRfRows * d + kRfRows + kRfRows * warps) * sizeof(float);
+    if (smem > 48 * 1024) set_smem(random_exponent_kernel<T>, smem);
+    const int blocks = static_cast<int>((rows + kRfRows - 1) / kRfRows);
+    random_exponent_kernel<T><<<blocks, kThreads, smem, lat::cuda::stream()>>>(
+        static_cast<const T*>(x), static_cast<const T*>(w), u.as<float>(), row_max.as<float>(), rows,
+        static_cast<int>(d), static_cast<int>(m), x_scale);
+    LAT_CUDA_CHECK_LAUNCH();
+    if (!is_query) {
+      key_stabilizer_kernel<T><<<static_cast<int>(bh), kThreads, 0, lat::cuda::stream()>>>(
+          row_max.as<float>(), static_cast<const T*>(key_stabilizer), static_cast<T*>(stabilizer), n);
+      LAT_CUDA_CHECK_LAUNCH();
+    }
+    random_exp_kernel<T><<<grid_for(rows * m, kThreads), kThreads, 0, lat::cuda::stream()>>>(
+        u.as<float>(), row_max.as<float>(), static_cast<T*>(stabilizer), is_query, static_cast<T*>(y), rows, n,
+        static_cast<int>(m), y_scale);
+    LAT_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void random_feature_backward(const void* x, const void* w, const void* y, const void* dy, void* dx, DType dtype,
+                             int64_t rows, int64_t d, int64_t m) {
+  if (rows <= 0) return;
+  LAT_CHECK(m <= 2048, "random_feature_map backward: CUDA kernel supports feature_dim ≤ 2048, got ", m);
+  const float x_scale = static_cast<float>(std::pow(static_cast<double>(d), -0.25));
+  dispatch_float_bf16("random_feature_map backward", dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const size_t smem = (kRfRows * m + kRfRows) * sizeof(float);
+    if (smem > 48 * 1024) set_smem(random_backward_kernel<T>, smem);
+    const int threads = d >= 128 ? 128 : 64;
+    random_backward_kernel<T><<<static_cast<int>((rows + kRfRows - 1) / kRfRows), threads, smem, lat::cuda::stream()>>>(
+        static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(y), static_cast<const T*>(dy),
+        static_cast<T*>(dx), rows, static_cast<int>(d), static_cast<int>(m), x_scale);
+    LAT_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void rope_forward(const void* x, void* y, DType dtype, int64_t bh, int64_t n, int64_t d, int64_t offset, double base,
+                  bool inverse) {
+  const int64_t total = bh * n * (d / 2);
+  if (total <= 0) return;
+  dispatch_float_bf16("rope", dtype, [&](auto tag) {
+    using T = decltype(tag);
+    rope_kernel<T><<<grid_for(total, kThreads), kThreads, 0, lat::cuda::stream()>>>(
+        static_cast<const T*>(x), static_cast<T*>(y), bh, n, d, offset, std::log(base), inverse ? -1.0 : 1.0);
+    LAT_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void head_rmsnorm_forward(const void* x, float eps, void* y, float* inv_rms, DType dtype, int64_t rows, int64_t e) {
+  if (rows <= 0) return;
+  dispatch_float_bf16("head_rmsnorm", dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const int per_block = kThreads / 32;
+    head_rmsnorm_fwd_kernel<T><<<static_cast<int>((rows + per_block - 1) / per_block), kThreads, 0,
+                                 lat::cuda::stream()>>>(static_cast<const T*>(x), eps, static_cast<T*>(y), inv_rms,
+                                                        rows, e);
+    LAT_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void head_rmsnorm_backward(const void* y, const float* inv_rms, const void* dy, void* dx, DType dtype, int64_t rows,
+                           int64_t e) {
+  if (rows <= 0) return;
+  dispatch_float_bf16("head_rmsnorm backward", dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const int per_block = kThreads / 32;
+    head_rmsnorm_bwd_kernel<T><<<static_cast<int>((rows + per_block - 1) / per_block), kThreads, 0,
+                                 lat::cuda::stream()>>>(static_cast<const T*>(y), inv_rms, static_cast<const T*>(dy),
+                                                        static_cast<T*>(dx), rows, e);
+    LAT_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void softmax_attention_forward(const void* q, const void* k, const void* v, void* out, float* lse, DType dtype,
+                               int64_t bh, int64_t nq, int64_t nk, int64_t d, int64_t e, float scale) {
+  if (bh <= 0 || nq <= 0) return;
+  LAT_CHECK(bh <= 65535, "softmax_attention: CUDA kernel supports batch·heads ≤ 65535, got ", bh);
+  dispatch_float_bf16("softmax_attention", dtype, [&](auto tag) {
+    using T = decltype(tag);
+    with_head_capacity("softmax_attention", d, e, [&](auto cap) {
+      constexpr int DM = decltype(cap)::value;
+      const size_t smem = FlashSmem<DM>::bytes;
+      set_smem(flash_fwd_kernel<T, DM>, smem);
+      const dim3 grid(static_cast<unsigned>((nq + kTile - 1) / kTile), static_cast<unsigned>(bh));
+      flash_fwd_kernel<T, DM><<<grid, kThreads, smem, lat::cuda::stream()>>>(
+          static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), static_cast<T*>(out), lse, nq,
+          nk, static_cast<int>(d), static_cast<int>(e), scale);
+      LAT_CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
+void softmax_attention_backward(const void* q, const void* k, const void* v, const void* out, const float* lse,
+                                const void* dout, void* dq, void* dk, void* dv, DType dtype, int64_t bh, int64_t nq,
+                                int64_t nk, int64_t d, int64_t e, float scale) {
+  if (bh <= 0 || nk <= 0) return;
+  LAT_CHECK(bh <= 65535, "softmax_attention backward: CUDA kernel supports batch·heads ≤ 65535, got ", bh);
+  dispatch_float_bf16("softmax_attention backward", dtype, [&](auto tag) {
+    using T = decltype(tag);
+    Scratch delta(static_cast<size_t>(bh * nq) * sizeof(float));
+    if (nq > 0) {
+      const int per_block = kThreads / 32;
+      flash_delta_kernel<T><<<static_cast<int>((bh * nq + per_block - 1) / per_block), kThreads, 0,
+                              lat::cuda::stream()>>>(static_cast<const T*>(dout), static_cast<const T*>(out),
+                                                     delta.as<float>(), bh * nq, static_cast<int>(e));
+      LAT_CUDA_CHECK_LAUNCH();
+    }
+    with_head_capacity("softmax_attention backward", d, e, [&](auto cap) {
+      constexpr int DM = decltype(cap)::value;
+      const size_t smem = FlashSmem<DM>::bytes;
+      set_smem(flash_bwd_dkdv_kernel<T, DM>, smem);
+      set_smem(flash_bwd_dq_kernel<T, DM>, smem);
+      const dim3 gk(static_cast<unsigned>((nk + kTile - 1) / kTile), static_cast<unsigned>(bh));
+      flash_bwd_dkdv_kernel<T, DM><<<gk, kThreads, smem, lat::cuda::stream()>>>(
+          static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), lse, delta.as<float>(),
+          static_cast<const T*>(dout), static_cast<T*>(dk), static_cast<T*>(dv), nq, nk, static_cast<int>(d),
+          static_cast<int>(e), scale);
+      LAT_CUDA_CHECK_LAUNCH();
+      if (nq > 0) {
+        const dim3 gq(static_cast<unsigned>((nq + kTile - 1) / kTile), static_cast<unsigned>(bh));
+        flash_bwd_dq_kernel<T, DM><<<gq, kThreads, smem, lat::cuda::stream()>>>(
+            static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), lse, delta.as<float>(),
+            static_cast<const T*>(dout), static_cast<T*>(dq), nq, nk, static_cast<int>(d), static_cast<int>(e),
+            scale);
+        LAT_CUDA_CHECK_LAUNCH();
+      }
+    });
+  });
+}
+
+}  // namespace lat::kernels::cuda
