@@ -1,11 +1,36 @@
 #include "autograd/nn/language_model.h"
 
 #include <cmath>
+#include <string>
 
 #include "autograd/ops.h"
 #include "core/error.h"
 
+#ifdef LAT_HAVE_CUDA
+#include <nvtx3/nvToolsExt.h>
+#endif
+
 namespace lat::autograd::nn {
+namespace {
+
+// An NVTX range (nsys timelines) around one layer's forward; header-only NVTX, a no-op without a profiler.
+class NvtxRange {
+ public:
+  explicit NvtxRange([[maybe_unused]] const std::string& name) {
+#ifdef LAT_HAVE_CUDA
+    nvtxRangePushA(name.c_str());
+#endif
+  }
+  ~NvtxRange() {
+#ifdef LAT_HAVE_CUDA
+    nvtxRangePop();
+#endif
+  }
+  NvtxRange(const NvtxRange&) = delete;
+  NvtxRange& operator=(const NvtxRange&) = delete;
+};
+
+}  // namespace
 
 Block::Block(const InitContext& ctx, const LanguageModelConfig& config, int64_t layer)
     : norm_attention(ctx.child("norm_attention"), config.d_model, config.norm_eps),
@@ -61,7 +86,11 @@ std::vector<Block*> LanguageModel::blocks() const {
 Variable LanguageModel::logits(const Tensor& ids) const {
   LAT_CHECK(ids.ndim() == 2 && ids.dtype() == DType::I32, "LanguageModel: ids must be i32 [B, T], got ", ids.str());
   Variable x = embed_.forward(ids);  // [B, T, D]
-  for (const auto& block : blocks_) x = block->forward(x);
+  for (size_t l = 0; l < blocks_.size(); ++l) {
+    NvtxRange range("layers." + std::to_string(l) + " forward");
+    x = blocks_[l]->forward(x);
+  }
+  NvtxRange range("head forward");
   x = reshape(norm_final_.forward(x), {-1, config_.d_model});
   return linear(x, head_ ? head_->weight : embed_.weight);  // [B·T, V]
 }
