@@ -4,6 +4,11 @@
 #include "kernels/cpu/lightning_attention.h"
 #include "kernels/dispatch.h"
 
+#ifdef LAT_HAVE_CUDA
+#include "core/cuda_context.h"
+#include "kernels/cuda/lightning_attention.cuh"
+#endif
+
 namespace lat::kernels {
 namespace {
 
@@ -41,6 +46,82 @@ T* mut_ptr_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
+
+#ifdef LAT_HAVE_CUDA
+// CUDA branch (kernels/cuda/lightning_attention.cuh). q/k/v/o may be bf16 or f32. Fast path (m == e ∈ {64, 128}):
+// the tensor-core kernels run in bf16 with fp32 accumulation and fp32 state, so f32 operands are rounded to
+// bf16 on the way in and results cast back. Other shapes (d ≠ e, e.g. the normalised form's e + 1) run the
+// generic fp32 recurrence on the operands' own dtype. Log-decay and the states are handled in f32 (cast when the
+// tensors hold another dtype).
+Tensor f32_or_empty(const Tensor& t) { return t.defined() ? t.to(DType::F32).contiguous() : Tensor(); }
+Tensor as_dtype_target(const Tensor& t, DType dtype) {
+  if (!t.defined() || t.dtype() == dtype) return t;
+  return Tensor::empty(t.shape(), dtype, t.device());
+}
+void cast_into(Tensor& dst, const Tensor& src) {
+  if (!dst.defined() || dst.raw_data() == src.raw_data()) return;
+  lat::cuda::cast(dst.raw_data(), dst.dtype(), src.raw_data(), src.dtype(), dst.numel());
+}
+const float* f32_ptr(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+float* f32_mut(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+Tensor cuda_workspace(const Dims& d, const Tensor& like) {
+  const int64_t floats = cuda::la2_workspace_floats(d.batch * d.heads, d.n, d.m);
+  return floats > 0 ? Tensor::empty(Shape{floats}, DType::F32, like.device()) : Tensor();
+}
+void check_cuda_dtype(const char* op, const Tensor& q) {
+  LAT_CHECK(q.dtype() == DType::BF16 || q.dtype() == DType::F32, op, ": CUDA kernel supports bf16 and f32, got ",
+            dtype_name(q.dtype()));
+}
+
+void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
+                  const Tensor& initial_state, Tensor& out, Tensor& final_state) {
+  check_cuda_dtype("lightning_attention", q);
+  const Tensor decay = log_decay.to(DType::F32).contiguous();
+  const Tensor init = f32_or_empty(initial_state);
+  Tensor fin = as_dtype_target(final_state, DType::F32);
+  if (cuda::la2_fast_supported(d.m, d.e)) {
+    const Tensor qb = q.to(DType::BF16), kb = k.to(DType::BF16), vb = v.to(DType::BF16);
+    Tensor ob = as_dtype_target(out, DType::BF16);
+    Tensor ws = cuda_workspace(d, q);
+    cuda::la2_forward_bf16(qb.raw_data(), kb.raw_data(), vb.raw_data(), f32_ptr(decay), f32_ptr(init), ob.raw_data(),
+                           f32_mut(fin), d.batch, d.heads, d.n, d.m, ws.defined() ? ws.data<float>() : nullptr);
+    cast_into(out, ob);
+  } else {
+    cuda::la2_forward_generic(q.dtype(), q.raw_data(), k.raw_data(), v.raw_data(), f32_ptr(decay), f32_ptr(init),
+                              out.raw_data(), f32_mut(fin), d.batch, d.heads, d.n, d.m, d.e);
+  }
+  cast_into(final_state, fin);
+}
+
+void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
+                   const Tensor& initial_state, const Tensor& grad_out, const Tensor& grad_final_state,
+                   Tensor& grad_q, Tensor& grad_k, Tensor& grad_v, Tensor& grad_initial_state) {
+  check_cuda_dtype("lightning_attention_backward", q);
+  const Tensor decay = log_decay.to(DType::F32).contiguous();
+  const Tensor init = f32_or_empty(initial_state);
+  const Tensor gfin = f32_or_empty(grad_final_state);
+  Tensor ginit = as_dtype_target(grad_initial_state, DType::F32);
+  if (cuda::la2_fast_supported(d.m, d.e)) {
+    const Tensor qb = q.to(DType::BF16), kb = k.to(DType::BF16), vb = v.to(DType::BF16);
+    const Tensor gb = grad_out.to(DType::BF16);
+    Tensor dqb = as_dtype_target(grad_q, DType::BF16), dkb = as_dtype_target(grad_k, DType::BF16),
+           dvb = as_dtype_target(grad_v, DType::BF16);
+    Tensor ws = cuda_workspace(d, q);
+    cuda::la2_backward_bf16(qb.raw_data(), kb.raw_data(), vb.raw_data(), f32_ptr(decay), f32_ptr(init),
+                            gb.raw_data(), f32_ptr(gfin), dqb.raw_data(), dkb.raw_data(), dvb.raw_data(),
+                            f32_mut(ginit), d.batch, d.heads, d.n, d.m, ws.defined() ? ws.data<float>() : nullptr);
+    cast_into(grad_q, dqb);
+    cast_into(grad_k, dkb);
+    cast_into(grad_v, dvb);
+  } else {
+    cuda::la2_backward_generic(q.dtype(), q.raw_data(), k.raw_data(), v.raw_data(), f32_ptr(decay), f32_ptr(init),
+                               grad_out.raw_data(), f32_ptr(gfin), grad_q.raw_data(), grad_k.raw_data(),
+                               grad_v.raw_data(), f32_mut(ginit), d.batch, d.heads, d.n, d.m, d.e);
+  }
+  cast_into(grad_initial_state, ginit);
+}
+#endif
+
 }  // namespace
 
 void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
@@ -49,7 +130,10 @@ void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor&
   const Dims d = check_core(op, q, k, v, log_decay, initial_state, block);
   check_shape(op, "out", out, v.shape());
   check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.m, d.e});
-  if (q.device().is_cuda()) no_cuda_kernel(op, q);
+  if (q.device().is_cuda()) {
+    LAT_IF_CUDA(op, q, cuda_forward(d, q, k, v, log_decay, initial_state, out, final_state));
+    return;
+  }
   dispatch_cpu_floating(op, q.dtype(), [&]<class T>() {
     cpu::lightning_attention_forward<T>(q.data<T>(), k.data<T>(), v.data<T>(), log_decay.data<T>(),
                                         ptr_or_null<T>(initial_state), out.data<T>(), final_state.data<T>(),
@@ -70,7 +154,12 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
   check_shape(op, "grad_k", grad_k, k.shape());
   check_shape(op, "grad_v", grad_v, v.shape());
   if (grad_initial_state.defined()) check_shape(op, "grad_initial_state", grad_initial_state, state_shape);
-  if (q.device().is_cuda()) no_cuda_kernel(op, q);
+  if (q.device().is_cuda()) {
+    LAT_IF_CUDA(op, q,
+                cuda_backward(d, q, k, v, log_decay, initial_state, grad_out, grad_final_state, grad_q, grad_k,
+                              grad_v, grad_initial_state));
+    return;
+  }
   dispatch_cpu_floating(op, q.dtype(), [&]<class T>() {
     cpu::lightning_attention_backward<T>(q.data<T>(), k.data<T>(), v.data<T>(), log_decay.data<T>(),
                                          ptr_or_null<T>(initial_state), grad_out.data<T>(),

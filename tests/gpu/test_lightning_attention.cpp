@@ -1,0 +1,98 @@
+// gpu: Lightning Attention-2 CUDA kernels (kernels/cuda/lightning_attention.cu) against the CPU op in double.
+// Ragged N (63, 500, 913), d = e ∈ {64, 128} (tensor-core path, bf16: relative RMS ≤ 5e-3), d ≠ e (generic path,
+// bf16 and f32), no decay and strong decay, with initial state and final-state gradient; B·H small enough that
+// the segmented sweep runs, and large enough that it does not.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "gpu_test_util.h"
+#include "kernels/lightning_attention.h"
+
+namespace lat {
+namespace {
+
+using gpu_test::host;
+using gpu_test::rel_rms;
+
+struct Case {
+  int64_t b, h, n, m, e;
+  double decay;  // log-decay of the last head (heads interpolate from decay / H)
+  bool init;
+  DType dtype;
+};
+
+Tensor to_cpu64(const Tensor& t) { return t.to(Device::cpu()).to(DType::F64).contiguous(); }
+
+void run_case(const Case& c) {
+  const uint64_t seed = static_cast<uint64_t>(c.n * 131 + c.m * 7 + c.e + c.h * 1000 + (c.init ? 5 : 0));
+  const Shape qs{c.b, c.h, c.n, c.m}, vs{c.b, c.h, c.n, c.e}, ss{c.b, c.h, c.m, c.e};
+  Tensor q = gpu_test::random_device(qs, c.dtype, seed, -1, 1);
+  Tensor k = gpu_test::random_device(qs, c.dtype, seed + 1, -1, 1);
+  Tensor v = gpu_test::random_device(vs, c.dtype, seed + 2, -1, 1);
+  Tensor go = gpu_test::random_device(vs, c.dtype, seed + 3, -1, 1);
+  Tensor gfin = gpu_test::random_device(ss, DType::F32, seed + 4, -1, 1);
+  Tensor init = c.init ? gpu_test::random_device(ss, DType::F32, seed + 5, -1, 1) : Tensor();
+  std::vector<double> dec(static_cast<size_t>(c.h));
+  for (int64_t i = 0; i < c.h; ++i) dec[static_cast<size_t>(i)] = c.decay * static_cast<double>(i + 1) / c.h;
+  Tensor ld = gpu_test::device_from(dec, Shape{c.h}, c.dtype);
+
+  Tensor o = Tensor::empty(vs, c.dtype, Device::cuda()), fin = Tensor::empty(ss, DType::F32, Device::cuda());
+  Tensor dq = Tensor::empty(qs, c.dtype, Device::cuda()), dk = Tensor::empty(qs, c.dtype, Device::cuda());
+  Tensor dv = Tensor::empty(vs, c.dtype, Device::cuda());
+  Tensor dinit = c.init ? Tensor::empty(ss, DType::F32, Device::cuda()) : Tensor();
+  kernels::lightning_attention_forward(q, k, v, ld, init, 64, o, fin);
+  kernels::lightning_attention_backward(q, k, v, ld, init, 64, go, gfin, dq, dk, dv, dinit);
+
+  // Reference: the CPU op in double on the very values the GPU saw.
+  Tensor q64 = to_cpu64(q), k64 = to_cpu64(k), v64 = to_cpu64(v), go64 = to_cpu64(go), gf64 = to_cpu64(gfin);
+  Tensor ld64 = to_cpu64(ld), init64 = c.init ? to_cpu64(init) : Tensor();
+  Tensor ro = Tensor::empty(vs, DType::F64), rfin = Tensor::empty(ss, DType::F64);
+  Tensor rdq = Tensor::empty(qs, DType::F64), rdk = Tensor::empty(qs, DType::F64), rdv = Tensor::empty(vs, DType::F64);
+  Tensor rdinit = c.init ? Tensor::empty(ss, DType::F64) : Tensor();
+  kernels::lightning_attention_forward(q64, k64, v64, ld64, init64, 64, ro, rfin);
+  kernels::lightning_attention_backward(q64, k64, v64, ld64, init64, 64, go64, gf64, rdq, rdk, rdv, rdinit);
+
+  const bool fast = c.m == c.e && (c.m == 64 || c.m == 128);  // bf16 tensor-core path, also for f32 operands
+  const double tol = (c.dtype == DType::BF16 || fast) ? gpu_test::kBF16Tolerance : 1e-4;
+  auto check = [&](const char* name, const Tensor& got, const Tensor& ref) {
+    const double err = rel_rms(host(got), ref.to_vector<double>());
+    const std::string label = std::string(name) + " B=" + std::to_string(c.b) + " H=" + std::to_string(c.h) +
+                              " N=" + std::to_string(c.n) + " m=" + std::to_string(c.m) + " e=" + std::to_string(c.e) +
+                              " decay=" + gpu_test::sci(c.decay) + (c.init ? " init" : "") + " " +
+                              dtype_name(c.dtype) + ": rel RMS " + gpu_test::sci(err);
+    MESSAGE(label);
+    CHECK_MESSAGE(err <= tol, label);
+  };
+  check("o", o, ro);
+  check("final_state", fin, rfin);
+  check("dq", dq, rdq);
+  check("dk", dk, rdk);
+  check("dv", dv, rdv);
+  if (c.init) check("d_initial_state", dinit, rdinit);
+}
+
+}  // namespace
+
+TEST_CASE("gpu: lightning attention fast path (d = e) vs CPU double reference") {
+  cuda::init(0);
+  run_case({1, 2, 63, 64, 64, 0.0, false, DType::BF16});
+  run_case({1, 2, 500, 128, 128, 0.0, true, DType::BF16});
+  run_case({1, 2, 913, 128, 128, 2.0, true, DType::BF16});
+  run_case({2, 3, 913, 64, 64, 0.05, true, DType::BF16});
+  run_case({2, 40, 500, 128, 128, 0.02, true, DType::BF16});  // B·H = 80: one segment per head
+  run_case({1, 1, 913, 128, 128, 0.01, true, DType::F32});    // f32 operands through the bf16 kernels
+}
+
+TEST_CASE("gpu: lightning attention generic path (d != e) vs CPU double reference") {
+  cuda::init(0);
+  run_case({1, 2, 500, 64, 65, 0.1, true, DType::BF16});
+  run_case({1, 2, 63, 128, 129, 0.0, true, DType::BF16});
+  run_case({2, 1, 913, 32, 48, 2.0, true, DType::F32});
+  run_case({1, 3, 913, 64, 96, 0.0, false, DType::F32});
+}
+
+}  // namespace lat

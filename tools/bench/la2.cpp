@@ -1,0 +1,154 @@
+// lat-bench la2: Lightning Attention-2 CUDA kernels (kernels/cuda/lightning_attention.cu), d = e = 128, bf16,
+// decay on. floor = bytes / 4.3 TB/s with bytes = 4 tensors of B·H·N·d bf16 (forward: q, k, v in, o out) or 11
+// (forward + backward: + dO in, dq, dk, dv out, and q, k, v read again). Median of --repeat CUDA-event-timed runs
+// after 3 warm-ups; peak memory beyond inputs and outputs from the CUDA allocator. Then time per token at fixed
+// B·H·N for N = 1K … 128K (flatness).
+#ifdef LAT_HAVE_CUDA
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "bench/registry.h"
+#include "core/allocator.h"
+#include "core/cuda_context.h"
+#include "core/random.h"
+#include "core/tensor.h"
+#include "kernels/lightning_attention.h"
+
+namespace lat::bench {
+namespace {
+
+constexpr double kBandwidth = 4.3e12;
+
+double median_ms(const std::function<void()>& fn, int repeat) {
+  cudaStream_t s = cuda::stream();
+  for (int i = 0; i < 3; ++i) fn();
+  LAT_CUDA_CHECK(cudaStreamSynchronize(s));
+  std::vector<cudaEvent_t> ev(2 * static_cast<size_t>(repeat));
+  for (auto& e : ev) LAT_CUDA_CHECK(cudaEventCreate(&e));
+  for (int i = 0; i < repeat; ++i) {
+    LAT_CUDA_CHECK(cudaEventRecord(ev[2 * i], s));
+    fn();
+    LAT_CUDA_CHECK(cudaEventRecord(ev[2 * i + 1], s));
+  }
+  LAT_CUDA_CHECK(cudaStreamSynchronize(s));
+  LAT_CUDA_CHECK(cudaGetLastError());
+  std::vector<float> ms(static_cast<size_t>(repeat));
+  for (int i = 0; i < repeat; ++i) LAT_CUDA_CHECK(cudaEventElapsedTime(&ms[i], ev[2 * i], ev[2 * i + 1]));
+  for (auto& e : ev) LAT_CUDA_CHECK(cudaEventDestroy(e));
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+struct Problem {
+  Tensor q, k, v, ld, go, o, fin, dq, dk, dv;
+  Problem(int64_t b, int64_t h, int64_t n, int64_t d) {
+    const Shape s{b, h, n, d};
+    auto rnd = [](const Shape& shape, uint64_t seed) {
+      Tensor t = Tensor::empty(shape, DType::BF16, Device::cuda());
+      fill_uniform(t, seed, 0, -1.0, 1.0);
+      return t;
+    };
+    q = rnd(s, 1);
+    k = rnd(s, 2);
+    v = rnd(s, 3);
+    go = rnd(s, 4);
+    std::vector<double> dec(static_cast<size_t>(h));
+    for (int64_t i = 0; i < h; ++i) dec[static_cast<size_t>(i)] = 0.5 * static_cast<double>(i + 1) / h;  // decay on
+    ld = Tensor::from_vector<double>(dec, Shape{h}).to(DType::BF16).to(Device::cuda());
+    o = Tensor::empty(s, DType::BF16, Device::cuda());
+    dq = Tensor::empty(s, DType::BF16, Device::cuda());
+    dk = Tensor::empty(s, DType::BF16, Device::cuda());
+    dv = Tensor::empty(s, DType::BF16, Device::cuda());
+    fin = Tensor::empty(Shape{b, h, d, d}, DType::F32, Device::cuda());
+  }
+  void forward() { kernels::lightning_attention_forward(q, k, v, ld, Tensor(), 64, o, fin); }
+  void backward() {
+    Tensor none;
+    kernels::lightning_attention_backward(q, k, v, ld, Tensor(), 64, go, Tensor(), dq, dk, dv, none);
+  }
+};
+
+struct Result {
+  double fwd_ms, fb_ms, fwd_floor_ms, fb_floor_ms, fwd_peak_mb, fb_peak_mb;
+};
+
+Result measure(int64_t b, int64_t h, int64_t n, int64_t d, int repeat) {
+  Problem p(b, h, n, d);
+  Allocator& alloc = allocator_for(Device::cuda());
+  LAT_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+  const double base = static_cast<double>(alloc.bytes_in_use());
+  alloc.reset_peak();
+  p.forward();
+  LAT_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+  const double fwd_peak = static_cast<double>(alloc.peak_bytes()) - base;
+  alloc.reset_peak();
+  p.forward();
+  p.backward();
+  LAT_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+  const double fb_peak = static_cast<double>(alloc.peak_bytes()) - base;
+  const double elems = static_cast<double>(b * h * n * d) * 2.0;
+  Result r{};
+  r.fwd_ms = median_ms([&] { p.forward(); }, repeat);
+  r.fb_ms = median_ms([&] { p.forward(); p.backward(); }, repeat);
+  r.fwd_floor_ms = 4 * elems / kBandwidth * 1e3;
+  r.fb_floor_ms = 11 * elems / kBandwidth * 1e3;
+  r.fwd_peak_mb = fwd_peak / 1e6;
+  r.fb_peak_mb = fb_peak / 1e6;
+  return r;
+}
+
+void run(int repeat, bool flat) {
+  cuda::init(0);
+  cudaDeviceProp prop{};
+  LAT_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("lat-bench la2 on %s (%d SMs); d = e = 128, bf16, decay on; floor = tensors x B·H·N·d x 2 B / 4.3 TB/s "
+              "(forward 4, forward+backward 11); median of %d runs after 3 warm-ups\n\n",
+              prop.name, prop.multiProcessorCount, repeat);
+  std::printf("| B×H×N | fwd floor ms | fwd ms | fwd ratio | fwd+bwd floor ms | fwd+bwd ms | fwd+bwd ratio | "
+              "peak extra MB fwd / fwd+bwd |\n|---|---|---|---|---|---|---|---|\n");
+  const int64_t shapes[3][3] = {{8, 16, 2048}, {4, 32, 32768}, {1, 8, 131072}};
+  for (const auto& s : shapes) {
+    const Result r = measure(s[0], s[1], s[2], 128, repeat);
+    std::printf("| %lldx%lldx%lld | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f | %.1f / %.1f |\n",
+                static_cast<long long>(s[0]), static_cast<long long>(s[1]), static_cast<long long>(s[2]),
+                r.fwd_floor_ms, r.fwd_ms, r.fwd_ms / r.fwd_floor_ms, r.fb_floor_ms, r.fb_ms, r.fb_ms / r.fb_floor_ms,
+                r.fwd_peak_mb, r.fb_peak_mb);
+    std::fflush(stdout);
+  }
+  if (!flat) return;
+  const int64_t total = int64_t{1} << 22;  // B·H·N fixed
+  std::printf("\nTime per token at fixed B·H·N = %lld, d = 128:\n\n| N | B·H | fwd ns/token | fwd+bwd ns/token |\n"
+              "|---|---|---|---|\n",
+              static_cast<long long>(total));
+  for (int64_t n = 1024; n <= 131072; n *= 2) {
+    const int64_t bh = total / n;
+    const Result r = measure(1, bh, n, 128, repeat);
+    std::printf("| %lld | %lld | %.3f | %.3f |\n", static_cast<long long>(n), static_cast<long long>(bh),
+                r.fwd_ms * 1e6 / static_cast<double>(total), r.fb_ms * 1e6 / static_cast<double>(total));
+    std::fflush(stdout);
+  }
+}
+
+struct Options {
+  int repeat = 20;
+  bool flat = true;
+};
+
+const Subcommand la2("la2", "Lightning Attention-2 CUDA forward / forward+backward against the HBM floor",
+                     [](CLI::App& sub) {
+                       auto opt = std::make_shared<Options>();
+                       sub.add_option("--repeat", opt->repeat, "timed runs (median)")->check(CLI::Range(1, 10000));
+                       sub.add_flag("!--no-flat", opt->flat, "skip the time-per-token sweep");
+                       sub.callback([opt] { run(opt->repeat, opt->flat); });
+                     });
+
+}  // namespace
+}  // namespace lat::bench
+
+#endif  // LAT_HAVE_CUDA
