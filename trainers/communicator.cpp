@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
+#include <thread>
 
 #include "core/error.h"
 #include "trainers/communicator_detail.h"
@@ -123,6 +124,11 @@ std::string describe(const char* op, const Tensor& t) {
 
 // MPI counts are int: larger tensors go in chunks.
 constexpr int64_t kMaxChunk = INT_MAX / 2;
+// How long the communication thread sleeps between MPI_Test calls (LAT_MPI_POLL_US overrides, for tuning).
+const int64_t kBackgroundPollMicroseconds = [] {
+  const char* v = std::getenv("LAT_MPI_POLL_US");
+  return v ? std::max<int64_t>(0, std::atoll(v)) : int64_t{50};
+}();
 
 }  // namespace
 
@@ -161,6 +167,29 @@ void MpiCommunicator::all_reduce_sum(Tensor& t) {
   for (int64_t at = 0; at < t.numel(); at += kMaxChunk) {
     const int n = static_cast<int>(std::min(kMaxChunk, t.numel() - at));
     LAT_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, base + static_cast<size_t>(at) * elem, n, type, MPI_SUM, MPI_COMM_WORLD));
+  }
+}
+
+// MPI's blocking calls busy-poll; on a CPU run the communication thread would take a core from backward for
+// as long as the slower rank keeps it waiting. Here the thread tests a non-blocking all-reduce and sleeps in
+// between (each MPI_Test also progresses it).
+void MpiCommunicator::all_reduce_sum_background(Tensor& t) {
+  LAT_CHECK(t.device().is_cpu() && t.is_contiguous(), "MPI all-reduce needs a contiguous CPU tensor, got ", t.str());
+  auto scope = watchdog_.scope(describe("all_reduce_sum (gradient bucket)", t));
+  const MPI_Datatype type = mpi_type(t);
+  char* base = static_cast<char*>(t.raw_data());
+  const size_t elem = dtype_size(t.dtype());
+  for (int64_t at = 0; at < t.numel(); at += kMaxChunk) {
+    const int n = static_cast<int>(std::min(kMaxChunk, t.numel() - at));
+    MPI_Request request;
+    LAT_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, base + static_cast<size_t>(at) * elem, n, type, MPI_SUM,
+                                 MPI_COMM_WORLD, &request));
+    for (;;) {
+      int done = 0;
+      LAT_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+      if (done) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(kBackgroundPollMicroseconds));
+    }
   }
 }
 
@@ -235,7 +264,8 @@ std::unique_ptr<Communicator> make_communicator(Device device) {
   if (launched_by_mpi()) {
 #ifdef LAT_HAVE_MPI
     auto mpi = std::make_unique<detail::MpiCommunicator>();
-    if (device.is_cuda() && mpi->world_size() > 1) {
+    // CUDA under a launcher is NCCL even at world size 1 (`mpirun -np 1` then runs the whole bucket path).
+    if (device.is_cuda()) {
 #ifdef LAT_HAVE_NCCL
       return detail::make_nccl_communicator(std::move(mpi));
 #else

@@ -7,7 +7,7 @@
 //           scalars, CPU tensors and barriers. Built when CUDA, MPI and NCCL are all found (LAT_HAVE_NCCL).
 //
 // make_communicator(device) picks: single unless the process was started by an MPI launcher; under one, nccl
-// when the training device is CUDA and the world has more than one rank, else mpi. Collectives are called by
+// when the training device is CUDA (also at world size 1: `mpirun -np 1` measures the bucket path), else mpi. Collectives are called by
 // every rank in the same order; MPI ones block, NCCL ones are ordered on the compute stream.
 //
 // Watchdog: set_watchdog(seconds) makes a collective that has not finished after `seconds` print
@@ -32,6 +32,10 @@ class Communicator {
   virtual std::string name() const = 0;
   // In-place sum over ranks of a contiguous tensor: f32/f64 on the CPU (MPI), f32/f64/bf16 on CUDA (NCCL).
   virtual void all_reduce_sum(Tensor& t) = 0;
+  // The same, called from a communication thread that shares the cores with compute (the gradient reducer's,
+  // with overlap on): waits without spinning so that backward keeps the core (MPI: MPI_Iallreduce polled
+  // with short sleeps). Collectives are still issued in one order on every rank.
+  virtual void all_reduce_sum_background(Tensor& t) { all_reduce_sum(t); }
   // Rank `root`'s tensor is copied into every rank's `t` (same shape and dtype everywhere).
   virtual void broadcast(Tensor& t, int root) = 0;
   virtual double all_reduce_sum(double value) = 0;
@@ -46,7 +50,7 @@ class Communicator {
 
 // True when this process was launched by an MPI launcher (mpirun, srun with PMI/PMIx).
 bool launched_by_mpi();
-// `device` is the training device: with CUDA and more than one rank the NCCL communicator is chosen.
+// `device` is the training device: CUDA under an MPI launcher chooses the NCCL communicator.
 std::unique_ptr<Communicator> make_communicator(Device device = Device::cpu());
 
 }  // namespace lat::trainers

@@ -77,6 +77,7 @@ class MpiCommunicator final : public Communicator {
   int local_rank() const override { return local_rank_; }
   std::string name() const override { return "mpi"; }
   void all_reduce_sum(Tensor& t) override;
+  void all_reduce_sum_background(Tensor& t) override;
   void broadcast(Tensor& t, int root) override;
   double all_reduce_sum(double value) override;
   void barrier() override;

@@ -116,7 +116,7 @@ void GradientReducer::worker(std::shared_ptr<Channel> channel, Communicator* com
     lock.unlock();
     std::string error;
     try {
-      comm->all_reduce_sum(flat);
+      comm->all_reduce_sum_background(flat);
     } catch (const std::exception& e) {
       error = e.what();
     }

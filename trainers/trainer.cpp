@@ -254,7 +254,8 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
                                                           s.device);
   s.params = s.model->parameters();
   s.optimizer = std::make_unique<optim::AdamW>(s.params, adamw_config(recipe));
-  if (comm.world_size() > 1)
+  // Also NCCL at world size 1 (mpirun -np 1): the bucket machinery's cost can then be measured against none.
+  if (comm.world_size() > 1 || comm.name() == "nccl")
     s.reducer = std::make_unique<GradientReducer>(s.params, comm, recipe.distributed.bucket_mb, recipe.distributed.overlap);
   s.schedule = schedule_config(recipe);
   optim::validate(s.schedule);
