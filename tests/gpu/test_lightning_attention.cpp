@@ -34,16 +34,16 @@ void run_case(const Case& c) {
   Tensor k = gpu_test::random_device(qs, c.dtype, seed + 1, -1, 1);
   Tensor v = gpu_test::random_device(vs, c.dtype, seed + 2, -1, 1);
   Tensor go = gpu_test::random_device(vs, c.dtype, seed + 3, -1, 1);
-  Tensor gfin = gpu_test::random_device(ss, DType::F32, seed + 4, -1, 1);
-  Tensor init = c.init ? gpu_test::random_device(ss, DType::F32, seed + 5, -1, 1) : Tensor();
+  Tensor gfin = gpu_test::random_device(ss, c.dtype, seed + 4, -1, 1);
+  Tensor init = c.init ? gpu_test::random_device(ss, c.dtype, seed + 5, -1, 1) : Tensor();  // states share q's dtype
   std::vector<double> dec(static_cast<size_t>(c.h));
   for (int64_t i = 0; i < c.h; ++i) dec[static_cast<size_t>(i)] = c.decay * static_cast<double>(i + 1) / c.h;
   Tensor ld = gpu_test::device_from(dec, Shape{c.h}, c.dtype);
 
-  Tensor o = Tensor::empty(vs, c.dtype, Device::cuda()), fin = Tensor::empty(ss, DType::F32, Device::cuda());
+  Tensor o = Tensor::empty(vs, c.dtype, Device::cuda()), fin = Tensor::empty(ss, c.dtype, Device::cuda());
   Tensor dq = Tensor::empty(qs, c.dtype, Device::cuda()), dk = Tensor::empty(qs, c.dtype, Device::cuda());
   Tensor dv = Tensor::empty(vs, c.dtype, Device::cuda());
-  Tensor dinit = c.init ? Tensor::empty(ss, DType::F32, Device::cuda()) : Tensor();
+  Tensor dinit = c.init ? Tensor::empty(ss, c.dtype, Device::cuda()) : Tensor();
   kernels::lightning_attention_forward(q, k, v, ld, init, 64, o, fin);
   kernels::lightning_attention_backward(q, k, v, ld, init, 64, go, gfin, dq, dk, dv, dinit);
 
