@@ -22,6 +22,9 @@ Variable reshape(const Variable& x, const std::vector<int64_t>& shape);  // one 
 Variable transpose(const Variable& x, int d0, int d1);                   // a view; backward transposes back
 Variable contiguous(const Variable& x);
 Variable slice(const Variable& x, int dim, int64_t start, int64_t end);  // a view
+// x: [B, N, D] -> y with y[:, t] = x[:, t - 1] and y[:, 0] = previous ([B, 1, D], a constant; zeros when
+// undefined): token shift, so a projection at position t sees the token before it.
+Variable shift_sequence(const Variable& x, const Tensor& previous = Tensor());
 
 // --- matmul (ops_matmul.cpp) ---
 // a: [..., M, K] (or [..., K, M] with transpose_a), b: [..., K, N] (or [..., N, K]) -> [..., M, N].

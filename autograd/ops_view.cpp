@@ -39,4 +39,29 @@ Variable slice(const Variable& x, int dim, int64_t start, int64_t end) {
   });
 }
 
+Variable shift_sequence(const Variable& x, const Tensor& previous) {
+  LAT_CHECK(x.ndim() == 3, "shift_sequence: x must be [B, N, D], got ", x.shape().str());
+  const int64_t n = x.size(1);
+  Tensor out = Tensor::zeros(x.shape(), x.dtype(), x.device());
+  if (previous.defined()) {
+    check_shape("shift_sequence", "previous", previous, Shape{x.size(0), 1, x.size(2)});
+    Tensor first = out.slice(1, 0, 1);
+    first.copy_(previous);
+  }
+  if (n > 1) {
+    Tensor rest = out.slice(1, 1, n);
+    rest.copy_(x.data().slice(1, 0, n - 1));
+  }
+  const Shape in_shape = x.shape();
+  return record("shift_sequence", {x}, out, [in_shape, n](const std::vector<Tensor>& g) {
+    // y[:, t] = x[:, t - 1]: x[:, t] receives y's gradient at t + 1; the last position feeds nothing.
+    Tensor d = Tensor::zeros(in_shape, g[0].dtype(), g[0].device());
+    if (n > 1) {
+      Tensor head = d.slice(1, 0, n - 1);
+      head.copy_(g[0].slice(1, 1, n));
+    }
+    return std::vector<Tensor>{d};
+  });
+}
+
 }  // namespace lat::autograd

@@ -382,6 +382,8 @@ const std::vector<Field>& fields() {
                    at_least(0), "random features: redraw every N steps; 0: never"));
     add(make_field("attention", "gate", &R::attention, &AttentionConfig::gate, any(),
                    "output gate on the attention result"));
+    add(make_field("attention", "key_shift", &R::attention, &AttentionConfig::key_shift, any(),
+                   "keys from the previous token's input (token shift), as in RWKV/Based"));
     // [optimizer]
     add(make_field("optimizer", "lr", &R::optimizer, &OptimizerConfig::lr, positive(), "peak learning rate"));
     add(make_field("optimizer", "beta1", &R::optimizer, &OptimizerConfig::beta1, Range{0.0, 1.0, false, true},

@@ -64,6 +64,7 @@ struct AttentionConfig {
   int64_t max_context = 0;      // longest sequence (RoPE tables, softmax cache); 0: training.seq_len
   int64_t redraw_interval = 0;  // random features: redraw every N steps; 0: never
   bool gate = false;            // output gate on the attention result
+  bool key_shift = false;       // keys projected from the previous token's input (token shift)
   bool operator==(const AttentionConfig&) const = default;
 };
 

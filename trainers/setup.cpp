@@ -91,6 +91,7 @@ autograd::nn::LanguageModelConfig model_config(const Recipe& recipe, int64_t voc
   ac.block = a.block;
   ac.max_context = recipe.resolved_max_context();
   ac.gate = a.gate;
+  ac.key_shift = a.key_shift;
   ac.seed = c.seed;
   return c;
 }

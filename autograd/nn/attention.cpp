@@ -132,7 +132,11 @@ Variable Attention::run(const Variable& x, AttentionState* state) const {
   if (x.ndim() != 3 || x.size(2) != d_model_)
     LAT_THROW("Attention: x must be [B, N, ", d_model_, "], got ", x.shape().str());
   const int64_t position = state ? state->position : 0;
-  Variable q = split_heads(linear(x, w_q)), k = split_heads(linear(x, w_k)), v = split_heads(linear(x, w_v));
+  // Token shift: the key at t is projected from the input at t - 1 (the previous chunk's last input when
+  // streaming), so the state binds each token's predecessor to it.
+  const Variable key_input = config_.key_shift ? shift_sequence(x, state ? state->last_input : Tensor()) : x;
+  if (state && config_.key_shift) state->last_input = x.data().slice(1, x.size(1) - 1, x.size(1)).contiguous().clone();
+  Variable q = split_heads(linear(x, w_q)), k = split_heads(linear(key_input, w_k)), v = split_heads(linear(x, w_v));
   if (config_.rope) {
     q = rope(q, position, config_.rope_base);
     k = rope(k, position, config_.rope_base);

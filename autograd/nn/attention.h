@@ -25,6 +25,7 @@ struct AttentionConfig {
   DecayKind decay = DecayKind::None;
   bool rope = false;
   bool gate = false;        // output gate: o ⊙ σ(x W_g), per head, before the output projection
+  bool key_shift = false;   // keys from the previous token's input (token shift): one layer can bind key→value
   int64_t heads = 4;
   int64_t head_dim = 32;     // heads · head_dim must equal d_model
   int64_t feature_dim = 32;  // m = size of q̃, k̃: head_dim (elu1, identity, silu), 2·head_dim (cosine), any > 0 (random)
@@ -48,6 +49,7 @@ struct AttentionState {
                           // the state entering `position`
   Tensor key_stabilizer;  // random features: [B, H], fixed by the first chunk
   Tensor k_cache, v_cache;  // softmax: [B, H, position, d] and [B, H, position, e] (post-RoPE keys)
+  Tensor last_input;        // key_shift: the layer input at position - 1, [B, 1, d_model]
 };
 
 class Attention : public Module {

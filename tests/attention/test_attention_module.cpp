@@ -71,6 +71,11 @@ std::vector<AttentionConfig> streaming_configs() {
   add(K::Linear, F::Random, N::RmsNorm, D::None, false, true, 16);
   add(K::Softmax, F::Elu1, N::Denominator, D::None, true, true, 8);
   add(K::Softmax, F::Elu1, N::Denominator, D::None, false, false, 8);
+  // Token shift: streaming must carry the previous chunk's last input.
+  add(K::Linear, F::Elu1, N::Denominator, D::None, false, false, 8);
+  out.back().key_shift = true;
+  add(K::Linear, F::Identity, N::RmsNorm, D::Alibi, false, true, 8);
+  out.back().key_shift = true;
   return out;
 }
 

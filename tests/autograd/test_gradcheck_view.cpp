@@ -24,3 +24,6 @@ LAT_GRADCHECK("slice of the last dim, then matmul", LAT_SHAPES({3, 7}, {4, 2}), 
 })
 LAT_GRADCHECK("two slices of one input", LAT_SHAPES({6}),
               [](const Vars& in) { return mul(slice(in[0], 0, 0, 3), slice(in[0], 0, 3, 6)); })
+
+LAT_GRADCHECK("shift_sequence", LAT_SHAPES({2, 5, 3}), [](const Vars& in) { return shift_sequence(in[0]); })
+LAT_GRADCHECK("shift_sequence length 1", LAT_SHAPES({2, 1, 3}), [](const Vars& in) { return shift_sequence(in[0]); })

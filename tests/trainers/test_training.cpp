@@ -156,3 +156,14 @@ TEST_CASE("the trainer refuses bad input before writing anything, and keeps exis
   CHECK(std::filesystem::file_size(good) == good_size);
   CHECK_NOTHROW(read_checkpoint(good));
 }
+
+TEST_CASE("MQAR: the shipped elu1 recipe recalls > 90% of queried values within its budget") {
+  TempDir dir("mqar");
+  const Recipe recipe = Recipe::from_file(std::string(LAT_SOURCE_DIR) + "/recipes/mqar/elu1.toml",
+                                          {"training.device=cpu", "logging.level=warn"});
+  const trainers::TrainResult result = train(recipe, dir / "run");
+  REQUIRE(result.accuracy.has_value());
+  MESSAGE("MQAR elu1: " << recipe.training.steps << " steps, query accuracy " << *result.accuracy << ", val_loss "
+                        << result.val_loss.value_or(-1));
+  CHECK(*result.accuracy > 0.9);
+}
