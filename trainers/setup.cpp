@@ -117,6 +117,8 @@ optim::ScheduleConfig schedule_config(const Recipe& recipe) {
   c.min_lr = recipe.optimizer.lr * recipe.schedule.min_lr_ratio;
   c.warmup_steps = recipe.schedule.warmup_steps;
   c.total_steps = recipe.training.steps;
+  // A default warmup longer than a short run shrinks to the run; an explicit one is the user's mistake.
+  if (c.warmup_steps > c.total_steps && recipe.origin("schedule.warmup_steps") == "default") c.warmup_steps = c.total_steps;
   if (c.kind != optim::ScheduleKind::Constant && c.warmup_steps > c.total_steps)
     recipe.fail("schedule.warmup_steps", "warmup of " + std::to_string(c.warmup_steps) + " steps exceeds training.steps = " +
                                              std::to_string(c.total_steps));

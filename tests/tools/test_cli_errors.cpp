@@ -1,0 +1,111 @@
+// The command-line tools on bad input: a one-line error naming the offending thing, a non-zero exit, and
+// existing checkpoints left untouched. Runs the real lat-train / lat-export binaries.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "support/temp_dir.h"
+
+using lat::testing::TempDir;
+
+namespace {
+
+struct Outcome {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Outcome run(const std::string& command) {
+  Outcome r;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buf{};
+  while (fgets(buf.data(), static_cast<int>(buf.size()), pipe)) r.output += buf.data();
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string tool(const std::string& name) { return std::string(LAT_BINARY_DIR) + "/tools/" + name; }
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("lat-train and lat-export refuse bad input with one line and a non-zero exit") {
+  TempDir dir("cli");
+  std::string corpus;
+  for (int i = 0; i < 200; ++i) corpus += "And God said, Let there be light: and there was light.\n";
+  const std::string data = dir.write("corpus.txt", corpus);
+  const std::string recipe = dir.write("tiny.toml", R"(
+[model]
+d_model = 16
+layers = 1
+mlp_hidden = 32
+[attention]
+heads = 2
+[data]
+path = ")" + data + R"("
+[training]
+steps = 4
+batch_size = 2
+seq_len = 16
+device = "cpu"
+eval_interval = 0
+[logging]
+level = "warn"
+)");
+  const std::string run_dir = dir / "run";
+  const std::string train = tool("lat-train") + " " + recipe + " --run-dir " + run_dir + " --no-sample";
+  Outcome ok = run(train);
+  REQUIRE_MESSAGE(ok.exit_code == 0, ok.output);
+  const std::string ckpt = run_dir + "/checkpoints/step_00000004.h5";
+  REQUIRE(std::filesystem::exists(ckpt));
+  const std::string before = slurp(ckpt);
+
+  struct Case {
+    const char* what;
+    std::string command;
+    const char* must_name;
+  };
+  const std::string bad_recipe = dir.write("bad_key.toml", "[training]\nstepz = 3\n");
+  const std::string bad_type = dir.write("bad_type.toml", "[training]\nsteps = \"many\"\n");
+  const std::string corrupt = dir.write("corrupt.h5", std::string(4096, '\x5a'));
+  const Case cases[] = {
+      {"unknown recipe key", tool("lat-train") + " " + bad_recipe + " --run-dir " + run_dir, "training.stepz"},
+      {"wrong type", tool("lat-train") + " " + bad_type + " --run-dir " + run_dir, "training.steps"},
+      {"unknown --set key", train + " --set training.stpes=3", "training.stpes"},
+      {"missing data file", train + " --set data.path=" + dir / "nope.txt", "nope.txt"},
+      {"missing recipe file", tool("lat-train") + " " + dir / "missing.toml", "missing.toml"},
+      {"corrupted checkpoint", train + " --resume " + corrupt, "corrupt.h5"},
+      {"unwritable run directory", tool("lat-train") + " " + recipe + " --run-dir " + data + "/run", "run directory"},
+      {"export of a corrupted checkpoint", tool("lat-export") + " " + corrupt + " " + dir / "out.h5", "corrupt.h5"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    Outcome r = run(c.command);
+    CAPTURE(r.output);
+    CHECK(r.exit_code != 0);
+    CHECK(lines(r.output) == 1);
+    CHECK(r.output.find(c.must_name) != std::string::npos);
+  }
+  CHECK(slurp(ckpt) == before);
+  CHECK(!std::filesystem::exists(dir / "out.h5"));
+}
