@@ -166,7 +166,7 @@ Estimate favor_estimate(const Tensor& q, const Tensor& k, int64_t m, int64_t d, 
 
 }  // namespace
 
-TEST_CASE("FAVOR+ statistics: unbiased estimate of exp(q̂·k̂); orthogonal features have lower variance") {
+TEST_CASE("FAVOR+ statistics: unbiased estimate of exp(q̂·k̂), orthogonal features have lower variance") {
   const int64_t d = 16, m = 16;
   const int draws = 10000;
   Tensor q = testing::random_double(Shape{1, 1, 1, d}, "favor.q", -0.6, 0.6);

@@ -97,7 +97,7 @@ std::vector<double> naive_softmax(const Tensor& q, const Tensor& k, const Tensor
 
 }  // namespace
 
-TEST_CASE("softmax_attention: equals the naive reference; a KV-cache query equals the last row") {
+TEST_CASE("softmax_attention: equals the naive reference, a KV-cache query equals the last row") {
   const int64_t B = 2, H = 2, N = 37, d = 8, e = 5;
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   Tensor q = testing::random_double(Shape{B, H, N, d}, "sq", -2, 2), k = testing::random_double(Shape{B, H, N, d}, "sk", -2, 2);
@@ -115,7 +115,7 @@ TEST_CASE("softmax_attention: equals the naive reference; a KV-cache query equal
   CHECK(testing::relative_rms_error(of.data(), Tensor::from_vector<double>(o, Shape{B, H, N, e})) < 1e-5);
 }
 
-TEST_CASE("gradcheck softmax_attention (causal, 1/sqrt(d), with RoPE; and a KV-cache shaped query)") {
+TEST_CASE("gradcheck softmax_attention (causal, 1/sqrt(d), with RoPE, and a KV-cache shaped query)") {
   const int64_t B = 1, H = 2, N = 13, d = 4, e = 8;
   std::vector<Tensor> in{testing::random_double(Shape{B, H, N, d}, "gq", -2, 2), testing::random_double(Shape{B, H, N, d}, "gk", -2, 2),
                          testing::random_double(Shape{B, H, N, e}, "gv")};

@@ -33,7 +33,7 @@ LAT_GRADCHECK("softmax_cross_entropy scaled downstream", LAT_SHAPES({3, 4}), [](
   return scale(softmax_cross_entropy(in[0], targets({1, 2, 3})), -2.5);
 })
 
-TEST_CASE("softmax_cross_entropy forward matches mean(logsumexp − logit[target])") {
+TEST_CASE("softmax_cross_entropy forward matches mean(logsumexp − logit(target))") {
   for (DType dtype : {DType::F64, DType::F32}) {
     CAPTURE(dtype_name(dtype));
     const int64_t n = 6, v = 29;
@@ -85,7 +85,7 @@ TEST_CASE("softmax_cross_entropy with every target ignored: loss 0, gradient 0")
   for (double g : x.grad().to_vector<double>()) CHECK(g == 0.0);
 }
 
-TEST_CASE("softmax_cross_entropy targets outside [0, V) throw naming the target") {
+TEST_CASE("softmax_cross_entropy targets outside 0..V-1 throw naming the target") {
   Variable x(Tensor::zeros(Shape{3, 5}, DType::F32), true);
   CHECK_THROWS_WITH_AS(softmax_cross_entropy(x, targets({0, 5, 1})), doctest::Contains("target 5 at row 1"),
                        Error);

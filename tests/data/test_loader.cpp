@@ -238,7 +238,7 @@ TEST_CASE("loader: validation windows are never training windows and always star
   CHECK(second_pass == std::vector<int64_t>(first_pass.begin(), first_pass.begin() + 8));
 }
 
-TEST_CASE("loader: text windows give next-token targets; MQAR windows keep MQAR targets; size errors") {
+TEST_CASE("loader: text windows give next-token targets, MQAR windows keep MQAR targets, size errors") {
   lat::testing::TempDir dir("loader_text");
   std::string text;
   for (int i = 0; i < 50; ++i) text += "line " + std::to_string(i) + "\n";

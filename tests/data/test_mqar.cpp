@@ -88,7 +88,7 @@ TEST_CASE("mqar: every query asks a key seen earlier and its target is that key'
   }
 }
 
-TEST_CASE("mqar: accuracy counts only query positions; argmax; config errors") {
+TEST_CASE("mqar: accuracy counts only query positions, argmax, config errors") {
   Tensor y = Tensor::from_vector<int32_t>({-1, 5, -1, 7, 9, -1}, Shape{2, 3});
   Tensor p = Tensor::from_vector<int32_t>({3, 5, 0, 7, 8, 1}, Shape{2, 3});
   const MqarAccuracy acc = mqar_accuracy(p, y);

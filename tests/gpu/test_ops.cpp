@@ -190,7 +190,7 @@ TEST_CASE("embedding forward and scatter-add backward") {
     }
 }
 
-TEST_CASE("multi-tensor AdamW equals the CPU step; global norm and clip factor") {
+TEST_CASE("multi-tensor AdamW equals the CPU step, global norm and clip factor") {
   // 30 tensors: more than one launch group, sizes that are and are not multiples of the chunk.
   std::vector<int64_t> sizes;
   for (int i = 0; i < 30; ++i) sizes.push_back(i % 3 == 0 ? 8192 * (i + 1) : 1000 * i + 7);

@@ -98,7 +98,7 @@ TEST_CASE("adamw matches a double reference over several steps, decaying only we
   }
 }
 
-TEST_CASE("adamw: zero gradient moves only decayed parameters; no gradient moves nothing") {
+TEST_CASE("adamw: zero gradient moves only decayed parameters, no gradient moves nothing") {
   TwoParams model(DType::F32);
   AdamWConfig c;
   c.weight_decay = 0.5;

@@ -185,7 +185,7 @@ TEST_CASE("recipe: to_toml writes every key and parses back to an identical reci
   CHECK(Recipe::keys().size() == 56);
 }
 
-TEST_CASE("recipe: include composes, nested, relative to the including file; later values win") {
+TEST_CASE("recipe: include composes, nested, relative to the including file, later values win") {
   TempDir dir("recipe_include");
   dir.write("base.toml", "[training]\nsteps = 10\nbatch_size = 3\nseed = 5\n[model]\nd_model = 64\n");
   dir.write("mid/mid.toml", "include = \"../base.toml\"\n[training]\nbatch_size = 4\n[model]\nlayers = 2\n");
