@@ -124,10 +124,11 @@ std::string describe(const char* op, const Tensor& t) {
 
 // MPI counts are int: larger tensors go in chunks.
 constexpr int64_t kMaxChunk = INT_MAX / 2;
-// How long the communication thread sleeps between MPI_Test calls (LAT_MPI_POLL_US overrides, for tuning).
+// How long the communication thread sleeps between MPI_Test calls (LAT_MPI_POLL_US overrides, for tuning:
+// 0 yields instead of sleeping, -1 uses the blocking MPI_Allreduce).
 const int64_t kBackgroundPollMicroseconds = [] {
   const char* v = std::getenv("LAT_MPI_POLL_US");
-  return v ? std::max<int64_t>(0, std::atoll(v)) : int64_t{50};
+  return v ? std::max<int64_t>(-1, std::atoll(v)) : int64_t{50};
 }();
 
 }  // namespace
@@ -175,6 +176,7 @@ void MpiCommunicator::all_reduce_sum(Tensor& t) {
 // between (each MPI_Test also progresses it).
 void MpiCommunicator::all_reduce_sum_background(Tensor& t) {
   LAT_CHECK(t.device().is_cpu() && t.is_contiguous(), "MPI all-reduce needs a contiguous CPU tensor, got ", t.str());
+  if (kBackgroundPollMicroseconds < 0) return all_reduce_sum(t);  // LAT_MPI_POLL_US=-1: blocking (spins)
   auto scope = watchdog_.scope(describe("all_reduce_sum (gradient bucket)", t));
   const MPI_Datatype type = mpi_type(t);
   char* base = static_cast<char*>(t.raw_data());
@@ -188,7 +190,8 @@ void MpiCommunicator::all_reduce_sum_background(Tensor& t) {
       int done = 0;
       LAT_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
       if (done) break;
-      std::this_thread::sleep_for(std::chrono::microseconds(kBackgroundPollMicroseconds));
+      if (kBackgroundPollMicroseconds == 0) std::this_thread::yield();
+      else std::this_thread::sleep_for(std::chrono::microseconds(kBackgroundPollMicroseconds));
     }
   }
 }
