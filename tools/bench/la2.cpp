@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "bench/cuda_timing.h"
 #include "bench/registry.h"
 #include "core/allocator.h"
 #include "core/cuda_context.h"
@@ -23,27 +24,7 @@
 namespace lat::bench {
 namespace {
 
-constexpr double kBandwidth = 4.3e12;
 
-double median_ms(const std::function<void()>& fn, int repeat) {
-  cudaStream_t s = cuda::stream();
-  for (int i = 0; i < 3; ++i) fn();
-  LAT_CUDA_CHECK(cudaStreamSynchronize(s));
-  std::vector<cudaEvent_t> ev(2 * static_cast<size_t>(repeat));
-  for (auto& e : ev) LAT_CUDA_CHECK(cudaEventCreate(&e));
-  for (int i = 0; i < repeat; ++i) {
-    LAT_CUDA_CHECK(cudaEventRecord(ev[2 * i], s));
-    fn();
-    LAT_CUDA_CHECK(cudaEventRecord(ev[2 * i + 1], s));
-  }
-  LAT_CUDA_CHECK(cudaStreamSynchronize(s));
-  LAT_CUDA_CHECK(cudaGetLastError());
-  std::vector<float> ms(static_cast<size_t>(repeat));
-  for (int i = 0; i < repeat; ++i) LAT_CUDA_CHECK(cudaEventElapsedTime(&ms[i], ev[2 * i], ev[2 * i + 1]));
-  for (auto& e : ev) LAT_CUDA_CHECK(cudaEventDestroy(e));
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
 
 struct Problem {
   Tensor q, k, v, ld, go, o, fin, dq, dk, dv;
@@ -94,8 +75,8 @@ Result measure(int64_t b, int64_t h, int64_t n, int64_t d, int repeat) {
   const double fb_peak = static_cast<double>(alloc.peak_bytes()) - base;
   const double elems = static_cast<double>(b * h * n * d) * 2.0;
   Result r{};
-  r.fwd_ms = median_ms([&] { p.forward(); }, repeat);
-  r.fb_ms = median_ms([&] { p.forward(); p.backward(); }, repeat);
+  r.fwd_ms = median_cuda_ms([&] { p.forward(); }, repeat);
+  r.fb_ms = median_cuda_ms([&] { p.forward(); p.backward(); }, repeat);
   r.fwd_floor_ms = 4 * elems / kBandwidth * 1e3;
   r.fb_floor_ms = 11 * elems / kBandwidth * 1e3;
   r.fwd_peak_mb = fwd_peak / 1e6;

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_timing.h"
 #include "bench/registry.h"
 #include "core/cuda_context.h"
 #include "core/random.h"
@@ -34,8 +35,6 @@ namespace {
 
 namespace kc = lat::kernels::cuda;
 
-constexpr double kBandwidth = 4.3e12;   // bytes/s, device-to-device copy (read + write), GPU.md
-constexpr double kBf16Rate = 790e12;    // flop/s, dense bf16 GEMM, GPU.md
 
 struct OpsOptions {
   int repeat = 25;
@@ -48,26 +47,6 @@ Tensor rnd(const Shape& shape, DType dtype, uint64_t seed, double lo = -1.0, dou
   return t;
 }
 
-// Median milliseconds of `repeat` timed calls after 3 warm-up calls.
-double time_ms(const std::function<void()>& fn, int repeat) {
-  cudaStream_t s = cuda::stream();
-  for (int i = 0; i < 3; ++i) fn();
-  LAT_CUDA_CHECK(cudaStreamSynchronize(s));
-  std::vector<cudaEvent_t> ev(2 * static_cast<size_t>(repeat));
-  for (auto& e : ev) LAT_CUDA_CHECK(cudaEventCreate(&e));
-  for (int i = 0; i < repeat; ++i) {
-    LAT_CUDA_CHECK(cudaEventRecord(ev[2 * i], s));
-    fn();
-    LAT_CUDA_CHECK(cudaEventRecord(ev[2 * i + 1], s));
-  }
-  LAT_CUDA_CHECK(cudaStreamSynchronize(s));
-  LAT_CUDA_CHECK(cudaGetLastError());
-  std::vector<float> ms(static_cast<size_t>(repeat));
-  for (int i = 0; i < repeat; ++i) LAT_CUDA_CHECK(cudaEventElapsedTime(&ms[i], ev[2 * i], ev[2 * i + 1]));
-  for (auto& e : ev) LAT_CUDA_CHECK(cudaEventDestroy(e));
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
 
 struct Row {
   std::string name, shape;
@@ -103,7 +82,7 @@ void run_ops(const OpsOptions& opt) {
   auto bench = [&](const std::string& name, const std::string& shape, double bytes, double flops,
                    const std::function<void()>& fn) {
     if (!want(name)) return;
-    print_row({name, shape, bytes, flops, time_ms(fn, opt.repeat)});
+    print_row({name, shape, bytes, flops, median_cuda_ms(fn, opt.repeat)});
   };
 
   // --- GEMMs (cuBLASLt) ---
