@@ -15,80 +15,22 @@
 #include <thread>
 
 #include "support/temp_dir.h"
+#include "support/shell.h"
+#include "support/tiny_training.h"
 #include "trainers/checkpoint.h"
 
 using namespace lat;
+using lat::testing::run_shell;
+using lat::testing::ShellResult;
 using lat::testing::TempDir;
+using lat::testing::kTinyRecipe;
+using lat::testing::tiny_corpus;
 
 namespace {
 
-std::string corpus() {
-  std::string text;
-  const char* lines[] = {"In the beginning God created the heaven and the earth.\n",
-                         "And the earth was without form, and void; and darkness was upon the face of the deep.\n",
-                         "And God said, Let there be light: and there was light.\n",
-                         "And God saw the light, that it was good: and God divided the light from the darkness.\n"};
-  for (int i = 0; i < 60; ++i) text += lines[i % 4];
-  return text;
-}
-
-// 20 steps of a 2-layer linear-attention model; batch_size is per rank (set per run).
-const char* kTinyRecipe = R"([model]
-d_model = 32
-layers = 2
-mlp_hidden = 64
-[attention]
-kind = "linear"
-feature_map = "elu1"
-heads = 2
-block = 16
-[optimizer]
-lr = 3e-3
-[schedule]
-kind = "cosine"
-warmup_steps = 5
-[data]
-kind = "text"
-val_fraction = 0.1
-[training]
-steps = 20
-batch_size = 4
-seq_len = 32
-device = "cpu"
-seed = 7
-eval_interval = 0
-[checkpoint]
-interval = 10
-keep_last = 0
-[logging]
-interval = 1
-level = "warn"
-)";
-
-struct Run {
-  int exit_code = -1;
-  double seconds = 0;
-  std::string output;  // stdout and stderr
-};
-
-// Runs `command` through the shell, capturing its output and exit status.
-Run shell(const std::string& command) {
-  Run r;
-  const auto start = std::chrono::steady_clock::now();
-  std::FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return r;
-}
-
 // One rank without mpirun, or `ranks` under mpirun; `args` go to lat-train, `env` (NAME=value ...) to every rank.
 // Every run is bounded by `timeout` so that a hang fails the test instead of the CI job.
-Run lat_train(int ranks, const std::string& args, const std::string& env = "", int timeout_s = 60) {
+ShellResult lat_train(int ranks, const std::string& args, const std::string& env = "", int timeout_s = 60) {
   ::setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
   ::setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
   ::setenv("OMP_NUM_THREADS", "1", 1);
@@ -107,7 +49,7 @@ Run lat_train(int ranks, const std::string& args, const std::string& env = "", i
     command = "env " + env + " " + command;
   }
   command += std::string(LAT_TRAIN_EXE) + " " + args + " --no-sample";
-  Run r = shell(command);
+  ShellResult r = run_shell(command);
   MESSAGE("$ " << command << "\n  exit " << r.exit_code << " after " << r.seconds << " s");
   return r;
 }
@@ -117,7 +59,7 @@ std::string common_args(const TempDir& dir, const std::string& run, int batch_si
 }
 
 void write_inputs(const TempDir& dir) {
-  const std::string data = dir.write("corpus.txt", corpus());
+  const std::string data = dir.write("corpus.txt", tiny_corpus());
   // The data path goes into the recipe text: every rank reads the same file.
   std::string recipe = kTinyRecipe;
   recipe.replace(recipe.find("[data]\n"), 7, "[data]\npath = \"" + data + "\"\n");
@@ -154,7 +96,7 @@ TensorDiff tensor_diff(const Tensor& a, const Tensor& b) {
 bool none_left(const std::string& marker) {
   for (int i = 0; i < 50; ++i) {
     // "lat-trai[n]" matches lat-train but not this shell's own command line.
-    if (shell("pgrep -f 'lat-trai[n] .*" + marker + "'").exit_code == 1) return true;
+    if (run_shell("pgrep -f 'lat-trai[n] .*" + marker + "'").exit_code == 1) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return false;
@@ -228,7 +170,7 @@ TEST_CASE("resume under mpirun -np 2 from a 2-rank checkpoint is bit-exact, and 
   CHECK(c.world_size == 1);
 
   // A different global batch (1 rank x 4 = 4 rows, the checkpoint has 8): refused in one sentence naming it.
-  const Run bad = lat_train(0, common_args(dir, "bad", 4) + " --resume " + step10);
+  const ShellResult bad = lat_train(0, common_args(dir, "bad", 4) + " --resume " + step10);
   CHECK(bad.exit_code != 0);
   CHECK(bad.output.find("global batch") != std::string::npos);
   CHECK(bad.output.find("training.batch_size") != std::string::npos);
@@ -238,7 +180,7 @@ TEST_CASE("resume under mpirun -np 2 from a 2-rank checkpoint is bit-exact, and 
 TEST_CASE("a rank that throws ends the whole job in seconds, naming the rank, leaving no process behind") {
   TempDir dir("dp_fail");
   write_inputs(dir);
-  const Run r = lat_train(2, common_args(dir, "fail", 4) + " --set training.steps=200",
+  const ShellResult r = lat_train(2, common_args(dir, "fail", 4) + " --set training.steps=200",
                           "LAT_TEST_FAIL_RANK=1 LAT_TEST_FAIL_STEP=3", 60);
   MESSAGE(r.output);
   std::printf("rank failure: exit %d after %.2f s\n", r.exit_code, r.seconds);
@@ -254,7 +196,7 @@ TEST_CASE("the watchdog aborts the job when a collective does not finish in dist
   TempDir dir("dp_watchdog");
   write_inputs(dir);
   // Rank 1 goes silent at step 3 (it sleeps, and never joins the gradient all-reduce); rank 0 waits in it.
-  const Run r = lat_train(2, common_args(dir, "hang", 4) + " --set training.steps=200 --set distributed.watchdog_seconds=2",
+  const ShellResult r = lat_train(2, common_args(dir, "hang", 4) + " --set training.steps=200 --set distributed.watchdog_seconds=2",
                           "LAT_TEST_FAIL_RANK=1 LAT_TEST_FAIL_STEP=3 LAT_TEST_FAIL_MODE=hang", 60);
   MESSAGE(r.output);
   std::printf("watchdog (2 s): exit %d after %.2f s\n", r.exit_code, r.seconds);

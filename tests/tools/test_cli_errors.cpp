@@ -2,35 +2,18 @@
 // existing checkpoints left untouched. Runs the real lat-train / lat-export binaries.
 #include <doctest/doctest.h>
 
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "support/shell.h"
 #include "support/temp_dir.h"
 
 using lat::testing::TempDir;
+using lat::testing::run_shell;
+using Outcome = lat::testing::ShellResult;
 
 namespace {
-
-struct Outcome {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-Outcome run(const std::string& command) {
-  Outcome r;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buf{};
-  while (fgets(buf.data(), static_cast<int>(buf.size()), pipe)) r.output += buf.data();
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 std::string tool(const std::string& name) { return std::string(LAT_BINARY_DIR) + "/tools/" + name; }
 
@@ -74,7 +57,7 @@ level = "warn"
 )");
   const std::string run_dir = dir / "run";
   const std::string train = tool("lat-train") + " " + recipe + " --run-dir " + run_dir + " --no-sample";
-  Outcome ok = run(train);
+  Outcome ok = run_shell(train);
   REQUIRE_MESSAGE(ok.exit_code == 0, ok.output);
   const std::string ckpt = run_dir + "/checkpoints/step_00000004.h5";
   REQUIRE(std::filesystem::exists(ckpt));
@@ -100,7 +83,7 @@ level = "warn"
   };
   for (const Case& c : cases) {
     CAPTURE(c.what);
-    Outcome r = run(c.command);
+    Outcome r = run_shell(c.command);
     CAPTURE(r.output);
     CHECK(r.exit_code != 0);
     CHECK(lines(r.output) == 1);

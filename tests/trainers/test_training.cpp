@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "support/temp_dir.h"
+#include "support/tiny_training.h"
 #include "trainers/checkpoint.h"
 #include "trainers/communicator.h"
 #include "trainers/trainer.h"
@@ -14,52 +15,10 @@
 using namespace lat;
 using lat::testing::error_of;
 using lat::testing::TempDir;
+using lat::testing::kTinyRecipe;
+using lat::testing::tiny_corpus;
 
 namespace {
-
-// A small English corpus: enough windows for training and validation at seq_len 32.
-std::string corpus() {
-  std::string text;
-  const char* lines[] = {"In the beginning God created the heaven and the earth.\n",
-                         "And the earth was without form, and void; and darkness was upon the face of the deep.\n",
-                         "And God said, Let there be light: and there was light.\n",
-                         "And God saw the light, that it was good: and God divided the light from the darkness.\n"};
-  for (int i = 0; i < 60; ++i) text += lines[i % 4];
-  return text;
-}
-
-const char* kTinyRecipe = R"(
-[model]
-d_model = 32
-layers = 2
-mlp_hidden = 64
-[attention]
-kind = "linear"
-feature_map = "elu1"
-heads = 2
-block = 16
-[optimizer]
-lr = 3e-3
-[schedule]
-kind = "cosine"
-warmup_steps = 5
-[data]
-kind = "text"
-val_fraction = 0.1
-[training]
-steps = 20
-batch_size = 4
-seq_len = 32
-device = "cpu"
-seed = 7
-eval_interval = 0
-[checkpoint]
-interval = 10
-keep_last = 0
-[logging]
-interval = 1
-level = "warn"
-)";
 
 Recipe tiny_recipe(const std::string& data_path, std::vector<std::string> overrides = {}) {
   overrides.push_back("data.path=" + data_path);
@@ -81,7 +40,7 @@ trainers::TrainResult train(const Recipe& recipe, const std::string& run_dir, co
 
 TEST_CASE("exact resume: 10 steps + resume + 10 steps equal 20 steps bit for bit") {
   TempDir dir("resume");
-  const std::string data = dir.write("corpus.txt", corpus());
+  const std::string data = dir.write("corpus.txt", tiny_corpus());
   std::vector<std::string> variant;
   SUBCASE("elu1") {}
   // FAVOR+ with a redraw every 4 steps: the resumed run must redraw the same W at the same steps.
@@ -115,7 +74,7 @@ TEST_CASE("exact resume: 10 steps + resume + 10 steps equal 20 steps bit for bit
 
 TEST_CASE("loss goes down over a 60-step run") {
   TempDir dir("loss");
-  const std::string data = dir.write("corpus.txt", corpus());
+  const std::string data = dir.write("corpus.txt", tiny_corpus());
   train(tiny_recipe(data, {"training.steps=60", "checkpoint.interval=0"}), dir / "run");
   const Checkpoint c = read_checkpoint(checkpoint_path(dir / "run/checkpoints", 60));
   REQUIRE(c.metrics.loss.size() == 60);
@@ -128,7 +87,7 @@ TEST_CASE("loss goes down over a 60-step run") {
 
 TEST_CASE("the trainer refuses bad input before writing anything, and keeps existing checkpoints") {
   TempDir dir("refuse");
-  const std::string data = dir.write("corpus.txt", corpus());
+  const std::string data = dir.write("corpus.txt", tiny_corpus());
   // A good run leaves a checkpoint behind.
   train(tiny_recipe(data, {"training.steps=10"}), dir / "run");
   const std::string good = checkpoint_path(dir / "run/checkpoints", 10);
