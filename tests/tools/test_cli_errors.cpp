@@ -92,3 +92,25 @@ level = "warn"
   CHECK(slurp(ckpt) == before);
   CHECK(!std::filesystem::exists(dir / "out.h5"));
 }
+
+TEST_CASE("SIGINT makes lat-train write a checkpoint and exit cleanly, and the run resumes from it") {
+  TempDir dir("sigint");
+  std::string corpus;
+  for (int i = 0; i < 4000; ++i) corpus += "And God said, Let there be light: and there was light.\n";
+  const std::string data = dir.write("corpus.txt", corpus);
+  const std::string args = " --set data.path=" + data + " --set training.steps=100000 --set training.device=cpu" +
+                           " --set logging.level=warn --set training.eval_interval=0 --set checkpoint.interval=0" +
+                           " --run-dir " + dir / "run" + " --no-sample";
+  const std::string train = tool("lat-train") + " " + std::string(LAT_SOURCE_DIR) + "/recipes/quickstart.toml";
+  // Start, let it take a few steps, interrupt, and collect the exit status.
+  const Outcome r = run_shell("(" + train + args + " & pid=$!; sleep 3; kill -INT $pid; wait $pid; echo exit=$?)");
+  CAPTURE(r.output);
+  CHECK(r.output.find("exit=0") != std::string::npos);
+  REQUIRE(std::filesystem::is_directory(dir / "run/checkpoints"));
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "run/checkpoints")) count += entry.path().extension() == ".h5";
+  CHECK(count == 1);
+  const Outcome resumed = run_shell(train + args + " --resume auto --stop-after 1");
+  CAPTURE(resumed.output);
+  CHECK(resumed.exit_code == 0);
+}
