@@ -25,6 +25,7 @@
 #include "trainers/checkpoint.h"
 #include "trainers/gradient_reducer.h"
 #include "trainers/metrics.h"
+#include "trainers/session.h"
 #include "trainers/setup.h"
 
 namespace lat::trainers {
@@ -86,12 +87,7 @@ struct Trainer::State {
   TrainOptions options;
   Communicator& comm;
   Device device;
-  std::shared_ptr<const data::WindowSource> source;
-  std::unique_ptr<data::Loader> loader;
-  std::unique_ptr<autograd::nn::LanguageModel> model;
-  std::vector<autograd::nn::NamedParameter> params;
-  std::unique_ptr<optim::AdamW> optimizer;
-  optim::ScheduleConfig schedule;
+  std::unique_ptr<TrainingSession> session;
   int64_t step = 0;  // optimizer steps completed
   int64_t tokens_seen = 0;
   int64_t feature_draw = 0;  // random-feature attention: which Philox draw of W is in use
@@ -100,14 +96,15 @@ struct Trainer::State {
 
   State(const Recipe& r, const TrainOptions& o, Communicator& c) : recipe(r), options(o), comm(c) {}
 
-  int64_t tokens_per_step() const {
-    return recipe.training.batch_size * comm.world_size() * recipe.training.seq_len * recipe.training.grad_accum;
-  }
+  // Tokens one step consumes over all ranks.
+  int64_t tokens_per_step() const { return session->tokens_per_step() * comm.world_size(); }
+  autograd::nn::LanguageModel& model() { return session->model(); }
+  const std::vector<autograd::nn::NamedParameter>& params() const { return session->parameters(); }
 
   Checkpoint make_checkpoint() const {
     Checkpoint ck;
-    for (const auto& p : params) ck.model[p.name] = p.variable.data().to(Device::cpu()).clone();
-    optim::AdamWState st = optimizer->state();
+    for (const auto& p : params()) ck.model[p.name] = p.variable.data().to(Device::cpu()).clone();
+    optim::AdamWState st = session->optimizer().state();
     for (auto& [name, t] : st.exp_avg) ck.optim_m[name] = t.to(Device::cpu()).clone();
     for (auto& [name, t] : st.exp_avg_sq) ck.optim_v[name] = t.to(Device::cpu()).clone();
     ck.optim_step = st.step;
@@ -115,13 +112,13 @@ struct Trainer::State {
     ck.tokens_seen = tokens_seen;
     ck.world_size = comm.world_size();
     // Every rank's position is the same global position (data/loader.h), stored once per rank.
-    ck.loader_positions.assign(static_cast<size_t>(comm.world_size()), pack(loader->position()));
+    ck.loader_positions.assign(static_cast<size_t>(comm.world_size()), pack(session->loader().position()));
     ck.recipe = recipe.to_toml();
     ck.metrics = history;
     if (uses_random_features()) {
       // W itself for analysis; the draw index restores it bit for bit (W is a function of seed, layer, draw).
       ck.rng_offsets["random_features.draw"] = static_cast<uint64_t>(feature_draw);
-      for (auto* block : model->blocks())
+      for (auto* block : session->model().blocks())
         ck.random_features["layers." + std::to_string(block->attention().config().layer) + ".attention"] =
             block->attention().random_features().to(DType::F32);
     }
@@ -129,14 +126,14 @@ struct Trainer::State {
   }
 
   void load_checkpoint(const Checkpoint& ck, const std::string& file) {
-    for (const auto& p : params) {
+    for (const auto& p : params()) {
       auto it = ck.model.find(p.name);
       if (it == ck.model.end()) LAT_THROW("checkpoint '", file, "' has no parameter '", p.name, "' (a different model?)");
       if (it->second.shape() != p.variable.shape())
         LAT_THROW("checkpoint '", file, "': parameter '", p.name, "' has shape ", it->second.shape().str(),
                   ", the recipe's model has ", p.variable.shape().str());
     }
-    for (auto& p : params) {
+    for (const auto& p : params()) {
       Tensor dst = p.variable.data();
       dst.copy_(ck.model.at(p.name));
     }
@@ -144,18 +141,18 @@ struct Trainer::State {
     st.step = ck.optim_step;
     st.exp_avg = ck.optim_m;
     st.exp_avg_sq = ck.optim_v;
-    optimizer->load_state(st);
+    session->optimizer().load_state(st);
     if (ck.loader_positions.empty()) LAT_THROW("checkpoint '", file, "' has no loader position");
     // Ranks beyond the writer's world size resume from the shared global position; the loader refuses it
     // (naming the field) when the global batch differs.
     const data::LoaderPosition saved = unpack(ck.loader_positions.front(), file);
-    if (saved.global_batch != loader->global_batch())
+    if (saved.global_batch != session->loader().global_batch())
       LAT_THROW("cannot resume from '", file, "': it was written with a global batch of ", saved.global_batch,
                 " rows (", ck.world_size, " ranks x ", saved.global_batch / std::max<int64_t>(ck.world_size, 1),
-                ") but this run has ", loader->global_batch(), " (", comm.world_size(), " ranks x ",
+                ") but this run has ", session->loader().global_batch(), " (", comm.world_size(), " ranks x ",
                 recipe.training.batch_size, "); set training.batch_size so that ranks x training.batch_size = ",
                 saved.global_batch);
-    loader->restore(saved);
+    session->loader().restore(saved);
     step = ck.step;
     tokens_seen = ck.tokens_seen;
     history = ck.metrics;
@@ -171,7 +168,7 @@ struct Trainer::State {
   }
   void set_feature_draw(int64_t draw) {
     feature_draw = draw;
-    for (auto* block : model->blocks()) block->attention().redraw_random_features(draw);
+    for (auto* block : session->model().blocks()) block->attention().redraw_random_features(draw);
   }
   // FAVOR+ redraw policy (SPEC §2): a fresh W every attention.redraw_interval steps (0: frozen).
   void maybe_redraw_features() {
@@ -190,14 +187,14 @@ struct Trainer::State {
   // Mean validation loss (and MQAR accuracy) over up to eval_batches batches, averaged over ranks.
   std::pair<double, std::optional<double>> evaluate() {
     autograd::NoGradGuard no_grad;
-    data::ValidationIterator it = loader->validation(recipe.training.eval_batches);
+    data::ValidationIterator it = session->loader().validation(recipe.training.eval_batches);
     data::Batch batch;
     double loss_sum = 0, batches = 0;
     data::MqarAccuracy acc;
     const bool mqar = recipe.data.kind == DataKind::Mqar;
     while (it.next(batch)) {
       Tensor inputs = batch.inputs.to(device), targets = batch.targets.to(device);
-      Variable logits = model->logits(inputs);
+      Variable logits = session->model().logits(inputs);
       Variable loss = autograd::softmax_cross_entropy(logits, targets.reshape({-1}), data::kIgnoreIndex);
       loss_sum += loss.data().item();
       batches += 1;
@@ -241,31 +238,19 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
   }
   if (!resume_file.empty()) resume = read_checkpoint(resume_file);
 
-  s.source = make_window_source(recipe);
-  data::LoaderConfig lc;
-  lc.batch_size = recipe.training.batch_size;
-  lc.rank = comm.rank();
-  lc.world_size = comm.world_size();
-  lc.seed = static_cast<uint64_t>(recipe.training.seed);
-  lc.val_fraction = recipe.data.val_fraction;
-  s.loader = std::make_unique<data::Loader>(s.source, lc);
-
-  s.model = std::make_unique<autograd::nn::LanguageModel>(model_config(recipe, resolved_vocab_size(recipe, *s.source)),
-                                                          s.device);
-  s.params = s.model->parameters();
-  s.optimizer = std::make_unique<optim::AdamW>(s.params, adamw_config(recipe));
+  s.session = std::make_unique<TrainingSession>(recipe, s.device, comm.rank(), comm.world_size());
   // Also NCCL at world size 1 (mpirun -np 1): the bucket machinery's cost can then be measured against none.
-  if (comm.world_size() > 1 || comm.name() == "nccl")
-    s.reducer = std::make_unique<GradientReducer>(s.params, comm, recipe.distributed.bucket_mb, recipe.distributed.overlap);
-  s.schedule = schedule_config(recipe);
-  optim::validate(s.schedule);
+  if (comm.world_size() > 1 || comm.name() == "nccl") {
+    s.reducer = std::make_unique<GradientReducer>(s.params(), comm, recipe.distributed.bucket_mb, recipe.distributed.overlap);
+    s.session->set_reducer(s.reducer.get());
+  }
 
   if (resume) {
     s.load_checkpoint(*resume, resume_file);
     log_info("resumed from {} at step {}", resume_file, s.step);
   } else if (comm.world_size() > 1) {
     // Identical initialisation is already guaranteed by Philox; broadcasting makes it a fact.
-    for (auto& p : s.params) {
+    for (const auto& p : s.params()) {
       Tensor t = p.variable.data();
       comm.broadcast(t, 0);
     }
@@ -275,7 +260,7 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
 
 Trainer::~Trainer() = default;
 
-const autograd::nn::LanguageModel& Trainer::model() const { return *s_->model; }
+const autograd::nn::LanguageModel& Trainer::model() const { return s_->session->model(); }
 Device Trainer::device() const { return s_->device; }
 
 void Trainer::install_signal_handlers() {
@@ -298,8 +283,8 @@ TrainResult Trainer::run() {
              to_string(r.attention.kind) + std::string(r.attention.kind == AttentionKind::Linear
                                                            ? std::string("/") + to_string(r.attention.feature_map)
                                                            : ""),
-             s.device.str(), comm.world_size(), comm.world_size() > 1 ? "s" : "", s.model->parameter_count(),
-             s.model->flops_per_token(r.training.seq_len), s.source->describe());
+             s.device.str(), comm.world_size(), comm.world_size() > 1 ? "s" : "", s.model().parameter_count(),
+             s.model().flops_per_token(r.training.seq_len), s.session->source().describe());
   }
   std::unique_ptr<MetricsFile> metrics;
   if (root) metrics = std::make_unique<MetricsFile>((fs::path(s.options.run_dir) / "metrics.jsonl").string(), s.step > 0);
@@ -316,22 +301,7 @@ TrainResult Trainer::run() {
       LAT_THROW("test hook LAT_TEST_FAIL_RANK/LAT_TEST_FAIL_STEP: rank ", comm.rank(), " fails at step ", fail_step);
     }
     s.maybe_redraw_features();
-    const double lr = optim::lr_at(s.schedule, s.step);
-    s.optimizer->zero_grad();
-    double loss_sum = 0;
-    for (int64_t micro = 0; micro < r.training.grad_accum; ++micro) {
-      data::Batch batch = s.loader->next();
-      Variable loss = s.model->loss(batch.inputs.to(s.device), batch.targets.to(s.device));
-      if (r.training.grad_accum > 1) loss = autograd::scale(loss, 1.0 / static_cast<double>(r.training.grad_accum));
-      // Only the last micro-batch's backward reduces (its gradients include the earlier ones).
-      if (s.reducer && micro + 1 == r.training.grad_accum) s.reducer->arm();
-      loss.backward();
-      loss_sum += loss.data().item();
-    }
-    if (s.reducer) s.reducer->finish();
-    const double grad_norm = r.optimizer.grad_clip > 0 ? optim::clip_grad_norm(s.params, r.optimizer.grad_clip)
-                                                       : optim::global_grad_norm(s.params);
-    s.optimizer->step(lr);
+    const TrainingSession::StepResult step = s.session->step(s.step);
     ++s.step;
     s.tokens_seen += s.tokens_per_step();
     interval_tokens += s.tokens_per_step();
@@ -345,9 +315,9 @@ TrainResult Trainer::run() {
       StepMetrics m;
       m.step = s.step;
       m.total_steps = total;
-      m.loss = comm.all_reduce_sum(loss_sum) / comm.world_size();
-      m.lr = lr;
-      m.grad_norm = grad_norm;
+      m.loss = comm.all_reduce_sum(step.loss) / comm.world_size();
+      m.lr = step.lr;
+      m.grad_norm = step.grad_norm;
       const double interval_s = interval_timer.seconds();
       m.tokens_per_s = interval_s > 0 ? static_cast<double>(interval_tokens) / interval_s : 0;
       m.elapsed_s = run_timer.seconds();

@@ -8,13 +8,9 @@
 #include <vector>
 
 #include "autograd/nn/language_model.h"
-#include "data/loader.h"
 #include "gpu_test_util.h"
-#include "optim/adamw.h"
-#include "optim/clip.h"
-#include "optim/schedule.h"
 #include "trainers/recipe.h"
-#include "trainers/setup.h"
+#include "trainers/session.h"
 
 using namespace lat;
 
@@ -56,27 +52,9 @@ seed = 3
 )";
 
 std::vector<double> train_losses(const Recipe& recipe, Device device, int64_t steps) {
-  auto source = trainers::make_window_source(recipe);
-  data::LoaderConfig lc;
-  lc.batch_size = recipe.training.batch_size;
-  lc.seed = static_cast<uint64_t>(recipe.training.seed);
-  lc.val_fraction = recipe.data.val_fraction;
-  data::Loader loader(source, lc);
-  autograd::nn::LanguageModel model(trainers::model_config(recipe, trainers::resolved_vocab_size(recipe, *source)),
-                                    device);
-  auto params = model.parameters();
-  optim::AdamW opt(params, trainers::adamw_config(recipe));
-  const optim::ScheduleConfig schedule = trainers::schedule_config(recipe);
+  trainers::TrainingSession session(recipe, device);
   std::vector<double> losses;
-  for (int64_t i = 0; i < steps; ++i) {
-    opt.zero_grad();
-    data::Batch batch = loader.next();
-    autograd::Variable loss = model.loss(batch.inputs.to(device), batch.targets.to(device));
-    loss.backward();
-    optim::clip_grad_norm(params, recipe.optimizer.grad_clip);
-    opt.step(optim::lr_at(schedule, i));
-    losses.push_back(loss.data().item());
-  }
+  for (int64_t i = 0; i < steps; ++i) losses.push_back(session.step(i).loss);
   return losses;
 }
 

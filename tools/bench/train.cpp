@@ -3,7 +3,7 @@
 //   MFU = LanguageModel::flops_per_token(seq_len) × tokens/s / 989 TFLOP/s, where 989 TFLOP/s is the H200's
 //   dense bf16 datasheet peak (the reference the issue fixes, whatever precision the run uses).
 // The step is the trainer's (zero_grad, forward + loss, backward, clip, AdamW) without logging, evaluation or
-// checkpoints; the device is synchronised once before and once after the timed steps only.
+// checkpoints (trainers::TrainingSession::step); each step reads its loss and gradient norm back to the host.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -13,11 +13,8 @@
 #include "bench/registry.h"
 #include "core/allocator.h"
 #include "core/timer.h"
-#include "data/loader.h"
-#include "optim/adamw.h"
-#include "optim/clip.h"
-#include "optim/schedule.h"
 #include "trainers/recipe.h"
+#include "trainers/session.h"
 #include "trainers/setup.h"
 
 #ifdef LAT_HAVE_CUDA
@@ -40,17 +37,8 @@ void sync(Device device) {
 void run(const std::string& path, int64_t steps, int64_t warmup, const std::vector<std::string>& overrides) {
   Recipe recipe = Recipe::from_file(path, overrides);
   const Device device = trainers::resolve_device(recipe);
-  auto source = trainers::make_window_source(recipe);
-  data::LoaderConfig lc;
-  lc.batch_size = recipe.training.batch_size;
-  lc.seed = static_cast<uint64_t>(recipe.training.seed);
-  lc.val_fraction = recipe.data.val_fraction;
-  data::Loader loader(source, lc);
-  autograd::nn::LanguageModel model(trainers::model_config(recipe, trainers::resolved_vocab_size(recipe, *source)),
-                                    device);
-  auto params = model.parameters();
-  optim::AdamW opt(params, trainers::adamw_config(recipe));
-  const optim::ScheduleConfig schedule = trainers::schedule_config(recipe);
+  trainers::TrainingSession session(recipe, device);
+  const autograd::nn::LanguageModel& model = session.model();
   const int64_t T = recipe.training.seq_len, B = recipe.training.batch_size;
   const double flops_per_token = model.flops_per_token(T);
   std::printf("lat-bench train %s: %s, %lld parameters, batch %lld x seq %lld, %.4g FLOPs/token\n", path.c_str(),
@@ -58,24 +46,13 @@ void run(const std::string& path, int64_t steps, int64_t warmup, const std::vect
               static_cast<long long>(T), flops_per_token);
 
   double last_loss = 0;
-  auto step = [&](int64_t i) {
-    opt.zero_grad();
-    data::Batch batch = loader.next();
-    autograd::Variable loss = model.loss(batch.inputs.to(device), batch.targets.to(device));
-    loss.backward();
-    if (recipe.optimizer.grad_clip > 0) optim::clip_grad_norm(params, recipe.optimizer.grad_clip);
-    opt.step(optim::lr_at(schedule, i));
-    return loss;
-  };
-  for (int64_t i = 0; i < warmup; ++i) last_loss = step(i).data().item();
+  for (int64_t i = 0; i < warmup; ++i) last_loss = session.step(i).loss;
   sync(device);
   if (device.is_cuda()) allocator_for(device).reset_peak();
   Timer timer;
-  autograd::Variable loss;
-  for (int64_t i = 0; i < steps; ++i) loss = step(warmup + i);
+  for (int64_t i = 0; i < steps; ++i) last_loss = session.step(warmup + i).loss;
   sync(device);
   const double seconds = timer.seconds();
-  if (loss.defined()) last_loss = loss.data().item();
   const double tokens = static_cast<double>(steps * B * T);
   const double tps = seconds > 0 ? tokens / seconds : 0;
   const double mfu = flops_per_token * tps / kH200Bf16PeakFlops;

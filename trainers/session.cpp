@@ -1,0 +1,55 @@
+#include "trainers/session.h"
+
+#include "autograd/ops.h"
+#include "optim/clip.h"
+#include "trainers/gradient_reducer.h"
+#include "trainers/setup.h"
+
+namespace lat::trainers {
+
+TrainingSession::TrainingSession(const Recipe& recipe, Device device, int rank, int world_size)
+    : recipe_(recipe), device_(device) {
+  source_ = make_window_source(recipe);
+  data::LoaderConfig lc;
+  lc.batch_size = recipe.training.batch_size;
+  lc.rank = rank;
+  lc.world_size = world_size;
+  lc.seed = static_cast<uint64_t>(recipe.training.seed);
+  lc.val_fraction = recipe.data.val_fraction;
+  loader_ = std::make_unique<data::Loader>(source_, lc);
+  model_ = std::make_unique<autograd::nn::LanguageModel>(model_config(recipe, resolved_vocab_size(recipe, *source_)),
+                                                         device);
+  params_ = model_->parameters();
+  optimizer_ = std::make_unique<optim::AdamW>(params_, adamw_config(recipe));
+  schedule_ = schedule_config(recipe);
+  optim::validate(schedule_);
+}
+
+TrainingSession::~TrainingSession() = default;
+
+int64_t TrainingSession::tokens_per_step() const {
+  return recipe_.training.batch_size * recipe_.training.seq_len * recipe_.training.grad_accum;
+}
+
+TrainingSession::StepResult TrainingSession::step(int64_t step) {
+  StepResult r;
+  r.lr = optim::lr_at(schedule_, step);
+  optimizer_->zero_grad();
+  const int64_t accum = recipe_.training.grad_accum;
+  for (int64_t micro = 0; micro < accum; ++micro) {
+    data::Batch batch = loader_->next();
+    autograd::Variable loss = model_->loss(batch.inputs.to(device_), batch.targets.to(device_));
+    if (accum > 1) loss = autograd::scale(loss, 1.0 / static_cast<double>(accum));
+    // Only the last micro-batch's backward reduces (its gradients include the earlier ones).
+    if (reducer_ && micro + 1 == accum) reducer_->arm();
+    loss.backward();
+    r.loss += loss.data().item();
+  }
+  if (reducer_) reducer_->finish();
+  r.grad_norm = recipe_.optimizer.grad_clip > 0 ? optim::clip_grad_norm(params_, recipe_.optimizer.grad_clip)
+                                                 : optim::global_grad_norm(params_);
+  optimizer_->step(r.lr);
+  return r;
+}
+
+}  // namespace lat::trainers

@@ -1,0 +1,62 @@
+// TrainingSession: what one training run is made of, built from a validated recipe (data source and
+// loader, model, optimizer, schedule), and its optimizer step. The Trainer adds the run directory, logging,
+// evaluation, checkpoints and the communicator; `lat-bench train` and the GPU whole-model test drive a
+// session directly, so every caller trains with the same step.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "autograd/nn/language_model.h"
+#include "data/loader.h"
+#include "optim/adamw.h"
+#include "optim/schedule.h"
+#include "trainers/recipe.h"
+
+namespace lat::trainers {
+
+class GradientReducer;
+
+class TrainingSession {
+ public:
+  // rank/world_size shard the loader (data/loader.h). Throws lat::Error naming the recipe key for bad data.
+  TrainingSession(const Recipe& recipe, Device device, int rank = 0, int world_size = 1);
+  ~TrainingSession();
+
+  struct StepResult {
+    double loss = 0;  // mean loss of this rank's micro-batches
+    double lr = 0;
+    double grad_norm = 0;  // global norm before clipping (after the reduction, when there is one)
+  };
+  // Optimizer step number `step` (0-based): zero grads; training.grad_accum micro-batches of forward +
+  // backward with the loss scaled by 1/grad_accum; the reducer (if any) armed for the last one; clip to
+  // optimizer.grad_clip; AdamW at lr_at(step).
+  StepResult step(int64_t step);
+
+  // Averages gradients across ranks during the last micro-batch's backward; not owned; may be null.
+  void set_reducer(GradientReducer* reducer) { reducer_ = reducer; }
+
+  const Recipe& recipe() const { return recipe_; }
+  Device device() const { return device_; }
+  const data::WindowSource& source() const { return *source_; }
+  data::Loader& loader() { return *loader_; }
+  autograd::nn::LanguageModel& model() { return *model_; }
+  const autograd::nn::LanguageModel& model() const { return *model_; }
+  const std::vector<autograd::nn::NamedParameter>& parameters() const { return params_; }
+  optim::AdamW& optimizer() { return *optimizer_; }
+  // Tokens one step consumes on this rank: batch_size x seq_len x grad_accum.
+  int64_t tokens_per_step() const;
+
+ private:
+  Recipe recipe_;
+  Device device_;
+  std::shared_ptr<const data::WindowSource> source_;
+  std::unique_ptr<data::Loader> loader_;
+  std::unique_ptr<autograd::nn::LanguageModel> model_;
+  std::vector<autograd::nn::NamedParameter> params_;
+  std::unique_ptr<optim::AdamW> optimizer_;
+  optim::ScheduleConfig schedule_;
+  GradientReducer* reducer_ = nullptr;
+};
+
+}  // namespace lat::trainers
