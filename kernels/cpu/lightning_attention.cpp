@@ -8,15 +8,10 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/vector_math.h"
+
 namespace lat::kernels::cpu {
 namespace {
-
-template <class T>
-T dot(const T* a, const T* b, int64_t n) {
-  T s = 0;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
 
 template <class T>
 void axpy(T alpha, const T* x, T* y, int64_t n) {

@@ -5,15 +5,9 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/cpu/vector_math.h"
+
 namespace lat::kernels::cpu {
-namespace {
-template <class T>
-T dot(const T* a, const T* b, int64_t n) {
-  T s = 0;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-}  // namespace
 
 template <class T>
 void softmax_attention_forward(const T* q, const T* k, const T* v, T* out, T* lse, int64_t bh, int64_t nq,
