@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
   bool print_recipe = false, no_sample = false;
   int64_t stop_after = 0;
   app.add_option("recipe", recipe_path, "recipe file (TOML); default: the built-in quickstart recipe");
-  app.add_option("--set", overrides, "override a recipe value: section.key=value (repeatable)")->take_all();
+  app.add_option("--set", overrides, "override a recipe value: section.key=value (repeatable)")
+      ->allow_extra_args(false);
   app.add_option("--run-dir", run_dir, "directory for metrics.jsonl, recipe.toml and checkpoints (default runs/<recipe name>)");
   app.add_option("--resume", resume, "checkpoint to resume from, or 'auto' for the newest valid one in the run directory");
   app.add_option("--stop-after", stop_after, "stop after N steps of this invocation, writing a checkpoint (resume later)")

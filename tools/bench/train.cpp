@@ -75,7 +75,7 @@ Subcommand train_cmd("train", "tokens/s, MFU and peak memory of a recipe's train
   sub.add_option("recipe", *path, "recipe TOML file")->required();
   sub.add_option("--steps", *steps, "timed steps (default 20)");
   sub.add_option("--warmup", *warmup, "untimed steps first (default 3)");
-  sub.add_option("--set", *overrides, "recipe overrides section.key=value");
+  sub.add_option("--set", *overrides, "recipe override section.key=value (repeatable)")->allow_extra_args(false);
   sub.callback([=] { run(*path, *steps, *warmup, *overrides); });
 });
 
