@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "autograd/ops.h"
+#include "core/allocator.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
@@ -355,10 +356,11 @@ TrainResult Trainer::run() {
   result.steps_done = s.step;
   result.elapsed_s = run_timer.seconds();
   if (root && !result.interrupted)
-    log_info("done: {} steps, {} tokens in {}; final loss {:.4f}{}{}; checkpoint {}", s.step, s.tokens_seen,
-             format_duration(result.elapsed_s), result.last_loss,
+    log_info("done: {} steps, {} tokens in {}; final loss {:.4f}{}{}; peak {} memory {:.1f} MiB; checkpoint {}",
+             s.step, s.tokens_seen, format_duration(result.elapsed_s), result.last_loss,
              result.val_loss ? fmt::format(", val_loss {:.4f}", *result.val_loss) : "",
-             result.accuracy ? fmt::format(", accuracy {:.3f}", *result.accuracy) : "", result.last_checkpoint);
+             result.accuracy ? fmt::format(", accuracy {:.3f}", *result.accuracy) : "", s.device.str(),
+             static_cast<double>(allocator_for(s.device).peak_bytes()) / (1024.0 * 1024.0), result.last_checkpoint);
   return result;
 }
 
