@@ -6,6 +6,7 @@
 
 #ifdef LAT_HAVE_CUDA
 #include "core/cuda_context.h"
+#include "kernels/cuda/attention_normalize.cuh"
 #include "kernels/cuda/lightning_attention.cuh"
 #endif
 
@@ -173,7 +174,11 @@ void augment_values(const Tensor& v, Tensor& v_aug) {
   const char* op = "augment_values";
   LAT_CHECK(v.ndim() == 4 && v.is_contiguous(), op, ": v must be a contiguous [B, H, N, e], got ", v.str());
   check_shape(op, "v_aug", v_aug, Shape{v.size(0), v.size(1), v.size(2), v.size(3) + 1});
-  if (v.device().is_cuda()) no_cuda_kernel(op, v);
+  check_same_placement(op, v, v_aug);
+  if (v.device().is_cuda()) {
+    LAT_IF_CUDA(op, v, cuda::augment_values(v.raw_data(), v_aug.raw_data(), v.dtype(), v.numel() / v.size(3), v.size(3)));
+    return;
+  }
   dispatch_cpu_floating(op, v.dtype(), [&]<class T>() {
     cpu::augment_values<T>(v.data<T>(), v_aug.data<T>(), v.numel() / v.size(3), v.size(3));
   });
@@ -186,7 +191,14 @@ void normalize_by_denominator(const Tensor& num_aug, double eps, Tensor& out, Te
   const Shape& s = num_aug.shape();
   check_shape(op, "out", out, Shape{s[0], s[1], s[2], s[3] - 1});
   check_shape(op, "denominator", denominator, Shape{s[0], s[1], s[2]});
-  if (num_aug.device().is_cuda()) no_cuda_kernel(op, num_aug);
+  check_same_placement(op, num_aug, out);
+  check_same_placement(op, num_aug, denominator);
+  if (num_aug.device().is_cuda()) {
+    LAT_IF_CUDA(op, num_aug,
+                cuda::normalize_by_denominator(num_aug.raw_data(), eps, out.raw_data(), denominator.raw_data(),
+                                               num_aug.dtype(), s[0] * s[1] * s[2], s[3] - 1));
+    return;
+  }
   dispatch_cpu_floating(op, num_aug.dtype(), [&]<class T>() {
     cpu::normalize_by_denominator<T>(num_aug.data<T>(), static_cast<T>(eps), out.data<T>(), denominator.data<T>(),
                                      s[0] * s[1] * s[2], s[3] - 1);
@@ -200,7 +212,16 @@ void denominator_backward(const Tensor& grad_out, const Tensor& out, const Tenso
   check_shape(op, "grad_out", grad_out, s);
   check_shape(op, "denominator", denominator, Shape{s[0], s[1], s[2]});
   check_shape(op, "grad_aug", grad_aug, Shape{s[0], s[1], s[2], s[3] + 1});
-  if (out.device().is_cuda()) no_cuda_kernel(op, out);
+  check_same_placement(op, out, grad_out);
+  check_same_placement(op, out, denominator);
+  check_same_placement(op, out, grad_aug);
+  LAT_CHECK(grad_out.is_contiguous() && out.is_contiguous(), op, ": grad_out and out must be contiguous");
+  if (out.device().is_cuda()) {
+    LAT_IF_CUDA(op, out,
+                cuda::denominator_backward(grad_out.raw_data(), out.raw_data(), denominator.raw_data(),
+                                           grad_aug.raw_data(), out.dtype(), s[0] * s[1] * s[2], s[3]));
+    return;
+  }
   dispatch_cpu_floating(op, out.dtype(), [&]<class T>() {
     cpu::denominator_backward<T>(grad_out.data<T>(), out.data<T>(), denominator.data<T>(), grad_aug.data<T>(),
                                  s[0] * s[1] * s[2], s[3]);
@@ -213,7 +234,11 @@ void drop_last_column(const Tensor& x_aug, Tensor& x) {
             ": input must be a contiguous [B, H, N, e + 1], got ", x_aug.str());
   const Shape& s = x_aug.shape();
   check_shape(op, "x", x, Shape{s[0], s[1], s[2], s[3] - 1});
-  if (x_aug.device().is_cuda()) no_cuda_kernel(op, x_aug);
+  check_same_placement(op, x_aug, x);
+  if (x_aug.device().is_cuda()) {
+    LAT_IF_CUDA(op, x_aug, cuda::drop_last_column(x_aug.raw_data(), x.raw_data(), x_aug.dtype(), s[0] * s[1] * s[2], s[3] - 1));
+    return;
+  }
   dispatch_cpu_floating(op, x_aug.dtype(), [&]<class T>() {
     cpu::drop_last_column<T>(x_aug.data<T>(), x.data<T>(), s[0] * s[1] * s[2], s[3] - 1);
   });

@@ -1,0 +1,57 @@
+// CUDA vs CPU for the normalised linear-attention form's helpers (kernels/lightning_attention.h): the CPU
+// reference runs in double on the same (device-rounded) inputs.
+#include <doctest/doctest.h>
+
+#include "gpu_test_util.h"
+#include "kernels/lightning_attention.h"
+
+using namespace lat;
+using namespace lat::gpu_test;
+
+namespace {
+
+Tensor on_cpu_f64(const Tensor& t) { return t.to(Device::cpu()).to(DType::F64).contiguous(); }
+
+void check_close(const char* what, DType dtype, const Tensor& gpu, const Tensor& cpu) {
+  const double err = dtype == DType::F32 ? max_rel(host(gpu), host(cpu)) : rel_rms(host(gpu), host(cpu));
+  const double tol = dtype == DType::F32 ? kF32Tolerance : kBF16Tolerance;
+  MESSAGE(what << " " << dtype_name(dtype) << ": " << err);
+  CHECK(err <= tol);
+}
+
+}  // namespace
+
+TEST_CASE("normalised-form helpers on CUDA equal the CPU ones (augment, normalise, backward, drop column)") {
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    const int64_t B = 2, H = 3, N = 37, e = 65;  // odd row length, rows not a multiple of a block
+    const Tensor v = random_device(Shape{B, H, N, e}, dtype, 1);
+    Tensor v_aug = Tensor::empty(Shape{B, H, N, e + 1}, dtype, Device::cuda());
+    kernels::augment_values(v, v_aug);
+    Tensor v_aug_ref = Tensor::empty(Shape{B, H, N, e + 1}, DType::F64);
+    kernels::augment_values(on_cpu_f64(v), v_aug_ref);
+    check_close("augment_values", dtype, v_aug, v_aug_ref);
+
+    // Denominators kept positive and away from zero, as the feature maps guarantee.
+    Tensor num = random_device(Shape{B, H, N, e + 1}, dtype, 2, 0.5, 2.0);
+    Tensor out = Tensor::empty(Shape{B, H, N, e}, dtype, Device::cuda());
+    Tensor den = Tensor::empty(Shape{B, H, N}, dtype, Device::cuda());
+    kernels::normalize_by_denominator(num, 1e-6, out, den);
+    Tensor out_ref = Tensor::empty(Shape{B, H, N, e}, DType::F64), den_ref = Tensor::empty(Shape{B, H, N}, DType::F64);
+    kernels::normalize_by_denominator(on_cpu_f64(num), 1e-6, out_ref, den_ref);
+    check_close("normalize_by_denominator out", dtype, out, out_ref);
+    check_close("normalize_by_denominator denominator", dtype, den, den_ref);
+
+    const Tensor g = random_device(Shape{B, H, N, e}, dtype, 3);
+    Tensor g_aug = Tensor::empty(Shape{B, H, N, e + 1}, dtype, Device::cuda());
+    kernels::denominator_backward(g, out, den, g_aug);
+    Tensor g_aug_ref = Tensor::empty(Shape{B, H, N, e + 1}, DType::F64);
+    kernels::denominator_backward(on_cpu_f64(g), on_cpu_f64(out), on_cpu_f64(den), g_aug_ref);
+    check_close("denominator_backward", dtype, g_aug, g_aug_ref);
+
+    Tensor dropped = Tensor::empty(Shape{B, H, N, e}, dtype, Device::cuda());
+    kernels::drop_last_column(g_aug, dropped);
+    Tensor dropped_ref = Tensor::empty(Shape{B, H, N, e}, DType::F64);
+    kernels::drop_last_column(on_cpu_f64(g_aug), dropped_ref);
+    check_close("drop_last_column", dtype, dropped, dropped_ref);
+  }
+}
