@@ -70,4 +70,15 @@ inline std::string sci(double v) {
 
 inline double tolerance_for(DType dtype) { return dtype == DType::BF16 ? kBF16Tolerance : kF32Tolerance; }
 
+// A contiguous host copy in the given dtype (the CPU reference's input).
+inline Tensor host_copy(const Tensor& t, DType dtype) { return t.to(Device::cpu()).to(dtype).contiguous(); }
+
+// CHECKs the op contract's error measure for `dtype` between a CUDA result and its CPU reference, and prints it.
+inline void expect_close(DType dtype, const Tensor& gpu, const Tensor& cpu, const std::string& what) {
+  const double err = error_for(dtype, host(gpu), host(cpu));
+  const std::string note = what + " " + dtype_name(dtype) + ": error " + sci(err);
+  MESSAGE(note);
+  CHECK(err < tolerance_for(dtype));
+}
+
 }  // namespace lat::gpu_test

@@ -8,18 +8,6 @@
 using namespace lat;
 using namespace lat::gpu_test;
 
-namespace {
-
-Tensor on_cpu_f64(const Tensor& t) { return t.to(Device::cpu()).to(DType::F64).contiguous(); }
-
-void check_close(const char* what, DType dtype, const Tensor& gpu, const Tensor& cpu) {
-  const double err = dtype == DType::F32 ? max_rel(host(gpu), host(cpu)) : rel_rms(host(gpu), host(cpu));
-  const double tol = dtype == DType::F32 ? kF32Tolerance : kBF16Tolerance;
-  MESSAGE(what << " " << dtype_name(dtype) << ": " << err);
-  CHECK(err <= tol);
-}
-
-}  // namespace
 
 TEST_CASE("normalised-form helpers on CUDA equal the CPU ones (augment, normalise, backward, drop column)") {
   for (DType dtype : {DType::F32, DType::BF16}) {
@@ -28,8 +16,8 @@ TEST_CASE("normalised-form helpers on CUDA equal the CPU ones (augment, normalis
     Tensor v_aug = Tensor::empty(Shape{B, H, N, e + 1}, dtype, Device::cuda());
     kernels::augment_values(v, v_aug);
     Tensor v_aug_ref = Tensor::empty(Shape{B, H, N, e + 1}, DType::F64);
-    kernels::augment_values(on_cpu_f64(v), v_aug_ref);
-    check_close("augment_values", dtype, v_aug, v_aug_ref);
+    kernels::augment_values(host_copy(v, DType::F64), v_aug_ref);
+    expect_close(dtype, v_aug, v_aug_ref, "augment_values");
 
     // Denominators kept positive and away from zero, as the feature maps guarantee.
     Tensor num = random_device(Shape{B, H, N, e + 1}, dtype, 2, 0.5, 2.0);
@@ -37,21 +25,21 @@ TEST_CASE("normalised-form helpers on CUDA equal the CPU ones (augment, normalis
     Tensor den = Tensor::empty(Shape{B, H, N}, dtype, Device::cuda());
     kernels::normalize_by_denominator(num, 1e-6, out, den);
     Tensor out_ref = Tensor::empty(Shape{B, H, N, e}, DType::F64), den_ref = Tensor::empty(Shape{B, H, N}, DType::F64);
-    kernels::normalize_by_denominator(on_cpu_f64(num), 1e-6, out_ref, den_ref);
-    check_close("normalize_by_denominator out", dtype, out, out_ref);
-    check_close("normalize_by_denominator denominator", dtype, den, den_ref);
+    kernels::normalize_by_denominator(host_copy(num, DType::F64), 1e-6, out_ref, den_ref);
+    expect_close(dtype, out, out_ref, "normalize_by_denominator out");
+    expect_close(dtype, den, den_ref, "normalize_by_denominator denominator");
 
     const Tensor g = random_device(Shape{B, H, N, e}, dtype, 3);
     Tensor g_aug = Tensor::empty(Shape{B, H, N, e + 1}, dtype, Device::cuda());
     kernels::denominator_backward(g, out, den, g_aug);
     Tensor g_aug_ref = Tensor::empty(Shape{B, H, N, e + 1}, DType::F64);
-    kernels::denominator_backward(on_cpu_f64(g), on_cpu_f64(out), on_cpu_f64(den), g_aug_ref);
-    check_close("denominator_backward", dtype, g_aug, g_aug_ref);
+    kernels::denominator_backward(host_copy(g, DType::F64), host_copy(out, DType::F64), host_copy(den, DType::F64), g_aug_ref);
+    expect_close(dtype, g_aug, g_aug_ref, "denominator_backward");
 
     Tensor dropped = Tensor::empty(Shape{B, H, N, e}, dtype, Device::cuda());
     kernels::drop_last_column(g_aug, dropped);
     Tensor dropped_ref = Tensor::empty(Shape{B, H, N, e}, DType::F64);
-    kernels::drop_last_column(on_cpu_f64(g_aug), dropped_ref);
-    check_close("drop_last_column", dtype, dropped, dropped_ref);
+    kernels::drop_last_column(host_copy(g_aug, DType::F64), dropped_ref);
+    expect_close(dtype, dropped, dropped_ref, "drop_last_column");
   }
 }

@@ -19,14 +19,7 @@ namespace k = lat::kernels;
 
 namespace {
 
-Tensor cpu_f32(const Tensor& t) { return t.to(Device::cpu()).to(DType::F32).contiguous(); }
-
-void expect_close(DType dtype, const Tensor& gpu, const Tensor& cpu, const std::string& what) {
-  const double err = error_for(dtype, host(gpu), host(cpu));
-  const std::string note = what + " " + dtype_name(dtype) + ": error " + sci(err);
-  MESSAGE(note);
-  CHECK(err < tolerance_for(dtype));
-}
+Tensor cpu_f32(const Tensor& t) { return host_copy(t, DType::F32); }
 
 }  // namespace
 
