@@ -16,6 +16,10 @@ Variable mul(const Variable& a, const Variable& b);  // equal shapes, elementwis
 Variable scale(const Variable& a, double factor);
 Variable sum(const Variable& x);   // all elements -> scalar
 Variable mean(const Variable& x);  // all elements -> scalar
+// x converted to `dtype` (x itself when it already has it); backward converts the gradient back to x's dtype.
+// Mixed precision rests on it: ops that take a parameter (linear, rmsnorm) cast it to the activation's dtype,
+// so an fp32 master weight is used in bf16 and receives an fp32 gradient.
+Variable cast(const Variable& x, DType dtype);
 
 // --- views (ops_view.cpp) ---
 Variable reshape(const Variable& x, const std::vector<int64_t>& shape);  // one dim may be -1
@@ -30,14 +34,15 @@ Variable shift_sequence(const Variable& x, const Tensor& previous = Tensor());
 // a: [..., M, K] (or [..., K, M] with transpose_a), b: [..., K, N] (or [..., N, K]) -> [..., M, N].
 // Leading (batch) dims must match, or b may be 2-D and shared across a's batch.
 Variable matmul(const Variable& a, const Variable& b, bool transpose_a = false, bool transpose_b = false);
-// x: [..., in], weight: [out, in] -> [..., out]  (x · weightᵀ, no bias: lat's transformer has none)
+// x: [..., in], weight: [out, in] -> [..., out]  (x · weightᵀ, no bias: lat's transformer has none). The
+// weight is cast to x's dtype (mixed precision: an fp32 weight in a bf16 model; its gradient stays fp32).
 Variable linear(const Variable& x, const Variable& weight);
 
 // --- model pieces: ops_embedding.cpp, ops_norm.cpp, ops_activation.cpp, ops_loss.cpp ---
 // weight: [V, D], ids: i32 [...] -> [..., D]; backward scatter-adds into weight. Ids outside [0, V) throw.
 Variable embedding(const Variable& weight, const Tensor& ids);
 // x: [..., D], gain: [D] -> x / rms(x) * gain over the last dim, rms(x) = sqrt(mean(x²) + eps), statistics in
-// the accumulation type (double on the CPU, fp32 on the GPU).
+// the accumulation type (double on the CPU, fp32 on the GPU). The gain is cast to x's dtype (as linear's weight).
 Variable rmsnorm(const Variable& x, const Variable& gain, double eps = 1e-6);
 // gate, up: [..., F] -> silu(gate) * up
 Variable swiglu(const Variable& gate, const Variable& up);

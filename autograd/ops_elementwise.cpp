@@ -43,6 +43,14 @@ Variable scale(const Variable& a, double factor) {
   });
 }
 
+Variable cast(const Variable& x, DType dtype) {
+  if (x.dtype() == dtype) return x;
+  const DType from = x.dtype();
+  return record("cast", {x}, x.data().to(dtype), [from](const std::vector<Tensor>& g) {
+    return std::vector<Tensor>{g[0].to(from)};
+  });
+}
+
 Variable sum(const Variable& x) {
   Tensor out = Tensor::empty(Shape{}, x.dtype(), x.device());
   kernels::sum(x.data().contiguous(), out);

@@ -59,7 +59,8 @@ Variable matmul(const Variable& a, const Variable& b, bool transpose_a, bool tra
                 });
 }
 
-Variable linear(const Variable& x, const Variable& weight) {
+Variable linear(const Variable& x, const Variable& weight_param) {
+  const Variable weight = cast(weight_param, x.dtype());
   LAT_CHECK(x.ndim() >= 1 && weight.ndim() == 2, "linear: x ", x.shape().str(), " and weight ",
             weight.shape().str(), " must be [..., in] and [out, in]");
   if (x.size(-1) != weight.size(1))

@@ -5,8 +5,9 @@
 
 namespace lat::autograd {
 
-Variable rmsnorm(const Variable& x, const Variable& gain, double eps) {
+Variable rmsnorm(const Variable& x, const Variable& gain_param, double eps) {
   LAT_CHECK(x.ndim() >= 1, "rmsnorm: x must have at least one dim, got ", x.shape().str());
+  const Variable gain = cast(gain_param, x.dtype());
   if (gain.shape() != Shape{x.size(-1)})
     LAT_THROW("rmsnorm: gain has shape ", gain.shape().str(), ", expected [", x.size(-1), "] for x ",
               x.shape().str());

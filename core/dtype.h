@@ -33,6 +33,10 @@ constexpr const char* dtype_name(DType t) {
 
 constexpr bool is_floating(DType t) { return t != DType::I32; }
 
+// The type statistics and reductions of a `t` tensor are kept in (norms, softmax, the loss, attention's decay
+// and state): bf16 storage accumulates in f32; f32 and f64 accumulate in themselves.
+constexpr DType accumulation_dtype(DType t) { return t == DType::BF16 ? DType::F32 : t; }
+
 template <class T> struct DTypeOf;
 template <> struct DTypeOf<float> { static constexpr DType value = DType::F32; };
 template <> struct DTypeOf<double> { static constexpr DType value = DType::F64; };

@@ -31,7 +31,10 @@ Dims check_core(const char* op, const Tensor& q, const Tensor& k, const Tensor& 
   LAT_CHECK(block >= 1, op, ": block must be ≥ 1, got ", block);
   check_same_placement(op, q, k);
   check_same_placement(op, q, v);
-  check_same_placement(op, q, log_decay);
+  check_same_device(op, q, log_decay);
+  LAT_CHECK(log_decay.dtype() == q.dtype() || log_decay.dtype() == accumulation_dtype(q.dtype()), op,
+            ": log_decay must be ", dtype_name(q.dtype()), " or ", dtype_name(accumulation_dtype(q.dtype())), " for ",
+            dtype_name(q.dtype()), " operands, got ", dtype_name(log_decay.dtype()));
   for (const Tensor* t : {&q, &k, &v, &log_decay})
     LAT_CHECK(t->is_contiguous(), op, ": operands must be contiguous, got ", t->str());
   LAT_CHECK(!initial_state.defined() || initial_state.is_contiguous(), op, ": initial_state must be contiguous");

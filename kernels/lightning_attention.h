@@ -13,7 +13,7 @@
 
 namespace lat::kernels {
 
-// q: [B, H, N, m], k: [B, H, N, m], v: [B, H, N, e], log_decay: [H] (≥ 0, same dtype),
+// q: [B, H, N, m], k: [B, H, N, m], v: [B, H, N, e], log_decay: [H] (≥ 0; q's dtype, or f32 for bf16 q),
 // initial_state: [B, H, m, e] or undefined (zeros) -> out: [B, H, N, e], final_state: [B, H, m, e].
 // All contiguous, one dtype (f32 or f64). block ≥ 1 is the tile size along N.
 void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,

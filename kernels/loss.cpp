@@ -16,16 +16,17 @@ void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& targets, 
   LAT_CHECK(targets.dtype() == DType::I32, op, ": targets must be i32, got ", targets.str());
   check_shape(op, "targets", targets, Shape{logits.size(0)});
   check_shape(op, "dlogits", dlogits, logits.shape());
-  LAT_CHECK(loss.numel() == 1, op, ": loss must have one element, got ", loss.str());
+  LAT_CHECK(loss.numel() == 1 && loss.dtype() == accumulation_dtype(logits.dtype()), op, ": loss must be one ",
+            dtype_name(accumulation_dtype(logits.dtype())), " element for ", dtype_name(logits.dtype()), " logits, got ",
+            loss.str());
   check_same_device(op, logits, targets);
   check_same_placement(op, logits, dlogits);
   check_same_placement(op, logits, loss);
   LAT_CHECK(logits.is_contiguous() && targets.is_contiguous() && dlogits.is_contiguous(), op,
             ": operands must be contiguous");
   const int64_t rows = logits.size(0), vocab = logits.size(1);
-  {
-    Tensor host = targets.to(Device::cpu());
-    const int32_t* t = host.data<int32_t>();
+  if (!targets.device().is_cuda()) {
+    const int32_t* t = targets.data<int32_t>();
     const int64_t bad = cpu::first_invalid_target(t, rows, vocab, ignore_index);
     if (bad >= 0)
       LAT_THROW(op, ": target ", t[bad], " at row ", bad, " is outside [0, ", vocab,
@@ -35,7 +36,7 @@ void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& targets, 
     LAT_IF_CUDA(
         op, logits,
         cuda::softmax_cross_entropy_mean(logits.raw_data(), targets.data<int32_t>(), ignore_index,
-                                         loss.raw_data(), dlogits.raw_data(), logits.dtype(), rows, vocab));
+                                         loss.data<float>(), dlogits.raw_data(), logits.dtype(), rows, vocab));
     return;
   }
   dispatch_cpu_floating(op, logits.dtype(), [&]<class T>() {
@@ -46,14 +47,16 @@ void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& targets, 
 
 void softmax_cross_entropy_backward(const Tensor& dlogits, const Tensor& dloss, Tensor& out) {
   const char* op = "softmax_cross_entropy_backward";
-  LAT_CHECK(dloss.numel() == 1, op, ": the loss gradient must have one element, got ", dloss.str());
+  LAT_CHECK(dloss.numel() == 1 && dloss.dtype() == accumulation_dtype(dlogits.dtype()), op,
+            ": the loss gradient must be one ", dtype_name(accumulation_dtype(dlogits.dtype())), " element, got ",
+            dloss.str());
   check_same_placement(op, dlogits, dloss);
   check_same_placement(op, dlogits, out);
   check_same_shape(op, dlogits, out);
   LAT_CHECK(dlogits.is_contiguous() && out.is_contiguous(), op, ": operands must be contiguous");
   if (dlogits.device().is_cuda()) {
     LAT_IF_CUDA(op, dlogits,
-                cuda::scale_by_device_scalar(dlogits.raw_data(), dloss.raw_data(), out.raw_data(),
+                cuda::scale_by_device_scalar(dlogits.raw_data(), dloss.data<float>(), out.raw_data(),
                                              dlogits.dtype(), dlogits.numel()));
     return;
   }

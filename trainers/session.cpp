@@ -17,8 +17,9 @@ TrainingSession::TrainingSession(const Recipe& recipe, Device device, int rank, 
   lc.seed = static_cast<uint64_t>(recipe.training.seed);
   lc.val_fraction = recipe.data.val_fraction;
   loader_ = std::make_unique<data::Loader>(source_, lc);
-  model_ = std::make_unique<autograd::nn::LanguageModel>(model_config(recipe, resolved_vocab_size(recipe, *source_)),
-                                                         device);
+  autograd::nn::LanguageModelConfig model = model_config(recipe, resolved_vocab_size(recipe, *source_));
+  model.compute_dtype = compute_dtype(recipe, device);
+  model_ = std::make_unique<autograd::nn::LanguageModel>(model, device);
   params_ = model_->parameters();
   optimizer_ = std::make_unique<optim::AdamW>(params_, adamw_config(recipe));
   schedule_ = schedule_config(recipe);

@@ -136,4 +136,16 @@ Device resolve_device(const Recipe& recipe) {
   return Device::cpu();
 }
 
+DType compute_dtype(const Recipe& recipe, Device device) {
+  switch (recipe.training.precision) {
+    case Precision::Fp32: return DType::F32;
+    case Precision::Bf16:
+      if (!device.is_cuda())
+        recipe.fail("training.precision", "bf16 needs a CUDA device, but this run trains on the CPU (use fp32 or auto)");
+      return DType::BF16;
+    case Precision::Auto: return device.is_cuda() ? DType::BF16 : DType::F32;
+  }
+  return DType::F32;
+}
+
 }  // namespace lat::trainers

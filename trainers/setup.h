@@ -24,5 +24,8 @@ optim::ScheduleConfig schedule_config(const Recipe& recipe);
 
 // training.device resolved: auto -> cuda when this build has CUDA and a GPU is visible, else cpu.
 Device resolve_device(const Recipe& recipe);
+// training.precision on `device`: the model's compute dtype (auto -> bf16 on CUDA, f32 on the CPU; bf16 on the
+// CPU fails naming the key). Parameters and optimizer state are fp32 either way.
+DType compute_dtype(const Recipe& recipe, Device device);
 
 }  // namespace lat::trainers

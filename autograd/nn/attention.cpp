@@ -159,8 +159,9 @@ Variable Attention::run(const Variable& x, AttentionState* state) const {
     const Tensor w = random_features_.defined() ? random_features_.to(x.dtype()) : Tensor();
     const Variable qf = feature_map(q, true, position, state, w);
     const Variable kf = feature_map(k, false, position, state, w);
-    // The core takes s on x's device (an [H] copy per forward; W goes the same way inside random_feature_map).
-    const Tensor s = log_decay_.to(x.dtype()).to(x.device());
+    // The core takes s on x's device (an [H] copy per forward; W goes the same way inside random_feature_map),
+    // in the accumulation dtype: a bf16 log-decay would be off by up to 0.4 %.
+    const Tensor s = log_decay_.to(accumulation_dtype(x.dtype())).to(x.device());
     const Variable init = state && state->kv.defined() ? Variable(state->kv) : Variable();
     LinearAttentionOutput r;
     if (config_.normalize == OutputForm::Denominator) {

@@ -85,7 +85,8 @@ std::vector<Block*> LanguageModel::blocks() const {
 
 Variable LanguageModel::logits(const Tensor& ids) const {
   LAT_CHECK(ids.ndim() == 2 && ids.dtype() == DType::I32, "LanguageModel: ids must be i32 [B, T], got ", ids.str());
-  Variable x = embed_.forward(ids);  // [B, T, D]
+  // The embedding is looked up in the table's dtype; the residual stream then runs in the compute dtype.
+  Variable x = cast(embed_.forward(ids), config_.compute_dtype);  // [B, T, D]
   for (size_t l = 0; l < blocks_.size(); ++l) {
     NvtxRange range("layers." + std::to_string(l) + " forward");
     x = blocks_[l]->forward(x);
@@ -113,10 +114,10 @@ std::vector<float> LanguageModel::step(int32_t token, GenerationState& state) co
             " layers, the model ", blocks_.size());
   NoGradGuard no_grad;
   const Device device = embed_.weight.device();
-  Variable x = embed_.forward(Tensor::from_vector<int32_t>({token}, Shape{1, 1}, device));
+  Variable x = cast(embed_.forward(Tensor::from_vector<int32_t>({token}, Shape{1, 1}, device)), config_.compute_dtype);
   for (size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l]->step(x, state.layers[l]);
   x = reshape(norm_final_.forward(x), {-1, config_.d_model});
-  return linear(x, head_ ? head_->weight : embed_.weight).data().to_vector<float>();
+  return linear(x, head_ ? head_->weight : embed_.weight).data().to(DType::F32).to_vector<float>();
 }
 
 double LanguageModel::flops_per_token(int64_t seq_len) const {

@@ -20,6 +20,9 @@ struct LanguageModelConfig {
   double norm_eps = 1e-5;
   AttentionConfig attention;  // layer index and count are filled per block
   uint64_t seed = 0;
+  // Mixed precision: activations (and so GEMM operands) in this dtype, parameters kept in their own (fp32
+  // master weights, cast at each use by linear/rmsnorm) and the loss in fp32. bf16 needs CUDA kernels.
+  DType compute_dtype = DType::F32;
 };
 
 // Streaming state for generation: one attention state per layer.
@@ -45,7 +48,7 @@ class LanguageModel : public Module {
  public:
   LanguageModel(const LanguageModelConfig& config, Device device = Device::cpu());
 
-  // ids: i32 [B, T] -> logits [B·T, V]
+  // ids: i32 [B, T] -> logits [B·T, V] of config().compute_dtype
   Variable logits(const Tensor& ids) const;
   // Mean next-token cross-entropy over targets != -1; targets: i32 [B, T].
   Variable loss(const Tensor& ids, const Tensor& targets) const;

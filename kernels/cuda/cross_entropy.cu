@@ -126,9 +126,9 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* __
 }
 
 // loss[0] = Σ_counted row_loss / C, stats[0] = 1 / C (0 when C = 0); one block.
-template <class T>
 __global__ void mean_loss_kernel(const float* __restrict__ row_loss, const int32_t* __restrict__ targets,
-                                 int32_t ignore_index, int64_t rows, T* __restrict__ loss, float* __restrict__ inv_count) {
+                                 int32_t ignore_index, int64_t rows, float* __restrict__ loss,
+                                 float* __restrict__ inv_count) {
   __shared__ double scratch[32];
   double sum = 0.0, count = 0.0;
   for (int64_t r = threadIdx.x; r < rows; r += blockDim.x)
@@ -136,15 +136,15 @@ __global__ void mean_loss_kernel(const float* __restrict__ row_loss, const int32
   sum = block_sum(sum, scratch);
   count = block_sum(count, scratch);
   if (threadIdx.x == 0) {
-    *loss = from_float<T>(count > 0 ? static_cast<float>(sum / count) : 0.0f);
+    *loss = count > 0 ? static_cast<float>(sum / count) : 0.0f;
     *inv_count = count > 0 ? static_cast<float>(1.0 / count) : 0.0f;
   }
 }
 
 // out[i] = x[i] · s[0]
 template <class T>
-__global__ void scale_by_scalar_kernel(const T* x, const T* __restrict__ s, T* out, int64_t n) {
-  const float f = to_float(s[0]);
+__global__ void scale_by_scalar_kernel(const T* x, const float* __restrict__ s, T* out, int64_t n) {
+  const float f = s[0];
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     out[i] = from_float<T>(to_float(x[i]) * f);
@@ -188,29 +188,25 @@ void cross_entropy_backward(const void* logits, const int32_t* targets, const fl
   });
 }
 
-void softmax_cross_entropy_mean(const void* logits, const int32_t* targets, int32_t ignore_index, void* loss,
+void softmax_cross_entropy_mean(const void* logits, const int32_t* targets, int32_t ignore_index, float* loss,
                                 void* dlogits, DType dtype, int64_t rows, int64_t vocab) {
   Scratch scratch(static_cast<size_t>(2 * rows + 1) * sizeof(float));
   float* row_loss = scratch.as<float>();
   float* lse = row_loss + rows;
   float* inv_count = lse + rows;
   if (rows > 0) cross_entropy_forward(logits, targets, row_loss, lse, dtype, rows, vocab, ignore_index);
-  dispatch_float_bf16("softmax_cross_entropy", dtype, [&](auto tag) {
-    using T = decltype(tag);
-    mean_loss_kernel<T><<<1, 1024, 0, lat::cuda::stream()>>>(row_loss, targets, ignore_index, rows, static_cast<T*>(loss),
-                                                           inv_count);
-    LAT_CUDA_CHECK_LAUNCH();
-  });
+  mean_loss_kernel<<<1, 1024, 0, lat::cuda::stream()>>>(row_loss, targets, ignore_index, rows, loss, inv_count);
+  LAT_CUDA_CHECK_LAUNCH();
   if (rows > 0)
     cross_entropy_backward(logits, targets, lse, inv_count, 0, 1.0f, dlogits, dtype, rows, vocab, ignore_index);
 }
 
-void scale_by_device_scalar(const void* x, const void* s, void* out, DType dtype, int64_t n) {
+void scale_by_device_scalar(const void* x, const float* s, void* out, DType dtype, int64_t n) {
   if (n <= 0) return;
   dispatch_float_bf16("scale_by_device_scalar", dtype, [&](auto tag) {
     using T = decltype(tag);
     scale_by_scalar_kernel<T><<<grid_for(n, 256), 256, 0, lat::cuda::stream()>>>(
-        static_cast<const T*>(x), static_cast<const T*>(s), static_cast<T*>(out), n);
+        static_cast<const T*>(x), s, static_cast<T*>(out), n);
     LAT_CUDA_CHECK_LAUNCH();
   });
 }

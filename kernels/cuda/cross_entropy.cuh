@@ -20,12 +20,13 @@ void cross_entropy_backward(const void* logits, const int32_t* targets, const fl
                             int64_t dloss_stride, float scale, void* dlogits, DType dtype, int64_t rows, int64_t vocab,
                             int32_t ignore_index = -1);
 
-// kernels/loss.h's contract (targets already validated by the caller): loss (one element of dtype) =
+// kernels/loss.h's contract (targets are not checked here: a bad one gives a NaN loss): loss (one fp32 element) =
 // mean over counted rows (target != ignore_index) of lse − logit[target]; dlogits = (softmax − onehot) / C for counted
 // rows, 0 for ignored ones; C = 0 gives loss 0 and dlogits 0. Three launches, no host synchronisation.
-void softmax_cross_entropy_mean(const void* logits, const int32_t* targets, int32_t ignore_index, void* loss,
+void softmax_cross_entropy_mean(const void* logits, const int32_t* targets, int32_t ignore_index, float* loss,
                                 void* dlogits, DType dtype, int64_t rows, int64_t vocab);
-// out[i] = x[i] · s[0], s on the device (the incoming loss gradient); all of dtype; out may alias x.
-void scale_by_device_scalar(const void* x, const void* s, void* out, DType dtype, int64_t n);
+// out[i] = x[i] · s[0], s: one fp32 value on the device (the incoming loss gradient); x, out of dtype; out may
+// alias x.
+void scale_by_device_scalar(const void* x, const float* s, void* out, DType dtype, int64_t n);
 
 }  // namespace lat::kernels::cuda

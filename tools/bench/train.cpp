@@ -41,9 +41,11 @@ void run(const std::string& path, int64_t steps, int64_t warmup, const std::vect
   const autograd::nn::LanguageModel& model = session.model();
   const int64_t T = recipe.training.seq_len, B = recipe.training.batch_size;
   const double flops_per_token = model.flops_per_token(T);
-  std::printf("lat-bench train %s: %s, %lld parameters, batch %lld x seq %lld, %.4g FLOPs/token\n", path.c_str(),
-              device.str().c_str(), static_cast<long long>(model.parameter_count()), static_cast<long long>(B),
-              static_cast<long long>(T), flops_per_token);
+  std::printf("lat-bench train %s: %s, %s compute (fp32 master weights), %lld parameters, batch %lld x seq %lld, "
+              "%.4g FLOPs/token\n",
+              path.c_str(), device.str().c_str(), dtype_name(model.config().compute_dtype),
+              static_cast<long long>(model.parameter_count()), static_cast<long long>(B), static_cast<long long>(T),
+              flops_per_token);
 
   double last_loss = 0;
   for (int64_t i = 0; i < warmup; ++i) last_loss = session.step(i).loss;
