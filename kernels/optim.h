@@ -3,6 +3,8 @@
 // CUDA launch over many parameters) can be built on the same per-element math.
 #pragma once
 
+#include <vector>
+
 #include "core/tensor.h"
 
 namespace lat::kernels {
@@ -30,5 +32,24 @@ void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const A
 // Σ x², accumulated in double in a fixed order (independent of thread count), returned on the host.
 // x: [any shape] contiguous f32/f64.
 double sum_of_squares(const Tensor& x);
+
+// --- The optimizer step over all parameters, with nothing read back to the host (the trainer's path) ---
+
+// out = Σ over xs of Σ x², accumulated in double in a fixed order. xs: contiguous, all on one device (f32/f64 on
+// the CPU, f32/bf16 on CUDA); out: one element of accumulation type, f64 on the CPU and f32 on CUDA (written on
+// the device by one multi-tensor pass).
+void sum_of_squares(const std::vector<Tensor>& xs, Tensor& out);
+
+// From a sum of squares s (as written above): norm = sqrt(s); factor = max_norm / norm when max_norm > 0 and
+// the norm is finite and above it, else 1 (a non-finite norm is reported, not clipped). norm, factor: like s.
+void clip_factor(const Tensor& sum_squares, double max_norm, Tensor& norm, Tensor& factor);
+
+struct AdamWParam {
+  Tensor param, grad, m, v;  // handles sharing the caller's storage; as adamw_step above
+  double weight_decay = 0.0;
+};
+// adamw_step for every entry, each gradient first multiplied by grad_scale[0] (a one-element tensor like
+// clip_factor's factor, read where it lives; undefined = 1). CUDA: multi-tensor launches, no host sync.
+void adamw_step(const std::vector<AdamWParam>& params, const AdamWStep& step, const Tensor& grad_scale);
 
 }  // namespace lat::kernels

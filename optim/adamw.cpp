@@ -30,7 +30,7 @@ AdamW::AdamW(std::vector<autograd::nn::NamedParameter> params, const AdamWConfig
   }
 }
 
-void AdamW::step(double lr) {
+void AdamW::step(double lr, const Tensor& grad_scale) {
   LAT_CHECK(lr >= 0.0 && std::isfinite(lr), "adamw: learning rate must be finite and >= 0, got ", lr);
   autograd::NoGradGuard no_grad;
   ++step_;
@@ -41,17 +41,19 @@ void AdamW::step(double lr) {
   s.eps = config_.eps;
   s.bias_correction1 = 1.0 - std::pow(config_.beta1, static_cast<double>(step_));
   s.bias_correction2 = 1.0 - std::pow(config_.beta2, static_cast<double>(step_));
+  std::vector<kernels::AdamWParam> updates;
+  updates.reserve(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {
     autograd::Variable& var = params_[i].variable;
     const Tensor& grad = var.grad();
     if (!grad.defined()) continue;
-    s.weight_decay = params_[i].weight_decay ? config_.weight_decay : 0.0;
-    Tensor& p = var.data();
+    const Tensor& p = var.data();
     LAT_CHECK(grad.shape() == p.shape(), "adamw: gradient of '", params_[i].name, "' is ", grad.str(),
               " but the parameter is ", p.str());
     const Tensor g = grad.dtype() == p.dtype() ? grad.contiguous() : grad.to(p.dtype()).contiguous();
-    kernels::adamw_step(p, g, m_[i], v_[i], s);
+    updates.push_back({p, g, m_[i], v_[i], params_[i].weight_decay ? config_.weight_decay : 0.0});
   }
+  kernels::adamw_step(updates, s, grad_scale);
 }
 
 void AdamW::zero_grad() {

@@ -42,9 +42,10 @@ class AdamW {
   // parameter's device and dtype here.
   AdamW(std::vector<autograd::nn::NamedParameter> params, const AdamWConfig& config);
 
-  // One update of every parameter that has a gradient, with learning rate `lr` (or config().lr). Runs under
-  // NoGradGuard. The step counter (for bias correction) advances by one.
-  void step(double lr);
+  // One update of every parameter that has a gradient, with learning rate `lr` (or config().lr), each gradient
+  // multiplied by grad_scale[0] first when it is defined (the clip factor of optim/clip.h, left on the device).
+  // Runs under NoGradGuard; nothing is read back to the host. The step counter (bias correction) advances by one.
+  void step(double lr, const Tensor& grad_scale = Tensor());
   void step() { step(config_.lr); }
   // Drops every parameter's gradient (the next backward starts from zero).
   void zero_grad();

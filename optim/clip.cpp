@@ -1,34 +1,23 @@
 #include "optim/clip.h"
 
-#include <cmath>
-
-#include "kernels/elementwise.h"
 #include "kernels/optim.h"
 
 namespace lat::optim {
 
-double global_grad_norm(const std::vector<autograd::nn::NamedParameter>& params) {
-  double total = 0.0;
+GradientNorm global_grad_norm(const std::vector<autograd::nn::NamedParameter>& params, double max_norm) {
+  std::vector<Tensor> grads;
+  Device device = params.empty() ? Device::cpu() : params.front().variable.device();
   for (const auto& p : params) {
     const Tensor& g = p.variable.grad();
-    if (g.defined()) total += kernels::sum_of_squares(g.contiguous());
+    if (g.defined()) grads.push_back(g.contiguous());
   }
-  return std::sqrt(total);
-}
-
-double clip_grad_norm(const std::vector<autograd::nn::NamedParameter>& params, double max_norm) {
-  const double norm = global_grad_norm(params);
-  if (max_norm > 0.0 && std::isfinite(norm) && norm > max_norm) {
-    const double scale = max_norm / norm;
-    for (const auto& p : params) {
-      autograd::Variable v = p.variable;
-      Tensor& g = v.grad();
-      if (!g.defined()) continue;
-      if (!g.is_contiguous()) g = g.contiguous();
-      kernels::scale_(g, scale);
-    }
-  }
-  return norm;
+  if (!grads.empty()) device = grads.front().device();
+  const DType dtype = device.is_cuda() ? DType::F32 : DType::F64;
+  Tensor sum = Tensor::empty(Shape{}, dtype, device);
+  GradientNorm r{Tensor::empty(Shape{}, dtype, device), Tensor::empty(Shape{}, dtype, device)};
+  kernels::sum_of_squares(grads, sum);
+  kernels::clip_factor(sum, max_norm, r.norm, r.factor);
+  return r;
 }
 
 }  // namespace lat::optim

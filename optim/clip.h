@@ -1,4 +1,5 @@
-// Global-norm gradient clipping, computed in double on the host over every parameter's gradient.
+// Global-norm gradient clipping, computed where the gradients live: on CUDA one multi-tensor pass writes the
+// norm and the clip factor to device scalars that AdamW::step reads, so a training step never waits for the host.
 #pragma once
 
 #include <vector>
@@ -7,12 +8,16 @@
 
 namespace lat::optim {
 
-// sqrt(Σ over parameters with a gradient of Σ g²), in double; 0 when no parameter has a gradient.
-double global_grad_norm(const std::vector<autograd::nn::NamedParameter>& params);
+struct GradientNorm {
+  Tensor norm;    // sqrt(Σ over parameters with a gradient of Σ g²) (accumulated in double; 0 when none has one)
+  Tensor factor;  // max_norm / norm when max_norm > 0 and the norm is finite and above it, else 1
+  // One-element tensors on the gradients' device (f32 on CUDA, f64 on the CPU); reading one synchronises.
+  double norm_value() const { return norm.item(); }
+  double factor_value() const { return factor.item(); }
+};
 
-// Returns the pre-clip global norm. When max_norm > 0 and the norm exceeds it, every gradient is scaled by
-// max_norm / norm, so the norm afterwards is max_norm (to rounding). A non-finite norm is returned
-// without scaling anything: the trainer should skip that step.
-double clip_grad_norm(const std::vector<autograd::nn::NamedParameter>& params, double max_norm);
+// The gradients are not modified: pass `factor` to AdamW::step, which scales every gradient by it. A non-finite
+// norm is reported with factor 1 (nothing is clipped; the trainer sees the norm when it logs).
+GradientNorm global_grad_norm(const std::vector<autograd::nn::NamedParameter>& params, double max_norm = 0.0);
 
 }  // namespace lat::optim

@@ -44,13 +44,19 @@ TrainingSession::StepResult TrainingSession::step(int64_t step) {
     // Only the last micro-batch's backward reduces (its gradients include the earlier ones).
     if (reducer_ && micro + 1 == accum) reducer_->arm();
     loss.backward();
-    r.loss += loss.data().item();
+    r.micro_losses.push_back(loss.data());
   }
   if (reducer_) reducer_->finish();
-  r.grad_norm = recipe_.optimizer.grad_clip > 0 ? optim::clip_grad_norm(params_, recipe_.optimizer.grad_clip)
-                                                 : optim::global_grad_norm(params_);
-  optimizer_->step(r.lr);
+  const optim::GradientNorm clip = optim::global_grad_norm(params_, recipe_.optimizer.grad_clip);
+  optimizer_->step(r.lr, clip.factor);
+  r.norm = clip.norm;
   return r;
+}
+
+double TrainingSession::StepResult::loss() const {
+  double total = 0;
+  for (const Tensor& l : micro_losses) total += l.item();
+  return total;
 }
 
 }  // namespace lat::trainers

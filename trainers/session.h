@@ -23,14 +23,19 @@ class TrainingSession {
   TrainingSession(const Recipe& recipe, Device device, int rank = 0, int world_size = 1);
   ~TrainingSession();
 
+  // The step's figures stay where they were computed (on the GPU: device scalars) until asked for: reading
+  // loss() or grad_norm() synchronises, so the trainer reads them only when it logs.
   struct StepResult {
-    double loss = 0;  // mean loss of this rank's micro-batches
     double lr = 0;
-    double grad_norm = 0;  // global norm before clipping (after the reduction, when there is one)
+    std::vector<Tensor> micro_losses;  // each micro-batch's loss, already scaled by 1/grad_accum
+    Tensor norm;                       // global gradient norm before clipping (after the reduction, if any)
+    double loss() const;               // mean loss of this rank's micro-batches
+    double grad_norm() const { return norm.item(); }
   };
   // Optimizer step number `step` (0-based): zero grads; training.grad_accum micro-batches of forward +
-  // backward with the loss scaled by 1/grad_accum; the reducer (if any) armed for the last one; clip to
-  // optimizer.grad_clip; AdamW at lr_at(step).
+  // backward with the loss scaled by 1/grad_accum; the reducer (if any) armed for the last one; the global
+  // norm and clip factor (optimizer.grad_clip) on the device; AdamW at lr_at(step) scaling by that factor.
+  // Nothing is read back to the host.
   StepResult step(int64_t step);
 
   // Averages gradients across ranks during the last micro-batch's backward; not owned; may be null.

@@ -316,9 +316,9 @@ TrainResult Trainer::run() {
       StepMetrics m;
       m.step = s.step;
       m.total_steps = total;
-      m.loss = comm.all_reduce_sum(step.loss) / comm.world_size();
+      m.loss = comm.all_reduce_sum(step.loss()) / comm.world_size();
       m.lr = step.lr;
-      m.grad_norm = step.grad_norm;
+      m.grad_norm = step.grad_norm();
       const double interval_s = interval_timer.seconds();
       m.tokens_per_s = interval_s > 0 ? static_cast<double>(interval_tokens) / interval_s : 0;
       m.elapsed_s = run_timer.seconds();

@@ -153,7 +153,7 @@ __global__ void sum_partials_kernel(const double* __restrict__ partial, int64_t 
 __global__ void clip_scale_kernel(const float* sum_squares, float max_norm, float* scale, float* norm) {
   const float nrm = sqrtf(*sum_squares);
   if (norm != nullptr) *norm = nrm;
-  *scale = max_norm > 0.0f ? fminf(1.0f, max_norm / (nrm + 1e-6f)) : 1.0f;
+  *scale = max_norm > 0.0f && isfinite(nrm) && nrm > max_norm ? max_norm / nrm : 1.0f;
 }
 
 int64_t chunks(int64_t n) { return (n + kChunk - 1) / kChunk; }

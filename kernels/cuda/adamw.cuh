@@ -45,8 +45,8 @@ struct NormTensor {
 // *sum_squares (device fp32) = Σ over all tensors of x², accumulated in double, deterministic (fixed order).
 void global_sum_squares(const NormTensor* tensors, int64_t count, float* sum_squares);
 
-// From *sum_squares: *norm = sqrt(sum_squares); *scale = min(1, max_norm / (norm + 1e-6)) (torch's
-// clip_grad_norm_). Device pointers; norm may be null. max_norm <= 0 means no clipping (scale 1).
+// From *sum_squares: *norm = sqrt(sum_squares); *scale = max_norm / norm when max_norm > 0 and the norm is finite
+// and above it, else 1 (kernels/optim.h's clip_factor). Device pointers; norm may be null.
 void clip_scale_from_sum_squares(const float* sum_squares, float max_norm, float* scale, float* norm);
 
 // kernels/optim.h's contract for one tensor: param, m, v f32; grad f32 or bf16.

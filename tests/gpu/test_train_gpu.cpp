@@ -56,7 +56,7 @@ seed = 3
 std::vector<double> train_losses(const Recipe& recipe, Device device, int64_t steps) {
   trainers::TrainingSession session(recipe, device);
   std::vector<double> losses;
-  for (int64_t i = 0; i < steps; ++i) losses.push_back(session.step(i).loss);
+  for (int64_t i = 0; i < steps; ++i) losses.push_back(session.step(i).loss());
   return losses;
 }
 

@@ -4,6 +4,8 @@
 
 #include "autograd/nn/module.h"
 #include "core/error.h"
+#include "kernels/elementwise.h"
+#include "optim/adamw.h"
 #include "optim/clip.h"
 #include "optim/schedule.h"
 #include "tests/support/gradcheck.h"
@@ -30,31 +32,53 @@ double norm_of(const Three& m) {
 }
 }  // namespace
 
-TEST_CASE("global-norm clipping returns the pre-clip norm and scales to exactly max_norm") {
+TEST_CASE("global-norm clipping: the pre-clip norm and the factor that scales it to exactly max_norm") {
   Three m;
   m.a.grad() = lat::testing::random_float(Shape{300, 70}, "clip.a", -1, 1);
   m.b.grad() = lat::testing::random_float(Shape{7}, "clip.b", -3, 3);
   // m.c has no gradient: it is skipped.
   const double before = norm_of(m);
-  CHECK(global_grad_norm(m.parameters()) == doctest::Approx(before).epsilon(1e-12));
   const auto b_before = m.b.grad().to_vector<float>();
-
-  CHECK(clip_grad_norm(m.parameters(), before * 2) == doctest::Approx(before).epsilon(1e-12));
-  CHECK(m.b.grad().to_vector<float>() == b_before);  // under the limit: untouched
-  CHECK(clip_grad_norm(m.parameters(), 0.0) == doctest::Approx(before).epsilon(1e-12));  // 0: off
-
-  const double returned = clip_grad_norm(m.parameters(), 1.5);
-  CHECK(returned == doctest::Approx(before).epsilon(1e-12));
-  CHECK(norm_of(m) == doctest::Approx(1.5).epsilon(1e-6));
-  const auto b_after = m.b.grad().to_vector<float>();
-  for (size_t i = 0; i < b_after.size(); ++i)
-    CHECK(b_after[i] == doctest::Approx(b_before[i] * 1.5 / before).epsilon(1e-6));
+  GradientNorm off = global_grad_norm(m.parameters());
+  CHECK(off.norm_value() == doctest::Approx(before).epsilon(1e-12));
+  CHECK(off.factor_value() == 1.0);  // max_norm 0: off
+  CHECK(global_grad_norm(m.parameters(), before * 2).factor_value() == 1.0);  // under the limit
+  GradientNorm clip = global_grad_norm(m.parameters(), 1.5);
+  CHECK(clip.norm_value() == doctest::Approx(before).epsilon(1e-12));
+  CHECK(clip.factor_value() * before == doctest::Approx(1.5).epsilon(1e-12));
+  CHECK(m.b.grad().to_vector<float>() == b_before);  // gradients untouched: AdamW::step applies the factor
   CHECK(!m.c.grad().defined());
 
   m.b.grad() = Tensor::full(Shape{7}, std::nan(""), DType::F32);
-  const auto a_now = m.a.grad().to_vector<float>();
-  CHECK(std::isnan(clip_grad_norm(m.parameters(), 1.0)));
-  CHECK(m.a.grad().to_vector<float>() == a_now);  // non-finite: nothing scaled
+  GradientNorm bad = global_grad_norm(m.parameters(), 1.0);
+  CHECK(std::isnan(bad.norm_value()));
+  CHECK(bad.factor_value() == 1.0);  // non-finite: reported, nothing scaled
+}
+
+TEST_CASE("AdamW with a gradient scale equals AdamW on gradients scaled beforehand") {
+  Three m1, m2;
+  for (Three* m : {&m1, &m2}) {
+    m->a.data() = lat::testing::random_float(Shape{300, 70}, "adamw.a", -1, 1);
+    m->b.data() = lat::testing::random_float(Shape{7}, "adamw.b", -1, 1);
+  }
+  AdamWConfig config;
+  config.lr = 1e-2;
+  config.weight_decay = 0.1;
+  AdamW o1(m1.parameters(), config), o2(m2.parameters(), config);
+  for (int step = 0; step < 3; ++step) {
+    const Tensor ga = lat::testing::random_float(Shape{300, 70}, "adamw.ga" + std::to_string(step), -1, 1);
+    const Tensor gb = lat::testing::random_float(Shape{7}, "adamw.gb" + std::to_string(step), -1, 1);
+    m1.a.grad() = ga.clone(), m1.b.grad() = gb.clone();
+    const GradientNorm clip = global_grad_norm(m1.parameters(), 2.0);
+    REQUIRE(clip.factor_value() < 1.0);
+    o1.step(1e-2, clip.factor);
+    m2.a.grad() = ga.clone(), m2.b.grad() = gb.clone();
+    kernels::scale_(m2.a.grad(), clip.factor_value());
+    kernels::scale_(m2.b.grad(), clip.factor_value());
+    o2.step(1e-2);
+  }
+  CHECK(m1.a.data().to_vector<float>() == m2.a.data().to_vector<float>());
+  CHECK(m1.b.data().to_vector<float>() == m2.b.data().to_vector<float>());
 }
 
 TEST_CASE("lr schedules at key steps") {
