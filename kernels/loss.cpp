@@ -21,7 +21,7 @@ void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& targets, 
             loss.str());
   check_same_device(op, logits, targets);
   check_same_placement(op, logits, dlogits);
-  check_same_placement(op, logits, loss);
+  check_same_device(op, logits, loss);
   LAT_CHECK(logits.is_contiguous() && targets.is_contiguous() && dlogits.is_contiguous(), op,
             ": operands must be contiguous");
   const int64_t rows = logits.size(0), vocab = logits.size(1);
@@ -50,7 +50,7 @@ void softmax_cross_entropy_backward(const Tensor& dlogits, const Tensor& dloss, 
   LAT_CHECK(dloss.numel() == 1 && dloss.dtype() == accumulation_dtype(dlogits.dtype()), op,
             ": the loss gradient must be one ", dtype_name(accumulation_dtype(dlogits.dtype())), " element, got ",
             dloss.str());
-  check_same_placement(op, dlogits, dloss);
+  check_same_device(op, dlogits, dloss);
   check_same_placement(op, dlogits, out);
   check_same_shape(op, dlogits, out);
   LAT_CHECK(dlogits.is_contiguous() && out.is_contiguous(), op, ": operands must be contiguous");
