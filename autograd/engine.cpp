@@ -3,6 +3,7 @@
 // is released right after it runs.
 #include <unordered_map>
 
+#include "autograd/profile.h"
 #include "autograd/variable.h"
 #include "core/error.h"
 #include "kernels/elementwise.h"
@@ -86,6 +87,7 @@ void Variable::backward(const Tensor& seed_in) const {
       if (!outs[i].defined()) outs[i] = Tensor::zeros(node->output_shapes[i], node->output_dtypes[i], node->device);
     std::vector<Tensor> in_grads = node->backward(outs);
     node->backward = nullptr;  // frees the saved tensors now
+    profile::mark("backward", node->name);
     LAT_CHECK(in_grads.size() == node->inputs.size(), "backward of '", node->name, "' returned ", in_grads.size(),
               " gradients for ", node->inputs.size(), " inputs");
     for (size_t i = 0; i < node->inputs.size(); ++i) {
@@ -107,6 +109,7 @@ void Variable::backward(const Tensor& seed_in) const {
       if (--pending[child] == 0) ready.push_back(in.creator());
     }
     node->inputs.clear();
+    profile::mark("backward", "(gradient accumulation)");
   }
 }
 

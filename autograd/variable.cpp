@@ -1,5 +1,6 @@
 #include "autograd/variable.h"
 
+#include "autograd/profile.h"
 #include "core/error.h"
 
 namespace lat::autograd {
@@ -30,6 +31,7 @@ Variable make_output(const std::shared_ptr<Node>& node, Tensor data, int index) 
 
 std::vector<Variable> record(const char* name, const std::vector<Variable>& inputs, std::vector<Tensor> outputs,
                              BackwardFn backward) {
+  profile::mark("forward", name);
   bool any = false;
   if (grad_enabled())
     for (const Variable& v : inputs) any = any || v.requires_grad();

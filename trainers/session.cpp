@@ -1,6 +1,7 @@
 #include "trainers/session.h"
 
 #include "autograd/ops.h"
+#include "autograd/profile.h"
 #include "optim/clip.h"
 #include "trainers/gradient_reducer.h"
 #include "trainers/setup.h"
@@ -39,6 +40,7 @@ TrainingSession::StepResult TrainingSession::step(int64_t step) {
   const int64_t accum = recipe_.training.grad_accum;
   for (int64_t micro = 0; micro < accum; ++micro) {
     data::Batch batch = loader_->next();
+    autograd::profile::restart();  // the op profile (LAT_PROFILE_OPS) leaves data loading out
     autograd::Variable loss = model_->loss(batch.inputs.to(device_), batch.targets.to(device_));
     if (accum > 1) loss = autograd::scale(loss, 1.0 / static_cast<double>(accum));
     // Only the last micro-batch's backward reduces (its gradients include the earlier ones).
@@ -49,6 +51,7 @@ TrainingSession::StepResult TrainingSession::step(int64_t step) {
   if (reducer_) reducer_->finish();
   const optim::GradientNorm clip = optim::global_grad_norm(params_, recipe_.optimizer.grad_clip);
   optimizer_->step(r.lr, clip.factor);
+  autograd::profile::mark("optimizer", "global norm + clip + AdamW");
   r.norm = clip.norm;
   return r;
 }
