@@ -82,7 +82,7 @@ struct ModeTraits<kFwd> {
 };
 template <>
 struct ModeTraits<kState> {
-  static constexpr int kTensors = 2, kStages = 4, kScores = 0, kKey = 0, kVal = 1;
+  static constexpr int kTensors = 2, kStages = 3, kScores = 0, kKey = 0, kVal = 1;
 };
 template <>
 struct ModeTraits<kBwdKV> {
@@ -99,7 +99,8 @@ struct TileParams {
   int seg_blocks;  // tiles per segment
   int nseg;
   const float* start;  // see start_mode
-  int start_mode;      // 0 zeros, 1 start[bh] (d×d), 2 start[bh] transposed, 3 start[bh·nseg + seg]
+  int start_mode;      // 0 zeros, 1 start[bh] (d×d), 2 start[bh] transposed, 3 start[bh·slots + seg·step]
+  int start_slots, start_step;
   float* final_state;  // [bh][d][d], written by the last segment (nullable)
   float* local_out;    // kState: [bh·nseg + seg][d][d]
   int reverse;
@@ -116,7 +117,7 @@ constexpr int tile_smem_bytes() {
 }
 
 template <int D, int NW, int M>
-__global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p) {
+__global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(const TileParams p) {
   using T = ModeTraits<M>;
   constexpr int NT = T::kTensors, ST = T::kStages, THREADS = NW * 32;
   constexpr int LD = D + 8, LDP = kBlk + 8, TILE = kBlk * LD;
@@ -168,7 +169,7 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
       if (M != kState) {
         if (p.start_mode == 1) x = p.start[bh * D * D + i * D + j];
         else if (p.start_mode == 2) x = p.start[bh * D * D + j * D + i];
-        else if (p.start_mode == 3) x = p.start[(bh * p.nseg + seg) * D * D + i * D + j];
+        else if (p.start_mode == 3) x = p.start[(bh * p.start_slots + static_cast<int64_t>(seg) * p.start_step) * D * D + i * D + j];
       }
       st[nt][h] = x;
     }
@@ -364,8 +365,10 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   }
 }
 
-// Start states of every segment: ws[bh][seg] holds the local state L_seg on entry, the entering state on exit.
-__global__ void la2_prefix_kernel(float* ws, const float* init, int init_transposed, int d, int nseg,
+// Entering states of every slot: ws[bh][slot] holds the local state L_slot on entry (slots 0..nslots−2, each
+// seg_len tokens long), the state entering the slot on exit (all nslots). Loads are batched ahead of the
+// dependent recurrence.
+__global__ void la2_prefix_kernel(float* ws, const float* init, int init_transposed, int d, int nslots,
                                   int seg_len, const float* log_decay, int heads) {
   const int64_t bh = blockIdx.y;
   const int el = blockIdx.x * blockDim.x + threadIdx.x;
@@ -373,11 +376,17 @@ __global__ void la2_prefix_kernel(float* ws, const float* init, int init_transpo
   const int i = el / d, j = el % d;
   float S = init ? init[bh * d * d + (init_transposed ? j * d + i : el)] : 0.f;
   const float carry = decay_pow(log_decay[bh % heads], seg_len);
-  for (int sg = 0; sg < nseg; ++sg) {
-    float* slot = ws + (bh * nseg + sg) * d * d + el;
-    const float L = sg < nseg - 1 ? *slot : 0.f;
-    *slot = S;
-    S = carry * S + L;
+  float* base = ws + bh * static_cast<int64_t>(nslots) * d * d + el;
+  for (int s0 = 0; s0 < nslots; s0 += 8) {
+    float L[8];
+#pragma unroll
+    for (int u = 0; u < 8; ++u) L[u] = s0 + u < nslots - 1 ? base[static_cast<int64_t>(s0 + u) * d * d] : 0.f;
+#pragma unroll
+    for (int u = 0; u < 8; ++u)
+      if (s0 + u < nslots) {
+        base[static_cast<int64_t>(s0 + u) * d * d] = S;
+        S = carry * S + L[u];
+      }
   }
 }
 
@@ -399,16 +408,32 @@ int tile_warps() {
   return w;
 }
 
+// Segments of the main pass (nseg × seg_blocks tiles, one wave of CTAs) and slots of the state-only pass:
+// every segment but the last is cut into `sub` slots of sub_blocks tiles (seg_blocks = sub · sub_blocks) so that
+// the state pass (2 CTAs per SM) fills the GPU even when (nseg − 1)·B·H is small; the prefix then runs over
+// nslots = (nseg − 1)·sub + 1 slots and segment s starts from slot s·sub.
 struct SegPlan {
-  int nseg, seg_blocks;
+  int nseg, seg_blocks, sub, sub_blocks;
+  int nslots() const { return (nseg - 1) * sub + 1; }
 };
 SegPlan plan_segments(int64_t bh, int64_t n) {
   const int64_t nblocks = (n + kBlk - 1) / kBlk;
-  if (nblocks <= 1) return {1, static_cast<int>(nblocks < 1 ? 1 : nblocks)};
-  const int64_t target = bh >= sm_count() ? 1 : sm_count() / bh;  // one wave of CTAs (1 CTA / SM)
-  const int64_t seg_blocks = (nblocks + target - 1) / target;
-  const int64_t nseg = (nblocks + seg_blocks - 1) / seg_blocks;
-  return {static_cast<int>(nseg), static_cast<int>(seg_blocks)};
+  if (nblocks <= 1) {
+    const int one = static_cast<int>(nblocks < 1 ? 1 : nblocks);
+    return {1, one, 1, one};
+  }
+  const int64_t sms = sm_count();
+  const int64_t target = bh >= sms ? 1 : sms / bh;  // one wave of CTAs (1 CTA / SM)
+  int64_t seg_blocks = (nblocks + target - 1) / target;
+  int64_t nseg = (nblocks + seg_blocks - 1) / seg_blocks;
+  if (nseg == 1) return {1, static_cast<int>(seg_blocks), 1, static_cast<int>(seg_blocks)};
+  int64_t sub = (2 * sms + (nseg - 1) * bh - 1) / ((nseg - 1) * bh);
+  sub = sub < seg_blocks ? sub : seg_blocks;
+  const int64_t sub_blocks = (seg_blocks + sub - 1) / sub;
+  seg_blocks = sub * sub_blocks;
+  nseg = (nblocks + seg_blocks - 1) / seg_blocks;
+  if (nseg == 1) return {1, static_cast<int>(seg_blocks), 1, static_cast<int>(seg_blocks)};
+  return {static_cast<int>(nseg), static_cast<int>(seg_blocks), static_cast<int>(sub), static_cast<int>(sub_blocks)};
 }
 
 template <int D, int NW, int M>
@@ -465,14 +490,18 @@ void run_sweep(const SweepArgs& a) {
     ps.t[1] = a.t[val];
     ps.t[2] = ps.t[3] = nullptr;
     ps.local_out = a.ws;
-    launch_tile<D, NW, kState>(ps, plan.nseg - 1, a.bh);
+    ps.seg_blocks = plan.sub_blocks;
+    ps.nseg = plan.nslots();
+    launch_tile<D, NW, kState>(ps, plan.nslots() - 1, a.bh);
     const int threads = 256, gx = (D * D + threads - 1) / threads;
     la2_prefix_kernel<<<dim3(gx, static_cast<unsigned>(a.bh)), threads, 0, ::lat::cuda::stream()>>>(
-        a.ws, a.init, a.init_transposed ? 1 : 0, D, plan.nseg, plan.seg_blocks * kBlk, a.log_decay,
+        a.ws, a.init, a.init_transposed ? 1 : 0, D, plan.nslots(), plan.sub_blocks * kBlk, a.log_decay,
         static_cast<int>(a.heads));
     LAT_CUDA_CHECK_LAUNCH();
     p.start = a.ws;
     p.start_mode = 3;
+    p.start_slots = plan.nslots();
+    p.start_step = plan.sub;
   } else {
     p.start = a.init;
     p.start_mode = a.init == nullptr ? 0 : (a.init_transposed ? 2 : 1);
@@ -615,7 +644,7 @@ bool la2_fast_supported(int64_t m, int64_t e) { return m == e && (m == 64 || m =
 
 int64_t la2_workspace_floats(int64_t bh, int64_t n, int64_t d) {
   const SegPlan plan = plan_segments(bh, n);
-  return plan.nseg > 1 ? bh * plan.nseg * d * d : 0;
+  return plan.nseg > 1 ? bh * plan.nslots() * d * d : 0;
 }
 
 void la2_forward_bf16(const void* q, const void* k, const void* v, const float* log_decay,
