@@ -4,7 +4,6 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
-#include <cstdlib>
 
 #include "core/cuda_context.h"
 #include "core/error.h"
@@ -152,34 +151,42 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
     }
   };
 
-  // State fragment of this warp: rows srow0..+15, cols scol0..+SCOLS of S'.
-  constexpr int SWR = (D / 16) >= NW ? NW : D / 16;
+  // State fragment of this warp: rows srow0..+SR (SMT 16-row tiles), cols scol0..+SCOLS of S'. Warps form a
+  // 4 × 2 grid over the D × D state (32 × 64 each at D = 128): per 16-token step a warp loads 2 A and 4 B
+  // ldmatrix.x4 fragments (a 8 × 1 grid of 16 × 128 strips needs 1 + 8).
+  constexpr int SWR = (D / 16) >= 4 ? 4 : D / 16;
+  constexpr int SR = D / SWR, SMT = SR / 16;
   constexpr int SWC = NW / SWR;
   constexpr int SCOLS = D / SWC;
   constexpr int SNT = SCOLS / 8;
   static_assert(SNT % 2 == 0, "state fragment: even number of 8-column tiles");
-  const int srow0 = (warp % SWR) * 16, scol0 = (warp / SWR) * SCOLS;
-  float st[SNT][4];
+  const int srow0 = (warp % SWR) * SR, scol0 = (warp / SWR) * SCOLS;
+  float st[SMT][SNT][4];
 #pragma unroll
-  for (int nt = 0; nt < SNT; ++nt)
+  for (int mt = 0; mt < SMT; ++mt)
 #pragma unroll
-    for (int h = 0; h < 4; ++h) {
-      const int i = srow0 + g + (h >= 2 ? 8 : 0), j = scol0 + nt * 8 + 2 * t4 + (h & 1);
-      float x = 0.f;
-      if (M != kState) {
-        if (p.start_mode == 1) x = p.start[bh * D * D + i * D + j];
-        else if (p.start_mode == 2) x = p.start[bh * D * D + j * D + i];
-        else if (p.start_mode == 3) x = p.start[(bh * p.start_slots + static_cast<int64_t>(seg) * p.start_step) * D * D + i * D + j];
+    for (int nt = 0; nt < SNT; ++nt)
+#pragma unroll
+      for (int h = 0; h < 4; ++h) {
+        const int i = srow0 + mt * 16 + g + (h >= 2 ? 8 : 0), j = scol0 + nt * 8 + 2 * t4 + (h & 1);
+        float x = 0.f;
+        if (M != kState) {
+          if (p.start_mode == 1) x = p.start[bh * D * D + i * D + j];
+          else if (p.start_mode == 2) x = p.start[bh * D * D + j * D + i];
+          else if (p.start_mode == 3)
+            x = p.start[(bh * p.start_slots + static_cast<int64_t>(seg) * p.start_step) * D * D + i * D + j];
+        }
+        st[mt][nt][h] = x;
       }
-      st[nt][h] = x;
-    }
   auto store_state_bf16 = [&](bf16* dst) {
 #pragma unroll
-    for (int nt = 0; nt < SNT; ++nt) {
-      const int i = srow0 + g, j = scol0 + nt * 8 + 2 * t4;
-      *reinterpret_cast<uint32_t*>(dst + i * LD + j) = pack_bf16(st[nt][0], st[nt][1]);
-      *reinterpret_cast<uint32_t*>(dst + (i + 8) * LD + j) = pack_bf16(st[nt][2], st[nt][3]);
-    }
+    for (int mt = 0; mt < SMT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < SNT; ++nt) {
+        const int i = srow0 + mt * 16 + g, j = scol0 + nt * 8 + 2 * t4;
+        *reinterpret_cast<uint32_t*>(dst + i * LD + j) = pack_bf16(st[mt][nt][0], st[mt][nt][1]);
+        *reinterpret_cast<uint32_t*>(dst + (i + 8) * LD + j) = pack_bf16(st[mt][nt][2], st[mt][nt][3]);
+      }
   };
   if constexpr (M != kState) store_state_bf16(sS);
 
@@ -218,21 +225,27 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
       }
   };
 
-  // Output rows rt·16.., cols oc0..+OC: diag(λ^{r+shift}) A S (or A Sᵀ) + P Vt, stored to global rows.
-  constexpr int OC = D / (NW / 4), ONT = OC / 8;
+  // Output rows orow0..+32 (two 16-row tiles), cols oc0..+OC: diag(λ^{r+shift}) A S (or A Sᵀ) + P Vt, stored
+  // to global rows. Warps form a 2 × 4 grid over the 64 × D output (32 × 32 each at D = 128).
+  constexpr int OMT = 2, OWR = kBlk / (16 * OMT), OWC = NW / OWR;
+  constexpr int OC = D / OWC, ONT = OC / 8;
   static_assert(ONT % 2 == 0, "output tile: even number of 8-column tiles");
-  const int oc0 = ch * OC;
+  const int orow0 = (warp % OWR) * 16 * OMT, oc0 = (warp / OWR) * OC;
   auto output = [&](const bf16* A, const bf16* S, bool transposed, const bf16* P, const bf16* Vt, bf16* gout,
                     int64_t t0) {
-    float oacc[ONT][4];
+    float oacc[OMT][ONT][4];
 #pragma unroll
-    for (int a = 0; a < ONT; ++a)
+    for (int mt = 0; mt < OMT; ++mt)
 #pragma unroll
-      for (int c = 0; c < 4; ++c) oacc[a][c] = 0.f;
+      for (int a = 0; a < ONT; ++a)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) oacc[mt][a][c] = 0.f;
 #pragma unroll
     for (int k0 = 0; k0 < D; k0 += 16) {
-      uint32_t a[4];
-      ldsm_x4(a, A + (rt * 16 + (lane & 15)) * LD + k0 + (lane >> 4) * 8);
+      uint32_t a[OMT][4];
+#pragma unroll
+      for (int mt = 0; mt < OMT; ++mt)
+        ldsm_x4(a[mt], A + (orow0 + mt * 16 + (lane & 15)) * LD + k0 + (lane >> 4) * 8);
 #pragma unroll
       for (int np = 0; np < ONT / 2; ++np) {
         uint32_t bb[4];
@@ -240,49 +253,63 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
           ldsm_x4(bb, S + (oc0 + np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + k0 + ((lane >> 3) & 1) * 8);
         else
           ldsm_x4_t(bb, S + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + oc0 + np * 16 + (lane >> 4) * 8);
-        mma16816(oacc[2 * np], a, bb[0], bb[1]);
-        mma16816(oacc[2 * np + 1], a, bb[2], bb[3]);
+#pragma unroll
+        for (int mt = 0; mt < OMT; ++mt) {
+          mma16816(oacc[mt][2 * np], a[mt], bb[0], bb[1]);
+          mma16816(oacc[mt][2 * np + 1], a[mt], bb[2], bb[3]);
+        }
       }
     }
-    {
-      const int r0 = rt * 16 + g;
+#pragma unroll
+    for (int mt = 0; mt < OMT; ++mt) {
+      const int r0 = orow0 + mt * 16 + g;
       const float w0 = sPow[r0 + shift], w1 = sPow[r0 + 8 + shift];
 #pragma unroll
       for (int nt = 0; nt < ONT; ++nt) {
-        oacc[nt][0] *= w0;
-        oacc[nt][1] *= w0;
-        oacc[nt][2] *= w1;
-        oacc[nt][3] *= w1;
+        oacc[mt][nt][0] *= w0;
+        oacc[mt][nt][1] *= w0;
+        oacc[mt][nt][2] *= w1;
+        oacc[mt][nt][3] *= w1;
       }
     }
 #pragma unroll
     for (int k0 = 0; k0 < kBlk; k0 += 16) {
-      if (k0 <= rt * 16) {
-        uint32_t a[4];
-        ldsm_x4(a, P + (rt * 16 + (lane & 15)) * LDP + k0 + (lane >> 4) * 8);
+      if (k0 <= orow0 + 16 * (OMT - 1)) {
+        uint32_t bb[ONT / 2][4];
 #pragma unroll
-        for (int np = 0; np < ONT / 2; ++np) {
-          uint32_t bb[4];
-          ldsm_x4_t(bb, Vt + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + oc0 + np * 16 + (lane >> 4) * 8);
-          mma16816(oacc[2 * np], a, bb[0], bb[1]);
-          mma16816(oacc[2 * np + 1], a, bb[2], bb[3]);
+        for (int np = 0; np < ONT / 2; ++np)
+          ldsm_x4_t(bb[np], Vt + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + oc0 + np * 16 + (lane >> 4) * 8);
+#pragma unroll
+        for (int mt = 0; mt < OMT; ++mt) {
+          if (k0 <= orow0 + mt * 16) {
+            uint32_t a[4];
+            ldsm_x4(a, P + (orow0 + mt * 16 + (lane & 15)) * LDP + k0 + (lane >> 4) * 8);
+#pragma unroll
+            for (int np = 0; np < ONT / 2; ++np) {
+              mma16816(oacc[mt][2 * np], a, bb[np][0], bb[np][1]);
+              mma16816(oacc[mt][2 * np + 1], a, bb[np][2], bb[np][3]);
+            }
+          }
         }
       }
     }
     bf16* go = gout + bh * n * D;
 #pragma unroll
-    for (int hh = 0; hh < 2; ++hh) {
-      const int r = rt * 16 + g + hh * 8;
-      const int64_t t = t0 + r;
-      if (t < te) {
-        const int64_t row = p.reverse ? n - 1 - t : t;
+    for (int mt = 0; mt < OMT; ++mt)
 #pragma unroll
-        for (int nt = 0; nt < ONT; ++nt) {
-          const int c = oc0 + nt * 8 + 2 * t4;
-          *reinterpret_cast<uint32_t*>(go + row * D + c) = pack_bf16(oacc[nt][2 * hh], oacc[nt][2 * hh + 1]);
+      for (int hh = 0; hh < 2; ++hh) {
+        const int r = orow0 + mt * 16 + g + hh * 8;
+        const int64_t t = t0 + r;
+        if (t < te) {
+          const int64_t row = p.reverse ? n - 1 - t : t;
+#pragma unroll
+          for (int nt = 0; nt < ONT; ++nt) {
+            const int c = oc0 + nt * 8 + 2 * t4;
+            *reinterpret_cast<uint32_t*>(go + row * D + c) =
+                pack_bf16(oacc[mt][nt][2 * hh], oacc[mt][nt][2 * hh + 1]);
+          }
         }
       }
-    }
   };
 
 #pragma unroll
@@ -314,27 +341,35 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
       const bf16* cV = tile(stg, T::kVal);
       const float carry = sPow[nb];
 #pragma unroll
-      for (int nt = 0; nt < SNT; ++nt)
+      for (int mt = 0; mt < SMT; ++mt)
 #pragma unroll
-        for (int h = 0; h < 4; ++h) st[nt][h] *= carry;
+        for (int nt = 0; nt < SNT; ++nt)
+#pragma unroll
+          for (int h = 0; h < 4; ++h) st[mt][nt][h] *= carry;
 #pragma unroll
       for (int k0 = 0; k0 < kBlk; k0 += 16) {
         if (k0 < nb) {
-          uint32_t a[4];
-          ldsm_x4_t(a, cK + (k0 + (lane & 7) + (lane >> 4) * 8) * LD + srow0 + ((lane >> 3) & 1) * 8);
           const int r = k0 + 2 * t4;
           auto w = [&](int rr) { return rr < nb ? sPow[nb - rr - shift] : 0.f; };
           const float wa = w(r), wb = w(r + 1), wc = w(r + 8), wd = w(r + 9);
-          a[0] = scale_bf16x2(a[0], wa, wb);
-          a[1] = scale_bf16x2(a[1], wa, wb);
-          a[2] = scale_bf16x2(a[2], wc, wd);
-          a[3] = scale_bf16x2(a[3], wc, wd);
+          uint32_t a[SMT][4];
+#pragma unroll
+          for (int mt = 0; mt < SMT; ++mt) {
+            ldsm_x4_t(a[mt], cK + (k0 + (lane & 7) + (lane >> 4) * 8) * LD + srow0 + mt * 16 + ((lane >> 3) & 1) * 8);
+            a[mt][0] = scale_bf16x2(a[mt][0], wa, wb);
+            a[mt][1] = scale_bf16x2(a[mt][1], wa, wb);
+            a[mt][2] = scale_bf16x2(a[mt][2], wc, wd);
+            a[mt][3] = scale_bf16x2(a[mt][3], wc, wd);
+          }
 #pragma unroll
           for (int np = 0; np < SNT / 2; ++np) {
             uint32_t bb[4];
             ldsm_x4_t(bb, cV + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + scol0 + np * 16 + (lane >> 4) * 8);
-            mma16816(st[2 * np], a, bb[0], bb[1]);
-            mma16816(st[2 * np + 1], a, bb[2], bb[3]);
+#pragma unroll
+            for (int mt = 0; mt < SMT; ++mt) {
+              mma16816(st[mt][2 * np], a[mt], bb[0], bb[1]);
+              mma16816(st[mt][2 * np + 1], a[mt], bb[2], bb[3]);
+            }
           }
         }
       }
@@ -357,11 +392,13 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
   else if (p.final_state != nullptr && seg == p.nseg - 1) dst = p.final_state + bh * D * D;
   if (dst != nullptr) {
 #pragma unroll
-    for (int nt = 0; nt < SNT; ++nt) {
-      const int i = srow0 + g, j = scol0 + nt * 8 + 2 * t4;
-      *reinterpret_cast<float2*>(dst + i * D + j) = make_float2(st[nt][0], st[nt][1]);
-      *reinterpret_cast<float2*>(dst + (i + 8) * D + j) = make_float2(st[nt][2], st[nt][3]);
-    }
+    for (int mt = 0; mt < SMT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < SNT; ++nt) {
+        const int i = srow0 + mt * 16 + g, j = scol0 + nt * 8 + 2 * t4;
+        *reinterpret_cast<float2*>(dst + i * D + j) = make_float2(st[mt][nt][0], st[mt][nt][1]);
+        *reinterpret_cast<float2*>(dst + (i + 8) * D + j) = make_float2(st[mt][nt][2], st[mt][nt][3]);
+      }
   }
 }
 
@@ -399,15 +436,6 @@ int sm_count() {
   return count;
 }
 
-// Warps per CTA of the tile kernels (8 or 16); LAT_LA2_WARPS overrides it for measurements.
-int tile_warps() {
-  static int w = [] {
-    const char* e = std::getenv("LAT_LA2_WARPS");
-    return (e != nullptr && std::atoi(e) == 16) ? 16 : 8;
-  }();
-  return w;
-}
-
 // Segments of the main pass (nseg × seg_blocks tiles, one wave of CTAs) and slots of the state-only pass:
 // every segment but the last is cut into `sub` slots of sub_blocks tiles (seg_blocks = sub · sub_blocks) so that
 // the state pass (2 CTAs per SM) fills the GPU even when (nseg − 1)·B·H is small; the prefix then runs over
@@ -427,8 +455,8 @@ SegPlan plan_segments(int64_t bh, int64_t n) {
   int64_t seg_blocks = (nblocks + target - 1) / target;
   int64_t nseg = (nblocks + seg_blocks - 1) / seg_blocks;
   if (nseg == 1) return {1, static_cast<int>(seg_blocks), 1, static_cast<int>(seg_blocks)};
-  int64_t sub = (2 * sms + (nseg - 1) * bh - 1) / ((nseg - 1) * bh);
-  sub = sub < seg_blocks ? sub : seg_blocks;
+  int64_t sub = (2 * sms) / ((nseg - 1) * bh);  // at most one wave of 2 CTAs per SM
+  sub = sub < 1 ? 1 : (sub < seg_blocks ? sub : seg_blocks);
   const int64_t sub_blocks = (seg_blocks + sub - 1) / sub;
   seg_blocks = sub * sub_blocks;
   nseg = (nblocks + seg_blocks - 1) / seg_blocks;
@@ -511,16 +539,9 @@ void run_sweep(const SweepArgs& a) {
 }
 
 void run_sweep_d(int64_t d, const SweepArgs& a) {
-  const int nw = tile_warps();
-  if (d == 64) {
-    if (nw == 16) run_sweep<64, 16>(a);
-    else run_sweep<64, 8>(a);
-  } else if (d == 128) {
-    if (nw == 16) run_sweep<128, 16>(a);
-    else run_sweep<128, 8>(a);
-  } else {
-    LAT_THROW("lightning_attention (CUDA): fast path needs d = e ∈ {64, 128}, got d = ", d);
-  }
+  if (d == 64) run_sweep<64, 8>(a);
+  else if (d == 128) run_sweep<128, 8>(a);
+  else LAT_THROW("lightning_attention (CUDA): fast path needs d = e ∈ {64, 128}, got d = ", d);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
