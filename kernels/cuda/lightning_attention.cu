@@ -225,12 +225,14 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
       }
   };
 
-  // Output rows orow0..+32 (two 16-row tiles), cols oc0..+OC: diag(λ^{r+shift}) A S (or A Sᵀ) + P Vt, stored
-  // to global rows. Warps form a 2 × 4 grid over the 64 × D output (32 × 32 each at D = 128).
+  // Output rows of two 16-row tiles, cols oc0..+OC: diag(λ^{r+shift}) A S (or A Sᵀ) + P Vt, stored to global
+  // rows. Warps form a 2 × 4 grid over the 64 × D output (32 × 32 each at D = 128); the row tiles are paired
+  // (0, 3) and (1, 2) so that both warp rows do the same number of causal P·V steps.
   constexpr int OMT = 2, OWR = kBlk / (16 * OMT), OWC = NW / OWR;
   constexpr int OC = D / OWC, ONT = OC / 8;
-  static_assert(ONT % 2 == 0, "output tile: even number of 8-column tiles");
-  const int orow0 = (warp % OWR) * 16 * OMT, oc0 = (warp / OWR) * OC;
+  static_assert(ONT % 2 == 0 && OWR == 2, "output tile: even number of 8-column tiles, two warp rows");
+  const int og = warp % OWR, oc0 = (warp / OWR) * OC;
+  const int orows[OMT] = {og * 16, (3 - og) * 16};
   auto output = [&](const bf16* A, const bf16* S, bool transposed, const bf16* P, const bf16* Vt, bf16* gout,
                     int64_t t0) {
     float oacc[OMT][ONT][4];
@@ -245,7 +247,7 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
       uint32_t a[OMT][4];
 #pragma unroll
       for (int mt = 0; mt < OMT; ++mt)
-        ldsm_x4(a[mt], A + (orow0 + mt * 16 + (lane & 15)) * LD + k0 + (lane >> 4) * 8);
+        ldsm_x4(a[mt], A + (orows[mt] + (lane & 15)) * LD + k0 + (lane >> 4) * 8);
 #pragma unroll
       for (int np = 0; np < ONT / 2; ++np) {
         uint32_t bb[4];
@@ -262,7 +264,7 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
     }
 #pragma unroll
     for (int mt = 0; mt < OMT; ++mt) {
-      const int r0 = orow0 + mt * 16 + g;
+      const int r0 = orows[mt] + g;
       const float w0 = sPow[r0 + shift], w1 = sPow[r0 + 8 + shift];
 #pragma unroll
       for (int nt = 0; nt < ONT; ++nt) {
@@ -274,16 +276,16 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
     }
 #pragma unroll
     for (int k0 = 0; k0 < kBlk; k0 += 16) {
-      if (k0 <= orow0 + 16 * (OMT - 1)) {
+      if (k0 <= orows[1]) {
         uint32_t bb[ONT / 2][4];
 #pragma unroll
         for (int np = 0; np < ONT / 2; ++np)
           ldsm_x4_t(bb[np], Vt + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + oc0 + np * 16 + (lane >> 4) * 8);
 #pragma unroll
         for (int mt = 0; mt < OMT; ++mt) {
-          if (k0 <= orow0 + mt * 16) {
+          if (k0 <= orows[mt]) {
             uint32_t a[4];
-            ldsm_x4(a, P + (orow0 + mt * 16 + (lane & 15)) * LDP + k0 + (lane >> 4) * 8);
+            ldsm_x4(a, P + (orows[mt] + (lane & 15)) * LDP + k0 + (lane >> 4) * 8);
 #pragma unroll
             for (int np = 0; np < ONT / 2; ++np) {
               mma16816(oacc[mt][2 * np], a, bb[np][0], bb[np][1]);
@@ -298,7 +300,7 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
     for (int mt = 0; mt < OMT; ++mt)
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
-        const int r = orow0 + mt * 16 + g + hh * 8;
+        const int r = orows[mt] + g + hh * 8;
         const int64_t t = t0 + r;
         if (t < te) {
           const int64_t row = p.reverse ? n - 1 - t : t;
