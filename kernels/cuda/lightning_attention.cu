@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <cstdlib>
 
 #include "core/cuda_context.h"
 #include "core/error.h"
@@ -104,6 +105,7 @@ struct TileParams {
   float* local_out;    // kState: [bh·nseg + seg][d][d]
   int reverse;
   int shift;
+  int pair_rows;  // output row-tile pairing (see the output lambda); LAT_LA2_PAIR_ROWS=1, for measurements
 };
 
 constexpr int kPowTable = 80;  // λ^x for x ∈ [0, kBlk + 1]
@@ -226,13 +228,13 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
   };
 
   // Output rows of two 16-row tiles, cols oc0..+OC: diag(λ^{r+shift}) A S (or A Sᵀ) + P Vt, stored to global
-  // rows. Warps form a 2 × 4 grid over the 64 × D output (32 × 32 each at D = 128); the row tiles are paired
-  // (0, 3) and (1, 2) so that both warp rows do the same number of causal P·V steps.
+  // rows. Warps form a 2 × 4 grid over the 64 × D output (32 × 32 each at D = 128); the warp rows take row
+  // tiles (0, 1) and (2, 3), or with p.pair_rows (0, 3) and (1, 2) (equal causal P·V steps; measured slower).
   constexpr int OMT = 2, OWR = kBlk / (16 * OMT), OWC = NW / OWR;
   constexpr int OC = D / OWC, ONT = OC / 8;
   static_assert(ONT % 2 == 0 && OWR == 2, "output tile: even number of 8-column tiles, two warp rows");
   const int og = warp % OWR, oc0 = (warp / OWR) * OC;
-  const int orows[OMT] = {og * 16, (3 - og) * 16};
+  const int orows[OMT] = {p.pair_rows ? og * 16 : og * 32, p.pair_rows ? (3 - og) * 16 : og * 32 + 16};
   auto output = [&](const bf16* A, const bf16* S, bool transposed, const bf16* P, const bf16* Vt, bf16* gout,
                     int64_t t0) {
     float oacc[OMT][ONT][4];
@@ -511,6 +513,11 @@ void run_sweep(const SweepArgs& a) {
   p.final_state = a.final_state;
   p.reverse = a.reverse ? 1 : 0;
   p.shift = a.shift;
+  static const int pair_rows = [] {
+    const char* e = std::getenv("LAT_LA2_PAIR_ROWS");
+    return e != nullptr && e[0] == '1' ? 1 : 0;
+  }();
+  p.pair_rows = pair_rows;
   if (plan.nseg > 1) {
     LAT_CHECK(a.ws != nullptr, "lightning_attention (CUDA): segmented sweep needs a workspace");
     TileParams ps = p;
