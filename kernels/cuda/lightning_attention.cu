@@ -4,7 +4,6 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
-#include <cstdlib>
 
 #include "core/cuda_context.h"
 #include "core/error.h"
@@ -105,7 +104,6 @@ struct TileParams {
   float* local_out;    // kState: [bh·nseg + seg][d][d]
   int reverse;
   int shift;
-  int pair_rows;  // output row-tile pairing (see the output lambda); LAT_LA2_PAIR_ROWS=1, for measurements
 };
 
 constexpr int kPowTable = 80;  // λ^x for x ∈ [0, kBlk + 1]
@@ -227,14 +225,12 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
       }
   };
 
-  // Output rows of two 16-row tiles, cols oc0..+OC: diag(λ^{r+shift}) A S (or A Sᵀ) + P Vt, stored to global
-  // rows. Warps form a 2 × 4 grid over the 64 × D output (32 × 32 each at D = 128); the warp rows take row
-  // tiles (0, 1) and (2, 3), or with p.pair_rows (0, 3) and (1, 2) (equal causal P·V steps; measured slower).
+  // Output rows orow0..+32 (two 16-row tiles), cols oc0..+OC: diag(λ^{r+shift}) A S (or A Sᵀ) + P Vt, stored
+  // to global rows. Warps form a 2 × 4 grid over the 64 × D output (32 × 32 each at D = 128).
   constexpr int OMT = 2, OWR = kBlk / (16 * OMT), OWC = NW / OWR;
   constexpr int OC = D / OWC, ONT = OC / 8;
-  static_assert(ONT % 2 == 0 && OWR == 2, "output tile: even number of 8-column tiles, two warp rows");
-  const int og = warp % OWR, oc0 = (warp / OWR) * OC;
-  const int orows[OMT] = {p.pair_rows ? og * 16 : og * 32, p.pair_rows ? (3 - og) * 16 : og * 32 + 16};
+  static_assert(ONT % 2 == 0, "output tile: even number of 8-column tiles");
+  const int orow0 = (warp % OWR) * 16 * OMT, oc0 = (warp / OWR) * OC;
   auto output = [&](const bf16* A, const bf16* S, bool transposed, const bf16* P, const bf16* Vt, bf16* gout,
                     int64_t t0) {
     float oacc[OMT][ONT][4];
@@ -249,7 +245,7 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
       uint32_t a[OMT][4];
 #pragma unroll
       for (int mt = 0; mt < OMT; ++mt)
-        ldsm_x4(a[mt], A + (orows[mt] + (lane & 15)) * LD + k0 + (lane >> 4) * 8);
+        ldsm_x4(a[mt], A + (orow0 + mt * 16 + (lane & 15)) * LD + k0 + (lane >> 4) * 8);
 #pragma unroll
       for (int np = 0; np < ONT / 2; ++np) {
         uint32_t bb[4];
@@ -266,7 +262,7 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
     }
 #pragma unroll
     for (int mt = 0; mt < OMT; ++mt) {
-      const int r0 = orows[mt] + g;
+      const int r0 = orow0 + mt * 16 + g;
       const float w0 = sPow[r0 + shift], w1 = sPow[r0 + 8 + shift];
 #pragma unroll
       for (int nt = 0; nt < ONT; ++nt) {
@@ -278,16 +274,16 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
     }
 #pragma unroll
     for (int k0 = 0; k0 < kBlk; k0 += 16) {
-      if (k0 <= orows[1]) {
+      if (k0 <= orow0 + 16 * (OMT - 1)) {
         uint32_t bb[ONT / 2][4];
 #pragma unroll
         for (int np = 0; np < ONT / 2; ++np)
           ldsm_x4_t(bb[np], Vt + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + oc0 + np * 16 + (lane >> 4) * 8);
 #pragma unroll
         for (int mt = 0; mt < OMT; ++mt) {
-          if (k0 <= orows[mt]) {
+          if (k0 <= orow0 + mt * 16) {
             uint32_t a[4];
-            ldsm_x4(a, P + (orows[mt] + (lane & 15)) * LDP + k0 + (lane >> 4) * 8);
+            ldsm_x4(a, P + (orow0 + mt * 16 + (lane & 15)) * LDP + k0 + (lane >> 4) * 8);
 #pragma unroll
             for (int np = 0; np < ONT / 2; ++np) {
               mma16816(oacc[mt][2 * np], a, bb[np][0], bb[np][1]);
@@ -302,7 +298,7 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
     for (int mt = 0; mt < OMT; ++mt)
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
-        const int r = orows[mt] + g + hh * 8;
+        const int r = orow0 + mt * 16 + g + hh * 8;
         const int64_t t = t0 + r;
         if (t < te) {
           const int64_t row = p.reverse ? n - 1 - t : t;
@@ -513,11 +509,6 @@ void run_sweep(const SweepArgs& a) {
   p.final_state = a.final_state;
   p.reverse = a.reverse ? 1 : 0;
   p.shift = a.shift;
-  static const int pair_rows = [] {
-    const char* e = std::getenv("LAT_LA2_PAIR_ROWS");
-    return e != nullptr && e[0] == '1' ? 1 : 0;
-  }();
-  p.pair_rows = pair_rows;
   if (plan.nseg > 1) {
     LAT_CHECK(a.ws != nullptr, "lightning_attention (CUDA): segmented sweep needs a workspace");
     TileParams ps = p;
