@@ -13,7 +13,6 @@ namespace lat::kernels::cuda {
 namespace {
 
 constexpr int kBlk = 64;       // rows of one tile along N
-constexpr int kThreads = 256;  // 8 warps
 
 // ---------------------------------------------------------------------------------------------------------------
 // PTX helpers
@@ -59,39 +58,73 @@ __device__ __forceinline__ uint32_t scale_bf16x2(uint32_t x, float wlo, float wh
 __device__ __forceinline__ float decay_pow(float s, int x) { return expf(-s * static_cast<float>(x)); }
 
 // ---------------------------------------------------------------------------------------------------------------
-// The tensor-core sweep. Sweep coordinate t̃ ∈ [0, N); global row = reverse ? N−1−t̃ : t̃.
-struct SweepParams {
-  const bf16* q;
-  const bf16* k;
-  const bf16* v;
-  bf16* o;
+// The tensor-core tile kernel. Sweep coordinate t̃ ∈ [0, N); global row = reverse ? N−1−t̃ : t̃.
+//
+// Three modes of one loop over 64-row tiles (kStages-deep cp.async pipeline, fp32 state S' in registers, a bf16
+// copy of S' in shared memory, double-buffered so that the state update of tile b and the output of tile b run
+// between the same two barriers):
+//   kFwd   (tensors q', k', v'):      o' = diag(λ^{r+shift}) q' S'_b + [(q' k'ᵀ) ⊙ M] v'
+//   kState (tensors k', v'):          only the state recurrence (the local state of a segment)
+//   kBwdKV (tensors k, q, dO, v):     dv = diag(λ^{r+1}) k D_b + [(k qᵀ) ⊙ M] dO,
+//                                     dk = diag(λ^{r+1}) v D_bᵀ + [(v dOᵀ) ⊙ M] q      (reverse order, shift 1)
+// with, in every mode, S' ← λ^{nb} S' + (diag(λ^{nb−r−shift}) k')ᵀ v' (k' = q, v' = dO in kBwdKV: S' = D).
+// Per tile: barrier A (tile b landed; everything of tile b−1 done) → issue the load of tile b+kStages−1 →
+// phase 1 (intra-tile scores P into shared memory; state update, bf16 copy into the other buffer) → barrier B →
+// phase 2 (outputs from P and the state copy of tile b).
+enum Mode { kFwd = 0, kState = 1, kBwdKV = 2 };
+
+template <int M>
+struct ModeTraits;
+template <>
+struct ModeTraits<kFwd> {
+  static constexpr int kTensors = 3, kStages = 2, kScores = 1, kKey = 1, kVal = 2;
+};
+template <>
+struct ModeTraits<kState> {
+  static constexpr int kTensors = 2, kStages = 3, kScores = 0, kKey = 0, kVal = 1;
+};
+template <>
+struct ModeTraits<kBwdKV> {
+  static constexpr int kTensors = 4, kStages = 2, kScores = 2, kKey = 1, kVal = 2;
+};
+
+struct TileParams {
+  const bf16* t[4];  // operand tensors [bh][n][D] in the mode's order (see above)
+  bf16* out0;        // o' (kFwd) or dv (kBwdKV)
+  bf16* out1;        // dk (kBwdKV)
   const float* log_decay;
   int heads;
   int64_t n;
   int seg_blocks;  // tiles per segment
   int nseg;
   const float* start;  // see start_mode
-  int start_mode;      // 0 zeros, 1 start[bh] (d×d), 2 start[bh] transposed, 3 start[bh·nseg + seg]
+  int start_mode;      // 0 zeros, 1 start[bh] (d×d), 2 start[bh] transposed, 3 start[bh·slots + seg·step]
+  int start_slots, start_step;
   float* final_state;  // [bh][d][d], written by the last segment (nullable)
-  float* local_out;    // STATE_ONLY: [bh·nseg + seg][d][d]
+  float* local_out;    // kState: [bh·nseg + seg][d][d]
   int reverse;
   int shift;
 };
 
-template <int D>
-constexpr int sweep_smem_bytes() {
-  return (3 * 2 * kBlk * (D + 8) + D * (D + 8) + kBlk * (kBlk + 8)) * 2;
+constexpr int kPowTable = 80;  // λ^x for x ∈ [0, kBlk + 1]
+
+template <int D, int M>
+constexpr int tile_smem_bytes() {
+  using T = ModeTraits<M>;
+  return T::kStages * T::kTensors * kBlk * (D + 8) * 2 + (M == kState ? 0 : 2 * D * (D + 8) * 2) +
+         T::kScores * kBlk * (kBlk + 8) * 2 + kPowTable * 4;
 }
 
-template <int D, bool STATE_ONLY>
-__global__ void __launch_bounds__(kThreads, 1) la2_sweep_kernel(const SweepParams p) {
-  constexpr int LD = D + 8, LDP = kBlk + 8;
+template <int D, int NW, int M>
+__global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(const TileParams p) {
+  using T = ModeTraits<M>;
+  constexpr int NT = T::kTensors, ST = T::kStages, THREADS = NW * 32;
+  constexpr int LD = D + 8, LDP = kBlk + 8, TILE = kBlk * LD;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  bf16* sQ = reinterpret_cast<bf16*>(smem_raw);
-  bf16* sK = sQ + 2 * kBlk * LD;
-  bf16* sV = sK + 2 * kBlk * LD;
-  bf16* sS = sV + 2 * kBlk * LD;
-  bf16* sP = sS + D * LD;
+  bf16* sT = reinterpret_cast<bf16*>(smem_raw);            // [ST][NT][kBlk][LD]
+  bf16* sS = sT + ST * NT * TILE;                           // [2][D][LD] (not kState)
+  bf16* sP = sS + (M == kState ? 0 : 2 * D * LD);           // [kScores][kBlk][LDP]
+  float* sPow = reinterpret_cast<float*>(sP + T::kScores * kBlk * LDP);
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   const int64_t bh = blockIdx.y;
@@ -101,212 +134,278 @@ __global__ void __launch_bounds__(kThreads, 1) la2_sweep_kernel(const SweepParam
   const int64_t tb = static_cast<int64_t>(seg) * p.seg_blocks * kBlk;
   const int64_t te = min(n, tb + static_cast<int64_t>(p.seg_blocks) * kBlk);
   const int nblk = te > tb ? static_cast<int>((te - tb + kBlk - 1) / kBlk) : 0;
-  const bf16* gq = p.q + bh * n * D;
-  const bf16* gk = p.k + bh * n * D;
-  const bf16* gv = p.v + bh * n * D;
+  const int shift = p.shift;
+  for (int i = tid; i < kPowTable; i += THREADS) sPow[i] = decay_pow(s, i);
 
+  auto tile = [&](int stage, int which) { return sT + (stage * NT + which) * TILE; };
   auto load_tile = [&](int blk, int stage) {
     const int64_t t0 = tb + static_cast<int64_t>(blk) * kBlk;
     constexpr int CH = D / 8;
-    for (int idx = tid; idx < kBlk * CH; idx += kThreads) {
+    for (int idx = tid; idx < kBlk * CH; idx += THREADS) {
       const int r = idx / CH, c = (idx % CH) * 8;
       const int64_t t = t0 + r;
       const bool ok = t < te;
-      const int64_t row = ok ? (p.reverse ? n - 1 - t : t) : 0;
-      const int off = stage * kBlk * LD + r * LD + c;
-      if (!STATE_ONLY) cp_async16(sQ + off, gq + row * D + c, ok);
-      cp_async16(sK + off, gk + row * D + c, ok);
-      cp_async16(sV + off, gv + row * D + c, ok);
+      const int64_t off = (ok ? (p.reverse ? n - 1 - t : t) : 0) * D + c + bh * n * D;
+#pragma unroll
+      for (int w = 0; w < NT; ++w) cp_async16(tile(stage, w) + r * LD + c, p.t[w] + off, ok);
     }
   };
 
-  // State fragment of this warp: rows srow0..+15, cols scol0..+SCOLS.
-  constexpr int SWR = (D / 16) >= 8 ? 8 : D / 16;
-  constexpr int SWC = 8 / SWR;
+  // State fragment of this warp: rows srow0..+SR (SMT 16-row tiles), cols scol0..+SCOLS of S'. Warps form a
+  // 4 × 2 grid over the D × D state (32 × 64 each at D = 128): per 16-token step a warp loads 2 A and 4 B
+  // ldmatrix.x4 fragments (a 8 × 1 grid of 16 × 128 strips needs 1 + 8).
+  constexpr int SWR = (D / 16) >= 4 ? 4 : D / 16;
+  constexpr int SR = D / SWR, SMT = SR / 16;
+  constexpr int SWC = NW / SWR;
   constexpr int SCOLS = D / SWC;
   constexpr int SNT = SCOLS / 8;
-  const int srow0 = (warp % SWR) * 16, scol0 = (warp / SWR) * SCOLS;
-  float st[SNT][4];
+  static_assert(SNT % 2 == 0, "state fragment: even number of 8-column tiles");
+  const int srow0 = (warp % SWR) * SR, scol0 = (warp / SWR) * SCOLS;
+  float st[SMT][SNT][4];
 #pragma unroll
-  for (int nt = 0; nt < SNT; ++nt)
+  for (int mt = 0; mt < SMT; ++mt)
 #pragma unroll
-    for (int h = 0; h < 4; ++h) {
-      const int i = srow0 + g + (h >= 2 ? 8 : 0), j = scol0 + nt * 8 + 2 * t4 + (h & 1);
-      float x = 0.f;
-      if (!STATE_ONLY) {
-        if (p.start_mode == 1) x = p.start[bh * D * D + i * D + j];
-        else if (p.start_mode == 2) x = p.start[bh * D * D + j * D + i];
-        else if (p.start_mode == 3) x = p.start[(bh * p.nseg + seg) * D * D + i * D + j];
-      }
-      st[nt][h] = x;
-    }
-  auto store_state_bf16 = [&]() {
+    for (int nt = 0; nt < SNT; ++nt)
 #pragma unroll
-    for (int nt = 0; nt < SNT; ++nt) {
-      const int i = srow0 + g, j = scol0 + nt * 8 + 2 * t4;
-      *reinterpret_cast<uint32_t*>(sS + i * LD + j) = pack_bf16(st[nt][0], st[nt][1]);
-      *reinterpret_cast<uint32_t*>(sS + (i + 8) * LD + j) = pack_bf16(st[nt][2], st[nt][3]);
-    }
-  };
-  if (!STATE_ONLY) store_state_bf16();
-
-  if (nblk > 0) load_tile(0, 0);
-  cp_async_commit();
-  for (int b = 0; b < nblk; ++b) {
-    if (b + 1 < nblk) load_tile(b + 1, (b + 1) & 1);
-    cp_async_commit();
-    cp_async_wait<1>();
-    __syncthreads();
-    const int stg = b & 1;
-    const bf16* cQ = sQ + stg * kBlk * LD;
-    const bf16* cK = sK + stg * kBlk * LD;
-    const bf16* cV = sV + stg * kBlk * LD;
-    const int64_t t0 = tb + static_cast<int64_t>(b) * kBlk;
-    const int nb = static_cast<int>(te - t0 < kBlk ? te - t0 : kBlk);
-
-    if (!STATE_ONLY) {
-      const int rt = warp & 3, ch = warp >> 2;
-      // Intra-block scores A = Q' K'ᵀ for rows rt·16.., cols ch·32.., masked with the decay: P = A ⊙ M.
-      {
-        float acc[4][4];
-#pragma unroll
-        for (int a = 0; a < 4; ++a)
-#pragma unroll
-          for (int c = 0; c < 4; ++c) acc[a][c] = 0.f;
-        if (ch * 32 <= rt * 16 + 15) {
-#pragma unroll
-          for (int k0 = 0; k0 < D; k0 += 16) {
-            uint32_t a[4];
-            ldsm_x4(a, cQ + (rt * 16 + (lane & 15)) * LD + k0 + (lane >> 4) * 8);
-#pragma unroll
-            for (int np = 0; np < 2; ++np) {
-              uint32_t bb[4];
-              ldsm_x4(bb, cK + (ch * 32 + np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + k0 + ((lane >> 3) & 1) * 8);
-              mma16816(acc[2 * np], a, bb[0], bb[1]);
-              mma16816(acc[2 * np + 1], a, bb[2], bb[3]);
-            }
-          }
+      for (int h = 0; h < 4; ++h) {
+        const int i = srow0 + mt * 16 + g + (h >= 2 ? 8 : 0), j = scol0 + nt * 8 + 2 * t4 + (h & 1);
+        float x = 0.f;
+        if (M != kState) {
+          if (p.start_mode == 1) x = p.start[bh * D * D + i * D + j];
+          else if (p.start_mode == 2) x = p.start[bh * D * D + j * D + i];
+          else if (p.start_mode == 3)
+            x = p.start[(bh * p.start_slots + static_cast<int64_t>(seg) * p.start_step) * D * D + i * D + j];
         }
-#pragma unroll
-        for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-          for (int hh = 0; hh < 2; ++hh) {
-            const int r = rt * 16 + g + hh * 8, c = ch * 32 + nt * 8 + 2 * t4;
-            const float v0 = r >= c ? decay_pow(s, r - c) * acc[nt][2 * hh] : 0.f;
-            const float v1 = r >= c + 1 ? decay_pow(s, r - c - 1) * acc[nt][2 * hh + 1] : 0.f;
-            *reinterpret_cast<uint32_t*>(sP + r * LDP + c) = pack_bf16(v0, v1);
-          }
+        st[mt][nt][h] = x;
       }
-      __syncthreads();
-      // O = diag(λ^{r+shift}) Q' S' + P V', rows rt·16.., cols oc0..+D/2.
-      constexpr int ONT = D / 16;
-      const int oc0 = ch * (D / 2);
-      float oacc[ONT][4];
+  auto store_state_bf16 = [&](bf16* dst) {
 #pragma unroll
-      for (int a = 0; a < ONT; ++a)
+    for (int mt = 0; mt < SMT; ++mt)
 #pragma unroll
-        for (int c = 0; c < 4; ++c) oacc[a][c] = 0.f;
+      for (int nt = 0; nt < SNT; ++nt) {
+        const int i = srow0 + mt * 16 + g, j = scol0 + nt * 8 + 2 * t4;
+        *reinterpret_cast<uint32_t*>(dst + i * LD + j) = pack_bf16(st[mt][nt][0], st[mt][nt][1]);
+        *reinterpret_cast<uint32_t*>(dst + (i + 8) * LD + j) = pack_bf16(st[mt][nt][2], st[mt][nt][3]);
+      }
+  };
+  if constexpr (M != kState) store_state_bf16(sS);
+
+  // Scores P = (A Bᵀ) ⊙ M of one tile: warp (rt, ch) owns rows rt·16.., cols ch·PC..
+  constexpr int PC = kBlk / (NW / 4), PNT = PC / 8;
+  static_assert(PNT % 2 == 0, "score tile: even number of 8-column tiles");
+  const int rt = warp & 3, ch = warp >> 2;
+  auto scores = [&](const bf16* A, const bf16* B, bf16* dstP) {
+    float acc[PNT][4];
+#pragma unroll
+    for (int a = 0; a < PNT; ++a)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) acc[a][c] = 0.f;
+    if (ch * PC <= rt * 16 + 15) {
 #pragma unroll
       for (int k0 = 0; k0 < D; k0 += 16) {
         uint32_t a[4];
-        ldsm_x4(a, cQ + (rt * 16 + (lane & 15)) * LD + k0 + (lane >> 4) * 8);
+        ldsm_x4(a, A + (rt * 16 + (lane & 15)) * LD + k0 + (lane >> 4) * 8);
 #pragma unroll
-        for (int np = 0; np < ONT / 2; ++np) {
+        for (int np = 0; np < PNT / 2; ++np) {
           uint32_t bb[4];
-          ldsm_x4_t(bb, sS + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + oc0 + np * 16 + (lane >> 4) * 8);
-          mma16816(oacc[2 * np], a, bb[0], bb[1]);
-          mma16816(oacc[2 * np + 1], a, bb[2], bb[3]);
+          ldsm_x4(bb, B + (ch * PC + np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + k0 + ((lane >> 3) & 1) * 8);
+          mma16816(acc[2 * np], a, bb[0], bb[1]);
+          mma16816(acc[2 * np + 1], a, bb[2], bb[3]);
         }
       }
-      {
-        const int r0 = rt * 16 + g;
-        const float w0 = decay_pow(s, r0 + p.shift), w1 = decay_pow(s, r0 + 8 + p.shift);
+    }
 #pragma unroll
-        for (int nt = 0; nt < ONT; ++nt) {
-          oacc[nt][0] *= w0;
-          oacc[nt][1] *= w0;
-          oacc[nt][2] *= w1;
-          oacc[nt][3] *= w1;
+    for (int nt = 0; nt < PNT; ++nt)
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const int r = rt * 16 + g + hh * 8, c = ch * PC + nt * 8 + 2 * t4;
+        const float v0 = r >= c ? sPow[r - c] * acc[nt][2 * hh] : 0.f;
+        const float v1 = r >= c + 1 ? sPow[r - c - 1] * acc[nt][2 * hh + 1] : 0.f;
+        *reinterpret_cast<uint32_t*>(dstP + r * LDP + c) = pack_bf16(v0, v1);
+      }
+  };
+
+  // Output rows orow0..+32 (two 16-row tiles), cols oc0..+OC: diag(λ^{r+shift}) A S (or A Sᵀ) + P Vt, stored
+  // to global rows. Warps form a 2 × 4 grid over the 64 × D output (32 × 32 each at D = 128).
+  constexpr int OMT = 2, OWR = kBlk / (16 * OMT), OWC = NW / OWR;
+  constexpr int OC = D / OWC, ONT = OC / 8;
+  static_assert(ONT % 2 == 0, "output tile: even number of 8-column tiles");
+  const int orow0 = (warp % OWR) * 16 * OMT, oc0 = (warp / OWR) * OC;
+  auto output = [&](const bf16* A, const bf16* S, bool transposed, const bf16* P, const bf16* Vt, bf16* gout,
+                    int64_t t0) {
+    float oacc[OMT][ONT][4];
+#pragma unroll
+    for (int mt = 0; mt < OMT; ++mt)
+#pragma unroll
+      for (int a = 0; a < ONT; ++a)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) oacc[mt][a][c] = 0.f;
+#pragma unroll
+    for (int k0 = 0; k0 < D; k0 += 16) {
+      uint32_t a[OMT][4];
+#pragma unroll
+      for (int mt = 0; mt < OMT; ++mt)
+        ldsm_x4(a[mt], A + (orow0 + mt * 16 + (lane & 15)) * LD + k0 + (lane >> 4) * 8);
+#pragma unroll
+      for (int np = 0; np < ONT / 2; ++np) {
+        uint32_t bb[4];
+        if (transposed)
+          ldsm_x4(bb, S + (oc0 + np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + k0 + ((lane >> 3) & 1) * 8);
+        else
+          ldsm_x4_t(bb, S + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + oc0 + np * 16 + (lane >> 4) * 8);
+#pragma unroll
+        for (int mt = 0; mt < OMT; ++mt) {
+          mma16816(oacc[mt][2 * np], a[mt], bb[0], bb[1]);
+          mma16816(oacc[mt][2 * np + 1], a[mt], bb[2], bb[3]);
         }
       }
+    }
 #pragma unroll
-      for (int k0 = 0; k0 < kBlk; k0 += 16) {
-        if (k0 <= rt * 16) {
-          uint32_t a[4];
-          ldsm_x4(a, sP + (rt * 16 + (lane & 15)) * LDP + k0 + (lane >> 4) * 8);
+    for (int mt = 0; mt < OMT; ++mt) {
+      const int r0 = orow0 + mt * 16 + g;
+      const float w0 = sPow[r0 + shift], w1 = sPow[r0 + 8 + shift];
 #pragma unroll
-          for (int np = 0; np < ONT / 2; ++np) {
-            uint32_t bb[4];
-            ldsm_x4_t(bb, cV + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + oc0 + np * 16 + (lane >> 4) * 8);
-            mma16816(oacc[2 * np], a, bb[0], bb[1]);
-            mma16816(oacc[2 * np + 1], a, bb[2], bb[3]);
+      for (int nt = 0; nt < ONT; ++nt) {
+        oacc[mt][nt][0] *= w0;
+        oacc[mt][nt][1] *= w0;
+        oacc[mt][nt][2] *= w1;
+        oacc[mt][nt][3] *= w1;
+      }
+    }
+#pragma unroll
+    for (int k0 = 0; k0 < kBlk; k0 += 16) {
+      if (k0 <= orow0 + 16 * (OMT - 1)) {
+        uint32_t bb[ONT / 2][4];
+#pragma unroll
+        for (int np = 0; np < ONT / 2; ++np)
+          ldsm_x4_t(bb[np], Vt + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + oc0 + np * 16 + (lane >> 4) * 8);
+#pragma unroll
+        for (int mt = 0; mt < OMT; ++mt) {
+          if (k0 <= orow0 + mt * 16) {
+            uint32_t a[4];
+            ldsm_x4(a, P + (orow0 + mt * 16 + (lane & 15)) * LDP + k0 + (lane >> 4) * 8);
+#pragma unroll
+            for (int np = 0; np < ONT / 2; ++np) {
+              mma16816(oacc[mt][2 * np], a, bb[np][0], bb[np][1]);
+              mma16816(oacc[mt][2 * np + 1], a, bb[np][2], bb[np][3]);
+            }
           }
         }
       }
-      bf16* go = p.o + bh * n * D;
+    }
+    bf16* go = gout + bh * n * D;
+#pragma unroll
+    for (int mt = 0; mt < OMT; ++mt)
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
-        const int r = rt * 16 + g + hh * 8;
+        const int r = orow0 + mt * 16 + g + hh * 8;
         const int64_t t = t0 + r;
         if (t < te) {
           const int64_t row = p.reverse ? n - 1 - t : t;
 #pragma unroll
           for (int nt = 0; nt < ONT; ++nt) {
             const int c = oc0 + nt * 8 + 2 * t4;
-            *reinterpret_cast<uint32_t*>(go + row * D + c) = pack_bf16(oacc[nt][2 * hh], oacc[nt][2 * hh + 1]);
+            *reinterpret_cast<uint32_t*>(go + row * D + c) =
+                pack_bf16(oacc[mt][nt][2 * hh], oacc[mt][nt][2 * hh + 1]);
           }
         }
       }
-      __syncthreads();  // every read of sS is done before it is overwritten
-    }
+  };
 
-    // S' ← λ^nb S' + (diag(λ^{nb−r−shift}) K')ᵀ V'
-    const float carry = decay_pow(s, nb);
 #pragma unroll
-    for (int nt = 0; nt < SNT; ++nt)
+  for (int i = 0; i < ST - 1; ++i) {
+    if (i < nblk) load_tile(i, i);
+    cp_async_commit();
+  }
+  for (int b = 0; b < nblk; ++b) {
+    cp_async_wait<ST - 2>();
+    __syncthreads();  // A
+    {
+      const int nxt = b + ST - 1;
+      if (nxt < nblk) load_tile(nxt, nxt % ST);
+      cp_async_commit();
+    }
+    const int stg = b % ST;
+    const int64_t t0 = tb + static_cast<int64_t>(b) * kBlk;
+    const int nb = static_cast<int>(te - t0 < kBlk ? te - t0 : kBlk);
+
+    // Phase 1: scores.
+    if constexpr (M == kFwd) scores(tile(stg, 0), tile(stg, 1), sP);
+    if constexpr (M == kBwdKV) {
+      scores(tile(stg, 0), tile(stg, 1), sP);                  // (k qᵀ) ⊙ M
+      scores(tile(stg, 3), tile(stg, 2), sP + kBlk * LDP);     // (v dOᵀ) ⊙ M
+    }
+    // Phase 1: S' ← λ^nb S' + (diag(λ^{nb−r−shift}) K')ᵀ V'.
+    {
+      const bf16* cK = tile(stg, T::kKey);
+      const bf16* cV = tile(stg, T::kVal);
+      const float carry = sPow[nb];
 #pragma unroll
-      for (int h = 0; h < 4; ++h) st[nt][h] *= carry;
+      for (int mt = 0; mt < SMT; ++mt)
 #pragma unroll
-    for (int k0 = 0; k0 < kBlk; k0 += 16) {
-      if (k0 < nb) {
-        uint32_t a[4];
-        ldsm_x4_t(a, cK + (k0 + (lane & 7) + (lane >> 4) * 8) * LD + srow0 + ((lane >> 3) & 1) * 8);
-        const int r = k0 + 2 * t4;
-        auto w = [&](int rr) { return rr < nb ? decay_pow(s, nb - rr - p.shift) : 0.f; };
-        const float wa = w(r), wb = w(r + 1), wc = w(r + 8), wd = w(r + 9);
-        a[0] = scale_bf16x2(a[0], wa, wb);
-        a[1] = scale_bf16x2(a[1], wa, wb);
-        a[2] = scale_bf16x2(a[2], wc, wd);
-        a[3] = scale_bf16x2(a[3], wc, wd);
+        for (int nt = 0; nt < SNT; ++nt)
 #pragma unroll
-        for (int np = 0; np < SNT / 2; ++np) {
-          uint32_t bb[4];
-          ldsm_x4_t(bb, cV + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + scol0 + np * 16 + (lane >> 4) * 8);
-          mma16816(st[2 * np], a, bb[0], bb[1]);
-          mma16816(st[2 * np + 1], a, bb[2], bb[3]);
+          for (int h = 0; h < 4; ++h) st[mt][nt][h] *= carry;
+#pragma unroll
+      for (int k0 = 0; k0 < kBlk; k0 += 16) {
+        if (k0 < nb) {
+          const int r = k0 + 2 * t4;
+          auto w = [&](int rr) { return rr < nb ? sPow[nb - rr - shift] : 0.f; };
+          const float wa = w(r), wb = w(r + 1), wc = w(r + 8), wd = w(r + 9);
+          uint32_t a[SMT][4];
+#pragma unroll
+          for (int mt = 0; mt < SMT; ++mt) {
+            ldsm_x4_t(a[mt], cK + (k0 + (lane & 7) + (lane >> 4) * 8) * LD + srow0 + mt * 16 + ((lane >> 3) & 1) * 8);
+            a[mt][0] = scale_bf16x2(a[mt][0], wa, wb);
+            a[mt][1] = scale_bf16x2(a[mt][1], wa, wb);
+            a[mt][2] = scale_bf16x2(a[mt][2], wc, wd);
+            a[mt][3] = scale_bf16x2(a[mt][3], wc, wd);
+          }
+#pragma unroll
+          for (int np = 0; np < SNT / 2; ++np) {
+            uint32_t bb[4];
+            ldsm_x4_t(bb, cV + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + scol0 + np * 16 + (lane >> 4) * 8);
+#pragma unroll
+            for (int mt = 0; mt < SMT; ++mt) {
+              mma16816(st[mt][2 * np], a[mt], bb[0], bb[1]);
+              mma16816(st[mt][2 * np + 1], a[mt], bb[2], bb[3]);
+            }
+          }
         }
       }
+      if constexpr (M != kState) store_state_bf16(sS + ((b + 1) & 1) * D * LD);
     }
-    if (!STATE_ONLY) store_state_bf16();
-    __syncthreads();
+    if constexpr (M == kState) continue;
+    __syncthreads();  // B
+    // Phase 2: outputs from P and the state copy entering tile b.
+    const bf16* cS = sS + (b & 1) * D * LD;
+    if constexpr (M == kFwd) output(tile(stg, 0), cS, false, sP, tile(stg, 2), p.out0, t0);
+    if constexpr (M == kBwdKV) {
+      output(tile(stg, 0), cS, false, sP, tile(stg, 2), p.out0, t0);              // dv
+      output(tile(stg, 3), cS, true, sP + kBlk * LDP, tile(stg, 1), p.out1, t0);  // dk
+    }
   }
   cp_async_wait<0>();
 
   float* dst = nullptr;
-  if (STATE_ONLY) dst = p.local_out + (bh * p.nseg + seg) * D * D;
+  if (M == kState) dst = p.local_out + (bh * p.nseg + seg) * D * D;
   else if (p.final_state != nullptr && seg == p.nseg - 1) dst = p.final_state + bh * D * D;
   if (dst != nullptr) {
 #pragma unroll
-    for (int nt = 0; nt < SNT; ++nt) {
-      const int i = srow0 + g, j = scol0 + nt * 8 + 2 * t4;
-      *reinterpret_cast<float2*>(dst + i * D + j) = make_float2(st[nt][0], st[nt][1]);
-      *reinterpret_cast<float2*>(dst + (i + 8) * D + j) = make_float2(st[nt][2], st[nt][3]);
-    }
+    for (int mt = 0; mt < SMT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < SNT; ++nt) {
+        const int i = srow0 + mt * 16 + g, j = scol0 + nt * 8 + 2 * t4;
+        *reinterpret_cast<float2*>(dst + i * D + j) = make_float2(st[mt][nt][0], st[mt][nt][1]);
+        *reinterpret_cast<float2*>(dst + (i + 8) * D + j) = make_float2(st[mt][nt][2], st[mt][nt][3]);
+      }
   }
 }
 
-// Start states of every segment: ws[bh][seg] holds the local state L_seg on entry, the entering state on exit.
-__global__ void la2_prefix_kernel(float* ws, const float* init, int init_transposed, int d, int nseg,
+// Entering states of every slot: ws[bh][slot] holds the local state L_slot on entry (slots 0..nslots−2, each
+// seg_len tokens long), the state entering the slot on exit (all nslots). Loads are batched ahead of the
+// dependent recurrence.
+__global__ void la2_prefix_kernel(float* ws, const float* init, int init_transposed, int d, int nslots,
                                   int seg_len, const float* log_decay, int heads) {
   const int64_t bh = blockIdx.y;
   const int el = blockIdx.x * blockDim.x + threadIdx.x;
@@ -314,11 +413,17 @@ __global__ void la2_prefix_kernel(float* ws, const float* init, int init_transpo
   const int i = el / d, j = el % d;
   float S = init ? init[bh * d * d + (init_transposed ? j * d + i : el)] : 0.f;
   const float carry = decay_pow(log_decay[bh % heads], seg_len);
-  for (int sg = 0; sg < nseg; ++sg) {
-    float* slot = ws + (bh * nseg + sg) * d * d + el;
-    const float L = sg < nseg - 1 ? *slot : 0.f;
-    *slot = S;
-    S = carry * S + L;
+  float* base = ws + bh * static_cast<int64_t>(nslots) * d * d + el;
+  for (int s0 = 0; s0 < nslots; s0 += 8) {
+    float L[8];
+#pragma unroll
+    for (int u = 0; u < 8; ++u) L[u] = s0 + u < nslots - 1 ? base[static_cast<int64_t>(s0 + u) * d * d] : 0.f;
+#pragma unroll
+    for (int u = 0; u < 8; ++u)
+      if (s0 + u < nslots) {
+        base[static_cast<int64_t>(s0 + u) * d * d] = S;
+        S = carry * S + L[u];
+      }
   }
 }
 
@@ -331,79 +436,112 @@ int sm_count() {
   return count;
 }
 
+// Segments of the main pass (nseg × seg_blocks tiles, one wave of CTAs) and slots of the state-only pass:
+// every segment but the last is cut into `sub` slots of sub_blocks tiles (seg_blocks = sub · sub_blocks) so that
+// the state pass (2 CTAs per SM) fills the GPU even when (nseg − 1)·B·H is small; the prefix then runs over
+// nslots = (nseg − 1)·sub + 1 slots and segment s starts from slot s·sub.
 struct SegPlan {
-  int nseg, seg_blocks;
+  int nseg, seg_blocks, sub, sub_blocks;
+  int nslots() const { return (nseg - 1) * sub + 1; }
 };
 SegPlan plan_segments(int64_t bh, int64_t n) {
   const int64_t nblocks = (n + kBlk - 1) / kBlk;
-  if (nblocks <= 1) return {1, static_cast<int>(nblocks < 1 ? 1 : nblocks)};
-  const int64_t target = bh >= sm_count() ? 1 : sm_count() / bh;  // one wave of CTAs (1 CTA / SM)
-  const int64_t seg_blocks = (nblocks + target - 1) / target;
-  const int64_t nseg = (nblocks + seg_blocks - 1) / seg_blocks;
-  return {static_cast<int>(nseg), static_cast<int>(seg_blocks)};
+  if (nblocks <= 1) {
+    const int one = static_cast<int>(nblocks < 1 ? 1 : nblocks);
+    return {1, one, 1, one};
+  }
+  const int64_t sms = sm_count();
+  const int64_t target = bh >= sms ? 1 : sms / bh;  // one wave of CTAs (1 CTA / SM)
+  int64_t seg_blocks = (nblocks + target - 1) / target;
+  int64_t nseg = (nblocks + seg_blocks - 1) / seg_blocks;
+  if (nseg == 1) return {1, static_cast<int>(seg_blocks), 1, static_cast<int>(seg_blocks)};
+  int64_t sub = (2 * sms) / ((nseg - 1) * bh);  // at most one wave of 2 CTAs per SM
+  sub = sub < 1 ? 1 : (sub < seg_blocks ? sub : seg_blocks);
+  const int64_t sub_blocks = (seg_blocks + sub - 1) / sub;
+  seg_blocks = sub * sub_blocks;
+  nseg = (nblocks + seg_blocks - 1) / seg_blocks;
+  if (nseg == 1) return {1, static_cast<int>(seg_blocks), 1, static_cast<int>(seg_blocks)};
+  return {static_cast<int>(nseg), static_cast<int>(seg_blocks), static_cast<int>(sub), static_cast<int>(sub_blocks)};
 }
 
-template <int D, bool STATE_ONLY>
-void launch_sweep(const SweepParams& p, int grid_x, int64_t bh) {
-  constexpr int smem = sweep_smem_bytes<D>();
+template <int D, int NW, int M>
+void launch_tile(const TileParams& p, int grid_x, int64_t bh) {
+  constexpr int smem = tile_smem_bytes<D, M>();
   static bool configured = false;
   if (!configured) {
-    LAT_CUDA_CHECK(cudaFuncSetAttribute(la2_sweep_kernel<D, STATE_ONLY>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    LAT_CUDA_CHECK(
+        cudaFuncSetAttribute(la2_tile_kernel<D, NW, M>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     configured = true;
   }
-  la2_sweep_kernel<D, STATE_ONLY><<<dim3(grid_x, static_cast<unsigned>(bh)), kThreads, smem, ::lat::cuda::stream()>>>(p);
+  la2_tile_kernel<D, NW, M><<<dim3(grid_x, static_cast<unsigned>(bh)), NW * 32, smem, ::lat::cuda::stream()>>>(p);
   LAT_CUDA_CHECK_LAUNCH();
 }
 
-template <int D>
-void run_sweep(const bf16* q, const bf16* k, const bf16* v, bf16* o, const float* log_decay, int64_t heads,
-               int64_t bh, int64_t n, const float* init, bool init_transposed, float* final_state, bool reverse,
-               int shift, float* ws) {
-  const SegPlan plan = plan_segments(bh, n);
-  SweepParams p{};
-  p.q = q;
-  p.k = k;
-  p.v = v;
-  p.o = o;
-  p.log_decay = log_decay;
-  p.heads = static_cast<int>(heads);
-  p.n = n;
+// One sweep: the main pass in `mode` over operands t[0..3] (outputs o0, o1), preceded for small B·H by the
+// segment machinery (state-only pass over the state operands t[key], t[val], prefix over segments).
+struct SweepArgs {
+  int mode;
+  const bf16* t[4];
+  bf16* o0;
+  bf16* o1;
+  const float* log_decay;
+  int64_t heads, bh, n;
+  const float* init;
+  bool init_transposed;
+  float* final_state;
+  bool reverse;
+  int shift;
+  float* ws;
+};
+
+template <int D, int NW>
+void run_sweep(const SweepArgs& a) {
+  const SegPlan plan = plan_segments(a.bh, a.n);
+  TileParams p{};
+  for (int i = 0; i < 4; ++i) p.t[i] = a.t[i];
+  p.out0 = a.o0;
+  p.out1 = a.o1;
+  p.log_decay = a.log_decay;
+  p.heads = static_cast<int>(a.heads);
+  p.n = a.n;
   p.seg_blocks = plan.seg_blocks;
   p.nseg = plan.nseg;
-  p.final_state = final_state;
-  p.reverse = reverse ? 1 : 0;
-  p.shift = shift;
+  p.final_state = a.final_state;
+  p.reverse = a.reverse ? 1 : 0;
+  p.shift = a.shift;
   if (plan.nseg > 1) {
-    LAT_CHECK(ws != nullptr, "lightning_attention (CUDA): segmented sweep needs a workspace");
-    p.local_out = ws;
-    launch_sweep<D, true>(p, plan.nseg - 1, bh);
+    LAT_CHECK(a.ws != nullptr, "lightning_attention (CUDA): segmented sweep needs a workspace");
+    TileParams ps = p;
+    const int key = a.mode == kFwd ? ModeTraits<kFwd>::kKey : ModeTraits<kBwdKV>::kKey;
+    const int val = a.mode == kFwd ? ModeTraits<kFwd>::kVal : ModeTraits<kBwdKV>::kVal;
+    ps.t[0] = a.t[key];
+    ps.t[1] = a.t[val];
+    ps.t[2] = ps.t[3] = nullptr;
+    ps.local_out = a.ws;
+    ps.seg_blocks = plan.sub_blocks;
+    ps.nseg = plan.nslots();
+    launch_tile<D, NW, kState>(ps, plan.nslots() - 1, a.bh);
     const int threads = 256, gx = (D * D + threads - 1) / threads;
-    la2_prefix_kernel<<<dim3(gx, static_cast<unsigned>(bh)), threads, 0, ::lat::cuda::stream()>>>(
-        ws, init, init_transposed ? 1 : 0, D, plan.nseg, plan.seg_blocks * kBlk, log_decay, static_cast<int>(heads));
+    la2_prefix_kernel<<<dim3(gx, static_cast<unsigned>(a.bh)), threads, 0, ::lat::cuda::stream()>>>(
+        a.ws, a.init, a.init_transposed ? 1 : 0, D, plan.nslots(), plan.sub_blocks * kBlk, a.log_decay,
+        static_cast<int>(a.heads));
     LAT_CUDA_CHECK_LAUNCH();
-    p.start = ws;
+    p.start = a.ws;
     p.start_mode = 3;
+    p.start_slots = plan.nslots();
+    p.start_step = plan.sub;
   } else {
-    p.start = init;
-    p.start_mode = init == nullptr ? 0 : (init_transposed ? 2 : 1);
+    p.start = a.init;
+    p.start_mode = a.init == nullptr ? 0 : (a.init_transposed ? 2 : 1);
   }
-  launch_sweep<D, false>(p, plan.nseg, bh);
+  if (a.mode == kFwd) launch_tile<D, NW, kFwd>(p, plan.nseg, a.bh);
+  else launch_tile<D, NW, kBwdKV>(p, plan.nseg, a.bh);
 }
 
-void run_sweep_d(int64_t d, const void* q, const void* k, const void* v, void* o, const float* log_decay,
-                 int64_t heads, int64_t bh, int64_t n, const float* init, bool init_transposed, float* final_state,
-                 bool reverse, int shift, float* ws) {
-  auto cq = static_cast<const bf16*>(q);
-  auto ck = static_cast<const bf16*>(k);
-  auto cv = static_cast<const bf16*>(v);
-  auto co = static_cast<bf16*>(o);
-  if (d == 64)
-    run_sweep<64>(cq, ck, cv, co, log_decay, heads, bh, n, init, init_transposed, final_state, reverse, shift, ws);
-  else if (d == 128)
-    run_sweep<128>(cq, ck, cv, co, log_decay, heads, bh, n, init, init_transposed, final_state, reverse, shift, ws);
-  else
-    LAT_THROW("lightning_attention (CUDA): fast path needs d = e ∈ {64, 128}, got d = ", d);
+void run_sweep_d(int64_t d, const SweepArgs& a) {
+  if (d == 64) run_sweep<64, 8>(a);
+  else if (d == 128) run_sweep<128, 8>(a);
+  else LAT_THROW("lightning_attention (CUDA): fast path needs d = e ∈ {64, 128}, got d = ", d);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -527,29 +665,66 @@ bool la2_fast_supported(int64_t m, int64_t e) { return m == e && (m == 64 || m =
 
 int64_t la2_workspace_floats(int64_t bh, int64_t n, int64_t d) {
   const SegPlan plan = plan_segments(bh, n);
-  return plan.nseg > 1 ? bh * plan.nseg * d * d : 0;
+  return plan.nseg > 1 ? bh * plan.nslots() * d * d : 0;
 }
 
 void la2_forward_bf16(const void* q, const void* k, const void* v, const float* log_decay,
                       const float* initial_state, void* o, float* final_state, int64_t batch, int64_t heads,
                       int64_t n, int64_t d, float* workspace) {
-  run_sweep_d(d, q, k, v, o, log_decay, heads, batch * heads, n, initial_state, false, final_state, false, 0,
-              workspace);
+  SweepArgs a{};
+  a.mode = kFwd;
+  a.t[0] = static_cast<const bf16*>(q);
+  a.t[1] = static_cast<const bf16*>(k);
+  a.t[2] = static_cast<const bf16*>(v);
+  a.o0 = static_cast<bf16*>(o);
+  a.log_decay = log_decay;
+  a.heads = heads;
+  a.bh = batch * heads;
+  a.n = n;
+  a.init = initial_state;
+  a.final_state = final_state;
+  a.ws = workspace;
+  run_sweep_d(d, a);
 }
 
 void la2_backward_bf16(const void* q, const void* k, const void* v, const float* log_decay,
                        const float* initial_state, const void* grad_out, const float* grad_final_state,
                        void* grad_q, void* grad_k, void* grad_v, float* grad_initial_state, int64_t batch,
                        int64_t heads, int64_t n, int64_t d, float* workspace) {
-  const int64_t bh = batch * heads;
-  // dQ: forward order with S' = Sᵀ.
-  run_sweep_d(d, grad_out, v, k, grad_q, log_decay, heads, bh, n, initial_state, true, nullptr, false, 0, workspace);
-  // dV: reverse order with S' = D; its final state is d(initial state).
-  run_sweep_d(d, k, q, grad_out, grad_v, log_decay, heads, bh, n, grad_final_state, false, grad_initial_state, true,
-              1, workspace);
-  // dK: reverse order with S' = Dᵀ.
-  run_sweep_d(d, v, grad_out, q, grad_k, log_decay, heads, bh, n, grad_final_state, true, nullptr, true, 1,
-              workspace);
+  auto cq = static_cast<const bf16*>(q);
+  auto ck = static_cast<const bf16*>(k);
+  auto cv = static_cast<const bf16*>(v);
+  auto cg = static_cast<const bf16*>(grad_out);
+  // dQ: forward order with q' = dO, k' = V, v' = K and S' = Sᵀ.
+  SweepArgs a{};
+  a.mode = kFwd;
+  a.t[0] = cg;
+  a.t[1] = cv;
+  a.t[2] = ck;
+  a.o0 = static_cast<bf16*>(grad_q);
+  a.log_decay = log_decay;
+  a.heads = heads;
+  a.bh = batch * heads;
+  a.n = n;
+  a.init = initial_state;
+  a.init_transposed = true;
+  a.ws = workspace;
+  run_sweep_d(d, a);
+  // dV and dK in one reverse sweep with S' = D (shift 1); its final state is d(initial state).
+  SweepArgs b = a;
+  b.mode = kBwdKV;
+  b.t[0] = ck;
+  b.t[1] = cq;
+  b.t[2] = cg;
+  b.t[3] = cv;
+  b.o0 = static_cast<bf16*>(grad_v);
+  b.o1 = static_cast<bf16*>(grad_k);
+  b.init = grad_final_state;
+  b.init_transposed = false;
+  b.final_state = grad_initial_state;
+  b.reverse = true;
+  b.shift = 1;
+  run_sweep_d(d, b);
 }
 
 void la2_forward_generic(DType dtype, const void* q, const void* k, const void* v, const float* log_decay,

@@ -1,7 +1,8 @@
 // gpu: Lightning Attention-2 CUDA kernels (kernels/cuda/lightning_attention.cu) against the CPU op in double.
 // Ragged N (63, 500, 913), d = e ∈ {64, 128} (tensor-core path, bf16: relative RMS ≤ 5e-3), d ≠ e (generic path,
 // bf16 and f32), no decay and strong decay, with initial state and final-state gradient; B·H small enough that
-// the segmented sweep runs, and large enough that it does not.
+// the segmented sweep runs (also with segments cut into several state-pass slots), and large enough that it
+// does not.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -84,6 +85,7 @@ TEST_CASE("gpu: lightning attention fast path (d = e) vs CPU double reference") 
   run_case({1, 2, 913, 128, 128, 2.0, true, DType::BF16});
   run_case({2, 3, 913, 64, 64, 0.05, true, DType::BF16});
   run_case({2, 40, 500, 128, 128, 0.02, true, DType::BF16});  // B·H = 80: one segment per head
+  run_case({1, 4, 4493, 128, 128, 0.02, true, DType::BF16});  // 24 segments of 3 tiles, 3 state-pass slots each
   run_case({1, 1, 913, 128, 128, 0.01, true, DType::F32});    // f32 operands through the bf16 kernels
 }
 
