@@ -51,6 +51,10 @@ class Profiler {
     ++e.calls;
     last_ = now;
   }
+  void reset() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    table_.clear();
+  }
   void restart() {
     sync();
     std::lock_guard<std::mutex> lock(mutex_);
@@ -82,6 +86,9 @@ void mark(const char* phase, const std::string& name) {
 }
 void restart() {
   if (profiler().enabled()) profiler().restart();
+}
+void reset() {
+  if (profiler().enabled()) profiler().reset();
 }
 
 }  // namespace lat::autograd::profile

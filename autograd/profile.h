@@ -15,5 +15,7 @@ bool enabled();
 void mark(const char* phase, const std::string& name);
 // Starts the clock without charging anything (after untracked work such as the optimizer or data loading).
 void restart();
+// Forgets what was charged so far (e.g. warm-up steps, whose first launches load kernels and plan GEMMs).
+void reset();
 
 }  // namespace lat::autograd::profile

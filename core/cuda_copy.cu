@@ -105,6 +105,28 @@ __global__ void strided_copy_kernel(D* __restrict__ dst, const S* __restrict__ s
   }
 }
 
+// Same-dtype copy whose innermost dimension is contiguous in both views (a head split/merge: [B, N, H, D] <->
+// [B, H, N, D]): each thread moves 16 bytes; the outer index is decomposed once per 16-byte chunk, in 32 bits
+// when the sizes allow (64-bit division is what makes the generic kernel slow).
+template <class Pack, class Index>
+__global__ void row_copy_kernel(Pack* __restrict__ dst, const Pack* __restrict__ src, Layout outer, Index inner_packs,
+                                Index packs) {
+  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < packs;
+       i += static_cast<Index>(gridDim.x) * blockDim.x) {
+    Index row = i / inner_packs;
+    const Index col = i - row * inner_packs;
+    int64_t doff = 0, soff = 0;
+    for (int d = outer.ndim - 1; d >= 0; --d) {
+      const Index size = static_cast<Index>(outer.shape[d]);
+      const Index idx = row % size;
+      row /= size;
+      doff += idx * outer.dst_stride[d];
+      soff += idx * outer.src_stride[d];
+    }
+    dst[doff + col] = src[soff + col];
+  }
+}
+
 // A (batched) transpose: dst[b, r, c] = src[b, r, c] where dst is contiguous along c and src along r. Each block
 // moves 32×32 tiles through shared memory so that both the reads and the writes are coalesced.
 template <class D, class S>
@@ -218,6 +240,33 @@ void copy_strided(const StridedView& dst, const StridedView& src) {
   if (l.ndim == 0 || (l.ndim == 1 && l.dst_stride[0] == 1 && l.src_stride[0] == 1)) {
     cast(dst.data, dst.dtype, src.data, src.dtype, n);
     return;
+  }
+  if (dst.dtype == src.dtype && l.dst_stride[l.ndim - 1] == 1 && l.src_stride[l.ndim - 1] == 1) {
+    // Rows contiguous in both: 16-byte packs when every row start is 16-byte aligned.
+    const int64_t size = static_cast<int64_t>(dtype_size(dst.dtype)), inner = l.shape[l.ndim - 1];
+    bool packable = (inner * size) % 16 == 0 && aligned(dst.data, 16) && aligned(src.data, 16);
+    Layout outer{};
+    outer.ndim = l.ndim - 1;
+    for (int d = 0; d < outer.ndim; ++d) {
+      packable = packable && (l.dst_stride[d] * size) % 16 == 0 && (l.src_stride[d] * size) % 16 == 0;
+      outer.shape[d] = l.shape[d];
+      outer.dst_stride[d] = l.dst_stride[d] * size / 16;
+      outer.src_stride[d] = l.src_stride[d] * size / 16;
+    }
+    if (packable) {
+      using Pack = uint4;  // 16 bytes
+      const int64_t inner_packs = inner * size / 16, packs = n * size / 16;
+      const int threads = 256;
+      if (packs < (int64_t{1} << 31))
+        row_copy_kernel<Pack, uint32_t><<<grid_for(packs, threads), threads, 0, stream()>>>(
+            static_cast<Pack*>(dst.data), static_cast<const Pack*>(src.data), outer,
+            static_cast<uint32_t>(inner_packs), static_cast<uint32_t>(packs));
+      else
+        row_copy_kernel<Pack, int64_t><<<grid_for(packs, threads), threads, 0, stream()>>>(
+            static_cast<Pack*>(dst.data), static_cast<const Pack*>(src.data), outer, inner_packs, packs);
+      LAT_CUDA_CHECK_LAUNCH();
+      return;
+    }
   }
   // Transposes (the common non-trivial layout change) take the tiled kernel: [rows, cols] or [batch, rows, cols]
   // with dst contiguous along cols and src contiguous along rows.

@@ -80,6 +80,22 @@ TEST_CASE("copy_ on CUDA: strided, casting, both directions, without host stagin
     r3.copy_(m3.to(Device::cpu()).transpose(1, 2));
     CHECK(host(d3) == host(r3));
   }
+  // row path (same dtype, innermost dim contiguous on both sides: the attention head split/merge), packable and
+  // not (odd inner size, unaligned slice start)
+  for (DType dtype : {DType::BF16, DType::F32}) {
+    for (int64_t d : {int64_t{64}, int64_t{128}, int64_t{5}}) {
+      CAPTURE(dtype_name(dtype));
+      CAPTURE(d);
+      Tensor x = random_device(Shape{2, 33, 3, d}, dtype, 4);  // [B, N, H, D]
+      Tensor y = x.transpose(1, 2).contiguous();                // [B, H, N, D]
+      Tensor ry = Tensor::empty(Shape{2, 3, 33, d}, dtype);
+      ry.copy_(x.to(Device::cpu()).transpose(1, 2));
+      CHECK(host(y) == host(ry));
+      Tensor z = y.slice(3, 1, d).contiguous();  // rows not 16-byte aligned
+      Tensor rz = ry.slice(3, 1, d).contiguous();
+      CHECK(host(z) == host(rz));
+    }
+  }
   // host (strided) -> device (strided)
   Tensor dst = Tensor::zeros(Shape{5, 129, 37}, DType::BF16, Device::cuda());
   Tensor view = dst.transpose(0, 2);  // [37, 129, 5] non-contiguous

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "autograd/nn/language_model.h"
+#include "autograd/profile.h"
 #include "bench/registry.h"
 #include "core/allocator.h"
 #include "core/timer.h"
@@ -52,8 +53,14 @@ void run(const std::string& path, int64_t steps, int64_t warmup, const std::vect
   for (int64_t i = 0; i < warmup; ++i) last = session.step(i);
   sync(device);
   if (device.is_cuda()) allocator_for(device).reset_peak();
+  autograd::profile::reset();  // LAT_PROFILE_OPS: the timed steps only
   Timer timer;
-  for (int64_t i = 0; i < steps; ++i) last = session.step(warmup + i);
+  double enqueue_seconds = 0;  // host time inside step(): above the step time, the host is the bottleneck
+  for (int64_t i = 0; i < steps; ++i) {
+    Timer host;
+    last = session.step(warmup + i);
+    enqueue_seconds += host.seconds();
+  }
   sync(device);
   const double seconds = timer.seconds();
   const double last_loss = last.loss();
@@ -64,6 +71,9 @@ void run(const std::string& path, int64_t steps, int64_t warmup, const std::vect
               static_cast<long long>(warmup), seconds, 1e3 * seconds / static_cast<double>(steps > 0 ? steps : 1),
               last_loss);
   std::printf("tokens/s %.0f\n", tps);
+  if (device.is_cuda())
+    std::printf("host time in step() %.1f ms/step (the device runs behind it when this is below ms/step)\n",
+                1e3 * enqueue_seconds / static_cast<double>(steps > 0 ? steps : 1));
   std::printf("MFU %.2f%% (model FLOPs/token x tokens/s over 989 TFLOP/s, the H200 SXM dense bf16 datasheet peak)\n",
               100.0 * mfu);
   if (device.is_cuda())
