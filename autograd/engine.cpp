@@ -23,13 +23,9 @@ void accumulate(Tensor& slot, const Tensor& g) {
   slot = sum;
 }
 
-void accumulate_leaf(VariableState& leaf, const Tensor& g) {
-  if (!leaf.grad.defined()) {
-    leaf.grad = g.contiguous().clone();
-    return;
-  }
-  kernels::axpy(1.0, g.contiguous(), leaf.grad);
-}
+// A leaf adopts its first gradient without a copy and sums later ones out of place (accumulate), so the engine
+// never writes into a tensor that a backward closure may also have handed to another input.
+void accumulate_leaf(VariableState& leaf, const Tensor& g) { accumulate(leaf.grad, g.contiguous()); }
 
 }  // namespace
 
@@ -43,7 +39,7 @@ void Variable::backward(const Tensor& seed_in) const {
   }
   check_shape("backward", "seed", seed, data().shape());
   if (is_leaf()) {
-    accumulate_leaf(*state_, seed);
+    accumulate_leaf(*state_, seed.clone());  // the caller keeps its seed
     return;
   }
 

@@ -1,5 +1,6 @@
-// softmax_cross_entropy: the forward kernel produces the loss and dlogits in one pass (dlogits is the
-// gradient of the mean loss); backward only scales the saved dlogits by the incoming scalar gradient.
+// softmax_cross_entropy: the forward reads the logits once for the loss and per-row logsumexp; the backward reads
+// them again (kept by the closure) and writes the gradient scaled by the incoming one. Nothing [N, V] is made
+// in the forward.
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "kernels/loss.h"
@@ -14,16 +15,14 @@ Variable softmax_cross_entropy(const Variable& logits, const Tensor& targets, in
     LAT_THROW("softmax_cross_entropy: targets have shape ", targets.shape().str(), ", expected [",
               logits.size(0), "] for logits ", logits.shape().str());
   Tensor lc = logits.data().contiguous();
-  Tensor loss = Tensor::empty(Shape{}, accumulation_dtype(lc.dtype()), lc.device());
-  // dlogits is only worth computing when someone will differentiate; without grad it is scratch space.
-  Tensor dlogits = Tensor::empty_like(lc);
-  kernels::softmax_cross_entropy_forward(lc, targets.contiguous(), ignore_index, loss, dlogits);
-  if (!(grad_enabled() && logits.requires_grad())) dlogits = Tensor();  // free it now
-  // The closure runs once (the engine frees it after), so it scales the saved dlogits in place: no second
-  // [N, V] buffer.
-  return record("softmax_cross_entropy", {logits}, loss, [dlogits](const std::vector<Tensor>& g) {
-    Tensor d = dlogits;
-    kernels::softmax_cross_entropy_backward(dlogits, g[0], d);
+  const DType acc = accumulation_dtype(lc.dtype());
+  Tensor loss = Tensor::empty(Shape{}, acc, lc.device());
+  Tensor stats = Tensor::empty(Shape{lc.size(0) + 1}, acc, lc.device());
+  Tensor tc = targets.contiguous();
+  kernels::softmax_cross_entropy_forward(lc, tc, ignore_index, loss, stats);
+  return record("softmax_cross_entropy", {logits}, loss, [lc, tc, stats, ignore_index](const std::vector<Tensor>& g) {
+    Tensor d = Tensor::empty_like(lc);
+    kernels::softmax_cross_entropy_backward(lc, tc, ignore_index, stats, g[0], d);
     return std::vector<Tensor>{d};
   });
 }

@@ -141,14 +141,8 @@ __global__ void mean_loss_kernel(const float* __restrict__ row_loss, const int32
   }
 }
 
-// out[i] = x[i] · s[0]
-template <class T>
-__global__ void scale_by_scalar_kernel(const T* x, const float* __restrict__ s, T* out, int64_t n) {
-  const float f = s[0];
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    out[i] = from_float<T>(to_float(x[i]) * f);
-}
+// out[0] = a[0] · b[0]: the backward's per-row factor g = dloss · (1 / C), both on the device.
+__global__ void product_kernel(const float* a, const float* b, float* out) { *out = *a * *b; }
 
 }  // namespace
 
@@ -189,26 +183,22 @@ void cross_entropy_backward(const void* logits, const int32_t* targets, const fl
 }
 
 void softmax_cross_entropy_mean(const void* logits, const int32_t* targets, int32_t ignore_index, float* loss,
-                                void* dlogits, DType dtype, int64_t rows, int64_t vocab) {
-  Scratch scratch(static_cast<size_t>(2 * rows + 1) * sizeof(float));
+                                float* stats, DType dtype, int64_t rows, int64_t vocab) {
+  Scratch scratch(static_cast<size_t>(rows > 0 ? rows : 1) * sizeof(float));
   float* row_loss = scratch.as<float>();
-  float* lse = row_loss + rows;
-  float* inv_count = lse + rows;
-  if (rows > 0) cross_entropy_forward(logits, targets, row_loss, lse, dtype, rows, vocab, ignore_index);
-  mean_loss_kernel<<<1, 1024, 0, lat::cuda::stream()>>>(row_loss, targets, ignore_index, rows, loss, inv_count);
+  if (rows > 0) cross_entropy_forward(logits, targets, row_loss, stats, dtype, rows, vocab, ignore_index);
+  mean_loss_kernel<<<1, 1024, 0, lat::cuda::stream()>>>(row_loss, targets, ignore_index, rows, loss, stats + rows);
   LAT_CUDA_CHECK_LAUNCH();
-  if (rows > 0)
-    cross_entropy_backward(logits, targets, lse, inv_count, 0, 1.0f, dlogits, dtype, rows, vocab, ignore_index);
 }
 
-void scale_by_device_scalar(const void* x, const float* s, void* out, DType dtype, int64_t n) {
-  if (n <= 0) return;
-  dispatch_float_bf16("scale_by_device_scalar", dtype, [&](auto tag) {
-    using T = decltype(tag);
-    scale_by_scalar_kernel<T><<<grid_for(n, 256), 256, 0, lat::cuda::stream()>>>(
-        static_cast<const T*>(x), s, static_cast<T*>(out), n);
-    LAT_CUDA_CHECK_LAUNCH();
-  });
+void softmax_cross_entropy_mean_backward(const void* logits, const int32_t* targets, int32_t ignore_index,
+                                         const float* stats, const float* dloss, void* dlogits, DType dtype,
+                                         int64_t rows, int64_t vocab) {
+  if (rows <= 0) return;
+  Scratch g(sizeof(float));
+  product_kernel<<<1, 1, 0, lat::cuda::stream()>>>(dloss, stats + rows, g.as<float>());
+  LAT_CUDA_CHECK_LAUNCH();
+  cross_entropy_backward(logits, targets, stats, g.as<float>(), 0, 1.0f, dlogits, dtype, rows, vocab, ignore_index);
 }
 
 }  // namespace lat::kernels::cuda

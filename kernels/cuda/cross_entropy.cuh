@@ -20,13 +20,14 @@ void cross_entropy_backward(const void* logits, const int32_t* targets, const fl
                             int64_t dloss_stride, float scale, void* dlogits, DType dtype, int64_t rows, int64_t vocab,
                             int32_t ignore_index = -1);
 
-// kernels/loss.h's contract (targets are not checked here: a bad one gives a NaN loss): loss (one fp32 element) =
-// mean over counted rows (target != ignore_index) of lse − logit[target]; dlogits = (softmax − onehot) / C for counted
-// rows, 0 for ignored ones; C = 0 gives loss 0 and dlogits 0. Three launches, no host synchronisation.
+// kernels/loss.h's contract (targets are not checked here: a bad one gives a NaN loss). Forward: *loss (fp32) = mean
+// over counted rows (target != ignore_index) of lse − logit[target]; stats[0, rows) = lse (fp32), stats[rows] = 1/C
+// (0 when C = 0). Backward: dlogits = dloss[0] · stats[rows] · (softmax − onehot) for counted rows, 0 for ignored ones
+// (dlogits may alias logits). No host synchronisation.
 void softmax_cross_entropy_mean(const void* logits, const int32_t* targets, int32_t ignore_index, float* loss,
-                                void* dlogits, DType dtype, int64_t rows, int64_t vocab);
-// out[i] = x[i] · s[0], s: one fp32 value on the device (the incoming loss gradient); x, out of dtype; out may
-// alias x.
-void scale_by_device_scalar(const void* x, const float* s, void* out, DType dtype, int64_t n);
+                                float* stats, DType dtype, int64_t rows, int64_t vocab);
+void softmax_cross_entropy_mean_backward(const void* logits, const int32_t* targets, int32_t ignore_index,
+                                         const float* stats, const float* dloss, void* dlogits, DType dtype,
+                                         int64_t rows, int64_t vocab);
 
 }  // namespace lat::kernels::cuda

@@ -119,26 +119,29 @@ TEST_CASE("kernels softmax cross-entropy on CUDA equals the CPU op") {
     std::vector<int32_t> tv;
     for (int64_t r = 0; r < rows; ++r) tv.push_back(r % 5 == 2 ? -1 : static_cast<int32_t>((r * 977) % vocab));
     Tensor targets = Tensor::from_vector<int32_t>(tv, Shape{rows}, Device::cuda());
-    // The loss is fp32 for bf16 logits too (accumulation_dtype).
+    Tensor ctargets = targets.to(Device::cpu());
+    // The loss and the statistics are fp32 for bf16 logits too (accumulation_dtype).
     Tensor loss = Tensor::empty(Shape{}, DType::F32, Device::cuda());
-    Tensor dl = Tensor::empty(Shape{rows, vocab}, dt, Device::cuda());
-    Tensor rloss = Tensor::empty(Shape{}, DType::F32), rdl = Tensor::empty(Shape{rows, vocab}, DType::F32);
-    k::softmax_cross_entropy_forward(logits, targets, -1, loss, dl);
-    k::softmax_cross_entropy_forward(cpu_f32(logits), targets.to(Device::cpu()), -1, rloss, rdl);
+    Tensor stats = Tensor::empty(Shape{rows + 1}, DType::F32, Device::cuda());
+    Tensor rloss = Tensor::empty(Shape{}, DType::F32), rstats = Tensor::empty(Shape{rows + 1}, DType::F32);
+    k::softmax_cross_entropy_forward(logits, targets, -1, loss, stats);
+    k::softmax_cross_entropy_forward(cpu_f32(logits), ctargets, -1, rloss, rstats);
     expect_close(dt, loss, rloss, "cross-entropy loss");
-    expect_close(dt, dl, rdl, "cross-entropy dlogits");
+    expect_close(DType::F32, stats, rstats, "cross-entropy stats (lse, 1/C)");
     Tensor dloss = Tensor::full(Shape{}, 0.37, DType::F32, Device::cuda());
-    Tensor out = Tensor::empty_like(dl), rout = Tensor::empty(Shape{rows, vocab}, DType::F32);
-    k::softmax_cross_entropy_backward(dl, dloss, out);
-    k::softmax_cross_entropy_backward(rdl, cpu_f32(dloss), rout);
+    Tensor out = Tensor::empty_like(logits), rout = Tensor::empty(Shape{rows, vocab}, DType::F32);
+    k::softmax_cross_entropy_backward(logits, targets, -1, stats, dloss, out);
+    k::softmax_cross_entropy_backward(cpu_f32(logits), ctargets, -1, rstats, cpu_f32(dloss), rout);
     expect_close(dt, out, rout, "cross-entropy backward");
-    k::softmax_cross_entropy_backward(dl, dloss, dl);  // in place, as the autograd op runs it
-    expect_close(dt, dl, rout, "cross-entropy backward in place");
+    Tensor inplace = logits.clone();
+    k::softmax_cross_entropy_backward(inplace, targets, -1, stats, dloss, inplace);  // dlogits may be the logits
+    expect_close(dt, inplace, rout, "cross-entropy backward in place");
     std::vector<int32_t> all_ignored(static_cast<size_t>(rows), -1);
     Tensor ti = Tensor::from_vector<int32_t>(all_ignored, Shape{rows}, Device::cuda());
-    k::softmax_cross_entropy_forward(logits, ti, -1, loss, dl);
+    k::softmax_cross_entropy_forward(logits, ti, -1, loss, stats);
     CHECK(loss.item() == 0.0);
-    CHECK(max_rel(host(dl), std::vector<double>(static_cast<size_t>(rows * vocab), 0.0)) == 0.0);
+    k::softmax_cross_entropy_backward(logits, ti, -1, stats, dloss, out);
+    CHECK(max_rel(host(out), std::vector<double>(static_cast<size_t>(rows * vocab), 0.0)) == 0.0);
   }
 }
 
