@@ -9,7 +9,7 @@ namespace lat::kernels {
 // logits: [N, V], targets: i32 [N] -> loss: 0-d, stats: [N + 1], both of accumulation_dtype(logits) (fp32 for
 // bf16 logits):
 //   loss        = (1/C) Σ_{n counted} (logsumexp(logits[n]) − logits[n, targets[n]])
-//   stats[n]    = logsumexp(logits[n]) (0 for ignored rows),   stats[N] = 1/C (0 when C = 0)
+//   stats[n]    = logsumexp(logits[n]) (every row),   stats[N] = 1/C (0 when C = 0)
 // where a row is counted unless targets[n] == ignore_index and C is the number of counted rows. With C == 0
 // (every target ignored) the loss is 0 and so is the gradient: an empty batch contributes nothing, not NaN.
 // A target outside [0, V) that is not ignore_index throws lat::Error naming the target and its row when the

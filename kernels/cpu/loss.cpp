@@ -19,10 +19,6 @@ double softmax_cross_entropy_forward(const T* logits, const int32_t* targets, in
   for (int64_t n = 0; n < rows; ++n) {
     const T* x = logits + n * vocab;
     const int32_t t = targets[n];
-    if (t == ignore_index) {
-      lse[n] = T(0);
-      continue;
-    }
     // Stable log-sum-exp: subtract the row max before exponentiating; accumulate in double.
     double mx = -INFINITY;
     for (int64_t v = 0; v < vocab; ++v) mx = std::max(mx, static_cast<double>(x[v]));
@@ -30,7 +26,7 @@ double softmax_cross_entropy_forward(const T* logits, const int32_t* targets, in
     for (int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(x[v]) - mx);
     const double l = mx + std::log(sum);
     lse[n] = static_cast<T>(l);
-    row_loss[static_cast<size_t>(n)] = l - static_cast<double>(x[t]);
+    if (t != ignore_index) row_loss[static_cast<size_t>(n)] = l - static_cast<double>(x[t]);
   }
   double total = 0;
   for (double l : row_loss) total += l;

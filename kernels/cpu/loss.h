@@ -5,7 +5,7 @@
 
 namespace lat::kernels::cpu {
 
-// Writes lse[n] = logsumexp(logits[n]) (0 for ignored rows) and *inv_count = 1 / C (0 when C = 0, C the number of
+// Writes lse[n] = logsumexp(logits[n]) (every row) and *inv_count = 1 / C (0 when C = 0, C the number of
 // counted rows); returns the mean loss over counted rows, summed in double in row order.
 template <class T>
 double softmax_cross_entropy_forward(const T* logits, const int32_t* targets, int32_t ignore_index, T* lse,
