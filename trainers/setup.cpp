@@ -40,17 +40,23 @@ std::shared_ptr<const data::WindowSource> make_window_source(const Recipe& recip
 }
 
 int64_t resolved_vocab_size(const Recipe& recipe, const data::WindowSource& source) {
-  if (recipe.model.vocab_size > 0) return recipe.model.vocab_size;
+  int64_t data_vocab = 0;  // one more than the largest token id the data can produce
   switch (recipe.data.kind) {
-    case DataKind::Text: return data::ByteTokenizer().vocab_size();
-    case DataKind::Mqar: return recipe.data.vocab;
+    case DataKind::Text: data_vocab = data::ByteTokenizer().vocab_size(); break;
+    case DataKind::Mqar: data_vocab = recipe.data.vocab; break;
     case DataKind::Shards: {
       const auto& windows = dynamic_cast<const data::TokenWindows&>(source);
       const auto& shards = dynamic_cast<const data::ShardDataset&>(windows.dataset());
-      return shards.max_token_plus_one();
+      data_vocab = shards.max_token_plus_one();
+      break;
     }
   }
-  return 0;
+  if (recipe.model.vocab_size <= 0) return data_vocab;
+  // Checked here, once, because the GPU loss does not read targets back (kernels/loss.h).
+  if (recipe.model.vocab_size < data_vocab)
+    recipe.fail("model.vocab_size", std::to_string(recipe.model.vocab_size) + " is smaller than the data's vocabulary (" +
+                                        std::to_string(data_vocab) + " token ids)");
+  return recipe.model.vocab_size;
 }
 
 namespace {

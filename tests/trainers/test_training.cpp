@@ -112,6 +112,12 @@ TEST_CASE("the trainer refuses bad input before writing anything, and keeps exis
   e = error_of([&] { train(tiny_recipe(data, {"model.d_model=64"}), dir / "run", good); });
   CHECK(e.find("shape") != std::string::npos);
 
+  // A vocabulary smaller than the data's token ids (bytes need 258): refused up front, since the GPU loss does not
+  // read targets back.
+  e = error_of([&] { train(tiny_recipe(data, {"model.vocab_size=200"}), dir / "run"); });
+  CHECK(e.find("model.vocab_size") != std::string::npos);
+  CHECK(e.find("258") != std::string::npos);
+
   CHECK(std::filesystem::file_size(good) == good_size);
   CHECK_NOTHROW(read_checkpoint(good));
 }
