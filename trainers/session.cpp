@@ -41,7 +41,8 @@ TrainingSession::StepResult TrainingSession::step(int64_t step) {
   for (int64_t micro = 0; micro < accum; ++micro) {
     data::Batch batch = loader_->next();
     autograd::profile::restart();  // the op profile (LAT_PROFILE_OPS) leaves data loading out
-    autograd::Variable loss = model_->loss(batch.inputs.to(device_), batch.targets.to(device_));
+    const Tensor inputs = uploader_.upload(batch.inputs, device_), targets = uploader_.upload(batch.targets, device_);
+    autograd::Variable loss = model_->loss(inputs, targets);
     if (accum > 1) loss = autograd::scale(loss, 1.0 / static_cast<double>(accum));
     // Only the last micro-batch's backward reduces (its gradients include the earlier ones).
     if (reducer_ && micro + 1 == accum) reducer_->arm();

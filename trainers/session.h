@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "autograd/nn/language_model.h"
+#include "core/host_upload.h"
 #include "data/loader.h"
 #include "optim/adamw.h"
 #include "optim/schedule.h"
@@ -62,6 +63,7 @@ class TrainingSession {
   std::unique_ptr<optim::AdamW> optimizer_;
   optim::ScheduleConfig schedule_;
   GradientReducer* reducer_ = nullptr;
+  HostUploader uploader_;  // batches go to the device without a host synchronisation
 };
 
 }  // namespace lat::trainers

@@ -93,14 +93,21 @@ Attention::Attention(const InitContext& ctx, int64_t d_model, const AttentionCon
     redraw_random_features(0);
 }
 
+const Tensor& Attention::DeviceCopy::of(const Tensor& host, DType dtype, Device device) {
+  if (!value.defined() || value.dtype() != dtype || value.device() != device) value = host.to(dtype).to(device);
+  return value;
+}
+
 void Attention::set_random_features(const Tensor& w) {
   check_shape("Attention::set_random_features", "w", w, Shape{config_.feature_dim, config_.head_dim});
   random_features_ = w.to(Device::cpu()).to(DType::F64).contiguous();
+  random_features_copy_ = {};
 }
 
 void Attention::redraw_random_features(int64_t draw) {
   random_features_ = kernels::draw_random_features(feature_seed_, config_.layer, draw, config_.feature_dim,
                                                    config_.head_dim);
+  random_features_copy_ = {};
 }
 
 Variable Attention::split_heads(const Variable& y) const {
@@ -156,12 +163,12 @@ Variable Attention::run(const Variable& x, AttentionState* state) const {
       }
     }
   } else {
-    const Tensor w = random_features_.defined() ? random_features_.to(x.dtype()) : Tensor();
+    const Tensor w =
+        random_features_.defined() ? random_features_copy_.of(random_features_, x.dtype(), x.device()) : Tensor();
     const Variable qf = feature_map(q, true, position, state, w);
     const Variable kf = feature_map(k, false, position, state, w);
-    // The core takes s on x's device (an [H] copy per forward; W goes the same way inside random_feature_map),
-    // in the accumulation dtype: a bf16 log-decay would be off by up to 0.4 %.
-    const Tensor s = log_decay_.to(accumulation_dtype(x.dtype())).to(x.device());
+    // The core takes s on x's device, in the accumulation dtype (a bf16 log-decay would be off by up to 0.4 %).
+    const Tensor s = log_decay_copy_.of(log_decay_, accumulation_dtype(x.dtype()), x.device());
     const Variable init = state && state->kv.defined() ? Variable(state->kv) : Variable();
     LinearAttentionOutput r;
     if (config_.normalize == OutputForm::Denominator) {

@@ -86,11 +86,19 @@ class Attention : public Module {
   Variable feature_map(const Variable& x, bool is_query, int64_t position, AttentionState* state,
                        const Tensor& w) const;
 
+  // A host constant converted to the activations' dtype and device, kept until either changes: uploading every
+  // forward would synchronise the host once per layer.
+  struct DeviceCopy {
+    Tensor value;
+    const Tensor& of(const Tensor& host, DType dtype, Device device);
+  };
+
   AttentionConfig config_;
   int64_t d_model_;
   uint64_t feature_seed_;
   Tensor log_decay_;
   Tensor random_features_;
+  mutable DeviceCopy log_decay_copy_, random_features_copy_;
 };
 
 }  // namespace lat::autograd::nn

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/host_upload.h"
 #include "gpu_test_util.h"
 #include "kernels/reduce.h"
 
@@ -153,4 +154,24 @@ TEST_CASE("pinned buffer uploads") {
   cuda::PinnedBuffer moved = std::move(buf);
   CHECK(moved.bytes() == n * sizeof(int32_t));
   CHECK(buf.data() == nullptr);
+}
+
+TEST_CASE("HostUploader: a ring of pinned buffers uploads without host waits and delivers every tensor intact") {
+  HostUploader uploader;
+  std::vector<Tensor> host_tensors, device_tensors;
+  // More uploads than ring slots, of growing sizes (slots get reallocated), one of them a non-contiguous view.
+  for (int i = 0; i < 11; ++i) {
+    std::vector<int32_t> v(static_cast<size_t>(100 + 37 * i));
+    for (size_t j = 0; j < v.size(); ++j) v[j] = static_cast<int32_t>(1000 * i + static_cast<int>(j));
+    Tensor h = Tensor::from_vector<int32_t>(v, Shape{static_cast<int64_t>(v.size())});
+    if (i == 5) h = h.reshape({static_cast<int64_t>(v.size()) / 5, 5}).transpose(0, 1);
+    host_tensors.push_back(h);
+    device_tensors.push_back(uploader.upload(h, Device::cuda()));
+  }
+  for (size_t i = 0; i < host_tensors.size(); ++i) {
+    CAPTURE(i);
+    CHECK(device_tensors[i].device().is_cuda());
+    CHECK(device_tensors[i].shape() == host_tensors[i].shape());
+    CHECK(device_tensors[i].to(Device::cpu()).to_vector<int32_t>() == host_tensors[i].contiguous().to_vector<int32_t>());
+  }
 }
