@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <sstream>
 #include <thread>
+#include <vector>
+
+#include <sched.h>
 
 #include "core/error.h"
 #include "trainers/communicator_detail.h"
@@ -18,7 +21,33 @@
 #endif
 
 namespace lat::trainers {
+
+namespace {
+
+// A collective that finished before start_all_reduce_sum returned.
+class FinishedCollective final : public PendingCollective {
+ public:
+  bool test() override { return true; }
+  void wait() override {}
+};
+
+}  // namespace
+
+std::unique_ptr<PendingCollective> Communicator::start_all_reduce_sum(Tensor& t) {
+  all_reduce_sum(t);
+  return std::make_unique<FinishedCollective>();
+}
+
+double Communicator::cpus_per_rank() const { return detail::affinity_cpu_count(); }
+
 namespace detail {
+
+int affinity_cpu_count() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
 
 // --- Watchdog ------------------------------------------------------------------------------------------
 
@@ -152,6 +181,22 @@ MpiCommunicator::MpiCommunicator() : watchdog_([this](const std::string& m) { ab
   MPI_Comm node;
   LAT_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
   LAT_MPI_CHECK(MPI_Comm_rank(node, &local_rank_));
+  // Which CPUs each rank on this node may run on: a CPU shared by k ranks counts 1/k for each of them.
+  int local_size = 1;
+  LAT_MPI_CHECK(MPI_Comm_size(node, &local_size));
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  if (sched_getaffinity(0, sizeof(mine), &mine) != 0)
+    for (unsigned c = 0; c < std::max(1u, std::thread::hardware_concurrency()) && c < CPU_SETSIZE; ++c) CPU_SET(c, &mine);
+  std::vector<cpu_set_t> all(static_cast<size_t>(local_size));
+  LAT_MPI_CHECK(MPI_Allgather(&mine, sizeof(cpu_set_t), MPI_BYTE, all.data(), sizeof(cpu_set_t), MPI_BYTE, node));
+  cpus_per_rank_ = 0;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (!CPU_ISSET(c, &mine)) continue;
+    int sharing = 0;
+    for (const cpu_set_t& other : all) sharing += CPU_ISSET(c, &other) ? 1 : 0;
+    cpus_per_rank_ += 1.0 / std::max(1, sharing);
+  }
   MPI_Comm_free(&node);
 }
 
@@ -194,6 +239,64 @@ void MpiCommunicator::all_reduce_sum_background(Tensor& t) {
       else std::this_thread::sleep_for(std::chrono::microseconds(kBackgroundPollMicroseconds));
     }
   }
+}
+
+namespace {
+
+// MPI_Iallreduce requests in flight on one tensor (one per int-sized chunk). MPI_THREAD_SERIALIZED: only
+// the starting thread tests them, so the watchdog only times them (begin / end), it never polls.
+class MpiPendingAllReduce final : public PendingCollective {
+ public:
+  MpiPendingAllReduce(Tensor t, Watchdog& watchdog, uint64_t watch_id)
+      : t_(std::move(t)), watchdog_(watchdog), watch_id_(watch_id) {}
+  ~MpiPendingAllReduce() override {
+    if (!done_) new Tensor(t_);  // never finished (the job is being aborted): MPI may still write into it
+    if (watch_id_) watchdog_.end(watch_id_);
+  }
+  std::vector<MPI_Request> requests;
+
+  bool test() override {
+    if (done_) return true;
+    int flag = 0;
+    LAT_MPI_CHECK(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &flag, MPI_STATUSES_IGNORE));
+    if (flag) finished();
+    return done_;
+  }
+  void wait() override {
+    if (done_) return;
+    LAT_MPI_CHECK(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE));
+    finished();
+  }
+
+ private:
+  void finished() {
+    done_ = true;
+    if (watch_id_) watchdog_.end(watch_id_);
+    watch_id_ = 0;
+  }
+  Tensor t_;
+  Watchdog& watchdog_;
+  uint64_t watch_id_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<PendingCollective> MpiCommunicator::start_all_reduce_sum(Tensor& t) {
+  LAT_CHECK(t.device().is_cpu() && t.is_contiguous(), "MPI all-reduce needs a contiguous CPU tensor, got ", t.str());
+  const uint64_t id = watchdog_.enabled() ? watchdog_.begin(describe("all_reduce_sum (gradient bucket, started)", t)) : 0;
+  auto pending = std::make_unique<MpiPendingAllReduce>(t, watchdog_, id);
+  const MPI_Datatype type = mpi_type(t);
+  char* base = static_cast<char*>(t.raw_data());
+  const size_t elem = dtype_size(t.dtype());
+  for (int64_t at = 0; at < t.numel(); at += kMaxChunk) {
+    const int n = static_cast<int>(std::min(kMaxChunk, t.numel() - at));
+    MPI_Request request;
+    LAT_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, base + static_cast<size_t>(at) * elem, n, type, MPI_SUM,
+                                 MPI_COMM_WORLD, &request));
+    pending->requests.push_back(request);
+  }
+  return pending;
 }
 
 void MpiCommunicator::broadcast(Tensor& t, int root) {

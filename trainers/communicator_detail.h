@@ -66,6 +66,9 @@ class Watchdog {
   std::thread thread_;
 };
 
+// CPUs in this process's affinity mask (sched_getaffinity; the hardware count where that fails).
+int affinity_cpu_count();
+
 #ifdef LAT_HAVE_MPI
 // MPI_COMM_WORLD: CPU tensors, host scalars, barriers; owns MPI_Init/MPI_Finalize when it called MPI_Init.
 class MpiCommunicator final : public Communicator {
@@ -78,6 +81,8 @@ class MpiCommunicator final : public Communicator {
   std::string name() const override { return "mpi"; }
   void all_reduce_sum(Tensor& t) override;
   void all_reduce_sum_background(Tensor& t) override;
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(Tensor& t) override;
+  double cpus_per_rank() const override { return cpus_per_rank_; }
   void broadcast(Tensor& t, int root) override;
   double all_reduce_sum(double value) override;
   void barrier() override;
@@ -89,6 +94,7 @@ class MpiCommunicator final : public Communicator {
 
  private:
   int rank_ = 0, world_ = 1, local_rank_ = 0;
+  double cpus_per_rank_ = 1;
   bool owns_mpi_ = false;
   Watchdog watchdog_;
 };
