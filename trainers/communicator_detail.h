@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -95,6 +96,9 @@ class MpiCommunicator final : public Communicator {
  private:
   int rank_ = 0, world_ = 1, local_rank_ = 0;
   double cpus_per_rank_ = 1;
+  struct PointToPoint;                  // a duplicate of MPI_COMM_WORLD for start_all_reduce_sum's messages
+  std::unique_ptr<PointToPoint> p2p_;
+  uint64_t started_ = 0;                // start_all_reduce_sum calls so far (message tags)
   bool owns_mpi_ = false;
   Watchdog watchdog_;
 };
