@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -42,7 +43,7 @@ GradientReducer::GradientReducer(std::vector<autograd::nn::NamedParameter> param
   if (const char* v = std::getenv("LAT_REDUCER_STATS")) stats_on_ = *v != '\0' && std::string(v) != "0";
   LAT_CHECK(bucket_mb > 0, "distributed.bucket_mb must be positive, got ", bucket_mb);
   bucket_of_.assign(params_.size(), 0);
-  double limit_bytes = first_bucket_mb * 1024 * 1024;
+  double limit_bytes = std::min(first_bucket_mb, bucket_mb) * 1024 * 1024;  // the first bucket is the small one
   Bucket current;
   double bytes = 0;
   for (size_t k = params_.size(); k-- > 0;) {
