@@ -3,12 +3,15 @@
 // is released right after it runs.
 #include <unordered_map>
 
+#include "autograd/engine_hooks.h"
 #include "autograd/variable.h"
 #include "core/error.h"
 #include "kernels/elementwise.h"
 
 namespace lat::autograd {
 namespace {
+
+thread_local std::function<void()> t_progress_hook;
 
 // Sum into `slot`, never writing into a tensor someone else may hold (a backward may pass its incoming
 // gradient straight through to several inputs).
@@ -31,6 +34,12 @@ void accumulate_leaf(VariableState& leaf, const Tensor& g) {
 }
 
 }  // namespace
+
+std::function<void()> set_backward_progress_hook(std::function<void()> hook) {
+  std::function<void()> previous = std::move(t_progress_hook);
+  t_progress_hook = std::move(hook);
+  return previous;
+}
 
 void Variable::backward(const Tensor& seed_in) const {
   LAT_CHECK(defined(), "backward on an undefined variable");
@@ -107,6 +116,7 @@ void Variable::backward(const Tensor& seed_in) const {
       if (--pending[child] == 0) ready.push_back(in.creator());
     }
     node->inputs.clear();
+    if (t_progress_hook) t_progress_hook();
   }
 }
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "autograd/engine_hooks.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "kernels/elementwise.h"
@@ -41,6 +42,7 @@ GradientReducer::GradientReducer(std::vector<autograd::nn::NamedParameter> param
                                  double bucket_mb, bool overlap, double first_bucket_mb, OverlapMode mode)
     : params_(std::move(params)), comm_(comm), overlap_(overlap) {
   if (const char* v = std::getenv("LAT_REDUCER_STATS")) stats_on_ = *v != '\0' && std::string(v) != "0";
+  if (const char* v = std::getenv("LAT_OVERLAP_PROGRESS")) progress_every_node_ = std::string(v) != "hooks";
   LAT_CHECK(bucket_mb > 0, "distributed.bucket_mb must be positive, got ", bucket_mb);
   bucket_of_.assign(params_.size(), 0);
   double limit_bytes = std::min(first_bucket_mb, bucket_mb) * 1024 * 1024;  // the first bucket is the small one
@@ -82,6 +84,7 @@ GradientReducer::GradientReducer(std::vector<autograd::nn::NamedParameter> param
 }
 
 GradientReducer::~GradientReducer() {
+  if (hook_installed_) autograd::set_backward_progress_hook(std::move(previous_hook_));
   if (stats_on_ && stats_.steps > 0) {
     const double n = static_cast<double>(stats_.steps);
     std::fprintf(stderr,
@@ -128,6 +131,11 @@ void GradientReducer::arm() {
     b.pending_reduce.reset();
   }
   oldest_in_flight_ = 0;
+  // Inline: also advance the all-reduces in flight between backward's nodes, not only at grad-ready hooks
+  // (those come in bursts: a layer's parameters at once). Removed again by finish().
+  if (mode_ == OverlapMode::Inline && progress_every_node_)
+    previous_hook_ = autograd::set_backward_progress_hook([this] { progress(); });
+  hook_installed_ = mode_ == OverlapMode::Inline && progress_every_node_;
 }
 
 void GradientReducer::on_ready(size_t param) {
@@ -138,6 +146,7 @@ void GradientReducer::on_ready(size_t param) {
 }
 
 void GradientReducer::progress() {
+  if (oldest_in_flight_ >= buckets_.size() || !buckets_[oldest_in_flight_].launched) return;  // nothing in flight
   Timer timer;
   // Testing the oldest request drives MPI's progress engine for all of them; stop at the first unfinished.
   while (oldest_in_flight_ < buckets_.size()) {
@@ -212,6 +221,10 @@ void GradientReducer::worker(std::shared_ptr<Channel> channel, Communicator* com
 
 void GradientReducer::finish() {
   LAT_CHECK(armed_, "GradientReducer::finish without arm()");
+  if (hook_installed_) {
+    autograd::set_backward_progress_hook(std::move(previous_hook_));
+    hook_installed_ = false;
+  }
   stats_.backward_s += arm_timer_.seconds();
   ++stats_.steps;
   if (mode_ == OverlapMode::Inline) stats_.done_before_finish += static_cast<int64_t>(oldest_in_flight_);

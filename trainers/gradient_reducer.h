@@ -18,6 +18,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -102,7 +103,11 @@ class GradientReducer {
   bool overlap_;
   OverlapMode mode_ = OverlapMode::Auto;
   bool armed_ = false;
-  size_t oldest_in_flight_ = 0;  // inline mode: buckets before it have finished their all-reduce
+  size_t oldest_in_flight_ = 0;
+  // Inline: progress() also runs after every backward node (LAT_OVERLAP_PROGRESS=hooks: only at grad-ready hooks).
+  bool progress_every_node_ = true;
+  bool hook_installed_ = false;
+  std::function<void()> previous_hook_;  // inline mode: buckets before it have finished their all-reduce
   std::shared_ptr<Channel> channel_;
   std::thread thread_;
 };
