@@ -128,7 +128,6 @@ void GradientReducer::arm() {
   for (auto& b : buckets_) {
     b.pending = static_cast<int>(b.params.size());
     b.launched = false;
-    b.unpacked = false;
     b.pending_reduce.reset();
   }
   oldest_in_flight_ = 0;
@@ -158,7 +157,6 @@ void GradientReducer::progress() {
       if (!b.pending_reduce->test()) break;
     }
     b.pending_reduce.reset();
-    unpack(oldest_in_flight_);
     ++oldest_in_flight_;
   }
   stats_.test_s += timer.seconds();
@@ -181,7 +179,6 @@ void GradientReducer::launch(size_t index) {
   stats_.pack_s += timer.seconds();
   if (!overlap_) {
     comm_.all_reduce_sum(b.flat);
-    unpack(index);
     return;
   }
   if (mode_ == OverlapMode::Inline) {
@@ -222,35 +219,6 @@ void GradientReducer::worker(std::shared_ptr<Channel> channel, Communicator* com
   }
 }
 
-// Averages bucket `index` (its sum divided by the world size) into the gradients, in cache-sized pieces (scale
-// a piece of the flat buffer, copy it out) so that the data comes from memory once. Called as soon as the
-// bucket's all-reduce is known to be done: right after it (overlap off), between backward's nodes (inline),
-// or in finish() (thread).
-void GradientReducer::unpack(size_t index) {
-  Bucket& b = buckets_[index];
-  if (b.unpacked) return;
-  b.unpacked = true;
-  Timer timer;
-  const double inv = 1.0 / comm_.world_size();
-  constexpr int64_t kPiece = 32768;  // elements (128 KB of f32)
-  int64_t offset = 0;
-  for (size_t k : b.params) {
-    auto& v = params_[k].variable;
-    const int64_t n = v.data().numel();
-    if (!v.grad().defined()) v.grad() = Tensor::empty_like(v.data());
-    Tensor dst = v.grad().view(Shape{n});
-    for (int64_t at = 0; at < n; at += kPiece) {
-      const int64_t end = std::min(n, at + kPiece);
-      Tensor src = b.flat.slice(0, offset + at, offset + end);
-      kernels::scale_(src, inv);
-      Tensor piece = dst.slice(0, at, end);
-      piece.copy_(src);
-    }
-    offset += n;
-  }
-  stats_.unpack_s += timer.seconds();
-}
-
 void GradientReducer::finish() {
   LAT_CHECK(armed_, "GradientReducer::finish without arm()");
   if (hook_installed_) {
@@ -265,22 +233,17 @@ void GradientReducer::finish() {
     stats_.done_before_finish += static_cast<int64_t>(channel_->completed);
   }
   Timer timer;
-  const double unpack_before = stats_.unpack_s;
   // Buckets not launched by hooks (overlap off, or parameters that received no gradient) go now, in order.
   for (size_t b = 0; b < buckets_.size(); ++b)
     if (!buckets_[b].launched) launch(b);
-  stats_.tail_s += timer.seconds() - (stats_.unpack_s - unpack_before);  // (off: launch() also unpacks)
+  stats_.tail_s += timer.seconds();
   timer.reset();
   if (mode_ == OverlapMode::Inline) {
-    for (size_t b = 0; b < buckets_.size(); ++b) {
-      if (buckets_[b].pending_reduce) {
-        Timer waiting;
-        buckets_[b].pending_reduce->wait();
-        buckets_[b].pending_reduce.reset();
-        stats_.wait_s += waiting.seconds();
+    for (auto& b : buckets_)
+      if (b.pending_reduce) {
+        b.pending_reduce->wait();
+        b.pending_reduce.reset();
       }
-      unpack(b);
-    }
   } else if (overlap_) {
     // The communicator's watchdog (distributed.watchdog_seconds) aborts the job if a collective never ends.
     std::unique_lock<std::mutex> lock(channel_->mutex);
@@ -290,8 +253,22 @@ void GradientReducer::finish() {
       LAT_THROW("gradient all-reduce failed: ", channel_->error);
     }
   }
-  if (mode_ != OverlapMode::Inline) stats_.wait_s += timer.seconds();
-  for (size_t b = 0; b < buckets_.size(); ++b) unpack(b);
+  stats_.wait_s += timer.seconds();
+  timer.reset();
+  const double inv = 1.0 / comm_.world_size();
+  for (auto& b : buckets_) {
+    kernels::scale_(b.flat, inv);
+    int64_t offset = 0;
+    for (size_t k : b.params) {
+      auto& v = params_[k].variable;
+      const int64_t n = v.data().numel();
+      Tensor src = b.flat.slice(0, offset, offset + n).view(v.shape());
+      if (!v.grad().defined()) v.grad() = Tensor::empty_like(v.data());
+      v.grad().copy_(src);
+      offset += n;
+    }
+  }
+  stats_.unpack_s += timer.seconds();
   armed_ = false;
 }
 

@@ -64,14 +64,12 @@ class GradientReducer {
     int64_t numel = 0;
     int pending = 0;
     bool launched = false;
-    bool unpacked = false;
     Tensor flat;
     std::unique_ptr<PendingCollective> pending_reduce;  // inline mode: its all-reduce in flight
   };
   void on_ready(size_t param);
   void launch(size_t bucket);
   void progress();  // inline mode: advances the all-reduces in flight
-  void unpack(size_t bucket);
 
   // What the communication thread shares with the reducer. Held by shared_ptr so that a reducer destroyed
   // while its thread is stuck in a collective (an exception on this rank mid-backward, the job about to be
