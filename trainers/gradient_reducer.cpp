@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "autograd/engine_hooks.h"
 #include "core/error.h"
@@ -77,7 +78,8 @@ GradientReducer::GradientReducer(std::vector<autograd::nn::NamedParameter> param
       thread_ = std::thread(worker, channel_, &comm_, own_core);
     }
   }
-  if (comm_.is_root())
+  static bool logged = false;  // once per process (lat-bench builds several reducers)
+  if (comm_.is_root() && !std::exchange(logged, true))
     log_info("gradient buckets: {} ({} MB, first {} MB); overlap {} ({:.3g} CPUs per rank, {} compute threads)",
              buckets_.size(), bucket_mb, first_bucket_mb, overlap_ ? overlap_mode_name(mode_) : "off",
              comm_.cpus_per_rank(), omp_get_max_threads());
