@@ -255,7 +255,12 @@ namespace {
 // oversubscribed node the rank we are waiting for (or anyone else) gets the CPU instead of a spinning poll.
 template <class Test>
 void wait_yielding(Test&& test) {
-  while (!test()) std::this_thread::yield();
+  static const bool spin = [] {
+    const char* v = std::getenv("LAT_MPI_WAIT");
+    return v != nullptr && std::string(v) == "spin";
+  }();
+  while (!test())
+    if (!spin) std::this_thread::yield();
 }
 
 // MPI_Iallreduce requests in flight on one tensor (one per int-sized chunk): the general case.

@@ -81,7 +81,7 @@ GradientReducer::GradientReducer(std::vector<autograd::nn::NamedParameter> param
   static bool logged = false;  // once per process (lat-bench builds several reducers)
   if (comm_.is_root() && !std::exchange(logged, true))
     log_info("gradient buckets: {} ({} MB, first {} MB); overlap {} ({:.3g} CPUs per rank, {} compute threads)",
-             buckets_.size(), bucket_mb, first_bucket_mb, overlap_ ? overlap_mode_name(mode_) : "off",
+             buckets_.size(), bucket_mb, std::min(first_bucket_mb, bucket_mb), overlap_ ? overlap_mode_name(mode_) : "off",
              comm_.cpus_per_rank(), omp_get_max_threads());
 }
 
