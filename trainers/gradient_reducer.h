@@ -5,9 +5,9 @@
 // When `overlap` is on, each leaf's grad-ready hook (autograd engine) marks it done; the bucket whose last
 // gradient arrives is packed into one flat buffer (while it is hot in cache) and its all-reduce started, in
 // one of two ways (OverlapMode):
-//   inline  the backward thread itself starts a non-blocking all-reduce and advances the ones in flight at
-//           every later grad-ready hook (MPI moves data only inside MPI calls). No extra thread: for CPU
-//           ranks that use every core.
+//   inline  the backward thread itself starts a non-blocking all-reduce and advances the ones in flight
+//           between backward's nodes (autograd/engine_hooks.h) and at later grad-ready hooks (MPI moves data
+//           only inside MPI calls). No extra thread: for CPU ranks that use every core.
 //   thread  a communication thread runs the all-reduces one after the other while backward goes on: for
 //           CPU ranks with a spare core each, and for NCCL (whose all-reduce is only enqueued on a stream).
 // finish() waits for the rest, divides by the world size and unpacks. With overlap off the same buckets are
@@ -103,11 +103,11 @@ class GradientReducer {
   bool overlap_;
   OverlapMode mode_ = OverlapMode::Auto;
   bool armed_ = false;
-  size_t oldest_in_flight_ = 0;
+  size_t oldest_in_flight_ = 0;  // inline mode: buckets before it have finished their all-reduce
   // Inline: progress() also runs after every backward node (LAT_OVERLAP_PROGRESS=hooks: only at grad-ready hooks).
   bool progress_every_node_ = true;
   bool hook_installed_ = false;
-  std::function<void()> previous_hook_;  // inline mode: buckets before it have finished their all-reduce
+  std::function<void()> previous_hook_;  // the engine's progress hook before arm() installed ours
   std::shared_ptr<Channel> channel_;
   std::thread thread_;
 };
