@@ -3,6 +3,7 @@
 // is released right after it runs.
 #include <unordered_map>
 
+#include "autograd/engine_hooks.h"
 #include "autograd/profile.h"
 #include "autograd/variable.h"
 #include "core/error.h"
@@ -10,6 +11,8 @@
 
 namespace lat::autograd {
 namespace {
+
+thread_local std::function<void()> t_progress_hook;
 
 // Sum into `slot`, never writing into a tensor someone else may hold (a backward may pass its incoming
 // gradient straight through to several inputs).
@@ -28,6 +31,12 @@ void accumulate(Tensor& slot, const Tensor& g) {
 void accumulate_leaf(VariableState& leaf, const Tensor& g) { accumulate(leaf.grad, g.contiguous()); }
 
 }  // namespace
+
+std::function<void()> set_backward_progress_hook(std::function<void()> hook) {
+  std::function<void()> previous = std::move(t_progress_hook);
+  t_progress_hook = std::move(hook);
+  return previous;
+}
 
 void Variable::backward(const Tensor& seed_in) const {
   LAT_CHECK(defined(), "backward on an undefined variable");
@@ -106,6 +115,7 @@ void Variable::backward(const Tensor& seed_in) const {
     }
     node->inputs.clear();
     profile::mark("backward", "(gradient accumulation)");
+    if (t_progress_hook) t_progress_hook();
   }
 }
 

@@ -23,6 +23,19 @@
 
 namespace lat::trainers {
 
+// A collective started by Communicator::start_all_reduce_sum that may not have finished yet. Only the thread
+// that started it calls test() / wait(); its tensor must stay alive and untouched until it has finished.
+// Destroying an unfinished one (an exception mid-backward, the job about to be aborted) leaks its buffer
+// rather than letting the library write into freed memory.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  // Advances the collective (MPI moves data only inside MPI calls) and says whether it has finished.
+  virtual bool test() = 0;
+  // Blocks until it has finished.
+  virtual void wait() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -36,6 +49,14 @@ class Communicator {
   // with overlap on): waits without spinning so that backward keeps the core (MPI: MPI_Iallreduce polled
   // with short sleeps). Collectives are still issued in one order on every rank.
   virtual void all_reduce_sum_background(Tensor& t) { all_reduce_sum(t); }
+  // The same, started now and finished later, for the thread that keeps computing in between (the gradient
+  // reducer's inline overlap): test() now and then advances it, wait() finishes it. Collectives started this
+  // way and blocking ones must still be issued in one order on every rank. Default: all_reduce_sum now
+  // (NCCL: enqueued on the stream, so already asynchronous to the host).
+  virtual std::unique_ptr<PendingCollective> start_all_reduce_sum(Tensor& t);
+  // CPUs this process has to itself: those it may run on (its affinity mask), each divided by the number of
+  // this node's ranks that may also run on it. 8 for two unbound ranks on 16 cores, 1 for two ranks on 2.
+  virtual double cpus_per_rank() const;
   // Rank `root`'s tensor is copied into every rank's `t` (same shape and dtype everywhere).
   virtual void broadcast(Tensor& t, int root) = 0;
   virtual double all_reduce_sum(double value) = 0;

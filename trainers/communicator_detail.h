@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -66,6 +67,9 @@ class Watchdog {
   std::thread thread_;
 };
 
+// CPUs in this process's affinity mask (sched_getaffinity; the hardware count where that fails).
+int affinity_cpu_count();
+
 #ifdef LAT_HAVE_MPI
 // MPI_COMM_WORLD: CPU tensors, host scalars, barriers; owns MPI_Init/MPI_Finalize when it called MPI_Init.
 class MpiCommunicator final : public Communicator {
@@ -78,6 +82,8 @@ class MpiCommunicator final : public Communicator {
   std::string name() const override { return "mpi"; }
   void all_reduce_sum(Tensor& t) override;
   void all_reduce_sum_background(Tensor& t) override;
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(Tensor& t) override;
+  double cpus_per_rank() const override { return cpus_per_rank_; }
   void broadcast(Tensor& t, int root) override;
   double all_reduce_sum(double value) override;
   void barrier() override;
@@ -89,6 +95,10 @@ class MpiCommunicator final : public Communicator {
 
  private:
   int rank_ = 0, world_ = 1, local_rank_ = 0;
+  double cpus_per_rank_ = 1;
+  struct PointToPoint;                  // a duplicate of MPI_COMM_WORLD for start_all_reduce_sum's messages
+  std::unique_ptr<PointToPoint> p2p_;
+  uint64_t started_ = 0;                // start_all_reduce_sum calls so far (message tags)
   bool owns_mpi_ = false;
   Watchdog watchdog_;
 };

@@ -3,14 +3,22 @@
 // Parameters are grouped, in reverse registration order (the order backward tends to produce their
 // gradients), into buckets of about `bucket_mb` (the first one small, so communication starts early).
 // When `overlap` is on, each leaf's grad-ready hook (autograd engine) marks it done; the bucket whose last
-// gradient arrives is packed into one flat buffer and handed to a communication thread, which reduces it
-// while backward goes on. finish() waits for the rest, divides by the world size and unpacks. With overlap
-// off the same buckets are reduced in the same order after backward, so both give identical numbers.
-// Only the communication thread calls the communicator between arm() and finish().
+// gradient arrives is packed into one flat buffer (while it is hot in cache) and its all-reduce started, in
+// one of two ways (OverlapMode):
+//   inline  the backward thread itself starts a non-blocking all-reduce and advances the ones in flight
+//           between backward's nodes (autograd/engine_hooks.h) and at later grad-ready hooks (MPI moves data
+//           only inside MPI calls). No extra thread: for CPU ranks that use every core.
+//   thread  a communication thread runs the all-reduces one after the other while backward goes on: for
+//           CPU ranks with a spare core each, and for NCCL (whose all-reduce is only enqueued on a stream).
+// finish() waits for the rest, divides by the world size and unpacks. With overlap off the same buckets are
+// reduced in the same order after backward, so all give identical numbers (at two ranks; see
+// docs/distributed.md). In thread mode only the communication thread calls the communicator between arm()
+// and finish().
 #pragma once
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,14 +26,23 @@
 #include <vector>
 
 #include "autograd/nn/module.h"
+#include "core/timer.h"
 #include "trainers/communicator.h"
 
 namespace lat::trainers {
 
+enum class OverlapMode { Auto, Inline, Thread };
+
+// Auto's choice: inline on the MPI (CPU) communicator unless every rank has a core to spare for a
+// communication thread (comm.cpus_per_rank() >= compute threads + 1), thread otherwise. LAT_OVERLAP_MODE
+// (inline | thread | auto) overrides Auto.
+OverlapMode resolve_overlap_mode(OverlapMode requested, const Communicator& comm, int compute_threads);
+const char* overlap_mode_name(OverlapMode mode);
+
 class GradientReducer {
  public:
   GradientReducer(std::vector<autograd::nn::NamedParameter> params, Communicator& comm, double bucket_mb,
-                  bool overlap, double first_bucket_mb = 1.0);
+                  bool overlap, double first_bucket_mb = 1.0, OverlapMode mode = OverlapMode::Auto);
   ~GradientReducer();
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
@@ -36,6 +53,8 @@ class GradientReducer {
   void finish();
 
   size_t num_buckets() const { return buckets_.size(); }
+  // With overlap on: inline or thread (never Auto); with it off: Auto.
+  OverlapMode mode() const { return mode_; }
   // Parameter indices per bucket, in reduction order (for tests and docs).
   std::vector<std::vector<size_t>> bucket_layout() const;
 
@@ -46,9 +65,11 @@ class GradientReducer {
     int pending = 0;
     bool launched = false;
     Tensor flat;
+    std::unique_ptr<PendingCollective> pending_reduce;  // inline mode: its all-reduce in flight
   };
   void on_ready(size_t param);
   void launch(size_t bucket);
+  void progress();  // inline mode: advances the all-reduces in flight
 
   // What the communication thread shares with the reducer. Held by shared_ptr so that a reducer destroyed
   // while its thread is stuck in a collective (an exception on this rank mid-backward, the job about to be
@@ -62,14 +83,31 @@ class GradientReducer {
     bool busy = false;   // the thread is inside a collective
     std::string error;   // the first exception the thread caught; finish() rethrows it
   };
-  static void worker(std::shared_ptr<Channel> channel, Communicator* comm);
+  // blocking: the thread has a core of its own, so it waits in the communicator's blocking all-reduce
+  // (MPI spins, and moves data at full speed); otherwise all_reduce_sum_background (polls with sleeps).
+  static void worker(std::shared_ptr<Channel> channel, Communicator* comm, bool blocking);
+
+  // LAT_REDUCER_STATS=1: where the reducer's time went, summed over steps, printed by every rank at the end.
+  struct Stats {
+    int64_t steps = 0, tests = 0, done_before_finish = 0;
+    double backward_s = 0, pack_s = 0, start_s = 0, test_s = 0, tail_s = 0, wait_s = 0, unpack_s = 0;
+  };
+  bool stats_on_ = false;
+  Stats stats_;
+  Timer arm_timer_;
 
   std::vector<autograd::nn::NamedParameter> params_;
   std::vector<size_t> bucket_of_;
   std::vector<Bucket> buckets_;
   Communicator& comm_;
   bool overlap_;
+  OverlapMode mode_ = OverlapMode::Auto;
   bool armed_ = false;
+  size_t oldest_in_flight_ = 0;  // inline mode: buckets before it have finished their all-reduce
+  // Inline: progress() also runs after every backward node (LAT_OVERLAP_PROGRESS=hooks: only at grad-ready hooks).
+  bool progress_every_node_ = true;
+  bool hook_installed_ = false;
+  std::function<void()> previous_hook_;  // the engine's progress hook before arm() installed ours
   std::shared_ptr<Channel> channel_;
   std::thread thread_;
 };

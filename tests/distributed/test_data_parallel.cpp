@@ -110,9 +110,26 @@ TEST_CASE("2 ranks x batch 4 track 1 rank x batch 8: losses and parameters withi
   REQUIRE(lat_train(0, common_args(dir, "one", 8)).exit_code == 0);
   REQUIRE(lat_train(2, common_args(dir, "two", 4)).exit_code == 0);
   REQUIRE(lat_train(2, common_args(dir, "two_no_overlap", 4) + " --set distributed.overlap=false").exit_code == 0);
+  // Both overlap modes, forced (auto picks by spare cores), with 10 KB buckets so that ~11 are in flight.
+  const std::string small = " --set distributed.bucket_mb=0.01";
+  REQUIRE(lat_train(2, common_args(dir, "two_inline", 4) + small, "LAT_OVERLAP_MODE=inline").exit_code == 0);
+  REQUIRE(lat_train(2, common_args(dir, "two_thread", 4) + small, "LAT_OVERLAP_MODE=thread").exit_code == 0);
+  REQUIRE(lat_train(2, common_args(dir, "two_small_off", 4) + small + " --set distributed.overlap=false").exit_code == 0);
 
   const Checkpoint one = checkpoint(dir, "one", 20), two = checkpoint(dir, "two", 20);
   const Checkpoint serial = checkpoint(dir, "two_no_overlap", 20);
+  const Checkpoint inl = checkpoint(dir, "two_inline", 20), thr = checkpoint(dir, "two_thread", 20);
+  const Checkpoint small_off = checkpoint(dir, "two_small_off", 20);
+  for (size_t i = 0; i < 20; ++i) {
+    CAPTURE(i);
+    CHECK(inl.metrics.loss[i] == small_off.metrics.loss[i]);  // bit for bit, at two ranks
+    CHECK(thr.metrics.loss[i] == small_off.metrics.loss[i]);
+  }
+  for (const auto& [name, t] : small_off.model) {
+    CAPTURE(name);
+    CHECK(inl.model.at(name).to_vector<float>() == t.to_vector<float>());
+    CHECK(thr.model.at(name).to_vector<float>() == t.to_vector<float>());
+  }
   CHECK(two.world_size == 2);
   REQUIRE(one.metrics.loss.size() == 20);
   REQUIRE(two.metrics.loss.size() == 20);
@@ -138,6 +155,27 @@ TEST_CASE("2 ranks x batch 4 track 1 rank x batch 8: losses and parameters withi
   std::printf("dp-equivalence (1 rank x 8 vs 2 ranks x 4, 20 steps): max loss rel diff %.3g; parameters: max "
               "||a-b||/||a|| %.3g (%s), max |a_i-b_i|/max|a| %.3g\n",
               worst_loss, worst_norm, worst_name.c_str(), worst_max);
+}
+
+TEST_CASE("4 ranks x batch 2 track 1 rank x batch 8 with the inline overlap (recursive halving, two rounds)") {
+  TempDir dir("dp_four");
+  write_inputs(dir);
+  const std::string small = " --set distributed.bucket_mb=0.01";
+  REQUIRE(lat_train(0, common_args(dir, "one", 8)).exit_code == 0);
+  REQUIRE(lat_train(4, common_args(dir, "four", 2) + small, "LAT_OVERLAP_MODE=inline").exit_code == 0);
+  REQUIRE(lat_train(4, common_args(dir, "four_off", 2) + small + " --set distributed.overlap=false").exit_code == 0);
+  const Checkpoint one = checkpoint(dir, "one", 20), four = checkpoint(dir, "four", 20);
+  const Checkpoint off = checkpoint(dir, "four_off", 20);
+  CHECK(four.world_size == 4);
+  for (size_t i = 0; i < 20; ++i) {
+    CAPTURE(i);
+    CHECK(relative(one.metrics.loss[i], four.metrics.loss[i]) <= 1e-6);
+    CHECK(relative(off.metrics.loss[i], four.metrics.loss[i]) <= 1e-6);  // summation order may differ from MPI's
+  }
+  for (const auto& [name, t] : one.model) {
+    CAPTURE(name);
+    CHECK(tensor_diff(t, four.model.at(name)).norm_relative <= 1e-6);
+  }
 }
 
 TEST_CASE("resume under mpirun -np 2 from a 2-rank checkpoint is bit-exact, and a different world size resumes when the global batch matches") {

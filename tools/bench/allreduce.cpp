@@ -6,7 +6,9 @@
 // times the GradientReducer path the trainer uses (S bytes of gradients in 16 parameters, packed into
 // buckets of --bucket-mb (the first one --first-bucket-mb), all-reduced in order, averaged and unpacked; no
 // backward to overlap with, so this is the cost overlap has to hide). Times are the mean over --iters after
-// --warmup, averaged over ranks; algbw = S / time, busbw = algbw * 2 (n - 1) / n (the bytes each rank's
+// --warmup, averaged over ranks; "started" times Communicator::start_all_reduce_sum + wait() of S bytes (the
+// inline overlap's collective: on MPI with a power-of-two world size, recursive halving/doubling over
+// point-to-point messages; otherwise MPI_Iallreduce); algbw = S / time, busbw = algbw * 2 (n - 1) / n (the bytes each rank's
 // link carries in a ring all-reduce, comparable across world sizes). On the CPU the communicator is MPI;
 // --device cuda (CUDA builds, NCCL) reduces device buffers.
 #include <cstdio>
@@ -57,8 +59,8 @@ void run(const AllreduceOptions& o) {
                 n, n > 1 ? "s" : "", comm->name().c_str(), device.str().c_str(), o.bucket_mb, o.first_bucket_mb,
                 o.iters, o.warmup);
     if (n == 1) std::printf("# world size 1: nothing to reduce (run under mpirun -np 2 or more)\n");
-    std::printf("# %12s %12s | %10s %10s %10s | %10s %10s %10s %7s\n", "size(B)", "count", "raw(us)", "algbw",
-                "busbw", "bucket(us)", "algbw", "busbw", "buckets");
+    std::printf("# %12s %12s | %10s %10s %10s | %11s %10s | %10s %10s %10s %7s\n", "size(B)", "count", "raw(us)",
+                "algbw", "busbw", "started(us)", "busbw", "bucket(us)", "algbw", "busbw", "buckets");
   }
   const double bus_factor = n > 1 ? 2.0 * (n - 1) / n : 0.0;
   for (double mb : o.sizes_mb) {
@@ -75,6 +77,15 @@ void run(const AllreduceOptions& o) {
     for (int i = 0; i < o.iters; ++i) comm->all_reduce_sum(flat);
     sync(device);
     const double raw_s = comm->all_reduce_sum(timer.seconds() / o.iters) / n;
+
+    // Started: the non-blocking path the inline overlap uses, waited for at once.
+    for (int i = 0; i < o.warmup; ++i) comm->start_all_reduce_sum(flat)->wait();
+    sync(device);
+    comm->barrier();
+    timer.reset();
+    for (int i = 0; i < o.iters; ++i) comm->start_all_reduce_sum(flat)->wait();
+    sync(device);
+    const double started_s = comm->all_reduce_sum(timer.seconds() / o.iters) / n;
 
     // Bucketed: the trainer's reducer over 16 parameters of count/16 elements.
     std::vector<autograd::nn::NamedParameter> params;
@@ -101,9 +112,9 @@ void run(const AllreduceOptions& o) {
     const double bucket_s = comm->all_reduce_sum(timer.seconds() / o.iters) / n;
 
     if (root)
-      std::printf("  %12.0f %12lld | %10.1f %10.2f %10.2f | %10.1f %10.2f %10.2f %7zu\n", bytes,
+      std::printf("  %12.0f %12lld | %10.1f %10.2f %10.2f | %11.1f %10.2f | %10.1f %10.2f %10.2f %7zu\n", bytes,
                   static_cast<long long>(count), raw_s * 1e6, bytes / raw_s * 1e-9, bytes / raw_s * 1e-9 * bus_factor,
-                  bucket_s * 1e6, bytes / bucket_s * 1e-9, bytes / bucket_s * 1e-9 * bus_factor, reducer.num_buckets());
+                  started_s * 1e6, bytes / started_s * 1e-9 * bus_factor, bucket_s * 1e6, bytes / bucket_s * 1e-9, bytes / bucket_s * 1e-9 * bus_factor, reducer.num_buckets());
   }
   if (root) std::printf("# algbw, busbw in GB/s (10^9 bytes/s); busbw = algbw * 2(n-1)/n\n");
 }
