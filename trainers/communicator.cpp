@@ -224,6 +224,26 @@ void MpiCommunicator::all_reduce_sum(Tensor& t) {
   }
 }
 
+namespace {
+
+// MPI_Iallreduce of t in place, in chunks of at most kMaxChunk elements (MPI counts are int).
+std::vector<MPI_Request> start_iallreduce(Tensor& t) {
+  const MPI_Datatype type = mpi_type(t);
+  char* base = static_cast<char*>(t.raw_data());
+  const size_t elem = dtype_size(t.dtype());
+  std::vector<MPI_Request> requests;
+  for (int64_t at = 0; at < t.numel(); at += kMaxChunk) {
+    const int n = static_cast<int>(std::min(kMaxChunk, t.numel() - at));
+    MPI_Request request;
+    LAT_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, base + static_cast<size_t>(at) * elem, n, type, MPI_SUM,
+                                 MPI_COMM_WORLD, &request));
+    requests.push_back(request);
+  }
+  return requests;
+}
+
+}  // namespace
+
 // MPI's blocking calls busy-poll; on a CPU run the communication thread would take a core from backward for
 // as long as the slower rank keeps it waiting. Here the thread tests a non-blocking all-reduce and sleeps in
 // between (each MPI_Test also progresses it).
@@ -231,21 +251,13 @@ void MpiCommunicator::all_reduce_sum_background(Tensor& t) {
   LAT_CHECK(t.device().is_cpu() && t.is_contiguous(), "MPI all-reduce needs a contiguous CPU tensor, got ", t.str());
   if (kBackgroundPollMicroseconds < 0) return all_reduce_sum(t);  // LAT_MPI_POLL_US=-1: blocking (spins)
   auto scope = watchdog_.scope(describe("all_reduce_sum (gradient bucket)", t));
-  const MPI_Datatype type = mpi_type(t);
-  char* base = static_cast<char*>(t.raw_data());
-  const size_t elem = dtype_size(t.dtype());
-  for (int64_t at = 0; at < t.numel(); at += kMaxChunk) {
-    const int n = static_cast<int>(std::min(kMaxChunk, t.numel() - at));
-    MPI_Request request;
-    LAT_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, base + static_cast<size_t>(at) * elem, n, type, MPI_SUM,
-                                 MPI_COMM_WORLD, &request));
-    for (;;) {
-      int done = 0;
-      LAT_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
-      if (done) break;
-      if (kBackgroundPollMicroseconds == 0) std::this_thread::yield();
-      else std::this_thread::sleep_for(std::chrono::microseconds(kBackgroundPollMicroseconds));
-    }
+  std::vector<MPI_Request> requests = start_iallreduce(t);
+  for (;;) {
+    int done = 0;
+    LAT_MPI_CHECK(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE));
+    if (done) break;
+    if (kBackgroundPollMicroseconds == 0) std::this_thread::yield();
+    else std::this_thread::sleep_for(std::chrono::microseconds(kBackgroundPollMicroseconds));
   }
 }
 
@@ -423,16 +435,7 @@ std::unique_ptr<PendingCollective> MpiCommunicator::start_all_reduce_sum(Tensor&
     return std::make_unique<HalvingAllReduce>(t, p2p_->comm, rank_, world_, tag_base, watchdog_, id);
   }
   auto pending = std::make_unique<MpiPendingAllReduce>(t, watchdog_, id);
-  const MPI_Datatype type = mpi_type(t);
-  char* base = static_cast<char*>(t.raw_data());
-  const size_t elem = dtype_size(t.dtype());
-  for (int64_t at = 0; at < t.numel(); at += kMaxChunk) {
-    const int n = static_cast<int>(std::min(kMaxChunk, t.numel() - at));
-    MPI_Request request;
-    LAT_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, base + static_cast<size_t>(at) * elem, n, type, MPI_SUM,
-                                 MPI_COMM_WORLD, &request));
-    pending->requests.push_back(request);
-  }
+  pending->requests = start_iallreduce(t);
   return pending;
 }
 
