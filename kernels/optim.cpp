@@ -53,7 +53,7 @@ void check_scalar(const char* op, const char* what, const Tensor& t, Device devi
   LAT_CHECK(t.defined() && t.numel() == 1 && t.is_contiguous(), op, ": ", what, " must be one element, got ",
             t.defined() ? t.str() : std::string("undefined"));
   LAT_CHECK(t.device() == device, op, ": ", what, " is on ", t.device().str(), ", the operands on ", device.str());
-  const DType want = device.is_cuda() ? DType::F32 : DType::F64;
+  const DType want = optimizer_scalar_dtype(device);
   LAT_CHECK(t.dtype() == want, op, ": ", what, " must be ", dtype_name(want), " on ", device.str(), ", got ",
             dtype_name(t.dtype()));
 }

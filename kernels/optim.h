@@ -35,6 +35,9 @@ double sum_of_squares(const Tensor& x);
 
 // --- The optimizer step over all parameters, with nothing read back to the host (the trainer's path) ---
 
+// The dtype of the one-element scalars below (sum of squares, norm, clip factor, grad_scale) on `device`.
+inline DType optimizer_scalar_dtype(Device device) { return device.is_cuda() ? DType::F32 : DType::F64; }
+
 // out = Σ over xs of Σ x², accumulated in double in a fixed order. xs: contiguous, all on one device (f32/f64 on
 // the CPU, f32/bf16 on CUDA); out: one element of accumulation type, f64 on the CPU and f32 on CUDA (written on
 // the device by one multi-tensor pass).

@@ -12,7 +12,7 @@ GradientNorm global_grad_norm(const std::vector<autograd::nn::NamedParameter>& p
     if (g.defined()) grads.push_back(g.contiguous());
   }
   if (!grads.empty()) device = grads.front().device();
-  const DType dtype = device.is_cuda() ? DType::F32 : DType::F64;
+  const DType dtype = kernels::optimizer_scalar_dtype(device);
   Tensor sum = Tensor::empty(Shape{}, dtype, device);
   GradientNorm r{Tensor::empty(Shape{}, dtype, device), Tensor::empty(Shape{}, dtype, device)};
   kernels::sum_of_squares(grads, sum);
