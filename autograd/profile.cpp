@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #ifdef LAT_HAVE_CUDA
@@ -42,11 +43,11 @@ class Profiler {
                    100.0 * e.seconds / total);
   }
   bool enabled() const { return enabled_; }
-  void mark(const char* phase, const std::string& name) {
+  void mark(const char* phase, std::string_view name) {
     sync();
     const Clock::time_point now = Clock::now();
     std::lock_guard<std::mutex> lock(mutex_);
-    Entry& e = table_[std::string(phase) + " " + name];
+    Entry& e = table_[std::string(phase) + " " + std::string(name)];
     e.seconds += std::chrono::duration<double>(now - last_).count();
     ++e.calls;
     last_ = now;
@@ -81,7 +82,7 @@ Profiler& profiler() {
 }  // namespace
 
 bool enabled() { return profiler().enabled(); }
-void mark(const char* phase, const std::string& name) {
+void mark(const char* phase, std::string_view name) {
   if (profiler().enabled()) profiler().mark(phase, name);
 }
 void restart() {

@@ -6,13 +6,13 @@
 // are an upper bound; the shares are what to read.
 #pragma once
 
-#include <string>
+#include <string_view>
 
 namespace lat::autograd::profile {
 
 bool enabled();
 // Charges the time since the previous mark (or restart) to "<phase> <name>".
-void mark(const char* phase, const std::string& name);
+void mark(const char* phase, std::string_view name);  // free when profiling is off
 // Starts the clock without charging anything (after untracked work such as the optimizer or data loading).
 void restart();
 // Forgets what was charged so far (e.g. warm-up steps, whose first launches load kernels and plan GEMMs).
