@@ -1,11 +1,13 @@
 // Differentiable ops of the attention family (math: ../shared/SPEC.md; choices: docs/attention.md). Each op
 // is one forward and one hand-written backward calling kernels/; none is derived through the tape.
-// Layout: heads-major [B, H, N, ·] for every per-head tensor.
+// Shapes: heads-major [B, H, N, ·] for every per-head tensor (the linear-attention core also takes strided views
+// of [B, N, H, ·] buffers in place).
 #pragma once
 
 #include <cstdint>
 
 #include "autograd/variable.h"
+#include "kernels/lightning_attention.h"
 
 namespace lat::autograd {
 
@@ -18,10 +20,13 @@ struct LinearAttentionOutput {
 
 // --- core (ops_attention_core.cpp), SPEC §4 ---
 // q̃, k̃: [B, H, N, m], v: [B, H, N, e], log_decay: [H] (s ≥ 0; a constant, not differentiated),
-// initial_state: [B, H, m, e] or undefined (zeros). Unnormalised o_i = S_iᵀ q̃_i.
+// initial_state: [B, H, m, e] or undefined (zeros). Unnormalised o_i = S_iᵀ q̃_i. Any strides: results follow
+// v's (and q's, k's) layout. feature_map: q̃ = φ(q), k̃ = φ(k) applied inside the core (fused on the CUDA fast
+// path; see kernels::CoreFeatureMap), gradients with respect to the raw q, k.
 LinearAttentionOutput lightning_attention(const Variable& q, const Variable& k, const Variable& v,
                                           const Tensor& log_decay, int64_t block = 64,
-                                          const Variable& initial_state = Variable());
+                                          const Variable& initial_state = Variable(),
+                                          kernels::CoreFeatureMap feature_map = kernels::CoreFeatureMap::Identity);
 // Normalised (Katharopoulos) form, SPEC §1: the core on [V | 1], o_i = num_i / (q̃_i·z_i + eps).
 // initial_state: [B, H, m, e + 1] (S with z appended as the last column) or undefined.
 LinearAttentionOutput lightning_attention_normalized(const Variable& q, const Variable& k, const Variable& v,

@@ -19,7 +19,8 @@ Tensor empty_in_layout_of(const Tensor& like, int64_t last) {
 }  // namespace
 
 LinearAttentionOutput lightning_attention(const Variable& q, const Variable& k, const Variable& v,
-                                          const Tensor& log_decay, int64_t block, const Variable& initial_state) {
+                                          const Tensor& log_decay, int64_t block, const Variable& initial_state,
+                                          kernels::CoreFeatureMap feature_map) {
   // q, k, v are used as they are laid out (the kernels take strides); results follow their layouts.
   const Tensor qd = q.data(), kd = k.data(), vd = v.data();
   Tensor decay = log_decay.contiguous();
@@ -29,15 +30,16 @@ LinearAttentionOutput lightning_attention(const Variable& q, const Variable& k, 
   Tensor out = empty_in_layout_of(vd, vd.size(3));
   Tensor state = Tensor::empty(Shape{qd.size(0), qd.size(1), qd.size(3), vd.size(3)}, vd.dtype(), vd.device());
   Tensor segment_states;
-  kernels::lightning_attention_forward(qd, kd, vd, decay, init, block, out, state, &segment_states);
+  kernels::lightning_attention_forward(qd, kd, vd, decay, init, block, out, state, &segment_states, feature_map);
   const bool need_init = initial_state.requires_grad();
   auto outs = record("lightning_attention", {q, k, v, initial_state}, {out, state},
-                     [qd, kd, vd, decay, init, block, need_init, segment_states](const std::vector<Tensor>& g) {
+                     [qd, kd, vd, decay, init, block, need_init, segment_states,
+                      feature_map](const std::vector<Tensor>& g) {
                        Tensor dq = empty_in_layout_of(qd, qd.size(3)), dk = empty_in_layout_of(kd, kd.size(3));
                        Tensor dv = empty_in_layout_of(vd, vd.size(3));
                        Tensor dinit = need_init ? Tensor::empty_like(init) : Tensor();
                        kernels::lightning_attention_backward(qd, kd, vd, decay, init, block, g[0], g[1], dq, dk, dv,
-                                                             dinit, segment_states);
+                                                             dinit, segment_states, feature_map);
                        return std::vector<Tensor>{dq, dk, dv, dinit};
                      });
   return {outs[0], outs[1]};

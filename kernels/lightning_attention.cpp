@@ -3,6 +3,7 @@
 
 #include "kernels/cpu/lightning_attention.h"
 #include "kernels/dispatch.h"
+#include "kernels/feature_maps.h"
 
 #ifdef LAT_HAVE_CUDA
 #include "core/cuda_context.h"
@@ -50,6 +51,22 @@ void copy_back(Tensor& out, const Tensor& result) {
   if (out.defined() && result.raw_data() != out.raw_data()) out.copy_(result);
 }
 
+// φ(x) into a new contiguous tensor, and x's gradient from φ(x)'s (the paths that do not fuse the map).
+Tensor mapped(CoreFeatureMap f, const Tensor& x) {
+  const Tensor xc = x.contiguous();
+  Tensor y = Tensor::empty_like(xc);
+  if (f == CoreFeatureMap::Elu1) elu1_forward(xc, y);
+  else silu_forward(xc, y);
+  return y;
+}
+void mapped_backward(CoreFeatureMap f, const Tensor& x, const Tensor& grad_mapped, Tensor& grad_x) {
+  const Tensor xc = x.contiguous();
+  Tensor gx = target_for(grad_x, grad_x.dtype(), false);
+  if (f == CoreFeatureMap::Elu1) elu1_backward(xc, grad_mapped, gx);
+  else silu_backward(xc, grad_mapped, gx);
+  copy_back(grad_x, gx);
+}
+
 template <class T>
 const T* ptr_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
@@ -81,13 +98,22 @@ Tensor cuda_workspace(const Dims& d, const Tensor& like) {
   const int64_t floats = cuda::la2_workspace_floats(d.batch * d.heads, d.n, d.m);
   return floats > 0 ? Tensor::empty(Shape{floats}, DType::F32, like.device()) : Tensor();
 }
+cuda::La2Feature la2_feature(CoreFeatureMap f) {
+  switch (f) {
+    case CoreFeatureMap::Elu1: return cuda::La2Feature::Elu1;
+    case CoreFeatureMap::Silu: return cuda::La2Feature::Silu;
+    case CoreFeatureMap::Identity: break;
+  }
+  return cuda::La2Feature::Identity;
+}
 void check_cuda_dtype(const char* op, const Tensor& q) {
   LAT_CHECK(q.dtype() == DType::BF16 || q.dtype() == DType::F32, op, ": CUDA kernel supports bf16 and f32, got ",
             dtype_name(q.dtype()));
 }
 
 void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
-                  const Tensor& initial_state, Tensor& out, Tensor& final_state, Tensor* segment_states) {
+                  const Tensor& initial_state, Tensor& out, Tensor& final_state, Tensor* segment_states,
+                  CoreFeatureMap feature_map) {
   check_cuda_dtype("lightning_attention", q);
   const Tensor decay = log_decay.to(DType::F32).contiguous();
   const Tensor init = f32_or_empty(initial_state);
@@ -96,8 +122,8 @@ void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor&
     const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v);
     Tensor ob = bf16_result(out);
     Tensor ws = cuda_workspace(d, q);
-    cuda::la2_forward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(ob), f32_ptr(decay), f32_ptr(init),
-                            f32_mut(fin), d.batch, d.heads, d.n, d.m, f32_mut(ws)});
+    cuda::la2_forward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(ob), la2_feature(feature_map),
+                            f32_ptr(decay), f32_ptr(init), f32_mut(fin), d.batch, d.heads, d.n, d.m, f32_mut(ws)});
     copy_back(out, ob);
     if (segment_states != nullptr) *segment_states = ws;
   } else {
@@ -113,7 +139,7 @@ void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor&
 void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                    const Tensor& initial_state, const Tensor& grad_out, const Tensor& grad_final_state,
                    Tensor& grad_q, Tensor& grad_k, Tensor& grad_v, Tensor& grad_initial_state,
-                   const Tensor& segment_states) {
+                   const Tensor& segment_states, CoreFeatureMap feature_map) {
   check_cuda_dtype("lightning_attention_backward", q);
   const Tensor decay = log_decay.to(DType::F32).contiguous();
   const Tensor init = f32_or_empty(initial_state);
@@ -128,7 +154,7 @@ void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
               "lightning_attention_backward: segment_states ", segment_states.str(),
               " were not made by the forward of these operands");
     cuda::la2_backward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(gb), la2_view(dqb), la2_view(dkb),
-                             la2_view(dvb), f32_ptr(decay), f32_ptr(init), f32_ptr(gfin), f32_mut(ginit), d.batch,
+                             la2_view(dvb), la2_feature(feature_map), f32_ptr(decay), f32_ptr(init), f32_ptr(gfin), f32_mut(ginit), d.batch,
                              d.heads, d.n, d.m, f32_ptr(segment_states), f32_mut(ws)});
     copy_back(grad_q, dqb);
     copy_back(grad_k, dkb);
@@ -148,18 +174,35 @@ void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
 }
 #endif
 
+// Whether this call's path applies the feature map itself (the CUDA fast path); the others get φ(q), φ(k) first.
+bool fuses_feature_map(const Tensor& q, const Dims& d) {
+#ifdef LAT_HAVE_CUDA
+  return q.device().is_cuda() && cuda::la2_fast_supported(d.m, d.e);
+#else
+  (void)q;
+  (void)d;
+  return false;
+#endif
+}
+
 }  // namespace
 
 void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                                  const Tensor& initial_state, int64_t block, Tensor& out, Tensor& final_state,
-                                 Tensor* segment_states) {
+                                 Tensor* segment_states, CoreFeatureMap feature_map) {
   const char* op = "lightning_attention";
   const Dims d = check_core(op, q, k, v, log_decay, initial_state, block);
   check_shape(op, "out", out, v.shape());
   check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.m, d.e});
   if (segment_states != nullptr) *segment_states = Tensor();
+  if (feature_map != CoreFeatureMap::Identity && !fuses_feature_map(q, d)) {
+    lightning_attention_forward(mapped(feature_map, q), mapped(feature_map, k), v, log_decay, initial_state, block,
+                                out, final_state, segment_states);
+    return;
+  }
   if (q.device().is_cuda()) {
-    LAT_IF_CUDA(op, q, cuda_forward(d, q, k, v, log_decay, initial_state, out, final_state, segment_states));
+    LAT_IF_CUDA(op, q,
+                cuda_forward(d, q, k, v, log_decay, initial_state, out, final_state, segment_states, feature_map));
     return;
   }
   const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous(), decay = log_decay.contiguous();
@@ -177,7 +220,8 @@ void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor&
 void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                                   const Tensor& initial_state, int64_t block, const Tensor& grad_out,
                                   const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k, Tensor& grad_v,
-                                  Tensor& grad_initial_state, const Tensor& segment_states) {
+                                  Tensor& grad_initial_state, const Tensor& segment_states,
+                                  CoreFeatureMap feature_map) {
   const char* op = "lightning_attention_backward";
   const Dims d = check_core(op, q, k, v, log_decay, initial_state, block);
   const Shape state_shape{d.batch, d.heads, d.m, d.e};
@@ -187,10 +231,19 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
   check_shape(op, "grad_k", grad_k, k.shape());
   check_shape(op, "grad_v", grad_v, v.shape());
   if (grad_initial_state.defined()) check_shape(op, "grad_initial_state", grad_initial_state, state_shape);
+  if (feature_map != CoreFeatureMap::Identity && !fuses_feature_map(q, d)) {
+    const Tensor qf = mapped(feature_map, q), kf = mapped(feature_map, k);
+    Tensor dqf = Tensor::empty_like(qf), dkf = Tensor::empty_like(kf);
+    lightning_attention_backward(qf, kf, v, log_decay, initial_state, block, grad_out, grad_final_state, dqf, dkf,
+                                 grad_v, grad_initial_state, segment_states);
+    mapped_backward(feature_map, q, dqf, grad_q);
+    mapped_backward(feature_map, k, dkf, grad_k);
+    return;
+  }
   if (q.device().is_cuda()) {
     LAT_IF_CUDA(op, q,
                 cuda_backward(d, q, k, v, log_decay, initial_state, grad_out, grad_final_state, grad_q, grad_k,
-                              grad_v, grad_initial_state, segment_states));
+                              grad_v, grad_initial_state, segment_states, feature_map));
     return;
   }
   const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous(), decay = log_decay.contiguous();

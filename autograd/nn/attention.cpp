@@ -1,6 +1,7 @@
 #include "autograd/nn/attention.h"
 
 #include <cmath>
+#include <optional>
 
 #include "autograd/attention_ops.h"
 #include "autograd/nn/init.h"
@@ -21,6 +22,18 @@ const char* name_of(FeatureMapKind f) {
     case FeatureMapKind::Silu: return "silu";
   }
   return "?";
+}
+
+// The pointwise maps the linear-attention core applies itself (fused into its loads on the GPU).
+std::optional<kernels::CoreFeatureMap> core_feature_map(FeatureMapKind f) {
+  switch (f) {
+    case FeatureMapKind::Identity: return kernels::CoreFeatureMap::Identity;
+    case FeatureMapKind::Elu1: return kernels::CoreFeatureMap::Elu1;
+    case FeatureMapKind::Silu: return kernels::CoreFeatureMap::Silu;
+    case FeatureMapKind::Cosine:
+    case FeatureMapKind::Random: break;
+  }
+  return std::nullopt;
 }
 
 // [B, H, P, c] ++ [B, H, N, c] along positions (detached: the streaming cache).
@@ -163,8 +176,11 @@ Variable Attention::run(const Variable& x, AttentionState* state) const {
   } else {
     const Tensor w =
         random_features_.defined() ? random_features_copy_.of(random_features_, x.dtype(), x.device()) : Tensor();
-    const Variable qf = feature_map(q, true, position, state, w);
-    const Variable kf = feature_map(k, false, position, state, w);
+    // The RMSNorm form hands pointwise maps to the core; the rest are applied here.
+    const std::optional<kernels::CoreFeatureMap> in_core =
+        config_.normalize == OutputForm::RmsNorm ? core_feature_map(config_.feature_map) : std::nullopt;
+    const Variable qf = in_core ? q : feature_map(q, true, position, state, w);
+    const Variable kf = in_core ? k : feature_map(k, false, position, state, w);
     // The core takes s on x's device, in the accumulation dtype (a bf16 log-decay would be off by up to 0.4 %).
     const Tensor s = log_decay_copy_.of(log_decay_, accumulation_dtype(x.dtype()), x.device());
     const Variable init = state && state->kv.defined() ? Variable(state->kv) : Variable();
@@ -173,7 +189,8 @@ Variable Attention::run(const Variable& x, AttentionState* state) const {
       r = lightning_attention_normalized(qf, kf, v, s, config_.block, init, config_.eps);
       o = r.out;
     } else {
-      r = lightning_attention(qf, kf, v, s, config_.block, init);
+      r = lightning_attention(qf, kf, v, s, config_.block, init,
+                              in_core.value_or(kernels::CoreFeatureMap::Identity));
       o = r.out;
     }
     if (state) state->kv = r.final_state.data();

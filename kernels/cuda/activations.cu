@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/activations.cuh"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/pointwise.cuh"
 
 namespace lat::kernels::cuda {
 namespace {
@@ -79,21 +80,16 @@ void launch_map(const char* name, DType dtype, const void* const (&in)[NI], void
   });
 }
 
-__device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-
 constexpr float kSqrt2OverPi = 0.7978845608028654f;
 constexpr float kInvSqrt2 = 0.7071067811865476f;
 constexpr float kInvSqrt2Pi = 0.3989422804014327f;
 constexpr float kGeluCubic = 0.044715f;
 
 struct SiluForward {
-  __device__ void operator()(const float (&x)[1], float (&y)[1]) const { y[0] = x[0] * sigmoid(x[0]); }
+  __device__ void operator()(const float (&x)[1], float (&y)[1]) const { y[0] = silu(x[0]); }
 };
 struct SiluBackward {  // in: x, dy
-  __device__ void operator()(const float (&a)[2], float (&y)[1]) const {
-    const float s = sigmoid(a[0]);
-    y[0] = a[1] * s * (1.0f + a[0] * (1.0f - s));
-  }
+  __device__ void operator()(const float (&a)[2], float (&y)[1]) const { y[0] = a[1] * silu_grad(a[0]); }
 };
 struct GeluForward {
   bool tanh_form;

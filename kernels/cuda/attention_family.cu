@@ -9,6 +9,7 @@
 
 #include "kernels/cuda/attention_family.cuh"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/pointwise.cuh"
 
 namespace lat::kernels::cuda {
 namespace {
@@ -39,27 +40,25 @@ void launch_map(const char* name, DType dtype, int64_t count, const void* a, con
 struct Elu1Forward {
   template <class T>
   __device__ void operator()(int64_t i, const T* a, const T*, const T*, T* y, T*) const {
-    const float v = to_float(a[i]);
-    y[i] = from_float<T>(v > 0.0f ? v + 1.0f : expf(v));
+    y[i] = from_float<T>(elu1(to_float(a[i])));
   }
 };
 struct Elu1Backward {
   template <class T>
   __device__ void operator()(int64_t i, const T* a, const T* g, const T*, T* y, T*) const {
-    const float v = to_float(a[i]), gv = to_float(g[i]);
-    y[i] = from_float<T>(v > 0.0f ? gv : gv * expf(v));
+    y[i] = from_float<T>(to_float(g[i]) * elu1_grad(to_float(a[i])));
   }
 };
 struct GateForward {
   template <class T>
   __device__ void operator()(int64_t i, const T* a, const T* g, const T*, T* y, T*) const {
-    y[i] = from_float<T>(to_float(a[i]) / (1.0f + expf(-to_float(g[i]))));
+    y[i] = from_float<T>(to_float(a[i]) * sigmoid(to_float(g[i])));
   }
 };
 struct GateBackward {  // a: x, g: gate, c: dy; y: dx, y2: dgate (either may be null)
   template <class T>
   __device__ void operator()(int64_t i, const T* a, const T* g, const T* gy, T* ox, T* og) const {
-    const float s = 1.0f / (1.0f + expf(-to_float(g[i]))), gv = to_float(gy[i]);
+    const float s = sigmoid(to_float(g[i])), gv = to_float(gy[i]);
     if (ox) ox[i] = from_float<T>(gv * s);
     if (og) og[i] = from_float<T>(gv * to_float(a[i]) * s * (1.0f - s));
   }

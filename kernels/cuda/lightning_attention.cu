@@ -8,6 +8,7 @@
 #include "core/cuda_context.h"
 #include "core/error.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/pointwise.cuh"
 
 namespace lat::kernels::cuda {
 namespace {
@@ -56,6 +57,20 @@ __device__ __forceinline__ uint32_t scale_bf16x2(uint32_t x, float wlo, float wh
 }
 // λ^x = exp(−s·x), x ≥ 0.
 __device__ __forceinline__ float decay_pow(float s, int x) { return expf(-s * static_cast<float>(x)); }
+
+// Feature map F (a La2Feature code) applied to operands as they land, and its derivative (results go to bf16).
+template <int F>
+__device__ __forceinline__ float feature(float x) {
+  if constexpr (F == 1) return elu1<FastExp>(x);
+  else if constexpr (F == 2) return silu<FastExp>(x);
+  else return x;
+}
+template <int F>
+__device__ __forceinline__ float feature_grad(float x) {
+  if constexpr (F == 1) return elu1_grad<FastExp>(x);
+  else if constexpr (F == 2) return silu_grad<FastExp>(x);
+  else return 1.0f;
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The tensor-core tile kernel. Sweep coordinate t̃ ∈ [0, N); global row = reverse ? N−1−t̃ : t̃.
@@ -113,6 +128,8 @@ struct TileParams {
   float* local_out;    // kState: [bh·nseg + seg][d][d]
   int reverse;
   int shift;
+  int mapped[4];        // operand w gets the kernel's feature map in shared memory, as its tile lands
+  Strided raw0, raw1;   // pre-map inputs whose map derivative scales out0 / out1 (p null: none)
 };
 
 constexpr int kPowTable = 80;  // λ^x for x ∈ [0, kBlk + 1]
@@ -124,7 +141,9 @@ constexpr int tile_smem_bytes() {
          T::kScores * kBlk * (kBlk + 8) * 2 + kPowTable * 4;
 }
 
-template <int D, int NW, int M>
+// F: the feature map (La2Feature code) of the operands p.mapped and of the chain rule through p.raw0/raw1; the
+// identity kernels (F = 0) compile none of it.
+template <int D, int NW, int M, int F>
 __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(const TileParams p) {
   using T = ModeTraits<M>;
   constexpr int NT = T::kTensors, ST = T::kStages, THREADS = NW * 32;
@@ -150,16 +169,44 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
   const bf16* src[NT];
 #pragma unroll
   for (int w = 0; w < NT; ++w) src[w] = p.t[w].head(bh, p.heads);
+  // Each thread loads the 16-byte chunk at column c0 of rows r0, r0 + RSTEP, ... of every operand's tile.
+  constexpr int CH = D / 8, RSTEP = THREADS / CH, RPT = kBlk / RSTEP;
+  static_assert(THREADS % CH == 0 && kBlk % RSTEP == 0, "tile loads: whole rows per pass");
+  const int r0 = tid / CH, c0 = (tid % CH) * 8;
   auto load_tile = [&](int blk, int stage) {
-    const int64_t t0 = tb + static_cast<int64_t>(blk) * kBlk;
-    constexpr int CH = D / 8;
-    for (int idx = tid; idx < kBlk * CH; idx += THREADS) {
-      const int r = idx / CH, c = (idx % CH) * 8;
-      const int64_t t = t0 + r;
-      const bool ok = t < te;
-      const int64_t row = ok ? (p.reverse ? n - 1 - t : t) : 0;
+    const int64_t t0 = tb + static_cast<int64_t>(blk) * kBlk + r0;  // sweep coordinate of this thread's first row
+    const int64_t row0 = p.reverse ? n - 1 - t0 : t0;
 #pragma unroll
-      for (int w = 0; w < NT; ++w) cp_async16(tile(stage, w) + r * LD + c, src[w] + row * p.t[w].st + c, ok);
+    for (int w = 0; w < NT; ++w) {
+      const int64_t step = (p.reverse ? -RSTEP : RSTEP) * p.t[w].st;
+      const bf16* g = src[w] + row0 * p.t[w].st + c0;
+#pragma unroll
+      for (int i = 0; i < RPT; ++i) {
+        const bool ok = t0 + i * RSTEP < te;
+        cp_async16(tile(stage, w) + (r0 + i * RSTEP) * LD + c0, ok ? g + i * step : src[w], ok);
+      }
+    }
+  };
+  // The feature maps, applied by every thread to the 16-byte chunks it loaded itself (visible to it once its
+  // cp.async group has completed; the next barrier publishes them). Padding rows stay zero.
+  auto map_tile = [&](int blk, int stage) {
+    const int64_t t0 = tb + static_cast<int64_t>(blk) * kBlk + r0;
+#pragma unroll
+    for (int i = 0; i < RPT; ++i) {
+      if (t0 + i * RSTEP >= te) continue;
+#pragma unroll
+      for (int w = 0; w < NT; ++w) {
+        if (!p.mapped[w]) continue;
+        uint4* chunk = reinterpret_cast<uint4*>(tile(stage, w) + (r0 + i * RSTEP) * LD + c0);
+        uint4 x = *chunk;
+        uint32_t* h = reinterpret_cast<uint32_t*>(&x);
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          const float2 f = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&h[u]));
+          h[u] = pack_bf16(feature<F>(f.x), feature<F>(f.y));
+        }
+        *chunk = x;
+      }
     }
   };
 
@@ -245,8 +292,31 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
   constexpr int OC = D / OWC, ONT = OC / 8;
   static_assert(ONT % 2 == 0, "output tile: even number of 8-column tiles");
   const int orow0 = (warp % OWR) * 16 * OMT, oc0 = (warp / OWR) * OC;
-  auto output = [&](const bf16* A, const bf16* S, bool transposed, const bf16* P, const bf16* Vt,
-                    const Strided& gout, int64_t t0) {
+  // Result rows of this (batch, head).
+  bf16* const out_base[2] = {p.out0.p ? p.out0.head(bh, p.heads) : nullptr,
+                             p.out1.p ? p.out1.head(bh, p.heads) : nullptr};
+  const int64_t out_st[2] = {p.out0.st, p.out1.st};
+  // With a feature map, the chain rule scales one result (kFwd: out0 = dq; kBwdKV: out1 = dk) by F'(raw) at the
+  // raw operand's values for this thread's output positions, fetched at the start of the tile (registers).
+  constexpr int CHAIN = M == kBwdKV ? 1 : 0;
+  const Strided& raw = CHAIN == 1 ? p.raw1 : p.raw0;
+  const bf16* const raw_base = F != 0 && raw.p ? raw.head(bh, p.heads) : nullptr;
+  uint32_t chain_raw[OMT][2][ONT];
+  auto fetch_chain = [&](int64_t t0) {
+#pragma unroll
+    for (int mt = 0; mt < OMT; ++mt)
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const int64_t t = t0 + orow0 + mt * 16 + g + hh * 8;
+        const int64_t row = p.reverse ? n - 1 - t : t;
+#pragma unroll
+        for (int nt = 0; nt < ONT; ++nt)
+          chain_raw[mt][hh][nt] =
+              t < te ? *reinterpret_cast<const uint32_t*>(raw_base + row * raw.st + oc0 + nt * 8 + 2 * t4) : 0u;
+      }
+  };
+  auto output = [&](const bf16* A, const bf16* S, bool transposed, const bf16* P, const bf16* Vt, int which,
+                    int64_t t0) {
     float oacc[OMT][ONT][4];
 #pragma unroll
     for (int mt = 0; mt < OMT; ++mt)
@@ -307,7 +377,8 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
         }
       }
     }
-    bf16* go = gout.head(bh, p.heads);
+    bf16* go = out_base[which];
+    const int64_t ost = out_st[which];
 #pragma unroll
     for (int mt = 0; mt < OMT; ++mt)
 #pragma unroll
@@ -319,8 +390,13 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
 #pragma unroll
           for (int nt = 0; nt < ONT; ++nt) {
             const int c = oc0 + nt * 8 + 2 * t4;
-            *reinterpret_cast<uint32_t*>(go + row * gout.st + c) =
-                pack_bf16(oacc[mt][nt][2 * hh], oacc[mt][nt][2 * hh + 1]);
+            float y0 = oacc[mt][nt][2 * hh], y1 = oacc[mt][nt][2 * hh + 1];
+            if (F != 0 && which == CHAIN && raw_base != nullptr) {  // chain rule through the feature map
+              const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&chain_raw[mt][hh][nt]));
+              y0 *= feature_grad<F>(x.x);
+              y1 *= feature_grad<F>(x.y);
+            }
+            *reinterpret_cast<uint32_t*>(go + row * ost + c) = pack_bf16(y0, y1);
           }
         }
       }
@@ -333,6 +409,7 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
   }
   for (int b = 0; b < nblk; ++b) {
     cp_async_wait<ST - 2>();
+    if constexpr (F != 0) map_tile(b, b % ST);
     __syncthreads();  // A
     {
       const int nxt = b + ST - 1;
@@ -342,6 +419,8 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
     const int stg = b % ST;
     const int64_t t0 = tb + static_cast<int64_t>(b) * kBlk;
     const int nb = static_cast<int>(te - t0 < kBlk ? te - t0 : kBlk);
+    if constexpr (F != 0 && M != kState)
+      if (raw_base != nullptr) fetch_chain(t0);  // consumed at the end of phase 2: its latency is hidden
 
     // Phase 1: scores.
     if constexpr (M == kFwd) scores(tile(stg, 0), tile(stg, 1), sP);
@@ -393,10 +472,10 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
     __syncthreads();  // B
     // Phase 2: outputs from P and the state copy entering tile b.
     const bf16* cS = sS + (b & 1) * D * LD;
-    if constexpr (M == kFwd) output(tile(stg, 0), cS, false, sP, tile(stg, 2), p.out0, t0);
+    if constexpr (M == kFwd) output(tile(stg, 0), cS, false, sP, tile(stg, 2), 0, t0);
     if constexpr (M == kBwdKV) {
-      output(tile(stg, 0), cS, false, sP, tile(stg, 2), p.out0, t0);              // dv
-      output(tile(stg, 3), cS, true, sP + kBlk * LDP, tile(stg, 1), p.out1, t0);  // dk
+      output(tile(stg, 0), cS, false, sP, tile(stg, 2), 0, t0);              // dv
+      output(tile(stg, 3), cS, true, sP + kBlk * LDP, tile(stg, 1), 1, t0);  // dk
     }
   }
   cp_async_wait<0>();
@@ -478,17 +557,25 @@ SegPlan plan_segments(int64_t bh, int64_t n) {
   return {static_cast<int>(nseg), static_cast<int>(seg_blocks), static_cast<int>(sub), static_cast<int>(sub_blocks)};
 }
 
-template <int D, int NW, int M>
-void launch_tile(const TileParams& p, int grid_x, int64_t bh) {
+template <int D, int NW, int M, int F>
+void launch_tile_as(const TileParams& p, int grid_x, int64_t bh) {
   constexpr int smem = tile_smem_bytes<D, M>();
   static bool configured = false;
   if (!configured) {
     LAT_CUDA_CHECK(
-        cudaFuncSetAttribute(la2_tile_kernel<D, NW, M>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        cudaFuncSetAttribute(la2_tile_kernel<D, NW, M, F>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     configured = true;
   }
-  la2_tile_kernel<D, NW, M><<<dim3(grid_x, static_cast<unsigned>(bh)), NW * 32, smem, ::lat::cuda::stream()>>>(p);
+  la2_tile_kernel<D, NW, M, F><<<dim3(grid_x, static_cast<unsigned>(bh)), NW * 32, smem, ::lat::cuda::stream()>>>(p);
   LAT_CUDA_CHECK_LAUNCH();
+}
+template <int D, int NW, int M>
+void launch_tile(const TileParams& p, La2Feature feature, int grid_x, int64_t bh) {
+  switch (feature) {
+    case La2Feature::Identity: return launch_tile_as<D, NW, M, 0>(p, grid_x, bh);
+    case La2Feature::Elu1: return launch_tile_as<D, NW, M, 1>(p, grid_x, bh);
+    case La2Feature::Silu: return launch_tile_as<D, NW, M, 2>(p, grid_x, bh);
+  }
 }
 
 // One sweep: the main pass in `mode` over operands t[0..3] (outputs o0, o1), preceded for small B·H by the
@@ -507,6 +594,9 @@ struct SweepArgs {
   int shift;
   float* ws;
   const float* entering;  // [bh][slots][d][d] states entering every slot of this sweep's plan, transposed
+  La2Feature feature;     // the map of the operands flagged in `mapped` and of the chain rule through raw0/raw1
+  int mapped[4];
+  Strided raw0, raw1;
 };
 
 template <int D, int NW>
@@ -524,6 +614,9 @@ void run_sweep(const SweepArgs& a) {
   p.final_state = a.final_state;
   p.reverse = a.reverse ? 1 : 0;
   p.shift = a.shift;
+  for (int i = 0; i < 4; ++i) p.mapped[i] = a.mapped[i];
+  p.raw0 = a.raw0;
+  p.raw1 = a.raw1;
   if (plan.nseg > 1 && a.entering != nullptr) {
     p.start = a.entering;
     p.start_mode = 4;
@@ -537,10 +630,14 @@ void run_sweep(const SweepArgs& a) {
     ps.t[0] = a.t[key];
     ps.t[1] = a.t[val];
     ps.t[2] = ps.t[3] = Strided{};
+    ps.mapped[0] = a.mapped[key];
+    ps.mapped[1] = a.mapped[val];
+    ps.mapped[2] = ps.mapped[3] = 0;
+    ps.raw0 = ps.raw1 = Strided{};
     ps.local_out = a.ws;
     ps.seg_blocks = plan.sub_blocks;
     ps.nseg = plan.nslots();
-    launch_tile<D, NW, kState>(ps, plan.nslots() - 1, a.bh);
+    launch_tile<D, NW, kState>(ps, a.feature, plan.nslots() - 1, a.bh);
     const int threads = 256, gx = (D * D + threads - 1) / threads;
     la2_prefix_kernel<<<dim3(gx, static_cast<unsigned>(a.bh)), threads, 0, ::lat::cuda::stream()>>>(
         a.ws, a.init, a.init_transposed ? 1 : 0, D, plan.nslots(), plan.sub_blocks * kBlk, a.log_decay,
@@ -554,8 +651,8 @@ void run_sweep(const SweepArgs& a) {
     p.start = a.init;
     p.start_mode = a.init == nullptr ? 0 : (a.init_transposed ? 2 : 1);
   }
-  if (a.mode == kFwd) launch_tile<D, NW, kFwd>(p, plan.nseg, a.bh);
-  else launch_tile<D, NW, kBwdKV>(p, plan.nseg, a.bh);
+  if (a.mode == kFwd) launch_tile<D, NW, kFwd>(p, a.feature, plan.nseg, a.bh);
+  else launch_tile<D, NW, kBwdKV>(p, a.feature, plan.nseg, a.bh);
 }
 
 void run_sweep_d(int64_t d, const SweepArgs& a) {
@@ -707,6 +804,8 @@ void la2_forward_bf16(const La2Forward& f) {
   a.init = f.initial_state;
   a.final_state = f.final_state;
   a.ws = f.workspace;
+  a.feature = f.feature;
+  a.mapped[0] = a.mapped[1] = 1;  // φ(q), φ(k)
   run_sweep_d(f.d, a);
 }
 
@@ -727,6 +826,9 @@ void la2_backward_bf16(const La2Backward& g) {
   a.init_transposed = true;
   a.ws = g.workspace;
   a.entering = g.forward_states;
+  a.feature = g.feature;
+  a.mapped[2] = 1;         // φ(k)
+  a.raw0 = strided(g.q);   // dq = dφ(q) ⊙ φ'(q)
   run_sweep_d(g.d, a);
   // dV and dK in one reverse sweep with S' = D (shift 1); its final state is d(initial state).
   SweepArgs b = a;
@@ -743,6 +845,10 @@ void la2_backward_bf16(const La2Backward& g) {
   b.reverse = true;
   b.shift = 1;
   b.entering = nullptr;
+  b.mapped[0] = b.mapped[1] = 1;  // φ(k), φ(q)
+  b.mapped[2] = 0;
+  b.raw0 = Strided{};
+  b.raw1 = strided(g.k);  // dk = dφ(k) ⊙ φ'(k)
   run_sweep_d(g.d, b);
 }
 

@@ -41,9 +41,14 @@ struct La2View {
 // The fast path needs 16-byte aligned rows: data and every stride a multiple of 8 elements.
 bool la2_view_supported(const La2View& v);
 
+// Pointwise feature map applied to q and k inside the kernels (each tile mapped in shared memory as it lands; the
+// backward multiplies dq, dk by the map's derivative at the raw q, k as it stores them).
+enum class La2Feature : int { Identity = 0, Elu1 = 1, Silu = 2 };
+
 // Fast path (bf16 operands, f32 log_decay [H] and states [B·H, d, d]; states nullable).
 struct La2Forward {
   La2View q, k, v, o;
+  La2Feature feature;
   const float* log_decay;
   const float* initial_state;
   float* final_state;
@@ -54,6 +59,7 @@ void la2_forward_bf16(const La2Forward& f);
 
 struct La2Backward {
   La2View q, k, v, grad_out, grad_q, grad_k, grad_v;
+  La2Feature feature;
   const float* log_decay;
   const float* initial_state;
   const float* grad_final_state;

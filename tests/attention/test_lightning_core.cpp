@@ -178,6 +178,29 @@ TEST_CASE("gradcheck lightning_attention on [B, N, H, D] buffers seen as [B, H, 
   for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-12));
 }
 
+TEST_CASE("lightning_attention with a core feature map = the feature-map op, then the core (values, gradients)") {
+  const int64_t B = 1, H = 2, N = 10, m = 4, e = 3;
+  const Tensor s = decay_tensor({0.1, 0.4});
+  const std::vector<Shape> shapes{{B, H, N, m}, {B, H, N, m}, {B, H, N, e}};
+  for (auto [f, name] : {std::pair{kernels::CoreFeatureMap::Elu1, "elu1"}, std::pair{kernels::CoreFeatureMap::Silu, "silu"}}) {
+    auto fused = [&, f = f](const Vars& in) {
+      auto r = lightning_attention(in[0], in[1], in[2], s, 4, Variable(), f);
+      return add(sum(mul(r.out, r.out)), sum(r.final_state));
+    };
+    gradcheck_inputs(std::string("core.feature.") + name, shapes, {-1, -1, -1}, fused);
+    Tensor q = testing::random_double(shapes[0], std::string("fq") + name);
+    Tensor k = testing::random_double(shapes[1], std::string("fk") + name);
+    Tensor v = testing::random_double(shapes[2], std::string("fv") + name);
+    const bool elu = f == kernels::CoreFeatureMap::Elu1;
+    auto phi = [&](const Tensor& x) { return elu ? elu1_feature_map(Variable(x)) : silu_feature_map(Variable(x)); };
+    const std::vector<double> a =
+        lightning_attention(Variable(q), Variable(k), Variable(v), s, 4, Variable(), f).out.data().to_vector<double>();
+    const std::vector<double> b = lightning_attention(phi(q), phi(k), Variable(v), s, 4).out.data().to_vector<double>();
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-12));
+  }
+}
+
 TEST_CASE("gradcheck lightning_attention normalised form") {
   const int64_t B = 1, H = 2, N = 11, m = 4, e = 4;
   const Tensor s = decay_tensor({0.0, 0.3});

@@ -3,7 +3,7 @@
 // bf16 and f32), no decay and strong decay, with initial state and final-state gradient; B·H small enough that
 // the segmented sweep runs (also with segments cut into several state-pass slots), and large enough that it
 // does not; [B, N, H, D] buffers read and written in place; the backward with and without the forward's segment
-// states.
+// states; elu1 and silu feature maps fused into the loads.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -26,6 +26,7 @@ struct Case {
   bool init;
   DType dtype;
   bool heads_inner = false;  // operands and results are [B, N, H, D] buffers seen as [B, H, N, D]
+  kernels::CoreFeatureMap feature = kernels::CoreFeatureMap::Identity;  // φ applied inside the core
 };
 
 Tensor to_cpu64(const Tensor& t) { return t.to(Device::cpu()).to(DType::F64).contiguous(); }
@@ -52,13 +53,14 @@ void run_case(const Case& c) {
   Tensor dq = empty_op(qs), dk = empty_op(qs), dv = empty_op(vs);
   Tensor dinit = c.init ? Tensor::empty(ss, c.dtype, Device::cuda()) : Tensor();
   Tensor segment_states;
-  kernels::lightning_attention_forward(q, k, v, ld, init, 64, o, fin, &segment_states);
-  kernels::lightning_attention_backward(q, k, v, ld, init, 64, go, gfin, dq, dk, dv, dinit);
+  kernels::lightning_attention_forward(q, k, v, ld, init, 64, o, fin, &segment_states, c.feature);
+  kernels::lightning_attention_backward(q, k, v, ld, init, 64, go, gfin, dq, dk, dv, dinit, Tensor(), c.feature);
   // The backward again, handed the forward's segment states (its dQ sweep then skips its own state pass).
   Tensor dq2 = empty_op(qs), dk2 = empty_op(qs), dv2 = empty_op(vs);
   Tensor dinit2 = c.init ? Tensor::empty(ss, c.dtype, Device::cuda()) : Tensor();
   if (segment_states.defined())
-    kernels::lightning_attention_backward(q, k, v, ld, init, 64, go, gfin, dq2, dk2, dv2, dinit2, segment_states);
+    kernels::lightning_attention_backward(q, k, v, ld, init, 64, go, gfin, dq2, dk2, dv2, dinit2, segment_states,
+                                          c.feature);
 
   // Reference: the CPU op in double on the very values the GPU saw.
   Tensor q64 = to_cpu64(q), k64 = to_cpu64(k), v64 = to_cpu64(v), go64 = to_cpu64(go), gf64 = to_cpu64(gfin);
@@ -66,14 +68,19 @@ void run_case(const Case& c) {
   Tensor ro = Tensor::empty(vs, DType::F64), rfin = Tensor::empty(ss, DType::F64);
   Tensor rdq = Tensor::empty(qs, DType::F64), rdk = Tensor::empty(qs, DType::F64), rdv = Tensor::empty(vs, DType::F64);
   Tensor rdinit = c.init ? Tensor::empty(ss, DType::F64) : Tensor();
-  kernels::lightning_attention_forward(q64, k64, v64, ld64, init64, 64, ro, rfin);
-  kernels::lightning_attention_backward(q64, k64, v64, ld64, init64, 64, go64, gf64, rdq, rdk, rdv, rdinit);
+  // (The CPU applies a feature map as its own op first: an independent path from the GPU's fused loads.)
+  kernels::lightning_attention_forward(q64, k64, v64, ld64, init64, 64, ro, rfin, nullptr, c.feature);
+  kernels::lightning_attention_backward(q64, k64, v64, ld64, init64, 64, go64, gf64, rdq, rdk, rdv, rdinit, Tensor(),
+                                        c.feature);
 
   const bool fast = c.m == c.e && (c.m == 64 || c.m == 128);  // bf16 tensor-core path, also for f32 operands
   const double tol = (c.dtype == DType::BF16 || fast) ? gpu_test::kBF16Tolerance : 1e-4;
   auto check = [&](const char* name, const Tensor& got, const Tensor& ref) {
     const double err = rel_rms(host(got), ref.to_vector<double>());
-    const std::string label = std::string(name) + (c.heads_inner ? " [B,N,H,D]" : "") + " B=" + std::to_string(c.b) + " H=" + std::to_string(c.h) +
+    const char* fm = c.feature == kernels::CoreFeatureMap::Elu1   ? " elu1"
+                     : c.feature == kernels::CoreFeatureMap::Silu ? " silu"
+                                                                  : "";
+    const std::string label = std::string(name) + fm + (c.heads_inner ? " [B,N,H,D]" : "") + " B=" + std::to_string(c.b) + " H=" + std::to_string(c.h) +
                               " N=" + std::to_string(c.n) + " m=" + std::to_string(c.m) + " e=" + std::to_string(c.e) +
                               " decay=" + gpu_test::sci(c.decay) + (c.init ? " init" : "") + " " +
                               dtype_name(c.dtype) + ": rel RMS " + gpu_test::sci(err);
@@ -105,6 +112,16 @@ TEST_CASE("gpu: lightning attention fast path (d = e) vs CPU double reference") 
   run_case({2, 40, 500, 128, 128, 0.02, true, DType::BF16});  // B·H = 80: one segment per head
   run_case({1, 4, 4493, 128, 128, 0.02, true, DType::BF16});  // 24 segments of 3 tiles, 3 state-pass slots each
   run_case({1, 1, 913, 128, 128, 0.01, true, DType::F32});    // f32 operands through the bf16 kernels
+}
+
+TEST_CASE("gpu: lightning attention with the feature map fused into the loads (elu1, silu) vs CPU double reference") {
+  cuda::init(0);
+  using F = kernels::CoreFeatureMap;
+  run_case({2, 3, 500, 128, 128, 0.05, true, DType::BF16, false, F::Elu1});   // segmented
+  run_case({1, 4, 4493, 128, 128, 0.02, true, DType::BF16, true, F::Silu});   // segmented, slots, [B, N, H, D]
+  run_case({3, 64, 131, 64, 64, 0.5, false, DType::BF16, false, F::Silu});    // one segment per head
+  run_case({2, 70, 200, 128, 128, 0.0, true, DType::BF16, true, F::Elu1});    // one segment per head
+  run_case({1, 2, 300, 64, 65, 0.1, true, DType::BF16, false, F::Elu1});      // generic path: mapped first
 }
 
 TEST_CASE("gpu: lightning attention on [B, N, H, D] buffers (in place through strides) vs CPU double reference") {
