@@ -4,10 +4,12 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <cstdlib>
 
 #include "core/cuda_context.h"
 #include "core/error.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/lightning_attention_state.cuh"
 
 namespace lat::kernels::cuda {
 namespace {
@@ -520,7 +522,14 @@ void run_sweep(const SweepArgs& a) {
     ps.local_out = a.ws;
     ps.seg_blocks = plan.sub_blocks;
     ps.nseg = plan.nslots();
-    launch_tile<D, NW, kState>(ps, plan.nslots() - 1, a.bh);
+    const char* ab = std::getenv("LAT_LA2_STATE");  // A/B only: 0 = the tile kernel's state mode
+    if (ab != nullptr && std::atoi(ab) == 0) {
+      launch_tile<D, NW, kState>(ps, plan.nslots() - 1, a.bh);
+    } else {
+      const La2StateOperand ko{a.t[key], a.heads * a.n * D, a.n * D, D}, vo{a.t[val], a.heads * a.n * D, a.n * D, D};
+      la2_state_pass(D, ko, vo, a.log_decay, static_cast<int>(a.heads), a.bh, a.n, plan.sub_blocks * kBlk,
+                     plan.nslots() - 1, plan.nslots(), a.reverse, a.shift, a.ws);
+    }
     const int threads = 256, gx = (D * D + threads - 1) / threads;
     la2_prefix_kernel<<<dim3(gx, static_cast<unsigned>(a.bh)), threads, 0, ::lat::cuda::stream()>>>(
         a.ws, a.init, a.init_transposed ? 1 : 0, D, plan.nslots(), plan.sub_blocks * kBlk, a.log_decay,
