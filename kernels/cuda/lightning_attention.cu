@@ -4,7 +4,6 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
-#include <cstdlib>
 
 #include "core/cuda_context.h"
 #include "core/error.h"
@@ -513,23 +512,12 @@ void run_sweep(const SweepArgs& a) {
   p.shift = a.shift;
   if (plan.nseg > 1) {
     LAT_CHECK(a.ws != nullptr, "lightning_attention (CUDA): segmented sweep needs a workspace");
-    TileParams ps = p;
+    // Local states of every slot but the last (kernels/cuda/lightning_attention_state.cu), then the prefix.
     const int key = a.mode == kFwd ? ModeTraits<kFwd>::kKey : ModeTraits<kBwdKV>::kKey;
     const int val = a.mode == kFwd ? ModeTraits<kFwd>::kVal : ModeTraits<kBwdKV>::kVal;
-    ps.t[0] = a.t[key];
-    ps.t[1] = a.t[val];
-    ps.t[2] = ps.t[3] = nullptr;
-    ps.local_out = a.ws;
-    ps.seg_blocks = plan.sub_blocks;
-    ps.nseg = plan.nslots();
-    const char* ab = std::getenv("LAT_LA2_STATE");  // A/B only: 0 = the tile kernel's state mode
-    if (ab != nullptr && std::atoi(ab) == 0) {
-      launch_tile<D, NW, kState>(ps, plan.nslots() - 1, a.bh);
-    } else {
-      const La2StateOperand ko{a.t[key], a.heads * a.n * D, a.n * D, D}, vo{a.t[val], a.heads * a.n * D, a.n * D, D};
-      la2_state_pass(D, ko, vo, a.log_decay, static_cast<int>(a.heads), a.bh, a.n, plan.sub_blocks * kBlk,
-                     plan.nslots() - 1, plan.nslots(), a.reverse, a.shift, a.ws);
-    }
+    const La2StateOperand ko{a.t[key], a.heads * a.n * D, a.n * D, D}, vo{a.t[val], a.heads * a.n * D, a.n * D, D};
+    la2_state_pass(D, ko, vo, a.log_decay, static_cast<int>(a.heads), a.bh, a.n, plan.sub_blocks * kBlk,
+                   plan.nslots() - 1, plan.nslots(), a.reverse, a.shift, a.ws);
     const int threads = 256, gx = (D * D + threads - 1) / threads;
     la2_prefix_kernel<<<dim3(gx, static_cast<unsigned>(a.bh)), threads, 0, ::lat::cuda::stream()>>>(
         a.ws, a.init, a.init_transposed ? 1 : 0, D, plan.nslots(), plan.sub_blocks * kBlk, a.log_decay,
