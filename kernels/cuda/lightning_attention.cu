@@ -61,28 +61,23 @@ __device__ __forceinline__ float decay_pow(float s, int x) { return expf(-s * st
 // ---------------------------------------------------------------------------------------------------------------
 // The tensor-core tile kernel. Sweep coordinate t̃ ∈ [0, N); global row = reverse ? N−1−t̃ : t̃.
 //
-// Three modes of one loop over 64-row tiles (kStages-deep cp.async pipeline, fp32 state S' in registers, a bf16
+// Two modes of one loop over 64-row tiles (kStages-deep cp.async pipeline, fp32 state S' in registers, a bf16
 // copy of S' in shared memory, double-buffered so that the state update of tile b and the output of tile b run
 // between the same two barriers):
 //   kFwd   (tensors q', k', v'):      o' = diag(λ^{r+shift}) q' S'_b + [(q' k'ᵀ) ⊙ M] v'
-//   kState (tensors k', v'):          only the state recurrence (the local state of a segment)
 //   kBwdKV (tensors k, q, dO, v):     dv = diag(λ^{r+1}) k D_b + [(k qᵀ) ⊙ M] dO,
 //                                     dk = diag(λ^{r+1}) v D_bᵀ + [(v dOᵀ) ⊙ M] q      (reverse order, shift 1)
 // with, in every mode, S' ← λ^{nb} S' + (diag(λ^{nb−r−shift}) k')ᵀ v' (k' = q, v' = dO in kBwdKV: S' = D).
 // Per tile: barrier A (tile b landed; everything of tile b−1 done) → issue the load of tile b+kStages−1 →
 // phase 1 (intra-tile scores P into shared memory; state update, bf16 copy into the other buffer) → barrier B →
 // phase 2 (outputs from P and the state copy of tile b).
-enum Mode { kFwd = 0, kState = 1, kBwdKV = 2 };
+enum Mode { kFwd = 0, kBwdKV = 1 };
 
 template <int M>
 struct ModeTraits;
 template <>
 struct ModeTraits<kFwd> {
   static constexpr int kTensors = 3, kStages = 2, kScores = 1, kKey = 1, kVal = 2;
-};
-template <>
-struct ModeTraits<kState> {
-  static constexpr int kTensors = 2, kStages = 3, kScores = 0, kKey = 0, kVal = 1;
 };
 template <>
 struct ModeTraits<kBwdKV> {
@@ -102,7 +97,6 @@ struct TileParams {
   int start_mode;      // 0 zeros, 1 start[bh] (d×d), 2 start[bh] transposed, 3 start[bh·slots + seg·step]
   int start_slots, start_step;
   float* final_state;  // [bh][d][d], written by the last segment (nullable)
-  float* local_out;    // kState: [bh·nseg + seg][d][d]
   int reverse;
   int shift;
 };
@@ -112,19 +106,19 @@ constexpr int kPowTable = 80;  // λ^x for x ∈ [0, kBlk + 1]
 template <int D, int M>
 constexpr int tile_smem_bytes() {
   using T = ModeTraits<M>;
-  return T::kStages * T::kTensors * kBlk * (D + 8) * 2 + (M == kState ? 0 : 2 * D * (D + 8) * 2) +
+  return T::kStages * T::kTensors * kBlk * (D + 8) * 2 + 2 * D * (D + 8) * 2 +
          T::kScores * kBlk * (kBlk + 8) * 2 + kPowTable * 4;
 }
 
 template <int D, int NW, int M>
-__global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(const TileParams p) {
+__global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p) {
   using T = ModeTraits<M>;
   constexpr int NT = T::kTensors, ST = T::kStages, THREADS = NW * 32;
   constexpr int LD = D + 8, LDP = kBlk + 8, TILE = kBlk * LD;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* sT = reinterpret_cast<bf16*>(smem_raw);            // [ST][NT][kBlk][LD]
-  bf16* sS = sT + ST * NT * TILE;                           // [2][D][LD] (not kState)
-  bf16* sP = sS + (M == kState ? 0 : 2 * D * LD);           // [kScores][kBlk][LDP]
+  bf16* sS = sT + ST * NT * TILE;                           // [2][D][LD]
+  bf16* sP = sS + 2 * D * LD;                               // [kScores][kBlk][LDP]
   float* sPow = reinterpret_cast<float*>(sP + T::kScores * kBlk * LDP);
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
@@ -171,12 +165,10 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
       for (int h = 0; h < 4; ++h) {
         const int i = srow0 + mt * 16 + g + (h >= 2 ? 8 : 0), j = scol0 + nt * 8 + 2 * t4 + (h & 1);
         float x = 0.f;
-        if (M != kState) {
-          if (p.start_mode == 1) x = p.start[bh * D * D + i * D + j];
-          else if (p.start_mode == 2) x = p.start[bh * D * D + j * D + i];
-          else if (p.start_mode == 3)
-            x = p.start[(bh * p.start_slots + static_cast<int64_t>(seg) * p.start_step) * D * D + i * D + j];
-        }
+        if (p.start_mode == 1) x = p.start[bh * D * D + i * D + j];
+        else if (p.start_mode == 2) x = p.start[bh * D * D + j * D + i];
+        else if (p.start_mode == 3)
+          x = p.start[(bh * p.start_slots + static_cast<int64_t>(seg) * p.start_step) * D * D + i * D + j];
         st[mt][nt][h] = x;
       }
   auto store_state_bf16 = [&](bf16* dst) {
@@ -189,7 +181,7 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
         *reinterpret_cast<uint32_t*>(dst + (i + 8) * LD + j) = pack_bf16(st[mt][nt][2], st[mt][nt][3]);
       }
   };
-  if constexpr (M != kState) store_state_bf16(sS);
+  store_state_bf16(sS);
 
   // Scores P = (A Bᵀ) ⊙ M of one tile: warp (rt, ch) owns rows rt·16.., cols ch·PC..
   constexpr int PC = kBlk / (NW / 4), PNT = PC / 8;
@@ -374,9 +366,8 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
           }
         }
       }
-      if constexpr (M != kState) store_state_bf16(sS + ((b + 1) & 1) * D * LD);
+      store_state_bf16(sS + ((b + 1) & 1) * D * LD);
     }
-    if constexpr (M == kState) continue;
     __syncthreads();  // B
     // Phase 2: outputs from P and the state copy entering tile b.
     const bf16* cS = sS + (b & 1) * D * LD;
@@ -389,8 +380,7 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
   cp_async_wait<0>();
 
   float* dst = nullptr;
-  if (M == kState) dst = p.local_out + (bh * p.nseg + seg) * D * D;
-  else if (p.final_state != nullptr && seg == p.nseg - 1) dst = p.final_state + bh * D * D;
+  if (p.final_state != nullptr && seg == p.nseg - 1) dst = p.final_state + bh * D * D;
   if (dst != nullptr) {
 #pragma unroll
     for (int mt = 0; mt < SMT; ++mt)
