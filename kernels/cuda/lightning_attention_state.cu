@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 
 #include "core/cuda_context.h"
 #include "core/error.h"
@@ -135,7 +134,7 @@ __device__ uint4 weight_entry(int idx, float s, int64_t g0, int64_t end, int64_t
   return make_uint4(hw[0], lw[0], hw[1], lw[1]);
 }
 
-template <int D, int CW, int TOK, int NST, bool NOMMA = false>
+template <int D, int CW, int TOK, int NST>
 __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
     la2_state_kernel(const __grid_constant__ CUtensorMap mk, const __grid_constant__ CUtensorMap mv,
                      const StateParams p) {
@@ -242,7 +241,7 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
     mbar_wait(full0 + 8 * st, (i / NST) & 1);
     const uint32_t kb = tiles + st * C::kStageBytes, vb = kb + C::kOperandBytes;
 #pragma unroll
-    for (int kk = 0; kk < (NOMMA ? 0 : TOK / 16); ++kk) {
+    for (int kk = 0; kk < TOK / 16; ++kk) {
       const uint4 w = table[((gpos >> 4) + kk) * 4 + t4];
       uint32_t a[MT][4];
 #pragma unroll
@@ -288,14 +287,6 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
     }
 }
 
-int experiment() {  // measurement only: 1, 2 = L2 promotion none / 128 B; 3 = TMA stream without the products
-  static const int v = [] {
-    const char* e = std::getenv("LAT_LA2_STATE_X");
-    return e != nullptr ? std::atoi(e) : 0;
-  }();
-  return v;
-}
-
 PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
   static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
     void* f = nullptr;
@@ -338,28 +329,26 @@ CUtensorMap make_map(const La2StateOperand& op, int d, int64_t n, int64_t heads,
   CUtensorMap map;
   const CUresult r = encode_tiled()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<void*>(op.data), dims,
                                     strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                    experiment() == 1   ? CU_TENSOR_MAP_L2_PROMOTION_NONE
-                                    : experiment() == 2 ? CU_TENSOR_MAP_L2_PROMOTION_L2_128B
-                                                        : CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   LAT_CHECK(r == CUDA_SUCCESS, "lightning_attention (CUDA): cuTensorMapEncodeTiled failed (", static_cast<int>(r),
             ")");
   return map;
 }
 
-template <int D, int CW, int TOK, int NST, bool NOMMA = false>
+template <int D, int CW, int TOK, int NST>
 void launch_state(const La2StateOperand& key, const La2StateOperand& val, StateParams p, int64_t bh,
                   int nslots) {
   using C = StateCfg<D, CW, TOK, NST>;
   static bool configured = false;
   if (!configured) {
-    LAT_CUDA_CHECK(cudaFuncSetAttribute(la2_state_kernel<D, CW, TOK, NST, NOMMA>,
+    LAT_CUDA_CHECK(cudaFuncSetAttribute(la2_state_kernel<D, CW, TOK, NST>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem));
     configured = true;
   }
   const int64_t batch = bh / p.heads;
   const CUtensorMap mk = make_map(key, D, p.n, p.heads, batch, TOK, p.perm_k);
   const CUtensorMap mv = make_map(val, D, p.n, p.heads, batch, TOK, p.perm_v);
-  la2_state_kernel<D, CW, TOK, NST, NOMMA><<<dim3(static_cast<unsigned>(nslots), static_cast<unsigned>(bh)), C::kThreads,
+  la2_state_kernel<D, CW, TOK, NST><<<dim3(static_cast<unsigned>(nslots), static_cast<unsigned>(bh)), C::kThreads,
                                       C::kSmem, ::lat::cuda::stream()>>>(mk, mv, p);
   LAT_CUDA_CHECK_LAUNCH();
 }
@@ -389,7 +378,6 @@ void la2_state_pass(int d, const La2StateOperand& key, const La2StateOperand& va
   // Measured at d = 128 (docs/perf/la2.md, v6): 8 warps × 64-token stages × 3, 8 warps × 32 × 6 and 4 warps
   // (64 × 64 blocks) × 64 × 3 all ran at ≈ 3.6 TB/s.
   if (d == 64) launch_state<64, 4, 64, 6>(key, val, p, bh, nslots_computed);
-  else if (experiment() == 3) launch_state<128, 8, 64, 3, true>(key, val, p, bh, nslots_computed);
   else launch_state<128, 8, 64, 3>(key, val, p, bh, nslots_computed);
 }
 
