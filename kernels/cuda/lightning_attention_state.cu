@@ -300,7 +300,8 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
 }
 
 // Tensor map of one operand: dims (feature, then token / head / batch in ascending stride), box 64 × TOK × 1 × 1,
-// 128-byte swizzle, out-of-range elements read as zero. Returns the permutation for StateParams::perm_*.
+// 128-byte swizzle, out-of-range elements read as zero, L2 promotion 128 B (the box row; measured 3.70 TB/s
+// against 3.60 with 256 B, docs/perf/la2.md v6). Returns the permutation for StateParams::perm_*.
 CUtensorMap make_map(const La2StateOperand& op, int d, int64_t n, int64_t heads, int64_t batch, int tok,
                      int& perm) {
   const auto addr = reinterpret_cast<uintptr_t>(op.data);
@@ -329,7 +330,7 @@ CUtensorMap make_map(const La2StateOperand& op, int d, int64_t n, int64_t heads,
   CUtensorMap map;
   const CUresult r = encode_tiled()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<void*>(op.data), dims,
                                     strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+                                    CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   LAT_CHECK(r == CUDA_SUCCESS, "lightning_attention (CUDA): cuTensorMapEncodeTiled failed (", static_cast<int>(r),
             ")");
   return map;
