@@ -5,23 +5,39 @@
 
 namespace lat::autograd {
 
+namespace {
+
+// A new [B, H, N, last] tensor laid out like `like`: [B, N, H, last] underneath when `like` is a [B, N, H, D]
+// buffer seen as [B, H, N, D] (so the core writes the layout the projections around it use), else contiguous.
+Tensor empty_in_layout_of(const Tensor& like, int64_t last) {
+  const Shape& s = like.shape();
+  if (like.strides()[1] < like.strides()[2] && s[1] > 1 && s[2] > 1)
+    return Tensor::empty(Shape{s[0], s[2], s[1], last}, like.dtype(), like.device()).transpose(1, 2);
+  return Tensor::empty(Shape{s[0], s[1], s[2], last}, like.dtype(), like.device());
+}
+
+}  // namespace
+
 LinearAttentionOutput lightning_attention(const Variable& q, const Variable& k, const Variable& v,
                                           const Tensor& log_decay, int64_t block, const Variable& initial_state) {
-  Tensor qc = q.data().contiguous(), kc = k.data().contiguous(), vc = v.data().contiguous();
+  // q, k, v are used as they are laid out (the kernels take strides); results follow their layouts.
+  const Tensor qd = q.data(), kd = k.data(), vd = v.data();
   Tensor decay = log_decay.contiguous();
   Tensor init = initial_state.defined() ? initial_state.data().contiguous() : Tensor();
-  LAT_CHECK(qc.ndim() == 4 && vc.ndim() == 4, "lightning_attention: q and v must be 4-D, got ", qc.str(), " and ",
-            vc.str());
-  Tensor out = Tensor::empty(vc.shape(), vc.dtype(), vc.device());
-  Tensor state = Tensor::empty(Shape{qc.size(0), qc.size(1), qc.size(3), vc.size(3)}, vc.dtype(), vc.device());
-  kernels::lightning_attention_forward(qc, kc, vc, decay, init, block, out, state);
+  LAT_CHECK(qd.ndim() == 4 && vd.ndim() == 4, "lightning_attention: q and v must be 4-D, got ", qd.str(), " and ",
+            vd.str());
+  Tensor out = empty_in_layout_of(vd, vd.size(3));
+  Tensor state = Tensor::empty(Shape{qd.size(0), qd.size(1), qd.size(3), vd.size(3)}, vd.dtype(), vd.device());
+  Tensor segment_states;
+  kernels::lightning_attention_forward(qd, kd, vd, decay, init, block, out, state, &segment_states);
   const bool need_init = initial_state.requires_grad();
   auto outs = record("lightning_attention", {q, k, v, initial_state}, {out, state},
-                     [qc, kc, vc, decay, init, block, need_init](const std::vector<Tensor>& g) {
-                       Tensor dq = Tensor::empty_like(qc), dk = Tensor::empty_like(kc), dv = Tensor::empty_like(vc);
+                     [qd, kd, vd, decay, init, block, need_init, segment_states](const std::vector<Tensor>& g) {
+                       Tensor dq = empty_in_layout_of(qd, qd.size(3)), dk = empty_in_layout_of(kd, kd.size(3));
+                       Tensor dv = empty_in_layout_of(vd, vd.size(3));
                        Tensor dinit = need_init ? Tensor::empty_like(init) : Tensor();
-                       kernels::lightning_attention_backward(qc, kc, vc, decay, init, block, g[0].contiguous(),
-                                                             g[1].contiguous(), dq, dk, dv, dinit);
+                       kernels::lightning_attention_backward(qd, kd, vd, decay, init, block, g[0], g[1], dq, dk, dv,
+                                                             dinit, segment_states);
                        return std::vector<Tensor>{dq, dk, dv, dinit};
                      });
   return {outs[0], outs[1]};

@@ -35,10 +35,19 @@ Dims check_core(const char* op, const Tensor& q, const Tensor& k, const Tensor& 
   LAT_CHECK(log_decay.dtype() == q.dtype() || log_decay.dtype() == accumulation_dtype(q.dtype()), op,
             ": log_decay must be ", dtype_name(q.dtype()), " or ", dtype_name(accumulation_dtype(q.dtype())), " for ",
             dtype_name(q.dtype()), " operands, got ", dtype_name(log_decay.dtype()));
-  for (const Tensor* t : {&q, &k, &v, &log_decay})
-    LAT_CHECK(t->is_contiguous(), op, ": operands must be contiguous, got ", t->str());
-  LAT_CHECK(!initial_state.defined() || initial_state.is_contiguous(), op, ": initial_state must be contiguous");
   return d;
+}
+
+// Operands and results may have any strides (e.g. [B, N, H, D] buffers seen as [B, H, N, D]): the CUDA fast path
+// reads and writes them in place; the other paths work on contiguous copies and copy results back.
+Tensor contiguous_or_empty(const Tensor& t) { return t.defined() ? t.contiguous() : Tensor(); }
+// `out` itself when it can be written directly, else a contiguous stand-in of its shape and `dtype`.
+Tensor target_for(const Tensor& out, DType dtype, bool strided_ok) {
+  if (!out.defined() || (out.dtype() == dtype && (strided_ok || out.is_contiguous()))) return out;
+  return Tensor::empty(out.shape(), dtype, out.device());
+}
+void copy_back(Tensor& out, const Tensor& result) {
+  if (out.defined() && result.raw_data() != out.raw_data()) out.copy_(result);
 }
 
 template <class T>
@@ -53,21 +62,21 @@ T* mut_ptr_or_null(const Tensor& t) {
 
 #ifdef LAT_HAVE_CUDA
 // CUDA branch (kernels/cuda/lightning_attention.cuh). q/k/v/o may be bf16 or f32. Fast path (m == e ∈ {64, 128}):
-// the tensor-core kernels run in bf16 with fp32 accumulation and fp32 state, so f32 operands are rounded to
-// bf16 on the way in and results cast back. Other shapes (d ≠ e, e.g. the normalised form's e + 1) run the
-// generic fp32 recurrence on the operands' own dtype. Log-decay and the states are handled in f32 (cast when the
-// tensors hold another dtype).
+// the tensor-core kernels run in bf16 with fp32 accumulation and fp32 state, reading and writing bf16 tensors
+// in place through their strides; f32 operands are rounded to bf16 on the way in and results cast back. Other
+// shapes (d ≠ e, e.g. the normalised form's e + 1) run the generic fp32 recurrence on contiguous operands of
+// their own dtype. Log-decay and the states are handled in f32 (cast when the tensors hold another dtype).
 Tensor f32_or_empty(const Tensor& t) { return t.defined() ? t.to(DType::F32).contiguous() : Tensor(); }
-Tensor as_dtype_target(const Tensor& t, DType dtype) {
-  if (!t.defined() || t.dtype() == dtype) return t;
-  return Tensor::empty(t.shape(), dtype, t.device());
-}
-void cast_into(Tensor& dst, const Tensor& src) {
-  if (!dst.defined() || dst.raw_data() == src.raw_data()) return;
-  lat::cuda::cast(dst.raw_data(), dst.dtype(), src.raw_data(), src.dtype(), dst.numel());
-}
 const float* f32_ptr(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 float* f32_mut(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+cuda::La2View la2_view(const Tensor& t) { return {t.raw_data(), t.strides()[0], t.strides()[1], t.strides()[2]}; }
+bool la2_in_place(const Tensor& t) {
+  return t.dtype() == DType::BF16 && (t.strides()[3] == 1 || t.size(3) == 1) && cuda::la2_view_supported(la2_view(t));
+}
+// A bf16 operand the fast path reads in place.
+Tensor bf16_operand(const Tensor& t) { return la2_in_place(t) ? t : t.to(DType::BF16).contiguous(); }
+// The bf16 tensor the fast path writes: `out` itself when it can, else a contiguous stand-in (copy_back).
+Tensor bf16_result(const Tensor& out) { return la2_in_place(out) ? out : target_for(out, DType::BF16, false); }
 Tensor cuda_workspace(const Dims& d, const Tensor& like) {
   const int64_t floats = cuda::la2_workspace_floats(d.batch * d.heads, d.n, d.m);
   return floats > 0 ? Tensor::empty(Shape{floats}, DType::F32, like.device()) : Tensor();
@@ -78,77 +87,97 @@ void check_cuda_dtype(const char* op, const Tensor& q) {
 }
 
 void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
-                  const Tensor& initial_state, Tensor& out, Tensor& final_state) {
+                  const Tensor& initial_state, Tensor& out, Tensor& final_state, Tensor* segment_states) {
   check_cuda_dtype("lightning_attention", q);
   const Tensor decay = log_decay.to(DType::F32).contiguous();
   const Tensor init = f32_or_empty(initial_state);
-  Tensor fin = as_dtype_target(final_state, DType::F32);
+  Tensor fin = target_for(final_state, DType::F32, false);
   if (cuda::la2_fast_supported(d.m, d.e)) {
-    const Tensor qb = q.to(DType::BF16), kb = k.to(DType::BF16), vb = v.to(DType::BF16);
-    Tensor ob = as_dtype_target(out, DType::BF16);
+    const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v);
+    Tensor ob = bf16_result(out);
     Tensor ws = cuda_workspace(d, q);
-    cuda::la2_forward_bf16(qb.raw_data(), kb.raw_data(), vb.raw_data(), f32_ptr(decay), f32_ptr(init), ob.raw_data(),
-                           f32_mut(fin), d.batch, d.heads, d.n, d.m, ws.defined() ? ws.data<float>() : nullptr);
-    cast_into(out, ob);
+    cuda::la2_forward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(ob), f32_ptr(decay), f32_ptr(init),
+                            f32_mut(fin), d.batch, d.heads, d.n, d.m, f32_mut(ws)});
+    copy_back(out, ob);
+    if (segment_states != nullptr) *segment_states = ws;
   } else {
-    cuda::la2_forward_generic(q.dtype(), q.raw_data(), k.raw_data(), v.raw_data(), f32_ptr(decay), f32_ptr(init),
-                              out.raw_data(), f32_mut(fin), d.batch, d.heads, d.n, d.m, d.e);
+    const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+    Tensor oc = target_for(out, out.dtype(), false);
+    cuda::la2_forward_generic(q.dtype(), qc.raw_data(), kc.raw_data(), vc.raw_data(), f32_ptr(decay), f32_ptr(init),
+                              oc.raw_data(), f32_mut(fin), d.batch, d.heads, d.n, d.m, d.e);
+    copy_back(out, oc);
   }
-  cast_into(final_state, fin);
+  copy_back(final_state, fin);
 }
 
 void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                    const Tensor& initial_state, const Tensor& grad_out, const Tensor& grad_final_state,
-                   Tensor& grad_q, Tensor& grad_k, Tensor& grad_v, Tensor& grad_initial_state) {
+                   Tensor& grad_q, Tensor& grad_k, Tensor& grad_v, Tensor& grad_initial_state,
+                   const Tensor& segment_states) {
   check_cuda_dtype("lightning_attention_backward", q);
   const Tensor decay = log_decay.to(DType::F32).contiguous();
   const Tensor init = f32_or_empty(initial_state);
   const Tensor gfin = f32_or_empty(grad_final_state);
-  Tensor ginit = as_dtype_target(grad_initial_state, DType::F32);
+  Tensor ginit = target_for(grad_initial_state, DType::F32, false);
   if (cuda::la2_fast_supported(d.m, d.e)) {
-    const Tensor qb = q.to(DType::BF16), kb = k.to(DType::BF16), vb = v.to(DType::BF16);
-    const Tensor gb = grad_out.to(DType::BF16);
-    Tensor dqb = as_dtype_target(grad_q, DType::BF16), dkb = as_dtype_target(grad_k, DType::BF16),
-           dvb = as_dtype_target(grad_v, DType::BF16);
+    const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v), gb = bf16_operand(grad_out);
+    Tensor dqb = bf16_result(grad_q), dkb = bf16_result(grad_k), dvb = bf16_result(grad_v);
     Tensor ws = cuda_workspace(d, q);
-    cuda::la2_backward_bf16(qb.raw_data(), kb.raw_data(), vb.raw_data(), f32_ptr(decay), f32_ptr(init),
-                            gb.raw_data(), f32_ptr(gfin), dqb.raw_data(), dkb.raw_data(), dvb.raw_data(),
-                            f32_mut(ginit), d.batch, d.heads, d.n, d.m, ws.defined() ? ws.data<float>() : nullptr);
-    cast_into(grad_q, dqb);
-    cast_into(grad_k, dkb);
-    cast_into(grad_v, dvb);
+    LAT_CHECK(!segment_states.defined() || (ws.defined() && segment_states.shape() == ws.shape() &&
+                                             segment_states.dtype() == DType::F32 && segment_states.is_contiguous()),
+              "lightning_attention_backward: segment_states ", segment_states.str(),
+              " were not made by the forward of these operands");
+    cuda::la2_backward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(gb), la2_view(dqb), la2_view(dkb),
+                             la2_view(dvb), f32_ptr(decay), f32_ptr(init), f32_ptr(gfin), f32_mut(ginit), d.batch,
+                             d.heads, d.n, d.m, f32_ptr(segment_states), f32_mut(ws)});
+    copy_back(grad_q, dqb);
+    copy_back(grad_k, dkb);
+    copy_back(grad_v, dvb);
   } else {
-    cuda::la2_backward_generic(q.dtype(), q.raw_data(), k.raw_data(), v.raw_data(), f32_ptr(decay), f32_ptr(init),
-                               grad_out.raw_data(), f32_ptr(gfin), grad_q.raw_data(), grad_k.raw_data(),
-                               grad_v.raw_data(), f32_mut(ginit), d.batch, d.heads, d.n, d.m, d.e);
+    const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous(), gc = grad_out.contiguous();
+    Tensor dq = target_for(grad_q, grad_q.dtype(), false), dk = target_for(grad_k, grad_k.dtype(), false),
+           dv = target_for(grad_v, grad_v.dtype(), false);
+    cuda::la2_backward_generic(q.dtype(), qc.raw_data(), kc.raw_data(), vc.raw_data(), f32_ptr(decay), f32_ptr(init),
+                               gc.raw_data(), f32_ptr(gfin), dq.raw_data(), dk.raw_data(), dv.raw_data(),
+                               f32_mut(ginit), d.batch, d.heads, d.n, d.m, d.e);
+    copy_back(grad_q, dq);
+    copy_back(grad_k, dk);
+    copy_back(grad_v, dv);
   }
-  cast_into(grad_initial_state, ginit);
+  copy_back(grad_initial_state, ginit);
 }
 #endif
 
 }  // namespace
 
 void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
-                                 const Tensor& initial_state, int64_t block, Tensor& out, Tensor& final_state) {
+                                 const Tensor& initial_state, int64_t block, Tensor& out, Tensor& final_state,
+                                 Tensor* segment_states) {
   const char* op = "lightning_attention";
   const Dims d = check_core(op, q, k, v, log_decay, initial_state, block);
   check_shape(op, "out", out, v.shape());
   check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.m, d.e});
+  if (segment_states != nullptr) *segment_states = Tensor();
   if (q.device().is_cuda()) {
-    LAT_IF_CUDA(op, q, cuda_forward(d, q, k, v, log_decay, initial_state, out, final_state));
+    LAT_IF_CUDA(op, q, cuda_forward(d, q, k, v, log_decay, initial_state, out, final_state, segment_states));
     return;
   }
+  const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous(), decay = log_decay.contiguous();
+  const Tensor init = contiguous_or_empty(initial_state);
+  Tensor oc = target_for(out, out.dtype(), false), fin = target_for(final_state, final_state.dtype(), false);
   dispatch_cpu_floating(op, q.dtype(), [&]<class T>() {
-    cpu::lightning_attention_forward<T>(q.data<T>(), k.data<T>(), v.data<T>(), log_decay.data<T>(),
-                                        ptr_or_null<T>(initial_state), out.data<T>(), final_state.data<T>(),
-                                        d.batch, d.heads, d.n, d.m, d.e, block);
+    cpu::lightning_attention_forward<T>(qc.data<T>(), kc.data<T>(), vc.data<T>(), decay.data<T>(),
+                                        ptr_or_null<T>(init), oc.data<T>(), fin.data<T>(), d.batch, d.heads, d.n,
+                                        d.m, d.e, block);
   });
+  copy_back(out, oc);
+  copy_back(final_state, fin);
 }
 
 void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                                   const Tensor& initial_state, int64_t block, const Tensor& grad_out,
                                   const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k, Tensor& grad_v,
-                                  Tensor& grad_initial_state) {
+                                  Tensor& grad_initial_state, const Tensor& segment_states) {
   const char* op = "lightning_attention_backward";
   const Dims d = check_core(op, q, k, v, log_decay, initial_state, block);
   const Shape state_shape{d.batch, d.heads, d.m, d.e};
@@ -161,16 +190,26 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
   if (q.device().is_cuda()) {
     LAT_IF_CUDA(op, q,
                 cuda_backward(d, q, k, v, log_decay, initial_state, grad_out, grad_final_state, grad_q, grad_k,
-                              grad_v, grad_initial_state));
+                              grad_v, grad_initial_state, segment_states));
     return;
   }
+  const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous(), decay = log_decay.contiguous();
+  const Tensor init = contiguous_or_empty(initial_state), gc = grad_out.contiguous();
+  const Tensor gfin = contiguous_or_empty(grad_final_state);
+  Tensor dq = target_for(grad_q, grad_q.dtype(), false), dk = target_for(grad_k, grad_k.dtype(), false),
+         dv = target_for(grad_v, grad_v.dtype(), false);
+  Tensor dinit = target_for(grad_initial_state, grad_initial_state.defined() ? grad_initial_state.dtype() : q.dtype(),
+                            false);
   dispatch_cpu_floating(op, q.dtype(), [&]<class T>() {
-    cpu::lightning_attention_backward<T>(q.data<T>(), k.data<T>(), v.data<T>(), log_decay.data<T>(),
-                                         ptr_or_null<T>(initial_state), grad_out.data<T>(),
-                                         ptr_or_null<T>(grad_final_state), grad_q.data<T>(), grad_k.data<T>(),
-                                         grad_v.data<T>(), mut_ptr_or_null<T>(grad_initial_state), d.batch,
-                                         d.heads, d.n, d.m, d.e, block);
+    cpu::lightning_attention_backward<T>(qc.data<T>(), kc.data<T>(), vc.data<T>(), decay.data<T>(),
+                                         ptr_or_null<T>(init), gc.data<T>(), ptr_or_null<T>(gfin), dq.data<T>(),
+                                         dk.data<T>(), dv.data<T>(), mut_ptr_or_null<T>(dinit), d.batch, d.heads,
+                                         d.n, d.m, d.e, block);
   });
+  copy_back(grad_q, dq);
+  copy_back(grad_k, dk);
+  copy_back(grad_v, dv);
+  copy_back(grad_initial_state, dinit);
 }
 
 void augment_values(const Tensor& v, Tensor& v_aug) {

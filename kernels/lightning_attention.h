@@ -15,17 +15,22 @@ namespace lat::kernels {
 
 // q: [B, H, N, m], k: [B, H, N, m], v: [B, H, N, e], log_decay: [H] (≥ 0; q's dtype, or f32 for bf16 q),
 // initial_state: [B, H, m, e] or undefined (zeros) -> out: [B, H, N, e], final_state: [B, H, m, e].
-// All contiguous, one dtype (f32 or f64). block ≥ 1 is the tile size along N.
+// One dtype (f32 or f64 on the CPU; bf16 or f32 on CUDA), any strides: a [B, N, H, D] buffer transposed to
+// [B, H, N, D] is read (and `out` written) in place by the CUDA fast path. block ≥ 1 is the tile size along N.
+// segment_states (optional): on return, what the CUDA forward computed for its sequence segments when B·H is
+// small (B·H·slots·m·e floats, independent of N; undefined otherwise). Handing it to the backward saves the
+// backward one pass over k and v.
 void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
-                                 const Tensor& initial_state, int64_t block, Tensor& out, Tensor& final_state);
+                                 const Tensor& initial_state, int64_t block, Tensor& out, Tensor& final_state,
+                                 Tensor* segment_states = nullptr);
 
 // The block-wise reverse sweep of SPEC §4. grad_out: [B, H, N, e]; grad_final_state: [B, H, m, e] or
-// undefined (zero). Writes grad_q, grad_k, grad_v (shapes of q, k, v) and, when defined on entry,
-// grad_initial_state [B, H, m, e].
+// undefined (zero). Writes grad_q, grad_k, grad_v (shapes of q, k, v; any strides) and, when defined on entry,
+// grad_initial_state [B, H, m, e]. segment_states: the forward's (same operands), or undefined.
 void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                                   const Tensor& initial_state, int64_t block, const Tensor& grad_out,
                                   const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k, Tensor& grad_v,
-                                  Tensor& grad_initial_state);
+                                  Tensor& grad_initial_state, const Tensor& segment_states = Tensor());
 
 // Normalised form helpers (SPEC §1). v: [B, H, N, e] -> v_aug: [B, H, N, e + 1] = [v | 1].
 void augment_values(const Tensor& v, Tensor& v_aug);

@@ -111,11 +111,7 @@ void Attention::redraw_random_features(int64_t draw) {
 }
 
 Variable Attention::split_heads(const Variable& y) const {
-  return contiguous(transpose(reshape(y, {y.size(0), y.size(1), config_.heads, config_.head_dim}), 1, 2));
-}
-
-Variable Attention::merge_heads(const Variable& o) const {
-  return reshape(contiguous(transpose(o, 1, 2)), {o.size(0), o.size(2), config_.heads * o.size(3)});
+  return reshape(y, {y.size(0), y.size(1), config_.heads, config_.head_dim});
 }
 
 Variable Attention::feature_map(const Variable& x, bool is_query, int64_t position, AttentionState* state,
@@ -143,7 +139,9 @@ Variable Attention::run(const Variable& x, AttentionState* state) const {
   // streaming), so the state binds each token's predecessor to it.
   const Variable key_input = config_.key_shift ? shift_sequence(x, state ? state->last_input : Tensor()) : x;
   if (state && config_.key_shift) state->last_input = x.data().slice(1, x.size(1) - 1, x.size(1)).contiguous().clone();
-  Variable q = split_heads(linear(x, w_q)), k = split_heads(linear(key_input, w_k)), v = split_heads(linear(x, w_v));
+  // q, k, v: [B, H, N, d] views of the projections' [B, N, H, d] (no copy: the attention cores take strides).
+  auto heads_first = [&](const Variable& y) { return transpose(split_heads(y), 1, 2); };
+  Variable q = heads_first(linear(x, w_q)), k = heads_first(linear(key_input, w_k)), v = heads_first(linear(x, w_v));
   if (config_.rope) {
     q = rope(q, position, config_.rope_base);
     k = rope(k, position, config_.rope_base);
@@ -176,13 +174,18 @@ Variable Attention::run(const Variable& x, AttentionState* state) const {
       o = r.out;
     } else {
       r = lightning_attention(qf, kf, v, s, config_.block, init);
-      o = head_rmsnorm(r.out, config_.eps);
+      o = r.out;
     }
     if (state) state->kv = r.final_state.data();
   }
+  // Back to [B, N, H, d]: a view when the core wrote that layout (lightning_attention follows v's), else the
+  // first op below copies.
+  o = transpose(o, 1, 2);
+  if (config_.kind == AttentionKind::Linear && config_.normalize != OutputForm::Denominator)
+    o = head_rmsnorm(o, config_.eps);
   if (config_.gate) o = sigmoid_gate(o, split_heads(linear(x, w_g)));
   if (state) state->position += x.size(1);
-  return linear(merge_heads(o), w_o);
+  return linear(reshape(contiguous(o), {o.size(0), o.size(1), config_.heads * config_.head_dim}), w_o);
 }
 
 Variable Attention::forward(const Variable& x) const { return run(x, nullptr); }

@@ -81,8 +81,7 @@ class Attention : public Module {
 
  private:
   Variable run(const Variable& x, AttentionState* state) const;
-  Variable split_heads(const Variable& y) const;  // [B, N, H·d] -> [B, H, N, d]
-  Variable merge_heads(const Variable& o) const;  // [B, H, N, d] -> [B, N, H·d]
+  Variable split_heads(const Variable& y) const;  // [B, N, H·d] -> [B, N, H, d] (a view)
   Variable feature_map(const Variable& x, bool is_query, int64_t position, AttentionState* state,
                        const Tensor& w) const;
 

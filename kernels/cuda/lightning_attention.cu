@@ -84,17 +84,26 @@ struct ModeTraits<kBwdKV> {
   static constexpr int kTensors = 4, kStages = 2, kScores = 2, kKey = 1, kVal = 2;
 };
 
+// One operand in device memory: element strides of batch, head and token (the feature dimension is contiguous).
+struct Strided {
+  bf16* p;
+  int64_t sb, sh, st;
+  __device__ __forceinline__ bf16* head(int64_t bh, int heads) const { return p + (bh / heads) * sb + (bh % heads) * sh; }
+};
+Strided strided(const La2View& v) { return {static_cast<bf16*>(v.data), v.batch_stride, v.head_stride, v.token_stride}; }
+
 struct TileParams {
-  const bf16* t[4];  // operand tensors [bh][n][D] in the mode's order (see above)
-  bf16* out0;        // o' (kFwd) or dv (kBwdKV)
-  bf16* out1;        // dk (kBwdKV)
+  Strided t[4];  // operand tensors in the mode's order (see above)
+  Strided out0;  // o' (kFwd) or dv (kBwdKV)
+  Strided out1;  // dk (kBwdKV)
   const float* log_decay;
   int heads;
   int64_t n;
   int seg_blocks;  // tiles per segment
   int nseg;
   const float* start;  // see start_mode
-  int start_mode;      // 0 zeros, 1 start[bh] (d×d), 2 start[bh] transposed, 3 start[bh·slots + seg·step]
+  int start_mode;      // 0 zeros, 1 start[bh] (d×d), 2 start[bh] transposed, 3 start[bh·slots + seg·step],
+                       // 4 start[bh·slots + seg·step] transposed
   int start_slots, start_step;
   float* final_state;  // [bh][d][d], written by the last segment (nullable)
   int reverse;
@@ -133,6 +142,9 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   for (int i = tid; i < kPowTable; i += THREADS) sPow[i] = decay_pow(s, i);
 
   auto tile = [&](int stage, int which) { return sT + (stage * NT + which) * TILE; };
+  const bf16* src[NT];
+#pragma unroll
+  for (int w = 0; w < NT; ++w) src[w] = p.t[w].head(bh, p.heads);
   auto load_tile = [&](int blk, int stage) {
     const int64_t t0 = tb + static_cast<int64_t>(blk) * kBlk;
     constexpr int CH = D / 8;
@@ -140,9 +152,9 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
       const int r = idx / CH, c = (idx % CH) * 8;
       const int64_t t = t0 + r;
       const bool ok = t < te;
-      const int64_t off = (ok ? (p.reverse ? n - 1 - t : t) : 0) * D + c + bh * n * D;
+      const int64_t row = ok ? (p.reverse ? n - 1 - t : t) : 0;
 #pragma unroll
-      for (int w = 0; w < NT; ++w) cp_async16(tile(stage, w) + r * LD + c, p.t[w] + off, ok);
+      for (int w = 0; w < NT; ++w) cp_async16(tile(stage, w) + r * LD + c, src[w] + row * p.t[w].st + c, ok);
     }
   };
 
@@ -167,8 +179,10 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
         float x = 0.f;
         if (p.start_mode == 1) x = p.start[bh * D * D + i * D + j];
         else if (p.start_mode == 2) x = p.start[bh * D * D + j * D + i];
-        else if (p.start_mode == 3)
-          x = p.start[(bh * p.start_slots + static_cast<int64_t>(seg) * p.start_step) * D * D + i * D + j];
+        else if (p.start_mode >= 3) {
+          const float* slot = p.start + (bh * p.start_slots + static_cast<int64_t>(seg) * p.start_step) * D * D;
+          x = p.start_mode == 3 ? slot[i * D + j] : slot[j * D + i];
+        }
         st[mt][nt][h] = x;
       }
   auto store_state_bf16 = [&](bf16* dst) {
@@ -224,8 +238,8 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   constexpr int OC = D / OWC, ONT = OC / 8;
   static_assert(ONT % 2 == 0, "output tile: even number of 8-column tiles");
   const int orow0 = (warp % OWR) * 16 * OMT, oc0 = (warp / OWR) * OC;
-  auto output = [&](const bf16* A, const bf16* S, bool transposed, const bf16* P, const bf16* Vt, bf16* gout,
-                    int64_t t0) {
+  auto output = [&](const bf16* A, const bf16* S, bool transposed, const bf16* P, const bf16* Vt,
+                    const Strided& gout, int64_t t0) {
     float oacc[OMT][ONT][4];
 #pragma unroll
     for (int mt = 0; mt < OMT; ++mt)
@@ -286,7 +300,7 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
         }
       }
     }
-    bf16* go = gout + bh * n * D;
+    bf16* go = gout.head(bh, p.heads);
 #pragma unroll
     for (int mt = 0; mt < OMT; ++mt)
 #pragma unroll
@@ -298,7 +312,7 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
 #pragma unroll
           for (int nt = 0; nt < ONT; ++nt) {
             const int c = oc0 + nt * 8 + 2 * t4;
-            *reinterpret_cast<uint32_t*>(go + row * D + c) =
+            *reinterpret_cast<uint32_t*>(go + row * gout.st + c) =
                 pack_bf16(oacc[mt][nt][2 * hh], oacc[mt][nt][2 * hh + 1]);
           }
         }
@@ -469,12 +483,12 @@ void launch_tile(const TileParams& p, int grid_x, int64_t bh) {
 }
 
 // One sweep: the main pass in `mode` over operands t[0..3] (outputs o0, o1), preceded for small B·H by the
-// segment machinery (state-only pass over the state operands t[key], t[val], prefix over segments).
+// segment machinery (state-only pass over the state operands t[key], t[val], prefix over segments) unless
+// `entering` already holds the slot states (the forward's, transposed, for the backward's dQ sweep).
 struct SweepArgs {
   int mode;
-  const bf16* t[4];
-  bf16* o0;
-  bf16* o1;
+  Strided t[4];
+  Strided o0, o1;
   const float* log_decay;
   int64_t heads, bh, n;
   const float* init;
@@ -483,6 +497,7 @@ struct SweepArgs {
   bool reverse;
   int shift;
   float* ws;
+  const float* entering;  // [bh][slots][d][d] states entering every slot of this sweep's plan, transposed
 };
 
 template <int D, int NW>
@@ -500,14 +515,21 @@ void run_sweep(const SweepArgs& a) {
   p.final_state = a.final_state;
   p.reverse = a.reverse ? 1 : 0;
   p.shift = a.shift;
-  if (plan.nseg > 1) {
+  if (plan.nseg > 1 && a.entering != nullptr) {
+    p.start = a.entering;
+    p.start_mode = 4;
+    p.start_slots = plan.nslots();
+    p.start_step = plan.sub;
+  } else if (plan.nseg > 1) {
     LAT_CHECK(a.ws != nullptr, "lightning_attention (CUDA): segmented sweep needs a workspace");
     // Local states of every slot but the last (kernels/cuda/lightning_attention_state.cu), then the prefix.
     const int key = a.mode == kFwd ? ModeTraits<kFwd>::kKey : ModeTraits<kBwdKV>::kKey;
     const int val = a.mode == kFwd ? ModeTraits<kFwd>::kVal : ModeTraits<kBwdKV>::kVal;
-    const La2StateOperand ko{a.t[key], a.heads * a.n * D, a.n * D, D}, vo{a.t[val], a.heads * a.n * D, a.n * D, D};
-    la2_state_pass(D, ko, vo, a.log_decay, static_cast<int>(a.heads), a.bh, a.n, plan.sub_blocks * kBlk,
-                   plan.nslots() - 1, plan.nslots(), a.reverse, a.shift, a.ws);
+    const Strided& kt = a.t[key];
+    const Strided& vt = a.t[val];
+    la2_state_pass(D, La2StateOperand{kt.p, kt.sb, kt.sh, kt.st}, La2StateOperand{vt.p, vt.sb, vt.sh, vt.st},
+                   a.log_decay, static_cast<int>(a.heads), a.bh, a.n, plan.sub_blocks * kBlk, plan.nslots() - 1,
+                   plan.nslots(), a.reverse, a.shift, a.ws);
     const int threads = 256, gx = (D * D + threads - 1) / threads;
     la2_prefix_kernel<<<dim3(gx, static_cast<unsigned>(a.bh)), threads, 0, ::lat::cuda::stream()>>>(
         a.ws, a.init, a.init_transposed ? 1 : 0, D, plan.nslots(), plan.sub_blocks * kBlk, a.log_decay,
@@ -655,63 +677,62 @@ int64_t la2_workspace_floats(int64_t bh, int64_t n, int64_t d) {
   return plan.nseg > 1 ? bh * plan.nslots() * d * d : 0;
 }
 
-void la2_forward_bf16(const void* q, const void* k, const void* v, const float* log_decay,
-                      const float* initial_state, void* o, float* final_state, int64_t batch, int64_t heads,
-                      int64_t n, int64_t d, float* workspace) {
-  SweepArgs a{};
-  a.mode = kFwd;
-  a.t[0] = static_cast<const bf16*>(q);
-  a.t[1] = static_cast<const bf16*>(k);
-  a.t[2] = static_cast<const bf16*>(v);
-  a.o0 = static_cast<bf16*>(o);
-  a.log_decay = log_decay;
-  a.heads = heads;
-  a.bh = batch * heads;
-  a.n = n;
-  a.init = initial_state;
-  a.final_state = final_state;
-  a.ws = workspace;
-  run_sweep_d(d, a);
+bool la2_view_supported(const La2View& v) {
+  return reinterpret_cast<uintptr_t>(v.data) % 16 == 0 && v.batch_stride % 8 == 0 && v.head_stride % 8 == 0 &&
+         v.token_stride % 8 == 0;
 }
 
-void la2_backward_bf16(const void* q, const void* k, const void* v, const float* log_decay,
-                       const float* initial_state, const void* grad_out, const float* grad_final_state,
-                       void* grad_q, void* grad_k, void* grad_v, float* grad_initial_state, int64_t batch,
-                       int64_t heads, int64_t n, int64_t d, float* workspace) {
-  auto cq = static_cast<const bf16*>(q);
-  auto ck = static_cast<const bf16*>(k);
-  auto cv = static_cast<const bf16*>(v);
-  auto cg = static_cast<const bf16*>(grad_out);
-  // dQ: forward order with q' = dO, k' = V, v' = K and S' = Sᵀ.
+void la2_forward_bf16(const La2Forward& f) {
   SweepArgs a{};
   a.mode = kFwd;
-  a.t[0] = cg;
-  a.t[1] = cv;
-  a.t[2] = ck;
-  a.o0 = static_cast<bf16*>(grad_q);
-  a.log_decay = log_decay;
-  a.heads = heads;
-  a.bh = batch * heads;
-  a.n = n;
-  a.init = initial_state;
+  a.t[0] = strided(f.q);
+  a.t[1] = strided(f.k);
+  a.t[2] = strided(f.v);
+  a.o0 = strided(f.o);
+  a.log_decay = f.log_decay;
+  a.heads = f.heads;
+  a.bh = f.batch * f.heads;
+  a.n = f.n;
+  a.init = f.initial_state;
+  a.final_state = f.final_state;
+  a.ws = f.workspace;
+  run_sweep_d(f.d, a);
+}
+
+void la2_backward_bf16(const La2Backward& g) {
+  // dQ: forward order with q' = dO, k' = V, v' = K and S' = Sᵀ (so the forward's slot states, transposed, are
+  // this sweep's entering states).
+  SweepArgs a{};
+  a.mode = kFwd;
+  a.t[0] = strided(g.grad_out);
+  a.t[1] = strided(g.v);
+  a.t[2] = strided(g.k);
+  a.o0 = strided(g.grad_q);
+  a.log_decay = g.log_decay;
+  a.heads = g.heads;
+  a.bh = g.batch * g.heads;
+  a.n = g.n;
+  a.init = g.initial_state;
   a.init_transposed = true;
-  a.ws = workspace;
-  run_sweep_d(d, a);
+  a.ws = g.workspace;
+  a.entering = g.forward_states;
+  run_sweep_d(g.d, a);
   // dV and dK in one reverse sweep with S' = D (shift 1); its final state is d(initial state).
   SweepArgs b = a;
   b.mode = kBwdKV;
-  b.t[0] = ck;
-  b.t[1] = cq;
-  b.t[2] = cg;
-  b.t[3] = cv;
-  b.o0 = static_cast<bf16*>(grad_v);
-  b.o1 = static_cast<bf16*>(grad_k);
-  b.init = grad_final_state;
+  b.t[0] = strided(g.k);
+  b.t[1] = strided(g.q);
+  b.t[2] = strided(g.grad_out);
+  b.t[3] = strided(g.v);
+  b.o0 = strided(g.grad_v);
+  b.o1 = strided(g.grad_k);
+  b.init = g.grad_final_state;
   b.init_transposed = false;
-  b.final_state = grad_initial_state;
+  b.final_state = g.grad_initial_state;
   b.reverse = true;
   b.shift = 1;
-  run_sweep_d(d, b);
+  b.entering = nullptr;
+  run_sweep_d(g.d, b);
 }
 
 void la2_forward_generic(DType dtype, const void* q, const void* k, const void* v, const float* log_decay,

@@ -1,12 +1,14 @@
 // CUDA kernels for kernels/lightning_attention.h (SPEC §4, Lightning Attention-2 tiling on sm_90).
 //
-// Fast path (bf16 q/k/v/o, fp32 state, m == e ∈ {64, 128}): one tensor-core tile kernel (mma.sync m16n8k16 bf16,
-// fp32 accumulation, cp.async double-buffered 64-row tiles, 8 warps, two barriers per tile) in two modes:
+// Fast path (bf16 q/k/v/o read and written in place through batch/head/token strides, fp32 state, m == e ∈
+// {64, 128}): one tensor-core tile kernel (mma.sync m16n8k16 bf16, fp32 accumulation, cp.async double-buffered
+// 64-row tiles, 8 warps, two barriers per tile) in two modes:
 //   forward: o'_t = Σ_{j≤t in sweep order} λ^{t−j} (q'_t·k'_j) v'_j + λ^{r+shift} q'_t S'_block, with the state S'
 //   kept in registers (fp32 master) and in shared memory (double-buffered bf16 copy for the right product);
 //   fused dK/dV: one reverse sweep with the state D giving dv = fwd(q'=K, k'=Q, v'=dO, S'=D) and
 //   dk = fwd(q'=V, k'=dO, v'=Q, S'=Dᵀ) from the same tiles; its final state is d(initial state).
-// The backward is the dQ sweep (forward mode on q'=dO, k'=V, v'=K, S'=Sᵀ) plus the fused dK/dV sweep.
+// The backward is the dQ sweep (forward mode on q'=dO, k'=V, v'=K, S'=Sᵀ) plus the fused dK/dV sweep; the dQ
+// sweep's segment entering states are the forward's transposed, so a backward handed them skips one state pass.
 // Small B·H: the sequence is split into segments (local states of slots of every segment but the last from the
 // state-only pass of lightning_attention_state.cuh, a prefix over slots, then every segment in parallel); the
 // workspace is B·H·slots·m·e floats (la2_workspace_floats),
@@ -24,19 +26,43 @@
 namespace lat::kernels::cuda {
 
 bool la2_fast_supported(int64_t m, int64_t e);
-// Floats of workspace the fast path needs for one call (0 when no segmentation is used).
+// Floats of workspace the fast path needs for one call (0 when no segmentation is used). After a forward, the
+// workspace holds the state entering every slot of the sweep: hand it to the backward as forward_states and its
+// dQ sweep skips its own state pass.
 int64_t la2_workspace_floats(int64_t bh, int64_t n, int64_t d);
 
-// Fast path. q, k, v, o: bf16 [B·H, N, d]; log_decay: f32 [H] on device; initial_state: f32 [B·H, d, d] or
-// null; final_state: f32 [B·H, d, d] or null. workspace: la2_workspace_floats(...) floats (null if 0).
-void la2_forward_bf16(const void* q, const void* k, const void* v, const float* log_decay,
-                      const float* initial_state, void* o, float* final_state, int64_t batch, int64_t heads,
-                      int64_t n, int64_t d, float* workspace);
-// grad_final_state / grad_initial_state nullable; all gradients bf16 except the states (f32).
-void la2_backward_bf16(const void* q, const void* k, const void* v, const float* log_decay,
-                       const float* initial_state, const void* grad_out, const float* grad_final_state,
-                       void* grad_q, void* grad_k, void* grad_v, float* grad_initial_state, int64_t batch,
-                       int64_t heads, int64_t n, int64_t d, float* workspace);
+// One bf16 operand of shape [B, H, N, d] in device memory: element strides of batch, head and token, the
+// feature dimension contiguous. [B, H, N, d] and [B, N, H, d] buffers (and any other order) are read and
+// written in place.
+struct La2View {
+  void* data;
+  int64_t batch_stride, head_stride, token_stride;
+};
+// The fast path needs 16-byte aligned rows: data and every stride a multiple of 8 elements.
+bool la2_view_supported(const La2View& v);
+
+// Fast path (bf16 operands, f32 log_decay [H] and states [B·H, d, d]; states nullable).
+struct La2Forward {
+  La2View q, k, v, o;
+  const float* log_decay;
+  const float* initial_state;
+  float* final_state;
+  int64_t batch, heads, n, d;
+  float* workspace;  // la2_workspace_floats(...) floats (null if 0)
+};
+void la2_forward_bf16(const La2Forward& f);
+
+struct La2Backward {
+  La2View q, k, v, grad_out, grad_q, grad_k, grad_v;
+  const float* log_decay;
+  const float* initial_state;
+  const float* grad_final_state;
+  float* grad_initial_state;
+  int64_t batch, heads, n, d;
+  const float* forward_states;  // the forward's workspace after the call, or null (recomputed)
+  float* workspace;
+};
+void la2_backward_bf16(const La2Backward& b);
 
 // Generic path; q/k/v/o/gradients of `dtype` (F32 or BF16), states f32 (nullable as above).
 void la2_forward_generic(DType dtype, const void* q, const void* k, const void* v, const float* log_decay,

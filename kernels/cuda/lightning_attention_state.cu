@@ -147,7 +147,8 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
   const int64_t te = min(p.n, ts + p.slot_tokens);
   float* dst = p.out + (bh * p.slots_total + slot) * D * D;
   if (te <= ts) {  // the slot starts at or past n: empty
-    for (int i = tid; i < D * D / 4; i += C::kThreads) reinterpret_cast<float4*>(dst)[i] = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int i = tid; i < D * D / 4; i += C::kThreads)
+      reinterpret_cast<float4*>(dst)[i] = make_float4(0.f, 0.f, 0.f, 0.f);
     return;
   }
   const int nstage = static_cast<int>((te - ts + TOK - 1) / TOK);

@@ -4,7 +4,8 @@
 // kernels (and their test and bench).
 //
 // For slot s (sweep tokens [s·T, min(n, (s+1)·T)) with T = slot_tokens, slot end e_s = min(n, (s+1)·T)):
-//   out[(bh·slots_total + s)·d·d + i·d + j] = Σ_t λ^{(e_s − t) − shift} k'_t[i] v'_t[j],   λ = exp(−log_decay[bh % heads])
+//   out[(bh·slots_total + s)·d·d + i·d + j] = Σ_t λ^{(e_s − t) − shift} k'_t[i] v'_t[j],
+//   λ = exp(−log_decay[bh % heads]),
 // where sweep token t reads row t (forward) or row n − 1 − t (reverse) of its operand; a slot beginning at or past
 // n gets zeros. Slots 0 .. nslots_computed − 1 are computed. fp32 accumulation of bf16 products; each key is
 // rounded to bf16 once after its decay weight is applied (as in the tile kernel's state update).

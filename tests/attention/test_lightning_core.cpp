@@ -156,6 +156,28 @@ TEST_CASE("gradcheck lightning_attention core (out and final state), N not a mul
   });
 }
 
+TEST_CASE("gradcheck lightning_attention on [B, N, H, D] buffers seen as [B, H, N, D] (strided operands)") {
+  const int64_t B = 2, H = 3, N = 9, m = 4, e = 5;
+  const Tensor s = decay_tensor({0.0, 0.25, 0.5});
+  const std::vector<Shape> shapes{{B, N, H, m}, {B, N, H, m}, {B, N, H, e}, {B, H, m, e}};
+  gradcheck_inputs("core.strided", shapes, {-1, -1, -1, -1}, [&](const Vars& in) {
+    auto r = lightning_attention(transpose(in[0], 1, 2), transpose(in[1], 1, 2), transpose(in[2], 1, 2), s, 4, in[3]);
+    return add(sum(mul(r.out, r.out)), sum(r.final_state));
+  });
+  // Same values as the contiguous operands, and the output follows v's [B, N, H, e] layout.
+  Tensor q = testing::random_double(shapes[0], "sq"), k = testing::random_double(shapes[1], "sk");
+  Tensor v = testing::random_double(shapes[2], "sv");
+  auto strided = lightning_attention(Variable(q.transpose(1, 2)), Variable(k.transpose(1, 2)),
+                                     Variable(v.transpose(1, 2)), s, 4, Variable());
+  auto dense = lightning_attention(Variable(q.transpose(1, 2).contiguous()), Variable(k.transpose(1, 2).contiguous()),
+                                   Variable(v.transpose(1, 2).contiguous()), s, 4, Variable());
+  CHECK(strided.out.data().transpose(1, 2).is_contiguous());
+  const std::vector<double> a = strided.out.data().contiguous().to_vector<double>();
+  const std::vector<double> b = dense.out.data().to_vector<double>();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-12));
+}
+
 TEST_CASE("gradcheck lightning_attention normalised form") {
   const int64_t B = 1, H = 2, N = 11, m = 4, e = 4;
   const Tensor s = decay_tensor({0.0, 0.3});

@@ -2,8 +2,9 @@
 // Ragged N (63, 500, 913), d = e ∈ {64, 128} (tensor-core path, bf16: relative RMS ≤ 5e-3), d ≠ e (generic path,
 // bf16 and f32), no decay and strong decay, with initial state and final-state gradient; B·H small enough that
 // the segmented sweep runs (also with segments cut into several state-pass slots), and large enough that it
-// does not. The state-only pass of the segmented sweep also on its own: strided [B, N, H, D] operands, a slot
-// cut by n and one past n, forward and reverse, shift 0 and 1.
+// does not; [B, N, H, D] buffers read and written in place; the backward with and without the forward's segment
+// states. The state-only pass of the segmented sweep also on its own: strided [B, N, H, D] operands, a slot cut by
+// n and one past n, forward and reverse, shift 0 and 1.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -27,6 +28,7 @@ struct Case {
   double decay;  // log-decay of the last head (heads interpolate from decay / H)
   bool init;
   DType dtype;
+  bool heads_inner = false;  // operands and results are [B, N, H, D] buffers seen as [B, H, N, D]
 };
 
 Tensor to_cpu64(const Tensor& t) { return t.to(Device::cpu()).to(DType::F64).contiguous(); }
@@ -34,22 +36,32 @@ Tensor to_cpu64(const Tensor& t) { return t.to(Device::cpu()).to(DType::F64).con
 void run_case(const Case& c) {
   const uint64_t seed = static_cast<uint64_t>(c.n * 131 + c.m * 7 + c.e + c.h * 1000 + (c.init ? 5 : 0));
   const Shape qs{c.b, c.h, c.n, c.m}, vs{c.b, c.h, c.n, c.e}, ss{c.b, c.h, c.m, c.e};
-  Tensor q = gpu_test::random_device(qs, c.dtype, seed, -1, 1);
-  Tensor k = gpu_test::random_device(qs, c.dtype, seed + 1, -1, 1);
-  Tensor v = gpu_test::random_device(vs, c.dtype, seed + 2, -1, 1);
-  Tensor go = gpu_test::random_device(vs, c.dtype, seed + 3, -1, 1);
+  // [B, H, N, x] tensors, or [B, N, H, x] buffers transposed to that shape.
+  auto layout = [&](const Shape& s) { return c.heads_inner ? Shape{s[0], s[2], s[1], s[3]} : s; };
+  auto as_bhnd = [&](const Tensor& t) { return c.heads_inner ? t.transpose(1, 2) : t; };
+  auto random_op = [&](const Shape& s, uint64_t sd) {
+    return as_bhnd(gpu_test::random_device(layout(s), c.dtype, sd, -1, 1));
+  };
+  auto empty_op = [&](const Shape& s) { return as_bhnd(Tensor::empty(layout(s), c.dtype, Device::cuda())); };
+  Tensor q = random_op(qs, seed), k = random_op(qs, seed + 1), v = random_op(vs, seed + 2);
+  Tensor go = random_op(vs, seed + 3);
   Tensor gfin = gpu_test::random_device(ss, c.dtype, seed + 4, -1, 1);
   Tensor init = c.init ? gpu_test::random_device(ss, c.dtype, seed + 5, -1, 1) : Tensor();  // states share q's dtype
   std::vector<double> dec(static_cast<size_t>(c.h));
   for (int64_t i = 0; i < c.h; ++i) dec[static_cast<size_t>(i)] = c.decay * static_cast<double>(i + 1) / c.h;
   Tensor ld = gpu_test::device_from(dec, Shape{c.h}, c.dtype);
 
-  Tensor o = Tensor::empty(vs, c.dtype, Device::cuda()), fin = Tensor::empty(ss, c.dtype, Device::cuda());
-  Tensor dq = Tensor::empty(qs, c.dtype, Device::cuda()), dk = Tensor::empty(qs, c.dtype, Device::cuda());
-  Tensor dv = Tensor::empty(vs, c.dtype, Device::cuda());
+  Tensor o = empty_op(vs), fin = Tensor::empty(ss, c.dtype, Device::cuda());
+  Tensor dq = empty_op(qs), dk = empty_op(qs), dv = empty_op(vs);
   Tensor dinit = c.init ? Tensor::empty(ss, c.dtype, Device::cuda()) : Tensor();
-  kernels::lightning_attention_forward(q, k, v, ld, init, 64, o, fin);
+  Tensor segment_states;
+  kernels::lightning_attention_forward(q, k, v, ld, init, 64, o, fin, &segment_states);
   kernels::lightning_attention_backward(q, k, v, ld, init, 64, go, gfin, dq, dk, dv, dinit);
+  // The backward again, handed the forward's segment states (its dQ sweep then skips its own state pass).
+  Tensor dq2 = empty_op(qs), dk2 = empty_op(qs), dv2 = empty_op(vs);
+  Tensor dinit2 = c.init ? Tensor::empty(ss, c.dtype, Device::cuda()) : Tensor();
+  if (segment_states.defined())
+    kernels::lightning_attention_backward(q, k, v, ld, init, 64, go, gfin, dq2, dk2, dv2, dinit2, segment_states);
 
   // Reference: the CPU op in double on the very values the GPU saw.
   Tensor q64 = to_cpu64(q), k64 = to_cpu64(k), v64 = to_cpu64(v), go64 = to_cpu64(go), gf64 = to_cpu64(gfin);
@@ -64,7 +76,7 @@ void run_case(const Case& c) {
   const double tol = (c.dtype == DType::BF16 || fast) ? gpu_test::kBF16Tolerance : 1e-4;
   auto check = [&](const char* name, const Tensor& got, const Tensor& ref) {
     const double err = rel_rms(host(got), ref.to_vector<double>());
-    const std::string label = std::string(name) + " B=" + std::to_string(c.b) + " H=" + std::to_string(c.h) +
+    const std::string label = std::string(name) + (c.heads_inner ? " [B,N,H,D]" : "") + " B=" + std::to_string(c.b) + " H=" + std::to_string(c.h) +
                               " N=" + std::to_string(c.n) + " m=" + std::to_string(c.m) + " e=" + std::to_string(c.e) +
                               " decay=" + gpu_test::sci(c.decay) + (c.init ? " init" : "") + " " +
                               dtype_name(c.dtype) + ": rel RMS " + gpu_test::sci(err);
@@ -77,6 +89,12 @@ void run_case(const Case& c) {
   check("dk", dk, rdk);
   check("dv", dv, rdv);
   if (c.init) check("d_initial_state", dinit, rdinit);
+  if (segment_states.defined()) {
+    check("dq (forward's segment states)", dq2, rdq);
+    check("dk (forward's segment states)", dk2, rdk);
+    check("dv (forward's segment states)", dv2, rdv);
+    if (c.init) check("d_initial_state (forward's segment states)", dinit2, rdinit);
+  }
 }
 
 // la2_state_pass on [B, N, H, D] operands against Σ_t λ^{(e_s − t) − shift} k_t v_tᵀ in double: n = 300 with
@@ -146,6 +164,15 @@ TEST_CASE("gpu: lightning attention fast path (d = e) vs CPU double reference") 
   run_case({2, 40, 500, 128, 128, 0.02, true, DType::BF16});  // B·H = 80: one segment per head
   run_case({1, 4, 4493, 128, 128, 0.02, true, DType::BF16});  // 24 segments of 3 tiles, 3 state-pass slots each
   run_case({1, 1, 913, 128, 128, 0.01, true, DType::F32});    // f32 operands through the bf16 kernels
+}
+
+TEST_CASE("gpu: lightning attention on [B, N, H, D] buffers (in place through strides) vs CPU double reference") {
+  cuda::init(0);
+  run_case({2, 3, 500, 128, 128, 0.05, true, DType::BF16, true});    // segmented
+  run_case({3, 64, 131, 64, 64, 0.5, false, DType::BF16, true});     // one segment per head
+  run_case({1, 4, 4493, 128, 128, 0.02, true, DType::BF16, true});   // several state-pass slots per segment
+  run_case({1, 2, 500, 64, 65, 0.1, true, DType::BF16, true});       // generic path: contiguous copies
+  run_case({1, 2, 300, 128, 128, 0.02, true, DType::F32, true});     // f32: bf16 copies, results cast back
 }
 
 TEST_CASE("gpu: lightning attention generic path (d != e) vs CPU double reference") {
