@@ -8,6 +8,7 @@
 #include "core/cuda_context.h"
 #include "core/error.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/lightning_attention_state.cuh"
 #include "kernels/cuda/pointwise.cuh"
 
 namespace lat::kernels::cuda {
@@ -58,45 +59,26 @@ __device__ __forceinline__ uint32_t scale_bf16x2(uint32_t x, float wlo, float wh
 // λ^x = exp(−s·x), x ≥ 0.
 __device__ __forceinline__ float decay_pow(float s, int x) { return expf(-s * static_cast<float>(x)); }
 
-// Feature map F (a La2Feature code) applied to operands as they land, and its derivative (results go to bf16).
-template <int F>
-__device__ __forceinline__ float feature(float x) {
-  if constexpr (F == 1) return elu1<FastExp>(x);
-  else if constexpr (F == 2) return silu<FastExp>(x);
-  else return x;
-}
-template <int F>
-__device__ __forceinline__ float feature_grad(float x) {
-  if constexpr (F == 1) return elu1_grad<FastExp>(x);
-  else if constexpr (F == 2) return silu_grad<FastExp>(x);
-  else return 1.0f;
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // The tensor-core tile kernel. Sweep coordinate t̃ ∈ [0, N); global row = reverse ? N−1−t̃ : t̃.
 //
-// Three modes of one loop over 64-row tiles (kStages-deep cp.async pipeline, fp32 state S' in registers, a bf16
+// Two modes of one loop over 64-row tiles (kStages-deep cp.async pipeline, fp32 state S' in registers, a bf16
 // copy of S' in shared memory, double-buffered so that the state update of tile b and the output of tile b run
 // between the same two barriers):
 //   kFwd   (tensors q', k', v'):      o' = diag(λ^{r+shift}) q' S'_b + [(q' k'ᵀ) ⊙ M] v'
-//   kState (tensors k', v'):          only the state recurrence (the local state of a segment)
 //   kBwdKV (tensors k, q, dO, v):     dv = diag(λ^{r+1}) k D_b + [(k qᵀ) ⊙ M] dO,
 //                                     dk = diag(λ^{r+1}) v D_bᵀ + [(v dOᵀ) ⊙ M] q      (reverse order, shift 1)
 // with, in every mode, S' ← λ^{nb} S' + (diag(λ^{nb−r−shift}) k')ᵀ v' (k' = q, v' = dO in kBwdKV: S' = D).
 // Per tile: barrier A (tile b landed; everything of tile b−1 done) → issue the load of tile b+kStages−1 →
 // phase 1 (intra-tile scores P into shared memory; state update, bf16 copy into the other buffer) → barrier B →
 // phase 2 (outputs from P and the state copy of tile b).
-enum Mode { kFwd = 0, kState = 1, kBwdKV = 2 };
+enum Mode { kFwd = 0, kBwdKV = 1 };
 
 template <int M>
 struct ModeTraits;
 template <>
 struct ModeTraits<kFwd> {
   static constexpr int kTensors = 3, kStages = 2, kScores = 1, kKey = 1, kVal = 2;
-};
-template <>
-struct ModeTraits<kState> {
-  static constexpr int kTensors = 2, kStages = 3, kScores = 0, kKey = 0, kVal = 1;
 };
 template <>
 struct ModeTraits<kBwdKV> {
@@ -125,7 +107,6 @@ struct TileParams {
                        // 4 start[bh·slots + seg·step] transposed
   int start_slots, start_step;
   float* final_state;  // [bh][d][d], written by the last segment (nullable)
-  float* local_out;    // kState: [bh·nseg + seg][d][d]
   int reverse;
   int shift;
   int mapped[4];        // operand w gets the kernel's feature map in shared memory, as its tile lands
@@ -137,21 +118,21 @@ constexpr int kPowTable = 80;  // λ^x for x ∈ [0, kBlk + 1]
 template <int D, int M>
 constexpr int tile_smem_bytes() {
   using T = ModeTraits<M>;
-  return T::kStages * T::kTensors * kBlk * (D + 8) * 2 + (M == kState ? 0 : 2 * D * (D + 8) * 2) +
+  return T::kStages * T::kTensors * kBlk * (D + 8) * 2 + 2 * D * (D + 8) * 2 +
          T::kScores * kBlk * (kBlk + 8) * 2 + kPowTable * 4;
 }
 
 // F: the feature map (La2Feature code) of the operands p.mapped and of the chain rule through p.raw0/raw1; the
 // identity kernels (F = 0) compile none of it.
 template <int D, int NW, int M, int F>
-__global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(const TileParams p) {
+__global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p) {
   using T = ModeTraits<M>;
   constexpr int NT = T::kTensors, ST = T::kStages, THREADS = NW * 32;
   constexpr int LD = D + 8, LDP = kBlk + 8, TILE = kBlk * LD;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* sT = reinterpret_cast<bf16*>(smem_raw);            // [ST][NT][kBlk][LD]
-  bf16* sS = sT + ST * NT * TILE;                           // [2][D][LD] (not kState)
-  bf16* sP = sS + (M == kState ? 0 : 2 * D * LD);           // [kScores][kBlk][LDP]
+  bf16* sS = sT + ST * NT * TILE;                           // [2][D][LD]
+  bf16* sP = sS + 2 * D * LD;                               // [kScores][kBlk][LDP]
   float* sPow = reinterpret_cast<float*>(sP + T::kScores * kBlk * LDP);
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
@@ -201,10 +182,7 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
         uint4 x = *chunk;
         uint32_t* h = reinterpret_cast<uint32_t*>(&x);
 #pragma unroll
-        for (int u = 0; u < 4; ++u) {
-          const float2 f = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&h[u]));
-          h[u] = pack_bf16(feature<F>(f.x), feature<F>(f.y));
-        }
+        for (int u = 0; u < 4; ++u) h[u] = feature_map_bf16x2<F>(h[u]);
         *chunk = x;
       }
     }
@@ -229,13 +207,11 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
       for (int h = 0; h < 4; ++h) {
         const int i = srow0 + mt * 16 + g + (h >= 2 ? 8 : 0), j = scol0 + nt * 8 + 2 * t4 + (h & 1);
         float x = 0.f;
-        if (M != kState) {
-          if (p.start_mode == 1) x = p.start[bh * D * D + i * D + j];
-          else if (p.start_mode == 2) x = p.start[bh * D * D + j * D + i];
-          else if (p.start_mode >= 3) {
-            const float* slot = p.start + (bh * p.start_slots + static_cast<int64_t>(seg) * p.start_step) * D * D;
-            x = p.start_mode == 3 ? slot[i * D + j] : slot[j * D + i];
-          }
+        if (p.start_mode == 1) x = p.start[bh * D * D + i * D + j];
+        else if (p.start_mode == 2) x = p.start[bh * D * D + j * D + i];
+        else if (p.start_mode >= 3) {
+          const float* slot = p.start + (bh * p.start_slots + static_cast<int64_t>(seg) * p.start_step) * D * D;
+          x = p.start_mode == 3 ? slot[i * D + j] : slot[j * D + i];
         }
         st[mt][nt][h] = x;
       }
@@ -249,7 +225,7 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
         *reinterpret_cast<uint32_t*>(dst + (i + 8) * LD + j) = pack_bf16(st[mt][nt][2], st[mt][nt][3]);
       }
   };
-  if constexpr (M != kState) store_state_bf16(sS);
+  store_state_bf16(sS);
 
   // Scores P = (A Bᵀ) ⊙ M of one tile: warp (rt, ch) owns rows rt·16.., cols ch·PC..
   constexpr int PC = kBlk / (NW / 4), PNT = PC / 8;
@@ -393,8 +369,8 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
             float y0 = oacc[mt][nt][2 * hh], y1 = oacc[mt][nt][2 * hh + 1];
             if (F != 0 && which == CHAIN && raw_base != nullptr) {  // chain rule through the feature map
               const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&chain_raw[mt][hh][nt]));
-              y0 *= feature_grad<F>(x.x);
-              y1 *= feature_grad<F>(x.y);
+              y0 *= feature_map_grad<F>(x.x);
+              y1 *= feature_map_grad<F>(x.y);
             }
             *reinterpret_cast<uint32_t*>(go + row * ost + c) = pack_bf16(y0, y1);
           }
@@ -419,7 +395,7 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
     const int stg = b % ST;
     const int64_t t0 = tb + static_cast<int64_t>(b) * kBlk;
     const int nb = static_cast<int>(te - t0 < kBlk ? te - t0 : kBlk);
-    if constexpr (F != 0 && M != kState)
+    if constexpr (F != 0)
       if (raw_base != nullptr) fetch_chain(t0);  // consumed at the end of phase 2: its latency is hidden
 
     // Phase 1: scores.
@@ -466,9 +442,8 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
           }
         }
       }
-      if constexpr (M != kState) store_state_bf16(sS + ((b + 1) & 1) * D * LD);
+      store_state_bf16(sS + ((b + 1) & 1) * D * LD);
     }
-    if constexpr (M == kState) continue;
     __syncthreads();  // B
     // Phase 2: outputs from P and the state copy entering tile b.
     const bf16* cS = sS + (b & 1) * D * LD;
@@ -481,8 +456,7 @@ __global__ void __launch_bounds__(NW * 32, M == kState ? 2 : 1) la2_tile_kernel(
   cp_async_wait<0>();
 
   float* dst = nullptr;
-  if (M == kState) dst = p.local_out + (bh * p.nseg + seg) * D * D;
-  else if (p.final_state != nullptr && seg == p.nseg - 1) dst = p.final_state + bh * D * D;
+  if (p.final_state != nullptr && seg == p.nseg - 1) dst = p.final_state + bh * D * D;
   if (dst != nullptr) {
 #pragma unroll
     for (int mt = 0; mt < SMT; ++mt)
@@ -624,20 +598,14 @@ void run_sweep(const SweepArgs& a) {
     p.start_step = plan.sub;
   } else if (plan.nseg > 1) {
     LAT_CHECK(a.ws != nullptr, "lightning_attention (CUDA): segmented sweep needs a workspace");
-    TileParams ps = p;
+    // Local states of every slot but the last (kernels/cuda/lightning_attention_state.cu), then the prefix.
     const int key = a.mode == kFwd ? ModeTraits<kFwd>::kKey : ModeTraits<kBwdKV>::kKey;
     const int val = a.mode == kFwd ? ModeTraits<kFwd>::kVal : ModeTraits<kBwdKV>::kVal;
-    ps.t[0] = a.t[key];
-    ps.t[1] = a.t[val];
-    ps.t[2] = ps.t[3] = Strided{};
-    ps.mapped[0] = a.mapped[key];
-    ps.mapped[1] = a.mapped[val];
-    ps.mapped[2] = ps.mapped[3] = 0;
-    ps.raw0 = ps.raw1 = Strided{};
-    ps.local_out = a.ws;
-    ps.seg_blocks = plan.sub_blocks;
-    ps.nseg = plan.nslots();
-    launch_tile<D, NW, kState>(ps, a.feature, plan.nslots() - 1, a.bh);
+    const Strided& kt = a.t[key];
+    const Strided& vt = a.t[val];
+    la2_state_pass(D, La2StateOperand{kt.p, kt.sb, kt.sh, kt.st}, La2StateOperand{vt.p, vt.sb, vt.sh, vt.st},
+                   a.log_decay, static_cast<int>(a.heads), a.bh, a.n, plan.sub_blocks * kBlk, plan.nslots() - 1,
+                   plan.nslots(), a.reverse, a.shift, a.ws, {a.feature, a.mapped[key] != 0, a.mapped[val] != 0});
     const int threads = 256, gx = (D * D + threads - 1) / threads;
     la2_prefix_kernel<<<dim3(gx, static_cast<unsigned>(a.bh)), threads, 0, ::lat::cuda::stream()>>>(
         a.ws, a.init, a.init_transposed ? 1 : 0, D, plan.nslots(), plan.sub_blocks * kBlk, a.log_decay,

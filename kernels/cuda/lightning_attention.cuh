@@ -2,16 +2,16 @@
 //
 // Fast path (bf16 q/k/v/o read and written in place through batch/head/token strides, fp32 state, m == e ∈
 // {64, 128}): one tensor-core tile kernel (mma.sync m16n8k16 bf16, fp32 accumulation, cp.async double-buffered
-// 64-row tiles, 8 warps, two barriers per tile) in three modes:
+// 64-row tiles, 8 warps, two barriers per tile) in two modes:
 //   forward: o'_t = Σ_{j≤t in sweep order} λ^{t−j} (q'_t·k'_j) v'_j + λ^{r+shift} q'_t S'_block, with the state S'
 //   kept in registers (fp32 master) and in shared memory (double-buffered bf16 copy for the right product);
-//   state-only: the local state of a segment (k', v' only);
 //   fused dK/dV: one reverse sweep with the state D giving dv = fwd(q'=K, k'=Q, v'=dO, S'=D) and
 //   dk = fwd(q'=V, k'=dO, v'=Q, S'=Dᵀ) from the same tiles; its final state is d(initial state).
 // The backward is the dQ sweep (forward mode on q'=dO, k'=V, v'=K, S'=Sᵀ) plus the fused dK/dV sweep; the dQ
 // sweep's segment entering states are the forward's transposed, so a backward handed them skips one state pass.
-// Small B·H: the sequence is split into segments (local states of slots of every segment but the last, a prefix
-// over slots, then every segment in parallel); the workspace is B·H·slots·m·e floats (la2_workspace_floats),
+// Small B·H: the sequence is split into segments (local states of slots of every segment but the last from the
+// state-only pass of lightning_attention_state.cuh, a prefix over slots, then every segment in parallel); the
+// workspace is B·H·slots·m·e floats (la2_workspace_floats),
 // independent of N (slots ≤ about 2·SMs / (B·H) + B·H-independent constant).
 //
 // Generic path (any m, e ≤ 1024, f32 or bf16): one CTA per (batch, head) runs the per-token recurrence in fp32

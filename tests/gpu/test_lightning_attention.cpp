@@ -3,15 +3,18 @@
 // bf16 and f32), no decay and strong decay, with initial state and final-state gradient; B·H small enough that
 // the segmented sweep runs (also with segments cut into several state-pass slots), and large enough that it
 // does not; [B, N, H, D] buffers read and written in place; the backward with and without the forward's segment
-// states; elu1 and silu feature maps fused into the loads.
+// states; elu1 and silu feature maps fused into the loads. The state-only pass of the segmented sweep also on its
+// own: strided [B, N, H, D] operands, a slot cut by n and one past n, forward and reverse, shift 0 and 1.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "gpu_test_util.h"
+#include "kernels/cuda/lightning_attention_state.cuh"
 #include "kernels/lightning_attention.h"
 
 namespace lat {
@@ -101,7 +104,63 @@ void run_case(const Case& c) {
   }
 }
 
+// la2_state_pass on [B, N, H, D] operands against Σ_t λ^{(e_s − t) − shift} k_t v_tᵀ in double: n = 300 with
+// slots of 128 tokens (groups of 128; the third slot is cut by n, the fourth starts past it) or 192 (groups of 64,
+// the second slot's second group is cut by n).
+void run_state_case(int d, int slot_tokens, bool reverse, int shift) {
+  const int64_t b = 2, h = 3, n = 300, bh = b * h;
+  const int slots = static_cast<int>((n + slot_tokens - 1) / slot_tokens) + 1;
+  const uint64_t seed = static_cast<uint64_t>(d * 7 + slot_tokens + (reverse ? 3 : 0) + shift);
+  const Shape shape{b, n, h, d};
+  Tensor k = gpu_test::random_device(shape, DType::BF16, seed, -1, 1);
+  Tensor v = gpu_test::random_device(shape, DType::BF16, seed + 1, -1, 1);
+  std::vector<double> dec(static_cast<size_t>(h));
+  for (int64_t i = 0; i < h; ++i) dec[static_cast<size_t>(i)] = 0.03 * static_cast<double>(i + 1);
+  Tensor ld = gpu_test::device_from(dec, Shape{h}, DType::F32);
+  Tensor out = Tensor::empty(Shape{bh, slots, d, d}, DType::F32, Device::cuda());
+  const kernels::cuda::La2StateOperand ko{k.raw_data(), n * h * d, d, h * d}, vo{v.raw_data(), n * h * d, d, h * d};
+  kernels::cuda::la2_state_pass(d, ko, vo, ld.data<float>(), static_cast<int>(h), bh, n, slot_tokens, slots, slots,
+                                reverse, shift, out.data<float>());
+  const std::vector<double> kh = host(k), vh = host(v), got = host(out), lam = host(ld);
+  std::vector<double> ref(got.size(), 0.0);
+  for (int64_t bi = 0; bi < b; ++bi)
+    for (int64_t hi = 0; hi < h; ++hi)
+      for (int s = 0; s < slots; ++s) {
+        const int64_t ts = static_cast<int64_t>(s) * slot_tokens, te = std::min(n, ts + slot_tokens);
+        double* L = ref.data() + ((bi * h + hi) * slots + s) * d * d;
+        for (int64_t t = ts; t < te; ++t) {
+          const int64_t row = reverse ? n - 1 - t : t;
+          const double w = std::exp(-lam[static_cast<size_t>(hi)] * static_cast<double>(te - t - shift));
+          const double* kr = kh.data() + ((bi * n + row) * h + hi) * d;
+          const double* vr = vh.data() + ((bi * n + row) * h + hi) * d;
+          for (int i = 0; i < d; ++i)
+            for (int j = 0; j < d; ++j) L[i * d + j] += w * kr[i] * vr[j];
+        }
+      }
+  bool past_n_zero = true;
+  for (int64_t r = 0; r < bh; ++r)
+    for (int64_t e = 0; e < static_cast<int64_t>(d) * d; ++e)
+      past_n_zero = past_n_zero && got[static_cast<size_t>((r * slots + slots - 1) * d * d + e)] == 0.0;
+  const double err = rel_rms(got, ref);
+  const std::string label = "state pass d=" + std::to_string(d) + " slot=" + std::to_string(slot_tokens) +
+                            (reverse ? " reverse" : " forward") + " shift=" + std::to_string(shift) + ": rel RMS " +
+                            gpu_test::sci(err);
+  MESSAGE(label);
+  CHECK_MESSAGE(err <= gpu_test::kBF16Tolerance, label);
+  CHECK_MESSAGE(past_n_zero, label);
+}
+
 }  // namespace
+
+TEST_CASE("gpu: lightning attention state-only pass (strided operands, slots cut by n) vs CPU double") {
+  cuda::init(0);
+  for (int d : {64, 128}) {
+    run_state_case(d, 128, false, 0);
+    run_state_case(d, 192, true, 1);
+    run_state_case(d, 128, true, 0);
+    run_state_case(d, 192, false, 1);
+  }
+}
 
 TEST_CASE("gpu: lightning attention fast path (d = e) vs CPU double reference") {
   cuda::init(0);

@@ -19,6 +19,7 @@
 #include "core/cuda_context.h"
 #include "core/random.h"
 #include "core/tensor.h"
+#include "kernels/cuda/lightning_attention_state.cuh"
 #include "kernels/lightning_attention.h"
 
 namespace lat::bench {
@@ -90,6 +91,28 @@ Result measure(int64_t b, int64_t h, int64_t n, int64_t d, int repeat, bool head
   return r;
 }
 
+// The segmented path's state-only pass alone, at the slot geometry plan_segments picks for 1×8×131072 on 132 SMs
+// (30 of 31 slots of 4096 tokens per head): bytes of k' and v' it reads / time.
+void state_pass(int repeat) {
+  const int64_t heads = 8, n = 131072, d = 128;
+  const int slot_tokens = 4096, slots = 31;
+  Problem p(1, heads, n, d, false);
+  Tensor out = Tensor::empty(Shape{heads, slots, d, d}, DType::F32, Device::cuda());
+  const kernels::cuda::La2StateOperand ko{p.k.raw_data(), heads * n * d, n * d, d}, vo{p.v.raw_data(), heads * n * d,
+                                                                                        n * d, d};
+  const double bytes = static_cast<double>(heads * (slots - 1) * slot_tokens * d) * 2 * 2;
+  for (int rev = 0; rev < 2; ++rev) {
+    const double ms = median_cuda_ms(
+        [&] {
+          kernels::cuda::la2_state_pass(static_cast<int>(d), ko, vo, p.ld.data<float>(), static_cast<int>(heads),
+                                        heads, n, slot_tokens, slots - 1, slots, rev == 1, rev, out.data<float>());
+        },
+        repeat);
+    std::printf("state-only pass alone (%s; 8 heads x 30 slots x 4096 tokens): %.3f ms, %.2f TB/s of k' + v'\n",
+                rev ? "reverse, shift 1" : "forward, shift 0", ms, bytes / (ms * 1e-3) / 1e12);
+  }
+}
+
 void run(int repeat, bool flat) {
   cuda::init(0);
   cudaDeviceProp prop{};
@@ -114,6 +137,8 @@ void run(int repeat, bool flat) {
                 r.fwd_floor_ms, r.fwd_ms, r.fwd_ms / r.fwd_floor_ms, r.fb_floor_ms, r.fb_ms, r.fb_ms / r.fb_floor_ms,
                 r.fwd_peak_mb, r.fb_peak_mb);
   }
+  std::printf("\n");
+  state_pass(repeat);
   if (!flat) return;
   const int64_t total = int64_t{1} << 22;  // B·H·N fixed
   std::printf("\nTime per token at fixed B·H·N = %lld, d = 128:\n\n| N | B·H | fwd ns/token | fwd+bwd ns/token |\n"

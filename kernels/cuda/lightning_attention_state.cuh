@@ -1,0 +1,41 @@
+// The state-only pass of the segmented Lightning Attention-2 sweep (kernels/cuda/lightning_attention.cu): the
+// local state of every slot, the d × d product K̃ᵀV of a slot's keys (weighted by their decay to the slot's end)
+// and values, for the prefix over slots that gives every segment its entering state. Internal to the CUDA
+// kernels (and their test and bench).
+//
+// For slot s (sweep tokens [s·T, min(n, (s+1)·T)) with T = slot_tokens, slot end e_s = min(n, (s+1)·T)):
+//   out[(bh·slots_total + s)·d·d + i·d + j] = Σ_t λ^{(e_s − t) − shift} k'_t[i] v'_t[j],
+//   λ = exp(−log_decay[bh % heads]),
+// where sweep token t reads row t (forward) or row n − 1 − t (reverse) of its operand (mapped by map.feature when
+// map.key / map.val say so); a slot beginning at or past
+// n gets zeros. Slots 0 .. nslots_computed − 1 are computed. fp32 accumulation of bf16 products; each key is
+// rounded to bf16 once after its decay weight is applied (as in the tile kernel's state update).
+//
+// Operands: bf16, element (b, h, t, f) at data[b·stride_batch + h·stride_head + t·stride_token + f] with
+// bh = b·heads + h and the feature f contiguous; strides in elements, multiples of 8, data 16-byte aligned
+// (the contiguous [B·H, N, d] layout has strides (heads·n·d, n·d, d)).
+// Requirements: sm_90 (TMA), d ∈ {64, 128}, slot_tokens a multiple of 64, n < 2^31, bh ≤ 65535.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/lightning_attention.cuh"
+
+namespace lat::kernels::cuda {
+
+struct La2StateOperand {
+  const void* data;  // bf16
+  int64_t stride_batch, stride_head, stride_token;
+};
+
+// The feature map applied to the key and/or value operand as it is read (the sweep's mapped operands).
+struct La2StateMap {
+  La2Feature feature = La2Feature::Identity;
+  bool key = false, val = false;
+};
+
+void la2_state_pass(int d, const La2StateOperand& key, const La2StateOperand& val, const float* log_decay,
+                    int heads, int64_t bh, int64_t n, int slot_tokens, int nslots_computed, int slots_total,
+                    bool reverse, int shift, float* out, const La2StateMap& map = {});
+
+}  // namespace lat::kernels::cuda
