@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/lightning_attention_state.cuh"
+#include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/pointwise.cuh"
 
 namespace lat::kernels::cuda {
@@ -16,41 +17,6 @@ namespace {
 
 constexpr int kBlk = 64;       // rows of one tile along N
 
-// ---------------------------------------------------------------------------------------------------------------
-// PTX helpers
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  const int bytes = valid ? 16 : 0;  // 0: zero-fill
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const bf16* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-__device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], const bf16* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&h);
-}
 __device__ __forceinline__ uint32_t scale_bf16x2(uint32_t x, float wlo, float whi) {
   __nv_bfloat162 h = *reinterpret_cast<__nv_bfloat162*>(&x);
   const float2 f = __bfloat1622float2(h);
@@ -758,21 +724,28 @@ bool la2_view_supported(const La2View& v) {
          v.token_stride % 8 == 0;
 }
 
-void la2_forward_bf16(const La2Forward& f) {
+// A sweep in `mode` of one call's (batch, heads, n), with its log-decay, feature map and workspace.
+SweepArgs sweep_of(int mode, const float* log_decay, int64_t batch, int64_t heads, int64_t n, La2Feature feature,
+                   float* ws) {
   SweepArgs a{};
-  a.mode = kFwd;
+  a.mode = mode;
+  a.log_decay = log_decay;
+  a.heads = heads;
+  a.bh = batch * heads;
+  a.n = n;
+  a.feature = feature;
+  a.ws = ws;
+  return a;
+}
+
+void la2_forward_bf16(const La2Forward& f) {
+  SweepArgs a = sweep_of(kFwd, f.log_decay, f.batch, f.heads, f.n, f.feature, f.workspace);
   a.t[0] = strided(f.q);
   a.t[1] = strided(f.k);
   a.t[2] = strided(f.v);
   a.o0 = strided(f.o);
-  a.log_decay = f.log_decay;
-  a.heads = f.heads;
-  a.bh = f.batch * f.heads;
-  a.n = f.n;
   a.init = f.initial_state;
   a.final_state = f.final_state;
-  a.ws = f.workspace;
-  a.feature = f.feature;
   a.mapped[0] = a.mapped[1] = 1;  // φ(q), φ(k)
   run_sweep_d(f.d, a);
 }
@@ -780,27 +753,19 @@ void la2_forward_bf16(const La2Forward& f) {
 void la2_backward_bf16(const La2Backward& g) {
   // dQ: forward order with q' = dO, k' = V, v' = K and S' = Sᵀ (so the forward's slot states, transposed, are
   // this sweep's entering states).
-  SweepArgs a{};
-  a.mode = kFwd;
+  SweepArgs a = sweep_of(kFwd, g.log_decay, g.batch, g.heads, g.n, g.feature, g.workspace);
   a.t[0] = strided(g.grad_out);
   a.t[1] = strided(g.v);
   a.t[2] = strided(g.k);
   a.o0 = strided(g.grad_q);
-  a.log_decay = g.log_decay;
-  a.heads = g.heads;
-  a.bh = g.batch * g.heads;
-  a.n = g.n;
   a.init = g.initial_state;
   a.init_transposed = true;
-  a.ws = g.workspace;
   a.entering = g.forward_states;
-  a.feature = g.feature;
-  a.mapped[2] = 1;         // φ(k)
-  a.raw0 = strided(g.q);   // dq = dφ(q) ⊙ φ'(q)
+  a.mapped[2] = 1;        // φ(k)
+  a.raw0 = strided(g.q);  // dq = dφ(q) ⊙ φ'(q)
   run_sweep_d(g.d, a);
   // dV and dK in one reverse sweep with S' = D (shift 1); its final state is d(initial state).
-  SweepArgs b = a;
-  b.mode = kBwdKV;
+  SweepArgs b = sweep_of(kBwdKV, g.log_decay, g.batch, g.heads, g.n, g.feature, g.workspace);
   b.t[0] = strided(g.k);
   b.t[1] = strided(g.q);
   b.t[2] = strided(g.grad_out);
@@ -808,15 +773,11 @@ void la2_backward_bf16(const La2Backward& g) {
   b.o0 = strided(g.grad_v);
   b.o1 = strided(g.grad_k);
   b.init = g.grad_final_state;
-  b.init_transposed = false;
   b.final_state = g.grad_initial_state;
   b.reverse = true;
   b.shift = 1;
-  b.entering = nullptr;
   b.mapped[0] = b.mapped[1] = 1;  // φ(k), φ(q)
-  b.mapped[2] = 0;
-  b.raw0 = Strided{};
-  b.raw1 = strided(g.k);  // dk = dφ(k) ⊙ φ'(k)
+  b.raw1 = strided(g.k);          // dk = dφ(k) ⊙ φ'(k)
   run_sweep_d(g.d, b);
 }
 

@@ -11,6 +11,7 @@
 // product, two instructions per pair), and the accumulators are multiplied by λ^G once per group. A group cut by
 // n (the slot's last) computes its weights relative to n instead.
 #include "kernels/cuda/lightning_attention_state.cuh"
+#include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/pointwise.cuh"
 
 #include <cuda.h>
@@ -29,9 +30,6 @@ namespace {
 
 constexpr int kMaxGroup = 128;  // tokens between two rescalings of the accumulators
 
-__device__ __forceinline__ uint32_t saddr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
 __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
 }
@@ -55,18 +53,6 @@ __device__ __forceinline__ void tma_load_4d(uint32_t dst, const CUtensorMap* map
       "[%6];\n" ::"r"(dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
       : "memory");
-}
-__device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 // x · (hi + lo) for two bf16 lanes with one rounding of the (dominant) product: fma(x, hi, round(x · lo)).
 __device__ __forceinline__ uint32_t weigh(uint32_t x, uint32_t hi, uint32_t lo) {
@@ -156,7 +142,7 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
     return;
   }
   const int nstage = static_cast<int>((te - ts + TOK - 1) / TOK);
-  const uint32_t raw = saddr(smem_raw);
+  const uint32_t raw = smem_addr(smem_raw);
   const uint32_t pad = ((raw + 1023u) & ~1023u) - raw;
   const uint32_t tiles = raw + pad;
   const uint32_t full0 = tiles + NST * C::kStageBytes;
