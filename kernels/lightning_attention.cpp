@@ -94,9 +94,14 @@ bool la2_in_place(const Tensor& t) {
 Tensor bf16_operand(const Tensor& t) { return la2_in_place(t) ? t : t.to(DType::BF16).contiguous(); }
 // The bf16 tensor the fast path writes: `out` itself when it can, else a contiguous stand-in (copy_back).
 Tensor bf16_result(const Tensor& out) { return la2_in_place(out) ? out : target_for(out, DType::BF16, false); }
-Tensor cuda_workspace(const Dims& d, const Tensor& like) {
-  const int64_t floats = cuda::la2_workspace_floats(d.batch * d.heads, d.n, d.m);
+Tensor f32_workspace(int64_t floats, const Tensor& like) {
   return floats > 0 ? Tensor::empty(Shape{floats}, DType::F32, like.device()) : Tensor();
+}
+Tensor cuda_workspace(const Dims& d, const Tensor& like) {
+  return f32_workspace(cuda::la2_workspace_floats(d.batch * d.heads, d.n, d.m), like);
+}
+Tensor generic_workspace(const Dims& d, const Tensor& like) {
+  return f32_workspace(cuda::la2_generic_workspace_floats(d.batch * d.heads, d.m, d.e), like);
 }
 cuda::La2Feature la2_feature(CoreFeatureMap f) {
   switch (f) {
@@ -128,9 +133,9 @@ void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor&
     if (segment_states != nullptr) *segment_states = ws;
   } else {
     const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-    Tensor oc = target_for(out, out.dtype(), false);
+    Tensor oc = target_for(out, out.dtype(), false), state_ws = generic_workspace(d, q);
     cuda::la2_forward_generic(q.dtype(), qc.raw_data(), kc.raw_data(), vc.raw_data(), f32_ptr(decay), f32_ptr(init),
-                              oc.raw_data(), f32_mut(fin), d.batch, d.heads, d.n, d.m, d.e);
+                              oc.raw_data(), f32_mut(fin), d.batch, d.heads, d.n, d.m, d.e, f32_mut(state_ws));
     copy_back(out, oc);
   }
   copy_back(final_state, fin);
@@ -163,9 +168,10 @@ void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
     const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous(), gc = grad_out.contiguous();
     Tensor dq = target_for(grad_q, grad_q.dtype(), false), dk = target_for(grad_k, grad_k.dtype(), false),
            dv = target_for(grad_v, grad_v.dtype(), false);
+    Tensor state_ws = generic_workspace(d, q);
     cuda::la2_backward_generic(q.dtype(), qc.raw_data(), kc.raw_data(), vc.raw_data(), f32_ptr(decay), f32_ptr(init),
                                gc.raw_data(), f32_ptr(gfin), dq.raw_data(), dk.raw_data(), dv.raw_data(),
-                               f32_mut(ginit), d.batch, d.heads, d.n, d.m, d.e);
+                               f32_mut(ginit), d.batch, d.heads, d.n, d.m, d.e, f32_mut(state_ws));
     copy_back(grad_q, dq);
     copy_back(grad_k, dk);
     copy_back(grad_v, dv);

@@ -596,17 +596,19 @@ void run_sweep_d(int64_t d, const SweepArgs& a) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Generic per-token recurrence (fp32 state in shared memory, row stride odd to avoid bank conflicts).
+// Generic per-token recurrence (fp32 state, row stride odd to avoid bank conflicts; in shared memory, or in the
+// global workspace state_ws [bh][m][e | 1] when it does not fit, e.g. d = 256).
 // U_t = S(t) + k_t v_tᵀ, o_t = q_tᵀ U_t, S(t+1) = λ U_t.
 template <class T>
 __global__ void la2_generic_fwd_kernel(const T* q, const T* k, const T* v, const float* log_decay, int heads,
-                                       const float* init, T* o, float* final_state, int64_t n, int m, int e) {
+                                       const float* init, T* o, float* final_state, int64_t n, int m, int e,
+                                       float* state_ws) {
   extern __shared__ float gsm[];
   const int ld = e | 1;
-  float* S = gsm;
-  float* sq = S + m * ld;
-  float* sk = sq + m;
   const int64_t bh = blockIdx.x;
+  float* S = state_ws ? state_ws + bh * m * ld : gsm;
+  float* sq = state_ws ? gsm : S + m * ld;
+  float* sk = sq + m;
   const float lam = expf(-log_decay[bh % heads]);
   for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x)
     S[(idx / e) * ld + idx % e] = init ? init[bh * m * e + idx] : 0.f;
@@ -638,15 +640,15 @@ __global__ void la2_generic_fwd_kernel(const T* q, const T* k, const T* v, const
 template <class T>
 __global__ void la2_generic_bwd_kernel(const T* q, const T* k, const T* v, const float* log_decay, int heads,
                                        const float* init, const T* go, const float* gfinal, T* dq, T* dk, T* dv,
-                                       float* ginit, int64_t n, int m, int e) {
+                                       float* ginit, int64_t n, int m, int e, float* state_ws) {
   extern __shared__ float gsm[];
   const int ld = e | 1;
-  float* S = gsm;
-  float* sq = S + m * ld;
+  const int64_t bh = blockIdx.x;
+  float* S = state_ws ? state_ws + bh * m * ld : gsm;
+  float* sq = state_ws ? gsm : S + m * ld;
   float* sk = sq + m;
   float* sv = sk + m;
   float* sg = sv + e;
-  const int64_t bh = blockIdx.x;
   const float lam = expf(-log_decay[bh % heads]);
   for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x)
     S[(idx / e) * ld + idx % e] = init ? init[bh * m * e + idx] : 0.f;
@@ -704,15 +706,24 @@ __global__ void la2_generic_bwd_kernel(const T* q, const T* k, const T* v, const
     for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x) ginit[bh * m * e + idx] = S[(idx / e) * ld + idx % e];
 }
 
+constexpr size_t kGenericSmemLimit = 220 * 1024;
+bool generic_state_in_smem(int64_t m, int64_t e) {
+  return static_cast<size_t>(m * (e | 1) + 2 * m + 2 * e) * sizeof(float) <= kGenericSmemLimit;
+}
+// Shared memory of the generic kernels: the state (when it fits) and the current token's vectors.
 size_t generic_smem(int64_t m, int64_t e) {
-  const size_t bytes = static_cast<size_t>(m * (e | 1) + 2 * m + 2 * e) * sizeof(float);
-  LAT_CHECK(bytes <= 220 * 1024, "lightning_attention (CUDA): state ", m, "x", e, " does not fit in shared memory");
-  return bytes;
+  const size_t vectors = static_cast<size_t>(2 * m + 2 * e) * sizeof(float);
+  LAT_CHECK(vectors <= kGenericSmemLimit, "lightning_attention (CUDA): m = ", m, ", e = ", e, " is too large");
+  return (generic_state_in_smem(m, e) ? static_cast<size_t>(m * (e | 1)) * sizeof(float) : 0) + vectors;
 }
 
 }  // namespace
 
 bool la2_fast_supported(int64_t m, int64_t e) { return m == e && (m == 64 || m == 128); }
+
+int64_t la2_generic_workspace_floats(int64_t bh, int64_t m, int64_t e) {
+  return generic_state_in_smem(m, e) ? 0 : bh * m * (e | 1);
+}
 
 int64_t la2_workspace_floats(int64_t bh, int64_t n, int64_t d) {
   const SegPlan plan = plan_segments(bh, n);
@@ -783,8 +794,10 @@ void la2_backward_bf16(const La2Backward& g) {
 
 void la2_forward_generic(DType dtype, const void* q, const void* k, const void* v, const float* log_decay,
                          const float* initial_state, void* o, float* final_state, int64_t batch, int64_t heads,
-                         int64_t n, int64_t m, int64_t e) {
+                         int64_t n, int64_t m, int64_t e, float* state_workspace) {
   const size_t smem = generic_smem(m, e);
+  LAT_CHECK(state_workspace != nullptr || generic_state_in_smem(m, e),
+            "lightning_attention (CUDA): the generic path needs a state workspace for m = ", m, ", e = ", e);
   const int threads = static_cast<int>(std::min<int64_t>(1024, ((std::max(m, e) + 31) / 32) * 32));
   auto go = [&](auto tag) {
     using T = decltype(tag);
@@ -793,7 +806,7 @@ void la2_forward_generic(DType dtype, const void* q, const void* k, const void* 
     la2_generic_fwd_kernel<T><<<static_cast<unsigned>(batch * heads), threads, smem, ::lat::cuda::stream()>>>(
         static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), log_decay,
         static_cast<int>(heads), initial_state, static_cast<T*>(o), final_state, n, static_cast<int>(m),
-        static_cast<int>(e));
+        static_cast<int>(e), generic_state_in_smem(m, e) ? nullptr : state_workspace);
     LAT_CUDA_CHECK_LAUNCH();
   };
   if (dtype == DType::BF16) go(bf16{});
@@ -804,8 +817,10 @@ void la2_forward_generic(DType dtype, const void* q, const void* k, const void* 
 void la2_backward_generic(DType dtype, const void* q, const void* k, const void* v, const float* log_decay,
                           const float* initial_state, const void* grad_out, const float* grad_final_state,
                           void* grad_q, void* grad_k, void* grad_v, float* grad_initial_state, int64_t batch,
-                          int64_t heads, int64_t n, int64_t m, int64_t e) {
+                          int64_t heads, int64_t n, int64_t m, int64_t e, float* state_workspace) {
   const size_t smem = generic_smem(m, e);
+  LAT_CHECK(state_workspace != nullptr || generic_state_in_smem(m, e),
+            "lightning_attention (CUDA): the generic path needs a state workspace for m = ", m, ", e = ", e);
   const int threads = static_cast<int>(std::min<int64_t>(1024, ((std::max(m, e) + 31) / 32) * 32));
   auto go = [&](auto tag) {
     using T = decltype(tag);
@@ -815,7 +830,7 @@ void la2_backward_generic(DType dtype, const void* q, const void* k, const void*
         static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), log_decay,
         static_cast<int>(heads), initial_state, static_cast<const T*>(grad_out), grad_final_state,
         static_cast<T*>(grad_q), static_cast<T*>(grad_k), static_cast<T*>(grad_v), grad_initial_state, n,
-        static_cast<int>(m), static_cast<int>(e));
+        static_cast<int>(m), static_cast<int>(e), generic_state_in_smem(m, e) ? nullptr : state_workspace);
     LAT_CUDA_CHECK_LAUNCH();
   };
   if (dtype == DType::BF16) go(bf16{});

@@ -15,7 +15,7 @@
 // independent of N (slots ≤ about 2·SMs / (B·H) + B·H-independent constant).
 //
 // Generic path (any m, e ≤ 1024, f32 or bf16): one CTA per (batch, head) runs the per-token recurrence in fp32
-// with the state in shared memory. Exact and slow; used for d ≠ e (e.g. the normalised form's e + 1) and for
+// with the state in shared memory (in a global workspace when it does not fit, e.g. d = 256). Exact and slow; used for d ≠ e (e.g. the normalised form's e + 1) and for
 // shapes the fast path does not cover.
 #pragma once
 
@@ -70,13 +70,16 @@ struct La2Backward {
 };
 void la2_backward_bf16(const La2Backward& b);
 
-// Generic path; q/k/v/o/gradients of `dtype` (F32 or BF16), states f32 (nullable as above).
+// Generic path; contiguous q/k/v/o/gradients of `dtype` (F32 or BF16), states f32 (nullable as above). The
+// state lives in shared memory when it fits; otherwise (e.g. d = 256) in state_workspace,
+// la2_generic_workspace_floats(...) floats (null when that is 0).
+int64_t la2_generic_workspace_floats(int64_t bh, int64_t m, int64_t e);
 void la2_forward_generic(DType dtype, const void* q, const void* k, const void* v, const float* log_decay,
                          const float* initial_state, void* o, float* final_state, int64_t batch, int64_t heads,
-                         int64_t n, int64_t m, int64_t e);
+                         int64_t n, int64_t m, int64_t e, float* state_workspace);
 void la2_backward_generic(DType dtype, const void* q, const void* k, const void* v, const float* log_decay,
                           const float* initial_state, const void* grad_out, const float* grad_final_state,
                           void* grad_q, void* grad_k, void* grad_v, float* grad_initial_state, int64_t batch,
-                          int64_t heads, int64_t n, int64_t m, int64_t e);
+                          int64_t heads, int64_t n, int64_t m, int64_t e, float* state_workspace);
 
 }  // namespace lat::kernels::cuda

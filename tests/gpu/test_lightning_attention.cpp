@@ -198,6 +198,8 @@ TEST_CASE("gpu: lightning attention generic path (d != e) vs CPU double referenc
   run_case({1, 2, 63, 128, 129, 0.0, true, DType::BF16});
   run_case({2, 1, 913, 32, 48, 2.0, true, DType::F32});
   run_case({1, 3, 913, 64, 96, 0.0, false, DType::F32});
+  run_case({1, 2, 150, 256, 256, 0.05, true, DType::BF16});  // d = 256: the state lives in a global workspace
+  run_case({2, 1, 77, 256, 200, 0.0, true, DType::F32});
 }
 
 }  // namespace lat
