@@ -569,7 +569,7 @@ void run_sweep(const SweepArgs& a) {
     const int val = a.mode == kFwd ? ModeTraits<kFwd>::kVal : ModeTraits<kBwdKV>::kVal;
     const Strided& kt = a.t[key];
     const Strided& vt = a.t[val];
-    la2_state_pass(D, La2StateOperand{kt.p, kt.sb, kt.sh, kt.st}, La2StateOperand{vt.p, vt.sb, vt.sh, vt.st},
+    la2_state_pass(D, La2View{kt.p, kt.sb, kt.sh, kt.st}, La2View{vt.p, vt.sb, vt.sh, vt.st},
                    a.log_decay, static_cast<int>(a.heads), a.bh, a.n, plan.sub_blocks * kBlk, plan.nslots() - 1,
                    plan.nslots(), a.reverse, a.shift, a.ws, {a.feature, a.mapped[key] != 0, a.mapped[val] != 0});
     const int threads = 256, gx = (D * D + threads - 1) / threads;

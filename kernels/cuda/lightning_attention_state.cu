@@ -305,15 +305,14 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
 // Tensor map of one operand: dims (feature, then token / head / batch in ascending stride), box 64 × TOK × 1 × 1,
 // 128-byte swizzle, out-of-range elements read as zero, L2 promotion 128 B (the box row; measured 3.70 TB/s
 // against 3.60 with 256 B, docs/perf/la2.md v6). Returns the permutation for StateParams::perm_*.
-CUtensorMap make_map(const La2StateOperand& op, int d, int64_t n, int64_t heads, int64_t batch, int tok,
+CUtensorMap make_map(const La2View& op, int d, int64_t n, int64_t heads, int64_t batch, int tok,
                      int& perm) {
-  const auto addr = reinterpret_cast<uintptr_t>(op.data);
-  LAT_CHECK(addr % 16 == 0 && op.stride_token % 8 == 0 && op.stride_head % 8 == 0 && op.stride_batch % 8 == 0,
+  LAT_CHECK(la2_view_supported(op),
             "lightning_attention (CUDA): state pass needs 16-byte aligned rows (strides multiples of 8 elements)");
   struct Axis {
     int which;  // 0 token, 1 head, 2 batch
     int64_t size, stride;
-  } ax[3] = {{0, n, op.stride_token}, {1, heads, op.stride_head}, {2, batch, op.stride_batch}};
+  } ax[3] = {{0, n, op.token_stride}, {1, heads, op.head_stride}, {2, batch, op.batch_stride}};
   int64_t extent = d;
   for (const Axis& a : ax)
     if (a.size > 1) extent = std::max(extent, a.stride * a.size);
@@ -331,7 +330,7 @@ CUtensorMap make_map(const La2StateOperand& op, int d, int64_t n, int64_t heads,
     perm |= (k + 1) << (2 * ax[k].which);
   }
   CUtensorMap map;
-  const CUresult r = encode_tiled()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<void*>(op.data), dims,
+  const CUresult r = encode_tiled()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, op.data, dims,
                                     strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                                     CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   LAT_CHECK(r == CUDA_SUCCESS, "lightning_attention (CUDA): cuTensorMapEncodeTiled failed (", static_cast<int>(r),
@@ -340,7 +339,7 @@ CUtensorMap make_map(const La2StateOperand& op, int d, int64_t n, int64_t heads,
 }
 
 template <int D, int CW, int TOK, int NST, int F>
-void launch_state_as(const La2StateOperand& key, const La2StateOperand& val, StateParams p, int64_t bh,
+void launch_state_as(const La2View& key, const La2View& val, StateParams p, int64_t bh,
                      int nslots) {
   using C = StateCfg<D, CW, TOK, NST>;
   static bool configured = false;
@@ -357,7 +356,7 @@ void launch_state_as(const La2StateOperand& key, const La2StateOperand& val, Sta
   LAT_CUDA_CHECK_LAUNCH();
 }
 template <int D, int CW, int TOK, int NST>
-void launch_state(const La2StateOperand& key, const La2StateOperand& val, const StateParams& p, int64_t bh,
+void launch_state(const La2View& key, const La2View& val, const StateParams& p, int64_t bh,
                   int nslots, La2Feature feature) {
   switch (feature) {
     case La2Feature::Identity: return launch_state_as<D, CW, TOK, NST, 0>(key, val, p, bh, nslots);
@@ -368,7 +367,7 @@ void launch_state(const La2StateOperand& key, const La2StateOperand& val, const 
 
 }  // namespace
 
-void la2_state_pass(int d, const La2StateOperand& key, const La2StateOperand& val, const float* log_decay,
+void la2_state_pass(int d, const La2View& key, const La2View& val, const float* log_decay,
                     int heads, int64_t bh, int64_t n, int slot_tokens, int nslots_computed, int slots_total,
                     bool reverse, int shift, float* out, const La2StateMap& map) {
   if (nslots_computed <= 0 || bh <= 0) return;

@@ -11,7 +11,7 @@
 // n gets zeros. Slots 0 .. nslots_computed − 1 are computed. fp32 accumulation of bf16 products; each key is
 // rounded to bf16 once after its decay weight is applied (as in the tile kernel's state update).
 //
-// Operands: bf16, element (b, h, t, f) at data[b·stride_batch + h·stride_head + t·stride_token + f] with
+// Operands (La2View): bf16, element (b, h, t, f) at data[b·batch_stride + h·head_stride + t·token_stride + f] with
 // bh = b·heads + h and the feature f contiguous; strides in elements, multiples of 8, data 16-byte aligned
 // (the contiguous [B·H, N, d] layout has strides (heads·n·d, n·d, d)).
 // Requirements: sm_90 (TMA), d ∈ {64, 128}, slot_tokens a multiple of 64, n < 2^31, bh ≤ 65535.
@@ -23,10 +23,6 @@
 
 namespace lat::kernels::cuda {
 
-struct La2StateOperand {
-  const void* data;  // bf16
-  int64_t stride_batch, stride_head, stride_token;
-};
 
 // The feature map applied to the key and/or value operand as it is read (the sweep's mapped operands).
 struct La2StateMap {
@@ -34,7 +30,7 @@ struct La2StateMap {
   bool key = false, val = false;
 };
 
-void la2_state_pass(int d, const La2StateOperand& key, const La2StateOperand& val, const float* log_decay,
+void la2_state_pass(int d, const La2View& key, const La2View& val, const float* log_decay,
                     int heads, int64_t bh, int64_t n, int slot_tokens, int nslots_computed, int slots_total,
                     bool reverse, int shift, float* out, const La2StateMap& map = {});
 

@@ -118,7 +118,7 @@ void run_state_case(int d, int slot_tokens, bool reverse, int shift) {
   for (int64_t i = 0; i < h; ++i) dec[static_cast<size_t>(i)] = 0.03 * static_cast<double>(i + 1);
   Tensor ld = gpu_test::device_from(dec, Shape{h}, DType::F32);
   Tensor out = Tensor::empty(Shape{bh, slots, d, d}, DType::F32, Device::cuda());
-  const kernels::cuda::La2StateOperand ko{k.raw_data(), n * h * d, d, h * d}, vo{v.raw_data(), n * h * d, d, h * d};
+  const kernels::cuda::La2View ko{k.raw_data(), n * h * d, d, h * d}, vo{v.raw_data(), n * h * d, d, h * d};
   kernels::cuda::la2_state_pass(d, ko, vo, ld.data<float>(), static_cast<int>(h), bh, n, slot_tokens, slots, slots,
                                 reverse, shift, out.data<float>());
   const std::vector<double> kh = host(k), vh = host(v), got = host(out), lam = host(ld);

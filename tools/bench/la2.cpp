@@ -98,7 +98,7 @@ void state_pass(int repeat) {
   const int slot_tokens = 4096, slots = 31;
   Problem p(1, heads, n, d, false);
   Tensor out = Tensor::empty(Shape{heads, slots, d, d}, DType::F32, Device::cuda());
-  const kernels::cuda::La2StateOperand ko{p.k.raw_data(), heads * n * d, n * d, d}, vo{p.v.raw_data(), heads * n * d,
+  const kernels::cuda::La2View ko{p.k.raw_data(), heads * n * d, n * d, d}, vo{p.v.raw_data(), heads * n * d,
                                                                                         n * d, d};
   const double bytes = static_cast<double>(heads * (slots - 1) * slot_tokens * d) * 2 * 2;
   for (int rev = 0; rev < 2; ++rev) {
