@@ -1,5 +1,6 @@
 // The linear-attention core ops: lightning_attention (unnormalised) and its normalised form (SPEC §1, §4).
 #include "autograd/attention_ops.h"
+#include "core/dtype.h"
 #include "core/error.h"
 #include "kernels/lightning_attention.h"
 
@@ -55,26 +56,20 @@ LinearAttentionOutput lightning_attention_normalized(const Variable& q, const Va
   Tensor decay = log_decay.contiguous();
   Tensor init = initial_state.defined() ? initial_state.data().contiguous() : Tensor();
   const Shape& vs = vc.shape();
-  Tensor v_aug = Tensor::empty(Shape{vs[0], vs[1], vs[2], vs[3] + 1}, vc.dtype(), vc.device());
-  kernels::augment_values(vc, v_aug);
-  Tensor num = Tensor::empty_like(v_aug);
+  // The output and denominator the backward reads are kept in the accumulation dtype (see the kernel's note).
+  const DType acc = accumulation_dtype(vc.dtype());
+  Tensor out_acc = Tensor::empty(vs, acc, vc.device());
+  Tensor den = Tensor::empty(Shape{vs[0], vs[1], vs[2]}, acc, vc.device());
   Tensor state = Tensor::empty(Shape{qc.size(0), qc.size(1), qc.size(3), vs[3] + 1}, vc.dtype(), vc.device());
-  kernels::lightning_attention_forward(qc, kc, v_aug, decay, init, block, num, state);
-  Tensor out = Tensor::empty(vs, vc.dtype(), vc.device());
-  Tensor den = Tensor::empty(Shape{vs[0], vs[1], vs[2]}, vc.dtype(), vc.device());
-  kernels::normalize_by_denominator(num, eps, out, den);
+  kernels::lightning_attention_normalized_forward(qc, kc, vc, decay, init, block, eps, out_acc, state, den);
+  const Tensor out = out_acc.to(vc.dtype());
   const bool need_init = initial_state.requires_grad();
   auto outs = record("lightning_attention_normalized", {q, k, v, initial_state}, {out, state},
-                     [qc, kc, v_aug, decay, init, block, out, den, need_init](const std::vector<Tensor>& g) {
-                       Tensor g_aug = Tensor::empty_like(v_aug);
-                       kernels::denominator_backward(g[0].contiguous(), out, den, g_aug);
-                       Tensor dq = Tensor::empty_like(qc), dk = Tensor::empty_like(kc);
-                       Tensor dv_aug = Tensor::empty_like(v_aug);
+                     [qc, kc, vc, decay, init, block, out_acc, den, need_init](const std::vector<Tensor>& g) {
+                       Tensor dq = Tensor::empty_like(qc), dk = Tensor::empty_like(kc), dv = Tensor::empty_like(vc);
                        Tensor dinit = need_init ? Tensor::empty_like(init) : Tensor();
-                       kernels::lightning_attention_backward(qc, kc, v_aug, decay, init, block, g_aug,
-                                                             g[1].contiguous(), dq, dk, dv_aug, dinit);
-                       Tensor dv = Tensor::empty(out.shape(), out.dtype(), out.device());
-                       kernels::drop_last_column(dv_aug, dv);
+                       kernels::lightning_attention_normalized_backward(qc, kc, vc, decay, init, block, out_acc, den,
+                                                                        g[0], g[1], dq, dk, dv, dinit);
                        return std::vector<Tensor>{dq, dk, dv, dinit};
                      });
   return {outs[0], outs[1]};

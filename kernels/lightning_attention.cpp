@@ -1,6 +1,8 @@
 // Shape checks and device dispatch for kernels/lightning_attention.h.
 #include "kernels/lightning_attention.h"
 
+#include <initializer_list>
+
 #include "kernels/cpu/lightning_attention.h"
 #include "kernels/dispatch.h"
 #include "kernels/feature_maps.h"
@@ -79,21 +81,25 @@ T* mut_ptr_or_null(const Tensor& t) {
 
 #ifdef LAT_HAVE_CUDA
 // CUDA branch (kernels/cuda/lightning_attention.cuh). q/k/v/o may be bf16 or f32. Fast path (m == e ∈ {64, 128}):
-// the tensor-core kernels run in bf16 with fp32 accumulation and fp32 state, reading and writing bf16 tensors
-// in place through their strides; f32 operands are rounded to bf16 on the way in and results cast back. Other
+// the tensor-core kernels run in bf16 with fp32 accumulation and fp32 state, reading and writing tensors in place
+// through their strides; f32 operands are rounded to bf16 on the way in, f32 results are written as f32. Other
 // shapes (d ≠ e, e.g. the normalised form's e + 1) run the generic fp32 recurrence on contiguous operands of
 // their own dtype. Log-decay and the states are handled in f32 (cast when the tensors hold another dtype).
 Tensor f32_or_empty(const Tensor& t) { return t.defined() ? t.to(DType::F32).contiguous() : Tensor(); }
 const float* f32_ptr(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 float* f32_mut(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 cuda::La2View la2_view(const Tensor& t) { return {t.raw_data(), t.strides()[0], t.strides()[1], t.strides()[2]}; }
-bool la2_in_place(const Tensor& t) {
-  return t.dtype() == DType::BF16 && (t.strides()[3] == 1 || t.size(3) == 1) && cuda::la2_view_supported(la2_view(t));
+bool la2_in_place(const Tensor& t, DType dtype) {
+  return t.dtype() == dtype && (t.strides()[3] == 1 || t.size(3) == 1) && cuda::la2_view_supported(la2_view(t));
 }
 // A bf16 operand the fast path reads in place.
-Tensor bf16_operand(const Tensor& t) { return la2_in_place(t) ? t : t.to(DType::BF16).contiguous(); }
-// The bf16 tensor the fast path writes: `out` itself when it can, else a contiguous stand-in (copy_back).
-Tensor bf16_result(const Tensor& out) { return la2_in_place(out) ? out : target_for(out, DType::BF16, false); }
+Tensor bf16_operand(const Tensor& t) { return la2_in_place(t, DType::BF16) ? t : t.to(DType::BF16).contiguous(); }
+// Results are written in bf16, or in f32 for f32 results (no rounding through bf16 on the way): `out` itself
+// when it can be written in place, else a contiguous stand-in (copy_back).
+DType la2_result_dtype(const Tensor& out) { return out.dtype() == DType::F32 ? DType::F32 : DType::BF16; }
+Tensor la2_result(const Tensor& out, DType dtype) {
+  return la2_in_place(out, dtype) ? out : target_for(out, dtype, false);
+}
 Tensor f32_workspace(int64_t floats, const Tensor& like) {
   return floats > 0 ? Tensor::empty(Shape{floats}, DType::F32, like.device()) : Tensor();
 }
@@ -125,10 +131,12 @@ void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor&
   Tensor fin = target_for(final_state, DType::F32, false);
   if (cuda::la2_fast_supported(d.m, d.e)) {
     const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v);
-    Tensor ob = bf16_result(out);
+    const DType rd = la2_result_dtype(out);
+    Tensor ob = la2_result(out, rd);
     Tensor ws = cuda_workspace(d, q);
-    cuda::la2_forward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(ob), la2_feature(feature_map),
-                            f32_ptr(decay), f32_ptr(init), f32_mut(fin), d.batch, d.heads, d.n, d.m, f32_mut(ws)});
+    cuda::la2_forward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(ob), rd == DType::F32,
+                            la2_feature(feature_map), f32_ptr(decay), f32_ptr(init), f32_mut(fin), d.batch, d.heads,
+                            d.n, d.m, f32_mut(ws)});
     copy_back(out, ob);
     if (segment_states != nullptr) *segment_states = ws;
   } else {
@@ -152,15 +160,17 @@ void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
   Tensor ginit = target_for(grad_initial_state, DType::F32, false);
   if (cuda::la2_fast_supported(d.m, d.e)) {
     const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v), gb = bf16_operand(grad_out);
-    Tensor dqb = bf16_result(grad_q), dkb = bf16_result(grad_k), dvb = bf16_result(grad_v);
+    const DType rd = la2_result_dtype(grad_q);
+    Tensor dqb = la2_result(grad_q, rd), dkb = la2_result(grad_k, rd), dvb = la2_result(grad_v, rd);
     Tensor ws = cuda_workspace(d, q);
     LAT_CHECK(!segment_states.defined() || (ws.defined() && segment_states.shape() == ws.shape() &&
                                              segment_states.dtype() == DType::F32 && segment_states.is_contiguous()),
               "lightning_attention_backward: segment_states ", segment_states.str(),
               " were not made by the forward of these operands");
     cuda::la2_backward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(gb), la2_view(dqb), la2_view(dkb),
-                             la2_view(dvb), la2_feature(feature_map), f32_ptr(decay), f32_ptr(init), f32_ptr(gfin), f32_mut(ginit), d.batch,
-                             d.heads, d.n, d.m, f32_ptr(segment_states), f32_mut(ws)});
+                             la2_view(dvb), rd == DType::F32, la2_feature(feature_map), f32_ptr(decay), f32_ptr(init),
+                             f32_ptr(gfin), f32_mut(ginit), d.batch, d.heads, d.n, d.m, f32_ptr(segment_states),
+                             f32_mut(ws)});
     copy_back(grad_q, dqb);
     copy_back(grad_k, dkb);
     copy_back(grad_v, dvb);
@@ -285,64 +295,118 @@ void augment_values(const Tensor& v, Tensor& v_aug) {
   });
 }
 
-void normalize_by_denominator(const Tensor& num_aug, double eps, Tensor& out, Tensor& denominator) {
+namespace {
+
+// The row stride of a [B, H, N, c] tensor whose rows (last dimension contiguous) sit at one stride apart in
+// (b, h, n) order, as in any last-dimension slice of a contiguous tensor; throws otherwise.
+int64_t row_stride(const char* op, const char* name, const Tensor& t) {
+  const Shape& s = t.shape();
+  const Shape& st = t.strides();
+  const int64_t rs = s[2] > 1 ? st[2] : s[1] > 1 ? st[1] : s[0] > 1 ? st[0] : s[3];
+  const bool ok = (s[3] == 1 || st[3] == 1) && (s[2] == 1 || st[2] == rs) && (s[1] == 1 || st[1] == s[2] * rs) &&
+                  (s[0] == 1 || st[0] == s[1] * s[2] * rs);
+  LAT_CHECK(ok, op, ": ", name, " must hold its rows at one stride (a last-dimension slice of a contiguous tensor)");
+  return rs;
+}
+
+}  // namespace
+
+void normalize_by_denominator(const Tensor& num, const Tensor& den_column, double eps, Tensor& out,
+                              Tensor& denominator) {
   const char* op = "normalize_by_denominator";
-  LAT_CHECK(num_aug.ndim() == 4 && num_aug.is_contiguous() && num_aug.size(3) >= 2, op,
-            ": num_aug must be a contiguous [B, H, N, e + 1], got ", num_aug.str());
-  const Shape& s = num_aug.shape();
-  check_shape(op, "out", out, Shape{s[0], s[1], s[2], s[3] - 1});
+  LAT_CHECK(num.ndim() == 4, op, ": num must be [B, H, N, e], got ", num.str());
+  const Shape& s = num.shape();
+  check_shape(op, "den_column", den_column, Shape{s[0], s[1], s[2], 1});
+  check_shape(op, "out", out, s);
   check_shape(op, "denominator", denominator, Shape{s[0], s[1], s[2]});
-  check_same_placement(op, num_aug, out);
-  check_same_placement(op, num_aug, denominator);
-  if (num_aug.device().is_cuda()) {
-    LAT_IF_CUDA(op, num_aug,
-                cuda::normalize_by_denominator(num_aug.raw_data(), eps, out.raw_data(), denominator.raw_data(),
-                                               num_aug.dtype(), s[0] * s[1] * s[2], s[3] - 1));
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&den_column, &out, &denominator})
+    check_same_placement(op, num, *t);
+  LAT_CHECK(out.is_contiguous() && denominator.is_contiguous(), op, ": out and denominator must be contiguous");
+  const int64_t ns = row_stride(op, "num", num), ds = row_stride(op, "den_column", den_column);
+  const int64_t rows = s[0] * s[1] * s[2];
+  if (num.device().is_cuda()) {
+    LAT_IF_CUDA(op, num,
+                cuda::normalize_by_denominator(num.raw_data(), ns, den_column.raw_data(), ds, eps, out.raw_data(),
+                                               denominator.raw_data(), num.dtype(), rows, s[3]));
     return;
   }
-  dispatch_cpu_floating(op, num_aug.dtype(), [&]<class T>() {
-    cpu::normalize_by_denominator<T>(num_aug.data<T>(), static_cast<T>(eps), out.data<T>(), denominator.data<T>(),
-                                     s[0] * s[1] * s[2], s[3] - 1);
+  dispatch_cpu_floating(op, num.dtype(), [&]<class T>() {
+    cpu::normalize_by_denominator<T>(num.data<T>(), ns, den_column.data<T>(), ds, static_cast<T>(eps), out.data<T>(),
+                                     denominator.data<T>(), rows, s[3]);
   });
 }
 
-void denominator_backward(const Tensor& grad_out, const Tensor& out, const Tensor& denominator, Tensor& grad_aug) {
+void denominator_backward(const Tensor& grad_out, const Tensor& out, const Tensor& denominator, Tensor& grad_num,
+                          Tensor& grad_den_column) {
   const char* op = "denominator_backward";
   LAT_CHECK(out.ndim() == 4, op, ": out must be [B, H, N, e], got ", out.shape().str());
   const Shape& s = out.shape();
   check_shape(op, "grad_out", grad_out, s);
   check_shape(op, "denominator", denominator, Shape{s[0], s[1], s[2]});
-  check_shape(op, "grad_aug", grad_aug, Shape{s[0], s[1], s[2], s[3] + 1});
-  check_same_placement(op, out, grad_out);
-  check_same_placement(op, out, denominator);
-  check_same_placement(op, out, grad_aug);
-  LAT_CHECK(grad_out.is_contiguous() && out.is_contiguous(), op, ": grad_out and out must be contiguous");
+  check_shape(op, "grad_num", grad_num, s);
+  check_shape(op, "grad_den_column", grad_den_column, Shape{s[0], s[1], s[2], 1});
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&grad_out, &denominator, &grad_num, &grad_den_column})
+    check_same_placement(op, out, *t);
+  LAT_CHECK(grad_out.is_contiguous() && out.is_contiguous() && denominator.is_contiguous(), op,
+            ": grad_out, out and denominator must be contiguous");
+  const int64_t ns = row_stride(op, "grad_num", grad_num), ds = row_stride(op, "grad_den_column", grad_den_column);
+  const int64_t rows = s[0] * s[1] * s[2];
   if (out.device().is_cuda()) {
     LAT_IF_CUDA(op, out,
                 cuda::denominator_backward(grad_out.raw_data(), out.raw_data(), denominator.raw_data(),
-                                           grad_aug.raw_data(), out.dtype(), s[0] * s[1] * s[2], s[3]));
+                                           grad_num.raw_data(), ns, grad_den_column.raw_data(), ds, out.dtype(), rows,
+                                           s[3]));
     return;
   }
   dispatch_cpu_floating(op, out.dtype(), [&]<class T>() {
-    cpu::denominator_backward<T>(grad_out.data<T>(), out.data<T>(), denominator.data<T>(), grad_aug.data<T>(),
-                                 s[0] * s[1] * s[2], s[3]);
+    cpu::denominator_backward<T>(grad_out.data<T>(), out.data<T>(), denominator.data<T>(), grad_num.data<T>(), ns,
+                                 grad_den_column.data<T>(), ds, rows, s[3]);
   });
 }
 
-void drop_last_column(const Tensor& x_aug, Tensor& x) {
-  const char* op = "drop_last_column";
-  LAT_CHECK(x_aug.ndim() == 4 && x_aug.is_contiguous() && x_aug.size(3) >= 2, op,
-            ": input must be a contiguous [B, H, N, e + 1], got ", x_aug.str());
-  const Shape& s = x_aug.shape();
-  check_shape(op, "x", x, Shape{s[0], s[1], s[2], s[3] - 1});
-  check_same_placement(op, x_aug, x);
-  if (x_aug.device().is_cuda()) {
-    LAT_IF_CUDA(op, x_aug, cuda::drop_last_column(x_aug.raw_data(), x.raw_data(), x_aug.dtype(), s[0] * s[1] * s[2], s[3] - 1));
-    return;
-  }
-  dispatch_cpu_floating(op, x_aug.dtype(), [&]<class T>() {
-    cpu::drop_last_column<T>(x_aug.data<T>(), x.data<T>(), s[0] * s[1] * s[2], s[3] - 1);
-  });
+void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                            const Tensor& log_decay, const Tensor& initial_state, int64_t block,
+                                            double eps, Tensor& out, Tensor& final_state, Tensor& denominator) {
+  const char* op = "lightning_attention_normalized";
+  LAT_CHECK(v.ndim() == 4 && q.ndim() == 4, op, ": q and v must be [B, H, N, ·], got ", q.str(), " and ", v.str());
+  const int64_t e = v.size(3);
+  check_shape(op, "final_state", final_state, Shape{q.size(0), q.size(1), q.size(3), e + 1});
+  const DType acc = accumulation_dtype(q.dtype());
+  auto in_acc = [acc](const Tensor& t) { return t.defined() ? t.to(acc).contiguous() : Tensor(); };
+  Tensor v_aug = Tensor::empty(Shape{v.size(0), v.size(1), v.size(2), e + 1}, acc, v.device());
+  augment_values(in_acc(v), v_aug);
+  Tensor num = Tensor::empty_like(v_aug), fin = target_for(final_state, acc, false);
+  lightning_attention_forward(in_acc(q), in_acc(k), v_aug, in_acc(log_decay), in_acc(initial_state), block, num, fin);
+  Tensor o = target_for(out, acc, false), den = target_for(denominator, acc, false);
+  normalize_by_denominator(num.slice(3, 0, e), num.slice(3, e, e + 1), eps, o, den);
+  copy_back(out, o);
+  copy_back(denominator, den);
+  copy_back(final_state, fin);
+}
+
+void lightning_attention_normalized_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const Tensor& log_decay, const Tensor& initial_state, int64_t block,
+                                             const Tensor& out, const Tensor& denominator, const Tensor& grad_out,
+                                             const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k,
+                                             Tensor& grad_v, Tensor& grad_initial_state) {
+  const int64_t e = v.size(3);
+  const DType acc = accumulation_dtype(q.dtype());
+  auto in_acc = [acc](const Tensor& t) { return t.defined() ? t.to(acc).contiguous() : Tensor(); };
+  const Tensor qa = in_acc(q), ka = in_acc(k), va = in_acc(v);
+  Tensor v_aug = Tensor::empty(Shape{v.size(0), v.size(1), v.size(2), e + 1}, acc, v.device());
+  augment_values(va, v_aug);
+  Tensor g_aug = Tensor::empty_like(v_aug);
+  Tensor g_aug_num = g_aug.slice(3, 0, e), g_aug_den = g_aug.slice(3, e, e + 1);
+  denominator_backward(in_acc(grad_out), in_acc(out), in_acc(denominator), g_aug_num, g_aug_den);
+  Tensor dq = Tensor::empty(q.shape(), acc, q.device()), dk = Tensor::empty(k.shape(), acc, k.device());
+  Tensor dv_aug = Tensor::empty_like(v_aug);
+  Tensor dinit = grad_initial_state.defined() ? Tensor::empty(grad_initial_state.shape(), acc, q.device()) : Tensor();
+  lightning_attention_backward(qa, ka, v_aug, in_acc(log_decay), in_acc(initial_state), block, g_aug,
+                               in_acc(grad_final_state), dq, dk, dv_aug, dinit);
+  grad_q.copy_(dq);
+  grad_k.copy_(dk);
+  grad_v.copy_(dv_aug.slice(3, 0, e));
+  copy_back(grad_initial_state, dinit);
 }
 
 }  // namespace lat::kernels

@@ -40,15 +40,34 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
                                   Tensor& grad_initial_state, const Tensor& segment_states = Tensor(),
                                   CoreFeatureMap feature_map = CoreFeatureMap::Identity);
 
-// Normalised form helpers (SPEC §1). v: [B, H, N, e] -> v_aug: [B, H, N, e + 1] = [v | 1].
+// Normalised (Katharopoulos) form, SPEC §1: out = num / (den + eps) with [num | den] the core on [v | 1].
+// initial_state, final_state: [B, H, m, e + 1] (S with z appended as the last column; initial may be undefined);
+// out: [B, H, N, e] and denominator: [B, H, N] (= den + eps). Forward and backward run in the accumulation dtype
+// (f32 for bf16 operands) and round once at the end: dq is the sum of two nearly cancelling parts (o does not
+// change when q̃ is scaled), so bf16 intermediates cost it ≈ 1e-2 relative (measured on the H200); pass `out`
+// and `denominator` to the backward in that dtype. The core on [v | 1] has e + 1 columns: on CUDA the generic
+// path (docs/perf/la2.md v7 says why not two tensor-core cores).
+void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                            const Tensor& log_decay, const Tensor& initial_state, int64_t block,
+                                            double eps, Tensor& out, Tensor& final_state, Tensor& denominator);
+// grad_out: [B, H, N, e]; grad_final_state: [B, H, m, e + 1] or undefined. Writes grad_q, grad_k, grad_v and, when
+// defined on entry, grad_initial_state [B, H, m, e + 1].
+void lightning_attention_normalized_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const Tensor& log_decay, const Tensor& initial_state, int64_t block,
+                                             const Tensor& out, const Tensor& denominator, const Tensor& grad_out,
+                                             const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k,
+                                             Tensor& grad_v, Tensor& grad_initial_state);
+
+// Its row helpers. v: [B, H, N, e] -> v_aug: [B, H, N, e + 1] = [v | 1].
 void augment_values(const Tensor& v, Tensor& v_aug);
-// num_aug: [B, H, N, e + 1] (last column = q̃_i·z_i) -> out: [B, H, N, e] = num / (den + eps),
-// denominator: [B, H, N] = den + eps.
-void normalize_by_denominator(const Tensor& num_aug, double eps, Tensor& out, Tensor& denominator);
-// Upstream of the core backward on [V | 1] (SPEC §4 last bullet): grad_aug[:, :e] = G / den,
-// grad_aug[:, e] = −(G·o) / den. grad_out, out: [B, H, N, e], denominator: [B, H, N].
-void denominator_backward(const Tensor& grad_out, const Tensor& out, const Tensor& denominator, Tensor& grad_aug);
-// grad_v_aug: [B, H, N, e + 1] -> grad_v: [B, H, N, e] (drops the last column).
-void drop_last_column(const Tensor& x_aug, Tensor& x);
+// num: [B, H, N, e], den_column: [B, H, N, 1] (each with its rows at one stride, e.g. slices of [num | den]) ->
+// out: [B, H, N, e] = num / (den + eps), denominator: [B, H, N] = den + eps.
+void normalize_by_denominator(const Tensor& num, const Tensor& den_column, double eps, Tensor& out,
+                              Tensor& denominator);
+// Upstream of the core backward on [V | 1] (SPEC §4 last bullet): grad_num = G / den, grad_den_column =
+// −(G·o) / den. grad_out, out: [B, H, N, e], denominator: [B, H, N]; grad_num [B, H, N, e] and
+// grad_den_column [B, H, N, 1] with their rows at one stride each.
+void denominator_backward(const Tensor& grad_out, const Tensor& out, const Tensor& denominator, Tensor& grad_num,
+                          Tensor& grad_den_column);
 
 }  // namespace lat::kernels

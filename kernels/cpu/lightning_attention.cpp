@@ -159,27 +159,23 @@ void augment_values(const T* v, T* v_aug, int64_t rows, int64_t e) {
 }
 
 template <class T>
-void normalize_by_denominator(const T* num_aug, T eps, T* out, T* denominator, int64_t rows, int64_t e) {
+void normalize_by_denominator(const T* num, int64_t num_stride, const T* den_column, int64_t den_stride, T eps,
+                              T* out, T* denominator, int64_t rows, int64_t e) {
   for (int64_t i = 0; i < rows; ++i) {
-    const T den = num_aug[i * (e + 1) + e] + eps;
+    const T den = den_column[i * den_stride] + eps;
     denominator[i] = den;
-    for (int64_t j = 0; j < e; ++j) out[i * e + j] = num_aug[i * (e + 1) + j] / den;
+    for (int64_t j = 0; j < e; ++j) out[i * e + j] = num[i * num_stride + j] / den;
   }
 }
 
 template <class T>
-void denominator_backward(const T* grad_out, const T* out, const T* denominator, T* grad_aug, int64_t rows,
-                          int64_t e) {
+void denominator_backward(const T* grad_out, const T* out, const T* denominator, T* grad_num, int64_t num_stride,
+                          T* grad_den_column, int64_t den_stride, int64_t rows, int64_t e) {
   for (int64_t i = 0; i < rows; ++i) {
     const T den = denominator[i];
-    for (int64_t j = 0; j < e; ++j) grad_aug[i * (e + 1) + j] = grad_out[i * e + j] / den;
-    grad_aug[i * (e + 1) + e] = -dot(grad_out + i * e, out + i * e, e) / den;
+    for (int64_t j = 0; j < e; ++j) grad_num[i * num_stride + j] = grad_out[i * e + j] / den;
+    grad_den_column[i * den_stride] = -dot(grad_out + i * e, out + i * e, e) / den;
   }
-}
-
-template <class T>
-void drop_last_column(const T* x_aug, T* x, int64_t rows, int64_t e) {
-  for (int64_t i = 0; i < rows; ++i) std::copy(x_aug + i * (e + 1), x_aug + i * (e + 1) + e, x + i * e);
 }
 
 #define LAT_INSTANTIATE(T)                                                                                   \
@@ -189,9 +185,9 @@ void drop_last_column(const T* x_aug, T* x, int64_t rows, int64_t e) {
                                                 const T*, T*, T*, T*, T*, int64_t, int64_t, int64_t,          \
                                                 int64_t, int64_t, int64_t);                                   \
   template void augment_values<T>(const T*, T*, int64_t, int64_t);                                           \
-  template void normalize_by_denominator<T>(const T*, T, T*, T*, int64_t, int64_t);                          \
-  template void denominator_backward<T>(const T*, const T*, const T*, T*, int64_t, int64_t);                 \
-  template void drop_last_column<T>(const T*, T*, int64_t, int64_t);
+  template void normalize_by_denominator<T>(const T*, int64_t, const T*, int64_t, T, T*, T*, int64_t, int64_t); \
+  template void denominator_backward<T>(const T*, const T*, const T*, T*, int64_t, T*, int64_t, int64_t,      \
+                                        int64_t);
 LAT_INSTANTIATE(float)
 LAT_INSTANTIATE(double)
 #undef LAT_INSTANTIATE

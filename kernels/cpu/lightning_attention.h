@@ -19,12 +19,12 @@ void lightning_attention_backward(const T* q, const T* k, const T* v, const T* l
 
 template <class T>
 void augment_values(const T* v, T* v_aug, int64_t rows, int64_t e);
+// Row i of the numerator at num + i·num_stride (e values), its denominator at den_column[i·den_stride].
 template <class T>
-void normalize_by_denominator(const T* num_aug, T eps, T* out, T* denominator, int64_t rows, int64_t e);
+void normalize_by_denominator(const T* num, int64_t num_stride, const T* den_column, int64_t den_stride, T eps,
+                              T* out, T* denominator, int64_t rows, int64_t e);
 template <class T>
-void denominator_backward(const T* grad_out, const T* out, const T* denominator, T* grad_aug, int64_t rows,
-                          int64_t e);
-template <class T>
-void drop_last_column(const T* x_aug, T* x, int64_t rows, int64_t e);
+void denominator_backward(const T* grad_out, const T* out, const T* denominator, T* grad_num, int64_t num_stride,
+                          T* grad_den_column, int64_t den_stride, int64_t rows, int64_t e);
 
 }  // namespace lat::kernels::cpu

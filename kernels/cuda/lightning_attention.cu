@@ -52,12 +52,16 @@ struct ModeTraits<kBwdKV> {
 };
 
 // One operand in device memory: element strides of batch, head and token (the feature dimension is contiguous).
+// Operands are bf16; results bf16 or f32 (the kernel's OutT).
 struct Strided {
-  bf16* p;
+  void* p;
   int64_t sb, sh, st;
-  __device__ __forceinline__ bf16* head(int64_t bh, int heads) const { return p + (bh / heads) * sb + (bh % heads) * sh; }
+  template <class T = bf16>
+  __device__ __forceinline__ T* head(int64_t bh, int heads) const {
+    return static_cast<T*>(p) + (bh / heads) * sb + (bh % heads) * sh;
+  }
 };
-Strided strided(const La2View& v) { return {static_cast<bf16*>(v.data), v.batch_stride, v.head_stride, v.token_stride}; }
+Strided strided(const La2View& v) { return {v.data, v.batch_stride, v.head_stride, v.token_stride}; }
 
 struct TileParams {
   Strided t[4];  // operand tensors in the mode's order (see above)
@@ -89,8 +93,9 @@ constexpr int tile_smem_bytes() {
 }
 
 // F: the feature map (La2Feature code) of the operands p.mapped and of the chain rule through p.raw0/raw1; the
-// identity kernels (F = 0) compile none of it.
-template <int D, int NW, int M, int F>
+// identity kernels (F = 0) compile none of it. OutT: the results' type (bf16, or f32 so that partial gradients
+// are summed before they are rounded).
+template <int D, int NW, int M, int F, class OutT>
 __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p) {
   using T = ModeTraits<M>;
   constexpr int NT = T::kTensors, ST = T::kStages, THREADS = NW * 32;
@@ -235,8 +240,8 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   static_assert(ONT % 2 == 0, "output tile: even number of 8-column tiles");
   const int orow0 = (warp % OWR) * 16 * OMT, oc0 = (warp / OWR) * OC;
   // Result rows of this (batch, head).
-  bf16* const out_base[2] = {p.out0.p ? p.out0.head(bh, p.heads) : nullptr,
-                             p.out1.p ? p.out1.head(bh, p.heads) : nullptr};
+  OutT* const out_base[2] = {p.out0.p ? p.out0.head<OutT>(bh, p.heads) : nullptr,
+                             p.out1.p ? p.out1.head<OutT>(bh, p.heads) : nullptr};
   const int64_t out_st[2] = {p.out0.st, p.out1.st};
   // With a feature map, the chain rule scales one result (kFwd: out0 = dq; kBwdKV: out1 = dk) by F'(raw) at the
   // raw operand's values for this thread's output positions, fetched at the start of the tile (registers).
@@ -319,7 +324,7 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
         }
       }
     }
-    bf16* go = out_base[which];
+    OutT* go = out_base[which];
     const int64_t ost = out_st[which];
 #pragma unroll
     for (int mt = 0; mt < OMT; ++mt)
@@ -338,7 +343,8 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
               y0 *= feature_map_grad<F>(x.x);
               y1 *= feature_map_grad<F>(x.y);
             }
-            *reinterpret_cast<uint32_t*>(go + row * ost + c) = pack_bf16(y0, y1);
+            if constexpr (sizeof(OutT) == 4) *reinterpret_cast<float2*>(go + row * ost + c) = make_float2(y0, y1);
+            else *reinterpret_cast<uint32_t*>(go + row * ost + c) = pack_bf16(y0, y1);
           }
         }
       }
@@ -497,25 +503,31 @@ SegPlan plan_segments(int64_t bh, int64_t n) {
   return {static_cast<int>(nseg), static_cast<int>(seg_blocks), static_cast<int>(sub), static_cast<int>(sub_blocks)};
 }
 
-template <int D, int NW, int M, int F>
+template <int D, int NW, int M, int F, class OutT>
 void launch_tile_as(const TileParams& p, int grid_x, int64_t bh) {
   constexpr int smem = tile_smem_bytes<D, M>();
   static bool configured = false;
   if (!configured) {
-    LAT_CUDA_CHECK(
-        cudaFuncSetAttribute(la2_tile_kernel<D, NW, M, F>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    LAT_CUDA_CHECK(cudaFuncSetAttribute(la2_tile_kernel<D, NW, M, F, OutT>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     configured = true;
   }
-  la2_tile_kernel<D, NW, M, F><<<dim3(grid_x, static_cast<unsigned>(bh)), NW * 32, smem, ::lat::cuda::stream()>>>(p);
+  la2_tile_kernel<D, NW, M, F, OutT>
+      <<<dim3(grid_x, static_cast<unsigned>(bh)), NW * 32, smem, ::lat::cuda::stream()>>>(p);
   LAT_CUDA_CHECK_LAUNCH();
 }
-template <int D, int NW, int M>
-void launch_tile(const TileParams& p, La2Feature feature, int grid_x, int64_t bh) {
+template <int D, int NW, int M, class OutT>
+void launch_tile_out(const TileParams& p, La2Feature feature, int grid_x, int64_t bh) {
   switch (feature) {
-    case La2Feature::Identity: return launch_tile_as<D, NW, M, 0>(p, grid_x, bh);
-    case La2Feature::Elu1: return launch_tile_as<D, NW, M, 1>(p, grid_x, bh);
-    case La2Feature::Silu: return launch_tile_as<D, NW, M, 2>(p, grid_x, bh);
+    case La2Feature::Identity: return launch_tile_as<D, NW, M, 0, OutT>(p, grid_x, bh);
+    case La2Feature::Elu1: return launch_tile_as<D, NW, M, 1, OutT>(p, grid_x, bh);
+    case La2Feature::Silu: return launch_tile_as<D, NW, M, 2, OutT>(p, grid_x, bh);
   }
+}
+template <int D, int NW, int M>
+void launch_tile(const TileParams& p, La2Feature feature, bool f32_results, int grid_x, int64_t bh) {
+  if (f32_results) launch_tile_out<D, NW, M, float>(p, feature, grid_x, bh);
+  else launch_tile_out<D, NW, M, bf16>(p, feature, grid_x, bh);
 }
 
 // One sweep: the main pass in `mode` over operands t[0..3] (outputs o0, o1), preceded for small B·H by the
@@ -534,6 +546,7 @@ struct SweepArgs {
   int shift;
   float* ws;
   const float* entering;  // [bh][slots][d][d] states entering every slot of this sweep's plan, transposed
+  bool f32_results;       // o0, o1 hold f32 (else bf16)
   La2Feature feature;     // the map of the operands flagged in `mapped` and of the chain rule through raw0/raw1
   int mapped[4];
   Strided raw0, raw1;
@@ -585,8 +598,8 @@ void run_sweep(const SweepArgs& a) {
     p.start = a.init;
     p.start_mode = a.init == nullptr ? 0 : (a.init_transposed ? 2 : 1);
   }
-  if (a.mode == kFwd) launch_tile<D, NW, kFwd>(p, a.feature, plan.nseg, a.bh);
-  else launch_tile<D, NW, kBwdKV>(p, a.feature, plan.nseg, a.bh);
+  if (a.mode == kFwd) launch_tile<D, NW, kFwd>(p, a.feature, a.f32_results, plan.nseg, a.bh);
+  else launch_tile<D, NW, kBwdKV>(p, a.feature, a.f32_results, plan.nseg, a.bh);
 }
 
 void run_sweep_d(int64_t d, const SweepArgs& a) {
@@ -737,9 +750,10 @@ bool la2_view_supported(const La2View& v) {
 
 // A sweep in `mode` of one call's (batch, heads, n), with its log-decay, feature map and workspace.
 SweepArgs sweep_of(int mode, const float* log_decay, int64_t batch, int64_t heads, int64_t n, La2Feature feature,
-                   float* ws) {
+                   bool f32_results, float* ws) {
   SweepArgs a{};
   a.mode = mode;
+  a.f32_results = f32_results;
   a.log_decay = log_decay;
   a.heads = heads;
   a.bh = batch * heads;
@@ -750,7 +764,7 @@ SweepArgs sweep_of(int mode, const float* log_decay, int64_t batch, int64_t head
 }
 
 void la2_forward_bf16(const La2Forward& f) {
-  SweepArgs a = sweep_of(kFwd, f.log_decay, f.batch, f.heads, f.n, f.feature, f.workspace);
+  SweepArgs a = sweep_of(kFwd, f.log_decay, f.batch, f.heads, f.n, f.feature, f.f32_results, f.workspace);
   a.t[0] = strided(f.q);
   a.t[1] = strided(f.k);
   a.t[2] = strided(f.v);
@@ -764,7 +778,7 @@ void la2_forward_bf16(const La2Forward& f) {
 void la2_backward_bf16(const La2Backward& g) {
   // dQ: forward order with q' = dO, k' = V, v' = K and S' = Sᵀ (so the forward's slot states, transposed, are
   // this sweep's entering states).
-  SweepArgs a = sweep_of(kFwd, g.log_decay, g.batch, g.heads, g.n, g.feature, g.workspace);
+  SweepArgs a = sweep_of(kFwd, g.log_decay, g.batch, g.heads, g.n, g.feature, g.f32_results, g.workspace);
   a.t[0] = strided(g.grad_out);
   a.t[1] = strided(g.v);
   a.t[2] = strided(g.k);
@@ -776,7 +790,7 @@ void la2_backward_bf16(const La2Backward& g) {
   a.raw0 = strided(g.q);  // dq = dφ(q) ⊙ φ'(q)
   run_sweep_d(g.d, a);
   // dV and dK in one reverse sweep with S' = D (shift 1); its final state is d(initial state).
-  SweepArgs b = sweep_of(kBwdKV, g.log_decay, g.batch, g.heads, g.n, g.feature, g.workspace);
+  SweepArgs b = sweep_of(kBwdKV, g.log_decay, g.batch, g.heads, g.n, g.feature, g.f32_results, g.workspace);
   b.t[0] = strided(g.k);
   b.t[1] = strided(g.q);
   b.t[2] = strided(g.grad_out);

@@ -15,7 +15,8 @@
 // independent of N (slots ≤ about 2·SMs / (B·H) + B·H-independent constant).
 //
 // Generic path (any m, e ≤ 1024, f32 or bf16): one CTA per (batch, head) runs the per-token recurrence in fp32
-// with the state in shared memory (in a global workspace when it does not fit, e.g. d = 256). Exact and slow; used for d ≠ e (e.g. the normalised form's e + 1) and for
+// with the state in shared memory (in a global workspace when it does not fit, e.g. d = 256). Exact and slow;
+// used for d ≠ e (e.g. the normalised form's e + 1) and for
 // shapes the fast path does not cover.
 #pragma once
 
@@ -45,9 +46,10 @@ bool la2_view_supported(const La2View& v);
 // backward multiplies dq, dk by the map's derivative at the raw q, k as it stores them).
 enum class La2Feature : int { Identity = 0, Elu1 = 1, Silu = 2 };
 
-// Fast path (bf16 operands, f32 log_decay [H] and states [B·H, d, d]; states nullable).
+// Fast path (bf16 operands, results bf16 or f32, f32 log_decay [H] and states [B·H, d, d]; states nullable).
 struct La2Forward {
   La2View q, k, v, o;
+  bool f32_results;  // o is f32 (else bf16)
   La2Feature feature;
   const float* log_decay;
   const float* initial_state;
@@ -59,6 +61,7 @@ void la2_forward_bf16(const La2Forward& f);
 
 struct La2Backward {
   La2View q, k, v, grad_out, grad_q, grad_k, grad_v;
+  bool f32_results;  // grad_q, grad_k, grad_v are f32 (else bf16)
   La2Feature feature;
   const float* log_decay;
   const float* initial_state;

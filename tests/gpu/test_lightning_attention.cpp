@@ -83,8 +83,9 @@ void run_case(const Case& c) {
     const char* fm = c.feature == kernels::CoreFeatureMap::Elu1   ? " elu1"
                      : c.feature == kernels::CoreFeatureMap::Silu ? " silu"
                                                                   : "";
-    const std::string label = std::string(name) + fm + (c.heads_inner ? " [B,N,H,D]" : "") + " B=" + std::to_string(c.b) + " H=" + std::to_string(c.h) +
-                              " N=" + std::to_string(c.n) + " m=" + std::to_string(c.m) + " e=" + std::to_string(c.e) +
+    const std::string label = std::string(name) + fm + (c.heads_inner ? " [B,N,H,D]" : "") +
+                              " B=" + std::to_string(c.b) + " H=" + std::to_string(c.h) + " N=" + std::to_string(c.n) +
+                              " m=" + std::to_string(c.m) + " e=" + std::to_string(c.e) +
                               " decay=" + gpu_test::sci(c.decay) + (c.init ? " init" : "") + " " +
                               dtype_name(c.dtype) + ": rel RMS " + gpu_test::sci(err);
     MESSAGE(label);
@@ -181,6 +182,59 @@ TEST_CASE("gpu: lightning attention with the feature map fused into the loads (e
   run_case({3, 64, 131, 64, 64, 0.5, false, DType::BF16, false, F::Silu});    // one segment per head
   run_case({2, 70, 200, 128, 128, 0.0, true, DType::BF16, true, F::Elu1});    // one segment per head
   run_case({1, 2, 300, 64, 65, 0.1, true, DType::BF16, false, F::Elu1});      // generic path: mapped first
+}
+
+// The normalised form through kernels::lightning_attention_normalized_{forward,backward} on CUDA (the core on
+// [v | 1], e + 1 columns) against the same composition on the CPU in double.
+void run_normalized_case(int64_t b, int64_t h, int64_t n, int64_t d, double decay, bool init) {
+  const uint64_t seed = static_cast<uint64_t>(n * 17 + d + h * 7 + (init ? 3 : 0));
+  const Shape qs{b, h, n, d}, ss{b, h, d, d + 1};
+  Tensor q = gpu_test::random_device(qs, DType::BF16, seed, 0.05, 1);  // positive features: den > 0
+  Tensor k = gpu_test::random_device(qs, DType::BF16, seed + 1, 0.05, 1);
+  Tensor v = gpu_test::random_device(qs, DType::BF16, seed + 2, -1, 1);
+  Tensor go = gpu_test::random_device(qs, DType::BF16, seed + 3, -1, 1);
+  Tensor gfin = gpu_test::random_device(ss, DType::BF16, seed + 4, -1, 1);
+  Tensor s0 = init ? gpu_test::random_device(ss, DType::BF16, seed + 5, 0, 1) : Tensor();
+  std::vector<double> dec(static_cast<size_t>(h));
+  for (int64_t i = 0; i < h; ++i) dec[static_cast<size_t>(i)] = decay * static_cast<double>(i + 1) / h;
+  Tensor ld = gpu_test::device_from(dec, Shape{h}, DType::F32);
+  auto run = [&](const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& ld_, const Tensor& s0_,
+                 const Tensor& go_, const Tensor& gfin_, Device dev, DType dt) {
+    // out and denominator in the accumulation dtype, as the autograd op keeps them for the backward.
+    const DType acc = accumulation_dtype(dt);
+    std::vector<Tensor> r{Tensor::empty(qs, acc, dev),
+                          Tensor::empty(ss, dt, dev),
+                          Tensor::empty(Shape{b, h, n}, acc, dev),
+                          Tensor::empty(qs, dt, dev),
+                          Tensor::empty(qs, dt, dev),
+                          Tensor::empty(qs, dt, dev),
+                          init ? Tensor::empty(ss, dt, dev) : Tensor()};
+    kernels::lightning_attention_normalized_forward(q_, k_, v_, ld_, s0_, 64, 1e-6, r[0], r[1], r[2]);
+    kernels::lightning_attention_normalized_backward(q_, k_, v_, ld_, s0_, 64, r[0], r[2], go_, gfin_, r[3], r[4], r[5],
+                                                     r[6]);
+    return r;
+  };
+  const std::vector<Tensor> got = run(q, k, v, ld, s0, go, gfin, Device::cuda(), DType::BF16);
+  const std::vector<Tensor> ref = run(to_cpu64(q), to_cpu64(k), to_cpu64(v), to_cpu64(ld),
+                                      init ? to_cpu64(s0) : Tensor(), to_cpu64(go), to_cpu64(gfin), Device::cpu(),
+                                      DType::F64);
+  const char* names[] = {"o", "final_state", "denominator", "dq", "dk", "dv", "d_initial_state"};
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!got[i].defined()) continue;
+    const double err = rel_rms(host(got[i]), ref[i].to_vector<double>());
+    const std::string label = std::string("normalized ") + names[i] + " B=" + std::to_string(b) + " H=" +
+                              std::to_string(h) + " N=" + std::to_string(n) + " d=" + std::to_string(d) +
+                              (init ? " init" : "") + ": rel RMS " + gpu_test::sci(err);
+    MESSAGE(label);
+    CHECK_MESSAGE(err <= gpu_test::kBF16Tolerance, label);
+  }
+}
+
+TEST_CASE("gpu: normalised form (core on [v | 1], normalisation and its backward) vs CPU double reference") {
+  cuda::init(0);
+  run_normalized_case(2, 3, 500, 128, 0.05, true);   // segmented
+  run_normalized_case(2, 70, 131, 64, 0.5, false);   // one segment per head
+  run_normalized_case(1, 2, 913, 128, 0.0, true);    // no decay
 }
 
 TEST_CASE("gpu: lightning attention on [B, N, H, D] buffers (in place through strides) vs CPU double reference") {
