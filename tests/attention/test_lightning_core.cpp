@@ -2,7 +2,11 @@
 // central-difference gradients of the core and the normalised form.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "attention/reference.h"
 #include "autograd/attention_ops.h"
@@ -199,6 +203,110 @@ TEST_CASE("lightning_attention with a core feature map = the feature-map op, the
     REQUIRE(a.size() == b.size());
     for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-12));
   }
+}
+
+// The normalised form's backward without the augmented column, as a fused kernel would compute it (docs/perf/la2.md
+// v7 addendum): with den'_t = den_t + eps, G'_t = G_t / den'_t and the per-row score bias c_t = −(G_t·o_t) / den'_t,
+//   dq_t = Σ_{j≤t} λ^{t−j} (G'_t·v_j + c_t) k_j + λ^t (S0 G'_t + z0 c_t)
+//   dk_j = Σ_{i≥j} λ^{i−j} (G'_i·v_j + c_i) q_i + λ^{N−j} (G_S v_j + g_z)
+//   dv_j = Σ_{i≥j} λ^{i−j} (q_i·k_j) G'_i + λ^{N−j} G_Sᵀ k_j
+//   dS0 = Σ_i λ^i q_i G'_iᵀ + λ^N G_S,   dz0 = Σ_i λ^i c_i q_i + λ^N g_z
+// where [G_S | g_z] is the final state's gradient. Checked against the op's backward (the core on [V | 1]).
+TEST_CASE("normalised form: closed-form gradients with a per-row score bias and key sums equal the op's backward") {
+  const int64_t B = 1, H = 2, N = 11, m = 4, e = 3;
+  const std::vector<double> sv{0.2, 0.0};
+  const Tensor s = decay_tensor(sv);
+  Variable q(testing::random_double(Shape{B, H, N, m}, "cq", 0.1, 1.0), true);
+  Variable k(testing::random_double(Shape{B, H, N, m}, "ck", 0.1, 1.0), true);
+  Variable v(testing::random_double(Shape{B, H, N, e}, "cv"), true);
+  Variable s0(testing::random_double(Shape{B, H, m, e + 1}, "cs", 0.0, 1.0), true);
+  const Tensor g_out = testing::random_double(Shape{B, H, N, e}, "cg");
+  const Tensor g_fin = testing::random_double(Shape{B, H, m, e + 1}, "cf");
+  const double eps = 1e-6;
+  auto r = lightning_attention_normalized(q, k, v, s, 4, s0, eps);
+  add(sum(mul(r.out, Variable(g_out))), sum(mul(r.final_state, Variable(g_fin)))).backward();
+
+  const auto Q = q.data().to_vector<double>(), K = k.data().to_vector<double>(), V = v.data().to_vector<double>();
+  const auto S0 = s0.data().to_vector<double>(), G = g_out.to_vector<double>(), GF = g_fin.to_vector<double>();
+  const auto O = r.out.data().to_vector<double>();
+  std::vector<double> dq(Q.size()), dk(K.size()), dv(V.size()), ds0(S0.size());
+  for (int64_t h = 0; h < H; ++h) {
+    const double lam = std::exp(-sv[static_cast<size_t>(h)]);
+    auto qv = [&](int64_t t, int64_t i) { return Q[static_cast<size_t>((h * N + t) * m + i)]; };
+    auto kv = [&](int64_t t, int64_t i) { return K[static_cast<size_t>((h * N + t) * m + i)]; };
+    auto vv = [&](int64_t t, int64_t c) { return V[static_cast<size_t>((h * N + t) * e + c)]; };
+    auto s0v = [&](int64_t i, int64_t c) { return S0[static_cast<size_t>((h * m + i) * (e + 1) + c)]; };  // c = e: z0
+    auto gfv = [&](int64_t i, int64_t c) { return GF[static_cast<size_t>((h * m + i) * (e + 1) + c)]; };  // c = e: g_z
+    auto dot_qk = [&](int64_t t, int64_t j) {
+      double d = 0;
+      for (int64_t i = 0; i < m; ++i) d += qv(t, i) * kv(j, i);
+      return d;
+    };
+    std::vector<double> Gp(static_cast<size_t>(N * e)), c(static_cast<size_t>(N));
+    for (int64_t t = 0; t < N; ++t) {
+      double den = eps;  // den'_t = Σ_{j≤t} λ^{t−j} q_t·k_j + λ^t q_t·z0 + eps
+      for (int64_t j = 0; j <= t; ++j) den += std::pow(lam, static_cast<double>(t - j)) * dot_qk(t, j);
+      for (int64_t i = 0; i < m; ++i) den += std::pow(lam, static_cast<double>(t)) * qv(t, i) * s0v(i, e);
+      double go = 0;
+      for (int64_t cc = 0; cc < e; ++cc) {
+        const double gv = G[static_cast<size_t>((h * N + t) * e + cc)];
+        Gp[static_cast<size_t>(t * e + cc)] = gv / den;
+        go += gv * O[static_cast<size_t>((h * N + t) * e + cc)];
+      }
+      c[static_cast<size_t>(t)] = -go / den;
+    }
+    auto gp = [&](int64_t t, int64_t cc) { return Gp[static_cast<size_t>(t * e + cc)]; };
+    auto gv_dot = [&](int64_t t, int64_t j) {  // G'_t·v_j + c_t
+      double d = c[static_cast<size_t>(t)];
+      for (int64_t cc = 0; cc < e; ++cc) d += gp(t, cc) * vv(j, cc);
+      return d;
+    };
+    for (int64_t t = 0; t < N; ++t)
+      for (int64_t i = 0; i < m; ++i) {
+        double a = 0, b = 0;
+        for (int64_t j = 0; j <= t; ++j) a += std::pow(lam, static_cast<double>(t - j)) * gv_dot(t, j) * kv(j, i);
+        for (int64_t cc = 0; cc < e; ++cc) a += std::pow(lam, static_cast<double>(t)) * s0v(i, cc) * gp(t, cc);
+        a += std::pow(lam, static_cast<double>(t)) * s0v(i, e) * c[static_cast<size_t>(t)];
+        for (int64_t ii = t; ii < N; ++ii) b += std::pow(lam, static_cast<double>(ii - t)) * gv_dot(ii, t) * qv(ii, i);
+        double gs = gfv(i, e);
+        for (int64_t cc = 0; cc < e; ++cc) gs += gfv(i, cc) * vv(t, cc);
+        b += std::pow(lam, static_cast<double>(N - t)) * gs;
+        dq[static_cast<size_t>((h * N + t) * m + i)] = a;
+        dk[static_cast<size_t>((h * N + t) * m + i)] = b;
+      }
+    for (int64_t j = 0; j < N; ++j)
+      for (int64_t cc = 0; cc < e; ++cc) {
+        double a = 0;
+        for (int64_t ii = j; ii < N; ++ii) a += std::pow(lam, static_cast<double>(ii - j)) * dot_qk(ii, j) * gp(ii, cc);
+        for (int64_t i = 0; i < m; ++i) a += std::pow(lam, static_cast<double>(N - j)) * gfv(i, cc) * kv(j, i);
+        dv[static_cast<size_t>((h * N + j) * e + cc)] = a;
+      }
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t cc = 0; cc <= e; ++cc) {
+        double a = std::pow(lam, static_cast<double>(N)) * gfv(i, cc);
+        for (int64_t t = 0; t < N; ++t)
+          a += std::pow(lam, static_cast<double>(t)) * qv(t, i) * (cc < e ? gp(t, cc) : c[static_cast<size_t>(t)]);
+        ds0[static_cast<size_t>((h * m + i) * (e + 1) + cc)] = a;
+      }
+  }
+  auto close = [](const std::vector<double>& a, const Tensor& b, const std::string& what) {
+    const std::vector<double> bv = b.to_vector<double>();
+    REQUIRE(a.size() == bv.size());
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      worst = std::max(worst, std::abs(a[i] - bv[i]));
+      scale = std::max(scale, std::abs(bv[i]));
+    }
+    char ratio[32];
+    std::snprintf(ratio, sizeof ratio, "%.2e", worst / scale);
+    const std::string note = what + ": max |closed form - op| / max |op| = " + ratio;
+    MESSAGE(note);
+    CHECK(worst <= 1e-10 * scale);
+  };
+  close(dq, q.grad(), "dq");
+  close(dk, k.grad(), "dk");
+  close(dv, v.grad(), "dv");
+  close(ds0, s0.grad(), "d initial state");
 }
 
 TEST_CASE("gradcheck lightning_attention normalised form") {
