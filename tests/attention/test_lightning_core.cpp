@@ -11,6 +11,8 @@
 #include "attention/reference.h"
 #include "autograd/attention_ops.h"
 #include "autograd/ops.h"
+#include "core/error.h"
+#include "kernels/lightning_attention.h"
 #include "support/gradcheck.h"
 
 using namespace lat;
@@ -307,6 +309,29 @@ TEST_CASE("normalised form: closed-form gradients with a per-row score bias and 
   close(dk, k.grad(), "dk");
   close(dv, v.grad(), "dv");
   close(ds0, s0.grad(), "d initial state");
+}
+
+TEST_CASE("normalised-form row helpers take slices of [num | den] and refuse rows that are not at one stride") {
+  const int64_t B = 2, H = 3, N = 5, e = 4;
+  const Tensor num_aug = testing::random_double(Shape{B, H, N, e + 1}, "hn", 0.5, 2.0);
+  Tensor out = Tensor::empty(Shape{B, H, N, e}, DType::F64), den = Tensor::empty(Shape{B, H, N}, DType::F64);
+  kernels::normalize_by_denominator(num_aug.slice(3, 0, e), num_aug.slice(3, e, e + 1), 1e-6, out, den);
+  const auto a = num_aug.to_vector<double>(), o = out.to_vector<double>(), d = den.to_vector<double>();
+  for (int64_t r = 0; r < B * H * N; ++r) {
+    const double expect = a[static_cast<size_t>(r * (e + 1) + e)] + 1e-6;
+    CHECK(d[static_cast<size_t>(r)] == doctest::Approx(expect).epsilon(1e-15));
+    for (int64_t c = 0; c < e; ++c)
+      CHECK(o[static_cast<size_t>(r * e + c)] ==
+            doctest::Approx(a[static_cast<size_t>(r * (e + 1) + c)] / expect).epsilon(1e-15));
+  }
+  // [B, N, H, e] seen as [B, H, N, e]: its rows are not at one stride; the error names the argument.
+  const Tensor bnhd = testing::random_double(Shape{B, N, H, e}, "hb", 0.5, 2.0).transpose(1, 2);
+  try {
+    kernels::normalize_by_denominator(bnhd, num_aug.slice(3, e, e + 1), 1e-6, out, den);
+    FAIL("a [B, N, H, e] view was accepted");
+  } catch (const Error& err) {
+    CHECK(std::string(err.what()).find("num must hold its rows at one stride") != std::string::npos);
+  }
 }
 
 TEST_CASE("gradcheck lightning_attention normalised form") {
