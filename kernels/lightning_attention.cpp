@@ -141,7 +141,7 @@ void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor&
     if (segment_states != nullptr) *segment_states = ws;
   } else {
     const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-    Tensor oc = target_for(out, out.dtype(), false), state_ws = generic_workspace(d, q);
+    Tensor oc = target_for(out, q.dtype(), false), state_ws = generic_workspace(d, q);  // results in q's dtype
     cuda::la2_forward_generic(q.dtype(), qc.raw_data(), kc.raw_data(), vc.raw_data(), f32_ptr(decay), f32_ptr(init),
                               oc.raw_data(), f32_mut(fin), d.batch, d.heads, d.n, d.m, d.e, f32_mut(state_ws));
     copy_back(out, oc);
@@ -176,8 +176,8 @@ void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
     copy_back(grad_v, dvb);
   } else {
     const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous(), gc = grad_out.contiguous();
-    Tensor dq = target_for(grad_q, grad_q.dtype(), false), dk = target_for(grad_k, grad_k.dtype(), false),
-           dv = target_for(grad_v, grad_v.dtype(), false);
+    Tensor dq = target_for(grad_q, q.dtype(), false), dk = target_for(grad_k, q.dtype(), false),
+           dv = target_for(grad_v, q.dtype(), false);  // the generic kernel writes q's dtype
     Tensor state_ws = generic_workspace(d, q);
     cuda::la2_backward_generic(q.dtype(), qc.raw_data(), kc.raw_data(), vc.raw_data(), f32_ptr(decay), f32_ptr(init),
                                gc.raw_data(), f32_ptr(gfin), dq.raw_data(), dk.raw_data(), dv.raw_data(),
