@@ -311,6 +311,170 @@ TEST_CASE("normalised form: closed-form gradients with a per-row score bias and 
   close(ds0, s0.grad(), "d initial state");
 }
 
+// The same gradients by the tile recurrences a fused kernel would run (docs/perf/la2.md v7 addendum), per head, in
+// double, tiles of T tokens: forward with the key sum z next to S (den = λ^r q·z + row sums of the masked scores);
+// the dQ sweep with the row bias c_r in its scores and λ^r c_r z in its state term; the reverse dK/dV sweep with
+// the column bias c_i in dK's scores and dz = Σ λ c q next to D. Checked against the op (the core on [V | 1]).
+TEST_CASE("normalised form: the fused kernel's tile recurrences (key sums, score biases) equal the op") {
+  const int64_t H = 2, N = 13, m = 3, e = 2, T = 4;  // N not a multiple of the tile
+  const std::vector<double> sv{0.3, 0.05};
+  const double eps = 1e-6;
+  Variable q(testing::random_double(Shape{1, H, N, m}, "tq", 0.1, 1.0), true);
+  Variable k(testing::random_double(Shape{1, H, N, m}, "tk", 0.1, 1.0), true);
+  Variable v(testing::random_double(Shape{1, H, N, e}, "tv"), true);
+  Variable s0(testing::random_double(Shape{1, H, m, e + 1}, "ts", 0.0, 1.0), true);
+  const Tensor g_out = testing::random_double(Shape{1, H, N, e}, "tg");
+  const Tensor g_fin = testing::random_double(Shape{1, H, m, e + 1}, "tf");
+  auto r = lightning_attention_normalized(q, k, v, decay_tensor(sv), 4, s0, eps);
+  add(sum(mul(r.out, Variable(g_out))), sum(mul(r.final_state, Variable(g_fin)))).backward();
+
+  const auto Q = q.data().to_vector<double>(), K = k.data().to_vector<double>(), V = v.data().to_vector<double>();
+  const auto S0 = s0.data().to_vector<double>(), G = g_out.to_vector<double>(), GF = g_fin.to_vector<double>();
+  std::vector<double> o(V.size()), fin(S0.size()), dq(Q.size()), dk(K.size()), dv(V.size()), ds0(S0.size());
+  using Mat = std::vector<std::vector<double>>;  // [m][e]
+  for (int64_t h = 0; h < H; ++h) {
+    const double lam = std::exp(-sv[static_cast<size_t>(h)]);
+    auto pw = [lam](int64_t x) { return std::pow(lam, static_cast<double>(x)); };
+    auto at = [h](const std::vector<double>& x, int64_t w, int64_t t, int64_t c) -> double {
+      return x[static_cast<size_t>((h * N + t) * w + c)];
+    };
+    auto qk = [&](int64_t i, int64_t j) {
+      double d = 0;
+      for (int64_t a = 0; a < m; ++a) d += at(Q, m, i, a) * at(K, m, j, a);
+      return d;
+    };
+    Mat S(static_cast<size_t>(m), std::vector<double>(static_cast<size_t>(e)));
+    std::vector<double> z(static_cast<size_t>(m)), den(static_cast<size_t>(N)), c(static_cast<size_t>(N));
+    auto load_init = [&] {
+      for (int64_t a = 0; a < m; ++a) {
+        for (int64_t b = 0; b < e; ++b) S[a][b] = S0[static_cast<size_t>((h * m + a) * (e + 1) + b)];
+        z[static_cast<size_t>(a)] = S0[static_cast<size_t>((h * m + a) * (e + 1) + e)];
+      }
+    };
+    // S ← λ^nb S + Σ_c λ^{nb−c} k_c x_cᵀ and z ← λ^nb z + Σ_c λ^{nb−c} k_c over one tile [t0, t0 + nb).
+    auto advance = [&](int64_t t0, int64_t nb, const std::vector<double>& X) {
+      for (int64_t a = 0; a < m; ++a) {
+        z[static_cast<size_t>(a)] *= pw(nb);
+        for (int64_t b = 0; b < e; ++b) S[a][b] *= pw(nb);
+        for (int64_t cc = 0; cc < nb; ++cc) {
+          const double kw = pw(nb - cc) * at(K, m, t0 + cc, a);
+          z[static_cast<size_t>(a)] += kw;
+          for (int64_t b = 0; b < e; ++b) S[a][b] += kw * at(X, e, t0 + cc, b);
+        }
+      }
+    };
+    // Forward.
+    load_init();
+    for (int64_t t0 = 0; t0 < N; t0 += T) {
+      const int64_t nb = std::min(T, N - t0);
+      for (int64_t rr = 0; rr < nb; ++rr) {
+        const int64_t t = t0 + rr;
+        double d = eps;
+        std::vector<double> num(static_cast<size_t>(e));
+        for (int64_t a = 0; a < m; ++a) {
+          d += pw(rr) * at(Q, m, t, a) * z[static_cast<size_t>(a)];
+          for (int64_t b = 0; b < e; ++b) num[static_cast<size_t>(b)] += pw(rr) * at(Q, m, t, a) * S[a][b];
+        }
+        for (int64_t cc = 0; cc <= rr; ++cc) {
+          const double p = pw(rr - cc) * qk(t, t0 + cc);
+          d += p;
+          for (int64_t b = 0; b < e; ++b) num[static_cast<size_t>(b)] += p * at(V, e, t0 + cc, b);
+        }
+        den[static_cast<size_t>(t)] = d;
+        double go = 0;
+        for (int64_t b = 0; b < e; ++b) {
+          o[static_cast<size_t>((h * N + t) * e + b)] = num[static_cast<size_t>(b)] / d;
+          go += at(G, e, t, b) * num[static_cast<size_t>(b)] / d;
+        }
+        c[static_cast<size_t>(t)] = -go / d;
+      }
+      advance(t0, nb, V);
+    }
+    for (int64_t a = 0; a < m; ++a) {
+      for (int64_t b = 0; b < e; ++b) fin[static_cast<size_t>((h * m + a) * (e + 1) + b)] = S[a][b];
+      fin[static_cast<size_t>((h * m + a) * (e + 1) + e)] = z[static_cast<size_t>(a)];
+    }
+    auto gp = [&](int64_t t, int64_t b) { return at(G, e, t, b) / den[static_cast<size_t>(t)]; };  // G'
+    // dQ sweep: forward order, the same S and z.
+    load_init();
+    for (int64_t t0 = 0; t0 < N; t0 += T) {
+      const int64_t nb = std::min(T, N - t0);
+      for (int64_t rr = 0; rr < nb; ++rr) {
+        const int64_t t = t0 + rr;
+        for (int64_t a = 0; a < m; ++a) {
+          double x = pw(rr) * z[static_cast<size_t>(a)] * c[static_cast<size_t>(t)];
+          for (int64_t b = 0; b < e; ++b) x += pw(rr) * S[a][b] * gp(t, b);
+          for (int64_t cc = 0; cc <= rr; ++cc) {
+            double p = c[static_cast<size_t>(t)];  // the row bias
+            for (int64_t b = 0; b < e; ++b) p += gp(t, b) * at(V, e, t0 + cc, b);
+            x += pw(rr - cc) * p * at(K, m, t0 + cc, a);
+          }
+          dq[static_cast<size_t>((h * N + t) * m + a)] = x;
+        }
+      }
+      advance(t0, nb, V);
+    }
+    // dK/dV sweep: reverse order; D and dz enter from the right (the final state's gradient).
+    Mat D(static_cast<size_t>(m), std::vector<double>(static_cast<size_t>(e)));
+    std::vector<double> dz(static_cast<size_t>(m));
+    for (int64_t a = 0; a < m; ++a) {
+      for (int64_t b = 0; b < e; ++b) D[a][b] = GF[static_cast<size_t>((h * m + a) * (e + 1) + b)];
+      dz[static_cast<size_t>(a)] = GF[static_cast<size_t>((h * m + a) * (e + 1) + e)];
+    }
+    const int64_t last_t0 = ((N - 1) / T) * T;
+    for (int64_t t0 = last_t0; t0 >= 0; t0 -= T) {
+      const int64_t t1 = std::min(t0 + T, N);
+      for (int64_t j = t0; j < t1; ++j) {
+        for (int64_t b = 0; b < e; ++b) {  // dv_j = λ^{t1−j} Dᵀ k_j + Σ_{j≤i<t1} λ^{i−j} (q_i·k_j) G'_i
+          double x = 0;
+          for (int64_t a = 0; a < m; ++a) x += pw(t1 - j) * D[a][b] * at(K, m, j, a);
+          for (int64_t i = j; i < t1; ++i) x += pw(i - j) * qk(i, j) * gp(i, b);
+          dv[static_cast<size_t>((h * N + j) * e + b)] = x;
+        }
+        for (int64_t a = 0; a < m; ++a) {  // dk_j = λ^{t1−j} (D v_j + dz) + Σ λ^{i−j} (G'_i·v_j + c_i) q_i
+          double x = pw(t1 - j) * dz[static_cast<size_t>(a)];
+          for (int64_t b = 0; b < e; ++b) x += pw(t1 - j) * D[a][b] * at(V, e, j, b);
+          for (int64_t i = j; i < t1; ++i) {
+            double p = c[static_cast<size_t>(i)];  // the column bias
+            for (int64_t b = 0; b < e; ++b) p += gp(i, b) * at(V, e, j, b);
+            x += pw(i - j) * p * at(Q, m, i, a);
+          }
+          dk[static_cast<size_t>((h * N + j) * m + a)] = x;
+        }
+      }
+      for (int64_t a = 0; a < m; ++a) {  // D ← λ^{t1−t0} D + Σ λ^{i−t0} q_i G'_iᵀ, dz likewise with c_i q_i
+        dz[static_cast<size_t>(a)] *= pw(t1 - t0);
+        for (int64_t b = 0; b < e; ++b) D[a][b] *= pw(t1 - t0);
+        for (int64_t i = t0; i < t1; ++i) {
+          dz[static_cast<size_t>(a)] += pw(i - t0) * c[static_cast<size_t>(i)] * at(Q, m, i, a);
+          for (int64_t b = 0; b < e; ++b) D[a][b] += pw(i - t0) * at(Q, m, i, a) * gp(i, b);
+        }
+      }
+    }
+    for (int64_t a = 0; a < m; ++a) {
+      for (int64_t b = 0; b < e; ++b) ds0[static_cast<size_t>((h * m + a) * (e + 1) + b)] = D[a][b];
+      ds0[static_cast<size_t>((h * m + a) * (e + 1) + e)] = dz[static_cast<size_t>(a)];
+    }
+  }
+  auto close = [](const std::vector<double>& a, const Tensor& b, const std::string& what) {
+    const std::vector<double> bv = b.to_vector<double>();
+    REQUIRE(a.size() == bv.size());
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      worst = std::max(worst, std::abs(a[i] - bv[i]));
+      scale = std::max(scale, std::abs(bv[i]));
+    }
+    INFO(what);
+    CHECK(worst <= 1e-10 * scale);
+  };
+  close(o, r.out.data(), "o");
+  close(fin, r.final_state.data(), "final state [S | z]");
+  close(dq, q.grad(), "dq");
+  close(dk, k.grad(), "dk");
+  close(dv, v.grad(), "dv");
+  close(ds0, s0.grad(), "d initial state [dS | dz]");
+}
+
 TEST_CASE("normalised-form row helpers take slices of [num | den] and refuse rows that are not at one stride") {
   const int64_t B = 2, H = 3, N = 5, e = 4;
   const Tensor num_aug = testing::random_double(Shape{B, H, N, e + 1}, "hn", 0.5, 2.0);
