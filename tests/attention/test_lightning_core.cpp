@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -292,18 +291,9 @@ TEST_CASE("normalised form: closed-form gradients with a per-row score bias and 
       }
   }
   auto close = [](const std::vector<double>& a, const Tensor& b, const std::string& what) {
-    const std::vector<double> bv = b.to_vector<double>();
-    REQUIRE(a.size() == bv.size());
-    double worst = 0, scale = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-      worst = std::max(worst, std::abs(a[i] - bv[i]));
-      scale = std::max(scale, std::abs(bv[i]));
-    }
-    char ratio[32];
-    std::snprintf(ratio, sizeof ratio, "%.2e", worst / scale);
-    const std::string note = what + ": max |closed form - op| / max |op| = " + ratio;
-    MESSAGE(note);
-    CHECK(worst <= 1e-10 * scale);
+    const double diff = testing::max_relative_difference(Tensor::from_vector(a, b.shape()), b);
+    MESSAGE(what, ": max |closed form - op| / max |op| = ", diff);
+    CHECK(diff <= 1e-10);
   };
   close(dq, q.grad(), "dq");
   close(dk, k.grad(), "dk");
@@ -457,15 +447,8 @@ TEST_CASE("normalised form: the fused kernel's tile recurrences (key sums, score
     }
   }
   auto close = [](const std::vector<double>& a, const Tensor& b, const std::string& what) {
-    const std::vector<double> bv = b.to_vector<double>();
-    REQUIRE(a.size() == bv.size());
-    double worst = 0, scale = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-      worst = std::max(worst, std::abs(a[i] - bv[i]));
-      scale = std::max(scale, std::abs(bv[i]));
-    }
     INFO(what);
-    CHECK(worst <= 1e-10 * scale);
+    CHECK(testing::max_relative_difference(Tensor::from_vector(a, b.shape()), b) <= 1e-10);
   };
   close(o, r.out.data(), "o");
   close(fin, r.final_state.data(), "final state [S | z]");
