@@ -65,10 +65,10 @@ LinearAttentionOutput lightning_attention_normalized(const Variable& q, const Va
   const Tensor out = out_acc.to(vc.dtype());
   const bool need_init = initial_state.requires_grad();
   auto outs = record("lightning_attention_normalized", {q, k, v, initial_state}, {out, state},
-                     [qc, kc, vc, decay, init, block, out_acc, den, need_init](const std::vector<Tensor>& g) {
+                     [qc, kc, vc, decay, init, block, eps, out_acc, den, need_init](const std::vector<Tensor>& g) {
                        Tensor dq = Tensor::empty_like(qc), dk = Tensor::empty_like(kc), dv = Tensor::empty_like(vc);
                        Tensor dinit = need_init ? Tensor::empty_like(init) : Tensor();
-                       kernels::lightning_attention_normalized_backward(qc, kc, vc, decay, init, block, out_acc, den,
+                       kernels::lightning_attention_normalized_backward(qc, kc, vc, decay, init, block, eps, out_acc, den,
                                                                         g[0], g[1], dq, dk, dv, dinit);
                        return std::vector<Tensor>{dq, dk, dv, dinit};
                      });

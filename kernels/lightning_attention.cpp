@@ -136,7 +136,7 @@ void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor&
     Tensor ws = cuda_workspace(d, q);
     cuda::la2_forward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(ob), rd == DType::F32,
                             la2_feature(feature_map), f32_ptr(decay), f32_ptr(init), f32_mut(fin), d.batch, d.heads,
-                            d.n, d.m, f32_mut(ws)});
+                            d.n, d.m, f32_mut(ws), nullptr, 0.0f});
     copy_back(out, ob);
     if (segment_states != nullptr) *segment_states = ws;
   } else {
@@ -170,7 +170,7 @@ void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
     cuda::la2_backward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(gb), la2_view(dqb), la2_view(dkb),
                              la2_view(dvb), rd == DType::F32, la2_feature(feature_map), f32_ptr(decay), f32_ptr(init),
                              f32_ptr(gfin), f32_mut(ginit), d.batch, d.heads, d.n, d.m, f32_ptr(segment_states),
-                             f32_mut(ws)});
+                             f32_mut(ws), nullptr, 0.0f});
     copy_back(grad_q, dqb);
     copy_back(grad_k, dkb);
     copy_back(grad_v, dvb);
@@ -186,6 +186,55 @@ void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
     copy_back(grad_k, dk);
     copy_back(grad_v, dv);
   }
+  copy_back(grad_initial_state, ginit);
+}
+
+// The normalised form on the fast path: one tile kernel computes num, den and the division (La2Forward::denominator);
+// the backward takes G' = G/den in bf16 and c = −(G'·o) in f32 (La2Backward::row_bias). Results in f32.
+bool normalized_on_fast_path(const Tensor& q, int64_t e) {
+  return q.device().is_cuda() && cuda::la2_fast_supported(q.size(3), e);
+}
+
+void cuda_normalized_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v,
+                             const Tensor& log_decay, const Tensor& initial_state, double eps, Tensor& out,
+                             Tensor& final_state, Tensor& denominator) {
+  check_cuda_dtype("lightning_attention_normalized", q);
+  const Tensor decay = log_decay.to(DType::F32).contiguous();
+  const Tensor init = f32_or_empty(initial_state);
+  const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v);
+  Tensor ob = la2_result(out, DType::F32), fin = target_for(final_state, DType::F32, false);
+  Tensor den = target_for(denominator, DType::F32, false);
+  cuda::la2_forward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(ob), true, cuda::La2Feature::Identity,
+                          f32_ptr(decay), f32_ptr(init), f32_mut(fin), d.batch, d.heads, d.n, d.m, nullptr,
+                          f32_mut(den), static_cast<float>(eps)});
+  copy_back(out, ob);
+  copy_back(final_state, fin);
+  copy_back(denominator, den);
+}
+
+void cuda_normalized_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v,
+                              const Tensor& log_decay, const Tensor& initial_state, double eps, const Tensor& out,
+                              const Tensor& denominator, const Tensor& grad_out, const Tensor& grad_final_state,
+                              Tensor& grad_q, Tensor& grad_k, Tensor& grad_v, Tensor& grad_initial_state) {
+  check_cuda_dtype("lightning_attention_normalized_backward", q);
+  const Tensor decay = log_decay.to(DType::F32).contiguous();
+  const Tensor init = f32_or_empty(initial_state), gfin = f32_or_empty(grad_final_state);
+  const Tensor o = out.to(DType::F32).contiguous(), den = denominator.to(DType::F32).contiguous();
+  const Tensor g = grad_out.dtype() == DType::BF16 ? grad_out.contiguous() : grad_out.to(DType::F32).contiguous();
+  Tensor g_num = Tensor::empty(v.shape(), DType::BF16, v.device());
+  Tensor bias = Tensor::empty(Shape{d.batch, d.heads, d.n}, DType::F32, v.device());
+  cuda::denominator_backward_rounded(g.raw_data(), g.dtype(), o.data<float>(), den.data<float>(), g_num.raw_data(),
+                                     bias.data<float>(), d.batch * d.heads * d.n, d.e);
+  const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v);
+  Tensor dq = la2_result(grad_q, DType::F32), dk = la2_result(grad_k, DType::F32), dv = la2_result(grad_v, DType::F32);
+  Tensor ginit = target_for(grad_initial_state, DType::F32, false);
+  cuda::la2_backward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(g_num), la2_view(dq), la2_view(dk),
+                           la2_view(dv), true, cuda::La2Feature::Identity, f32_ptr(decay), f32_ptr(init),
+                           f32_ptr(gfin), f32_mut(ginit), d.batch, d.heads, d.n, d.m, nullptr, nullptr,
+                           bias.data<float>(), static_cast<float>(eps)});
+  copy_back(grad_q, dq);
+  copy_back(grad_k, dk);
+  copy_back(grad_v, dv);
   copy_back(grad_initial_state, ginit);
 }
 #endif
@@ -371,6 +420,20 @@ void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, co
   LAT_CHECK(v.ndim() == 4 && q.ndim() == 4, op, ": q and v must be [B, H, N, ·], got ", q.str(), " and ", v.str());
   const int64_t e = v.size(3);
   check_shape(op, "final_state", final_state, Shape{q.size(0), q.size(1), q.size(3), e + 1});
+#ifdef LAT_HAVE_CUDA
+  if (normalized_on_fast_path(q, e)) {
+    const Dims d{q.size(0), q.size(1), q.size(2), q.size(3), e};
+    check_shape(op, "k", k, q.shape());
+    check_shape(op, "v", v, Shape{d.batch, d.heads, d.n, d.e});
+    check_shape(op, "log_decay", log_decay, Shape{d.heads});
+    check_shape(op, "out", out, v.shape());
+    check_shape(op, "denominator", denominator, Shape{d.batch, d.heads, d.n});
+    if (initial_state.defined()) check_shape(op, "initial_state", initial_state, Shape{d.batch, d.heads, d.m, e + 1});
+    for (const Tensor* t : std::initializer_list<const Tensor*>{&k, &v, &log_decay}) check_same_device(op, q, *t);
+    cuda_normalized_forward(d, q, k, v, log_decay, initial_state, eps, out, final_state, denominator);
+    return;
+  }
+#endif
   const DType acc = accumulation_dtype(q.dtype());
   auto in_acc = [acc](const Tensor& t) { return t.defined() ? t.to(acc).contiguous() : Tensor(); };
   Tensor v_aug = Tensor::empty(Shape{v.size(0), v.size(1), v.size(2), e + 1}, acc, v.device());
@@ -386,10 +449,26 @@ void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, co
 
 void lightning_attention_normalized_backward(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& log_decay, const Tensor& initial_state, int64_t block,
-                                             const Tensor& out, const Tensor& denominator, const Tensor& grad_out,
+                                             double eps, const Tensor& out, const Tensor& denominator, const Tensor& grad_out,
                                              const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k,
                                              Tensor& grad_v, Tensor& grad_initial_state) {
   const int64_t e = v.size(3);
+#ifdef LAT_HAVE_CUDA
+  if (normalized_on_fast_path(q, e)) {
+    const char* op = "lightning_attention_normalized_backward";
+    const Dims d{q.size(0), q.size(1), q.size(2), q.size(3), e};
+    for (const Tensor* t : std::initializer_list<const Tensor*>{&grad_out, &out, &grad_v})
+      check_shape(op, "grad_out, out and grad_v", *t, v.shape());
+    check_shape(op, "denominator", denominator, Shape{d.batch, d.heads, d.n});
+    check_shape(op, "grad_q", grad_q, q.shape());
+    check_shape(op, "grad_k", grad_k, k.shape());
+    for (const Tensor* t : std::initializer_list<const Tensor*>{&k, &v, &log_decay, &grad_out})
+      check_same_device(op, q, *t);
+    cuda_normalized_backward(d, q, k, v, log_decay, initial_state, eps, out, denominator, grad_out, grad_final_state,
+                             grad_q, grad_k, grad_v, grad_initial_state);
+    return;
+  }
+#endif
   const DType acc = accumulation_dtype(q.dtype());
   auto in_acc = [acc](const Tensor& t) { return t.defined() ? t.to(acc).contiguous() : Tensor(); };
   const Tensor qa = in_acc(q), ka = in_acc(k), va = in_acc(v);

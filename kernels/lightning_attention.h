@@ -50,11 +50,11 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
 void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                             const Tensor& log_decay, const Tensor& initial_state, int64_t block,
                                             double eps, Tensor& out, Tensor& final_state, Tensor& denominator);
-// grad_out: [B, H, N, e]; grad_final_state: [B, H, m, e + 1] or undefined. Writes grad_q, grad_k, grad_v and, when
-// defined on entry, grad_initial_state [B, H, m, e + 1].
+// grad_out: [B, H, N, e]; grad_final_state: [B, H, m, e + 1] or undefined; eps as in the forward. Writes grad_q,
+// grad_k, grad_v and, when defined on entry, grad_initial_state [B, H, m, e + 1].
 void lightning_attention_normalized_backward(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& log_decay, const Tensor& initial_state, int64_t block,
-                                             const Tensor& out, const Tensor& denominator, const Tensor& grad_out,
+                                             double eps, const Tensor& out, const Tensor& denominator, const Tensor& grad_out,
                                              const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k,
                                              Tensor& grad_v, Tensor& grad_initial_state);
 

@@ -3,6 +3,7 @@
 
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "core/cuda_context.h"
@@ -39,6 +40,18 @@ __device__ __forceinline__ float decay_pow(float s, int x) { return expf(-s * st
 // phase 1 (intra-tile scores P into shared memory; state update, bf16 copy into the other buffer) → barrier B →
 // phase 2 (outputs from P and the state copy of tile b).
 enum Mode { kFwd = 0, kBwdKV = 1 };
+
+// The normalised form (SPEC §1) inside the same loop: the augmented column of V (ones) becomes the decayed key sum
+// z, an fp32 vector next to S' (docs/perf/la2.md v8; the formula sheet is "the fused kernel's tile recurrences"
+// in tests/attention/test_lightning_core.cpp). Per token t, c_t = −(G'_t·o_t) with G' = G/den (one f32 per row).
+//   kAugFwd (kFwd on q, k, v):  z ← λ^nb z + Σ_r λ^{nb−r} k_r (an extra 8-column tile of the state product with
+//       B = ones), den_r = λ^r q_r·z_b + Σ_c P_rc (fp32 scores) + eps, o = num / den; den goes to memory.
+//   kAugDq (kFwd on G', v, k):  P_rc = λ^{r−c} (G'_r·v_c + c_r) and dq_r += λ^r c_r z_b, z = Σ λ^{nb−r} k_r (the
+//       sweep's v' rows; an extra 16-row tile of the state product with A = the decay weights).
+//   kAugDkv (kBwdKV):  dk's scores get the column bias c, dz ← λ^nb dz + Σ_r λ^{nb−r−1} c_r q_r (B = c), and
+//       dk_r += λ^{r+1} dz_b.
+// States (initial, final) are [d, d + 1] with z (dz) in the last column. One segment per (batch, head).
+enum Aug { kAugNone = 0, kAugFwd = 1, kAugDq = 2, kAugDkv = 3 };
 
 template <int M>
 struct ModeTraits;
@@ -81,30 +94,53 @@ struct TileParams {
   int shift;
   int mapped[4];        // operand w gets the kernel's feature map in shared memory, as its tile lands
   Strided raw0, raw1;   // pre-map inputs whose map derivative scales out0 / out1 (p null: none)
+  const float* row_bias;  // c_t, [bh][n] f32 (kAugDq, kAugDkv)
+  float* den;             // den_t + eps, [bh][n] f32 (kAugFwd)
+  float eps;
 };
 
 constexpr int kPowTable = 80;  // λ^x for x ∈ [0, kBlk + 1]
 
-template <int D, int M>
+template <int D, int M, int AUG>
 constexpr int tile_smem_bytes() {
   using T = ModeTraits<M>;
+  // kAug*: z of two tiles [2][D], c of every stage [kStages][kBlk], row sums of two column halves [2][kBlk] (f32).
+  // kAugDq also keeps the low bf16 half of its scores P [kBlk][kBlk + 8].
+  constexpr int aug = (AUG == kAugNone ? 0 : (2 * D + T::kStages * kBlk + 2 * kBlk) * 4) +
+                      (AUG == kAugDq ? kBlk * (kBlk + 8) * 2 : 0);
   return T::kStages * T::kTensors * kBlk * (D + 8) * 2 + 2 * D * (D + 8) * 2 +
-         T::kScores * kBlk * (kBlk + 8) * 2 + kPowTable * 4;
+         T::kScores * kBlk * (kBlk + 8) * 2 + kPowTable * 4 + aug;
+}
+// Two bf16 lanes of the hi (part 0) or lo (part 1) half of x, y = hi + lo to ~2^-17: a dot product with the
+// pair in two columns is fp32-accurate through bf16 tensor cores.
+__device__ __forceinline__ uint32_t split_bf16x2(float x, float y, int part) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
+  if (part == 0) return *reinterpret_cast<const uint32_t*>(&h);
+  const float2 hf = __bfloat1622float2(h);
+  return pack_bf16(x - hf.x, y - hf.y);
 }
 
 // F: the feature map (La2Feature code) of the operands p.mapped and of the chain rule through p.raw0/raw1; the
 // identity kernels (F = 0) compile none of it. OutT: the results' type (bf16, or f32 so that partial gradients
-// are summed before they are rounded).
-template <int D, int NW, int M, int F, class OutT>
+// are summed before they are rounded). AUG: the normalised form (Aug above).
+template <int D, int NW, int M, int F, class OutT, int AUG>
 __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p) {
   using T = ModeTraits<M>;
   constexpr int NT = T::kTensors, ST = T::kStages, THREADS = NW * 32;
+  constexpr bool kZRow = AUG == kAugFwd || AUG == kAugDkv;  // z indexed by the state's rows (k' channels)
+  constexpr bool kZCol = AUG == kAugDq;                     // z indexed by its columns (v' channels)
+  constexpr bool kBias = AUG == kAugDq || AUG == kAugDkv;   // c_t is read
+  constexpr int SLD = AUG == kAugNone ? D : D + 1;          // row stride of the initial and final states
   constexpr int LD = D + 8, LDP = kBlk + 8, TILE = kBlk * LD;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* sT = reinterpret_cast<bf16*>(smem_raw);            // [ST][NT][kBlk][LD]
   bf16* sS = sT + ST * NT * TILE;                           // [2][D][LD]
   bf16* sP = sS + 2 * D * LD;                               // [kScores][kBlk][LDP]
   float* sPow = reinterpret_cast<float*>(sP + T::kScores * kBlk * LDP);
+  float* sZ = sPow + kPowTable;  // kAug*: [2][D] z entering tile b in buffer b & 1
+  float* sC = sZ + 2 * D;        // [ST][kBlk] c of each stage's rows
+  float* sRow = sC + ST * kBlk;  // [2][kBlk] row sums of the fp32 scores, per column half
+  bf16* sPlo = reinterpret_cast<bf16*>(sRow + 2 * kBlk);  // kAugDq: P − bf16(P), [kBlk][LDP]
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   const int64_t bh = blockIdx.y;
@@ -136,6 +172,13 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
       for (int i = 0; i < RPT; ++i) {
         const bool ok = t0 + i * RSTEP < te;
         cp_async16(tile(stage, w) + (r0 + i * RSTEP) * LD + c0, ok ? g + i * step : src[w], ok);
+      }
+    }
+    if constexpr (kBias) {
+      if (tid < kBlk) {
+        const int64_t t = tb + static_cast<int64_t>(blk) * kBlk + tid;
+        const float* cb = p.row_bias + bh * n;
+        cp_async4(sC + stage * kBlk + tid, t < te ? cb + (p.reverse ? n - 1 - t : t) : cb, t < te);
       }
     }
   };
@@ -178,8 +221,8 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
       for (int h = 0; h < 4; ++h) {
         const int i = srow0 + mt * 16 + g + (h >= 2 ? 8 : 0), j = scol0 + nt * 8 + 2 * t4 + (h & 1);
         float x = 0.f;
-        if (p.start_mode == 1) x = p.start[bh * D * D + i * D + j];
-        else if (p.start_mode == 2) x = p.start[bh * D * D + j * D + i];
+        if (p.start_mode == 1) x = p.start[bh * D * SLD + i * SLD + j];
+        else if (p.start_mode == 2) x = p.start[bh * D * SLD + j * SLD + i];
         else if (p.start_mode >= 3) {
           const float* slot = p.start + (bh * p.start_slots + static_cast<int64_t>(seg) * p.start_step) * D * D;
           x = p.start_mode == 3 ? slot[i * D + j] : slot[j * D + i];
@@ -198,11 +241,64 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   };
   store_state_bf16(sS);
 
+  // kAug*: z (the last column of the initial state, indexed by i) in fp32 accumulators. kZRow: an extra 8-column
+  // tile of the state product in the warps of the first column block (column 0, lanes t4 = 0: rows g, g + 8).
+  // kZCol: an extra 16-row tile (row 0, lanes g = 0), its ZNT 8-column tiles split between the warps of a column
+  // block by their row block zi.
+  constexpr int ZNT = SNT / SWR;
+  static_assert(SNT % SWR == 0, "z columns: whole 8-column tiles per warp");
+  const int zi = warp % SWR;
+  const bool zrow_warp = kZRow && warp / SWR == 0;
+  auto z_init = [&](int i) { return p.start != nullptr && p.start_mode != 0 ? p.start[bh * D * SLD + i * SLD + D] : 0.f; };
+  float zr[kZRow ? SMT : 1][4] = {};
+  float zc[kZCol ? ZNT : 1][4] = {};
+  if constexpr (kZRow) {
+    if (zrow_warp && t4 == 0)
+#pragma unroll
+      for (int mt = 0; mt < SMT; ++mt) {
+        zr[mt][0] = z_init(srow0 + mt * 16 + g);
+        zr[mt][2] = z_init(srow0 + mt * 16 + g + 8);
+      }
+  }
+  if constexpr (kZCol) {
+    if (g == 0)
+#pragma unroll
+      for (int u = 0; u < ZNT; ++u) {
+        const int col = scol0 + (zi * ZNT + u) * 8 + 2 * t4;
+        zc[u][0] = z_init(col);
+        zc[u][1] = z_init(col + 1);
+      }
+  }
+  auto store_z = [&](float* dst) {
+    if constexpr (kZRow) {
+      if (zrow_warp && t4 == 0)
+#pragma unroll
+        for (int mt = 0; mt < SMT; ++mt) {
+          dst[srow0 + mt * 16 + g] = zr[mt][0];
+          dst[srow0 + mt * 16 + g + 8] = zr[mt][2];
+        }
+    }
+    if constexpr (kZCol) {
+      if (g == 0)
+#pragma unroll
+        for (int u = 0; u < ZNT; ++u) {
+          const int col = scol0 + (zi * ZNT + u) * 8 + 2 * t4;
+          dst[col] = zc[u][0];
+          dst[col + 1] = zc[u][1];
+        }
+    }
+  };
+  if constexpr (AUG != kAugNone) store_z(sZ);
+
   // Scores P = (A Bᵀ) ⊙ M of one tile: warp (rt, ch) owns rows rt·16.., cols ch·PC..
   constexpr int PC = kBlk / (NW / 4), PNT = PC / 8;
   static_assert(PNT % 2 == 0, "score tile: even number of 8-column tiles");
   const int rt = warp & 3, ch = warp >> 2;
-  auto scores = [&](const bf16* A, const bf16* B, bf16* dstP) {
+  // bias (kAug*): 1 adds cv[r] to row r, 2 adds cv[c] to column c, before the decay; rowsum (non-null) receives
+  // the sums of each row's masked scores as rounded to bf16, [2][kBlk] by column half; dstLo (non-null) the low
+  // bf16 halves.
+  auto scores = [&](const bf16* A, const bf16* B, bf16* dstP, int bias, const float* cv, float* rowsum,
+                    bf16* dstLo) {
     float acc[PNT][4];
 #pragma unroll
     for (int a = 0; a < PNT; ++a)
@@ -222,14 +318,35 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
         }
       }
     }
+    float rs[2] = {0.f, 0.f};
 #pragma unroll
     for (int nt = 0; nt < PNT; ++nt)
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
         const int r = rt * 16 + g + hh * 8, c = ch * PC + nt * 8 + 2 * t4;
-        const float v0 = r >= c ? sPow[r - c] * acc[nt][2 * hh] : 0.f;
-        const float v1 = r >= c + 1 ? sPow[r - c - 1] * acc[nt][2 * hh + 1] : 0.f;
-        *reinterpret_cast<uint32_t*>(dstP + r * LDP + c) = pack_bf16(v0, v1);
+        float a0 = acc[nt][2 * hh], a1 = acc[nt][2 * hh + 1];
+        if (bias == 1) {
+          a0 += cv[r];
+          a1 += cv[r];
+        } else if (bias == 2) {
+          a0 += cv[c];
+          a1 += cv[c + 1];
+        }
+        const float v0 = r >= c ? sPow[r - c] * a0 : 0.f;
+        const float v1 = r >= c + 1 ? sPow[r - c - 1] * a1 : 0.f;
+        const uint32_t hi = pack_bf16(v0, v1);
+        const float2 h = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&hi));
+        rs[hh] += h.x + h.y;  // the rounded weights that P·V uses: o stays a weighted average of v
+        *reinterpret_cast<uint32_t*>(dstP + r * LDP + c) = hi;
+        if (dstLo != nullptr) *reinterpret_cast<uint32_t*>(dstLo + r * LDP + c) = pack_bf16(v0 - h.x, v1 - h.y);
+      }
+    if (rowsum != nullptr)
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        float x = rs[hh];
+        x += __shfl_xor_sync(0xffffffffu, x, 1);
+        x += __shfl_xor_sync(0xffffffffu, x, 2);
+        if (t4 == 0) rowsum[ch * kBlk + rt * 16 + g + hh * 8] = x;
       }
   };
 
@@ -262,9 +379,11 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
               t < te ? *reinterpret_cast<const uint32_t*>(raw_base + row * raw.st + oc0 + nt * 8 + 2 * t4) : 0u;
       }
   };
+  // kAug*: cv = c of this tile's rows, zb = z entering it (fp32, shared memory).
   auto output = [&](const bf16* A, const bf16* S, bool transposed, const bf16* P, const bf16* Vt, int which,
-                    int64_t t0) {
+                    int64_t t0, const float* cv, const float* zb) {
     float oacc[OMT][ONT][4];
+    float dacc[OMT][4] = {};  // kAugFwd: q·z in columns 0 (z's hi part) and 1 (lo part)
 #pragma unroll
     for (int mt = 0; mt < OMT; ++mt)
 #pragma unroll
@@ -277,6 +396,16 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
 #pragma unroll
       for (int mt = 0; mt < OMT; ++mt)
         ldsm_x4(a[mt], A + (orow0 + mt * 16 + (lane & 15)) * LD + k0 + (lane >> 4) * 8);
+      if constexpr (AUG == kAugFwd) {
+        uint32_t b0 = 0u, b1 = 0u;
+        if (g < 2) {
+          const int kk = k0 + 2 * t4;
+          b0 = split_bf16x2(zb[kk], zb[kk + 1], g);
+          b1 = split_bf16x2(zb[kk + 8], zb[kk + 9], g);
+        }
+#pragma unroll
+        for (int mt = 0; mt < OMT; ++mt) mma16816(dacc[mt], a[mt], b0, b1);
+      }
 #pragma unroll
       for (int np = 0; np < ONT / 2; ++np) {
         uint32_t bb[4];
@@ -302,6 +431,18 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
         oacc[mt][nt][2] *= w1;
         oacc[mt][nt][3] *= w1;
       }
+      // dq += λ^r c_r z_b (kAugDq), dk += λ^{r+1} dz_b (kAugDkv).
+      if ((AUG == kAugDq && which == 0) || (AUG == kAugDkv && which == 1)) {
+        const float f0 = AUG == kAugDq ? w0 * cv[r0] : w0, f1 = AUG == kAugDq ? w1 * cv[r0 + 8] : w1;
+#pragma unroll
+        for (int nt = 0; nt < ONT; ++nt) {
+          const float2 z = *reinterpret_cast<const float2*>(zb + oc0 + nt * 8 + 2 * t4);
+          oacc[mt][nt][0] += f0 * z.x;
+          oacc[mt][nt][1] += f0 * z.y;
+          oacc[mt][nt][2] += f1 * z.x;
+          oacc[mt][nt][3] += f1 * z.y;
+        }
+      }
     }
 #pragma unroll
     for (int k0 = 0; k0 < kBlk; k0 += 16) {
@@ -320,9 +461,36 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
               mma16816(oacc[mt][2 * np], a, bb[np][0], bb[np][1]);
               mma16816(oacc[mt][2 * np + 1], a, bb[np][2], bb[np][3]);
             }
+            if constexpr (AUG == kAugDq) {  // P's low half: the cancelling sum Σ P k is taken to ~2^-17
+              ldsm_x4(a, sPlo + (orow0 + mt * 16 + (lane & 15)) * LDP + k0 + (lane >> 4) * 8);
+#pragma unroll
+              for (int np = 0; np < ONT / 2; ++np) {
+                mma16816(oacc[mt][2 * np], a, bb[np][0], bb[np][1]);
+                mma16816(oacc[mt][2 * np + 1], a, bb[np][2], bb[np][3]);
+              }
+            }
           }
         }
       }
+    }
+    // kAugFwd: den_r = λ^r q_r·z_b + Σ_c P_rc + eps (the q·z of row g sits in lane 4g: broadcast to the quad);
+    // the output is num / den.
+    float den[OMT][2] = {};
+    if constexpr (AUG == kAugFwd) {
+#pragma unroll
+      for (int mt = 0; mt < OMT; ++mt)
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh) {
+          const int r = orow0 + mt * 16 + g + hh * 8;
+          const float qz = __shfl_sync(0xffffffffu, dacc[mt][2 * hh] + dacc[mt][2 * hh + 1], lane & ~3);
+          den[mt][hh] = sPow[r + shift] * qz + sRow[r] + sRow[kBlk + r] + p.eps;
+          const float inv = 1.f / den[mt][hh];
+#pragma unroll
+          for (int nt = 0; nt < ONT; ++nt) {
+            oacc[mt][nt][2 * hh] *= inv;
+            oacc[mt][nt][2 * hh + 1] *= inv;
+          }
+        }
     }
     OutT* go = out_base[which];
     const int64_t ost = out_st[which];
@@ -334,6 +502,7 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
         const int64_t t = t0 + r;
         if (t < te) {
           const int64_t row = p.reverse ? n - 1 - t : t;
+          if (AUG == kAugFwd && oc0 == 0 && t4 == 0) p.den[bh * n + row] = den[mt][hh];
 #pragma unroll
           for (int nt = 0; nt < ONT; ++nt) {
             const int c = oc0 + nt * 8 + 2 * t4;
@@ -371,10 +540,13 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
       if (raw_base != nullptr) fetch_chain(t0);  // consumed at the end of phase 2: its latency is hidden
 
     // Phase 1: scores.
-    if constexpr (M == kFwd) scores(tile(stg, 0), tile(stg, 1), sP);
+    const float* cv = sC + stg * kBlk;
+    if constexpr (M == kFwd)
+      scores(tile(stg, 0), tile(stg, 1), sP, AUG == kAugDq ? 1 : 0, cv, AUG == kAugFwd ? sRow : nullptr,
+             AUG == kAugDq ? sPlo : nullptr);
     if constexpr (M == kBwdKV) {
-      scores(tile(stg, 0), tile(stg, 1), sP);                  // (k qᵀ) ⊙ M
-      scores(tile(stg, 3), tile(stg, 2), sP + kBlk * LDP);     // (v dOᵀ) ⊙ M
+      scores(tile(stg, 0), tile(stg, 1), sP, 0, cv, nullptr, nullptr);                                   // (k qᵀ) ⊙ M
+      scores(tile(stg, 3), tile(stg, 2), sP + kBlk * LDP, AUG == kAugDkv ? 2 : 0, cv, nullptr, nullptr);  // (v dOᵀ) ⊙ M
     }
     // Phase 1: S' ← λ^nb S' + (diag(λ^{nb−r−shift}) K')ᵀ V'.
     {
@@ -387,6 +559,13 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
         for (int nt = 0; nt < SNT; ++nt)
 #pragma unroll
           for (int h = 0; h < 4; ++h) st[mt][nt][h] *= carry;
+#pragma unroll
+      for (int h = 0; h < 4; ++h) {
+#pragma unroll
+        for (int mt = 0; mt < (kZRow ? SMT : 1); ++mt) zr[mt][h] *= carry;
+#pragma unroll
+        for (int u = 0; u < (kZCol ? ZNT : 1); ++u) zc[u][h] *= carry;
+      }
 #pragma unroll
       for (int k0 = 0; k0 < kBlk; k0 += 16) {
         if (k0 < nb) {
@@ -402,6 +581,24 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
             a[mt][2] = scale_bf16x2(a[mt][2], wc, wd);
             a[mt][3] = scale_bf16x2(a[mt][3], wc, wd);
           }
+          if constexpr (kZRow) {  // z += (W K')ᵀ x with x = 1 (kAugFwd) or c (kAugDkv) in column 0
+            if (zrow_warp) {
+              uint32_t b0 = 0u, b1 = 0u;
+              if (g == 0) {
+                if constexpr (AUG == kAugFwd) {
+                  b0 = b1 = 0x3F803F80u;  // bf16 1.0, 1.0
+                } else {
+                  b0 = pack_bf16(cv[r], cv[r + 1]);
+                  b1 = pack_bf16(cv[r + 8], cv[r + 9]);
+                }
+              }
+#pragma unroll
+              for (int mt = 0; mt < SMT; ++mt) mma16816(zr[mt], a[mt], b0, b1);
+            }
+          }
+          // kZCol: z += wᵀ V' (row 0 of the A tile holds the decay weights of the tile's rows).
+          const uint32_t aw[4] = {kZCol && g == 0 ? pack_bf16(wa, wb) : 0u, 0u, kZCol && g == 0 ? pack_bf16(wc, wd) : 0u,
+                                  0u};
 #pragma unroll
           for (int np = 0; np < SNT / 2; ++np) {
             uint32_t bb[4];
@@ -411,33 +608,50 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
               mma16816(st[mt][2 * np], a[mt], bb[0], bb[1]);
               mma16816(st[mt][2 * np + 1], a[mt], bb[2], bb[3]);
             }
+            if constexpr (kZCol) {
+#pragma unroll
+              for (int u = 0; u < 2; ++u)
+                if ((2 * np + u) / ZNT == zi) mma16816(zc[(2 * np + u) % ZNT], aw, bb[2 * u], bb[2 * u + 1]);
+            }
           }
         }
       }
       store_state_bf16(sS + ((b + 1) & 1) * D * LD);
+      if constexpr (AUG != kAugNone) store_z(sZ + ((b + 1) & 1) * D);
     }
     __syncthreads();  // B
     // Phase 2: outputs from P and the state copy entering tile b.
     const bf16* cS = sS + (b & 1) * D * LD;
-    if constexpr (M == kFwd) output(tile(stg, 0), cS, false, sP, tile(stg, 2), 0, t0);
+    const float* zb = sZ + (b & 1) * D;
+    if constexpr (M == kFwd) output(tile(stg, 0), cS, false, sP, tile(stg, 2), 0, t0, cv, zb);
     if constexpr (M == kBwdKV) {
-      output(tile(stg, 0), cS, false, sP, tile(stg, 2), 0, t0);              // dv
-      output(tile(stg, 3), cS, true, sP + kBlk * LDP, tile(stg, 1), 1, t0);  // dk
+      output(tile(stg, 0), cS, false, sP, tile(stg, 2), 0, t0, cv, zb);              // dv
+      output(tile(stg, 3), cS, true, sP + kBlk * LDP, tile(stg, 1), 1, t0, cv, zb);  // dk
     }
   }
   cp_async_wait<0>();
 
   float* dst = nullptr;
-  if (p.final_state != nullptr && seg == p.nseg - 1) dst = p.final_state + bh * D * D;
+  if (p.final_state != nullptr && seg == p.nseg - 1) dst = p.final_state + bh * D * SLD;
   if (dst != nullptr) {
 #pragma unroll
     for (int mt = 0; mt < SMT; ++mt)
 #pragma unroll
       for (int nt = 0; nt < SNT; ++nt) {
         const int i = srow0 + mt * 16 + g, j = scol0 + nt * 8 + 2 * t4;
-        *reinterpret_cast<float2*>(dst + i * D + j) = make_float2(st[mt][nt][0], st[mt][nt][1]);
-        *reinterpret_cast<float2*>(dst + (i + 8) * D + j) = make_float2(st[mt][nt][2], st[mt][nt][3]);
+        dst[i * SLD + j] = st[mt][nt][0];
+        dst[i * SLD + j + 1] = st[mt][nt][1];
+        dst[(i + 8) * SLD + j] = st[mt][nt][2];
+        dst[(i + 8) * SLD + j + 1] = st[mt][nt][3];
       }
+    if constexpr (kZRow) {
+      if (zrow_warp && t4 == 0)
+#pragma unroll
+        for (int mt = 0; mt < SMT; ++mt) {
+          dst[(srow0 + mt * 16 + g) * SLD + D] = zr[mt][0];
+          dst[(srow0 + mt * 16 + g + 8) * SLD + D] = zr[mt][2];
+        }
+    }
   }
 }
 
@@ -464,6 +678,30 @@ __global__ void la2_prefix_kernel(float* ws, const float* init, int init_transpo
         S = carry * S + L[u];
       }
   }
+}
+
+// The normalised output does not change when q_t is scaled (up to eps), so the exact gradient satisfies
+// dq_t·q_t = −eps·c_t. Its dQ sweep sums terms that cancel along the mean key direction, and their bf16 rounding
+// leaves an error mostly along q_t (positive features); this projection restores the identity. One warp per row.
+__global__ void la2_restore_scale_invariance_kernel(Strided dq, Strided q, const float* row_bias, float eps, int heads,
+                                                    int64_t n, int d, int64_t rows) {
+  const int64_t row = blockIdx.x * static_cast<int64_t>(blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const int64_t bh = row / n, t = row % n;
+  float* g = dq.head<float>(bh, heads) + t * dq.st;
+  const bf16* x = q.head(bh, heads) + t * q.st;
+  float gx = 0.f, xx = 0.f;
+  for (int c = lane; c < d; c += 32) {
+    const float xc = __bfloat162float(x[c]);
+    gx += g[c] * xc;
+    xx += xc * xc;
+  }
+  gx = warp_sum(gx);
+  xx = warp_sum(xx);
+  if (xx <= 0.f) return;
+  const float f = (gx + eps * row_bias[row]) / xx;
+  for (int c = lane; c < d; c += 32) g[c] -= f * __bfloat162float(x[c]);
 }
 
 int sm_count() {
@@ -503,16 +741,16 @@ SegPlan plan_segments(int64_t bh, int64_t n) {
   return {static_cast<int>(nseg), static_cast<int>(seg_blocks), static_cast<int>(sub), static_cast<int>(sub_blocks)};
 }
 
-template <int D, int NW, int M, int F, class OutT>
+template <int D, int NW, int M, int F, class OutT, int AUG = kAugNone>
 void launch_tile_as(const TileParams& p, int grid_x, int64_t bh) {
-  constexpr int smem = tile_smem_bytes<D, M>();
+  constexpr int smem = tile_smem_bytes<D, M, AUG>();
   static bool configured = false;
   if (!configured) {
-    LAT_CUDA_CHECK(cudaFuncSetAttribute(la2_tile_kernel<D, NW, M, F, OutT>,
+    LAT_CUDA_CHECK(cudaFuncSetAttribute(la2_tile_kernel<D, NW, M, F, OutT, AUG>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     configured = true;
   }
-  la2_tile_kernel<D, NW, M, F, OutT>
+  la2_tile_kernel<D, NW, M, F, OutT, AUG>
       <<<dim3(grid_x, static_cast<unsigned>(bh)), NW * 32, smem, ::lat::cuda::stream()>>>(p);
   LAT_CUDA_CHECK_LAUNCH();
 }
@@ -525,7 +763,17 @@ void launch_tile_out(const TileParams& p, La2Feature feature, int grid_x, int64_
   }
 }
 template <int D, int NW, int M>
-void launch_tile(const TileParams& p, La2Feature feature, bool f32_results, int grid_x, int64_t bh) {
+void launch_tile(const TileParams& p, La2Feature feature, bool f32_results, int aug, int grid_x, int64_t bh) {
+  if (aug != kAugNone) {  // the normalised form: identity map (applied before the core), f32 results
+    LAT_CHECK(feature == La2Feature::Identity && f32_results,
+              "lightning_attention (CUDA): the normalised form takes mapped operands and writes f32 results");
+    if constexpr (M == kFwd) {
+      if (aug == kAugFwd) return launch_tile_as<D, NW, M, 0, float, kAugFwd>(p, grid_x, bh);
+      return launch_tile_as<D, NW, M, 0, float, kAugDq>(p, grid_x, bh);
+    } else {
+      return launch_tile_as<D, NW, M, 0, float, kAugDkv>(p, grid_x, bh);
+    }
+  }
   if (f32_results) launch_tile_out<D, NW, M, float>(p, feature, grid_x, bh);
   else launch_tile_out<D, NW, M, bf16>(p, feature, grid_x, bh);
 }
@@ -550,11 +798,20 @@ struct SweepArgs {
   La2Feature feature;     // the map of the operands flagged in `mapped` and of the chain rule through raw0/raw1
   int mapped[4];
   Strided raw0, raw1;
+  int aug;               // Aug: the normalised form's sweep (one segment per (batch, head))
+  const float* row_bias;
+  float* den;
+  float eps;
 };
+
+SegPlan single_segment(int64_t n) {
+  const int nblocks = static_cast<int>(std::max<int64_t>(1, (n + kBlk - 1) / kBlk));
+  return {1, nblocks, 1, nblocks};
+}
 
 template <int D, int NW>
 void run_sweep(const SweepArgs& a) {
-  const SegPlan plan = plan_segments(a.bh, a.n);
+  const SegPlan plan = a.aug != kAugNone ? single_segment(a.n) : plan_segments(a.bh, a.n);
   TileParams p{};
   for (int i = 0; i < 4; ++i) p.t[i] = a.t[i];
   p.out0 = a.o0;
@@ -570,6 +827,9 @@ void run_sweep(const SweepArgs& a) {
   for (int i = 0; i < 4; ++i) p.mapped[i] = a.mapped[i];
   p.raw0 = a.raw0;
   p.raw1 = a.raw1;
+  p.row_bias = a.row_bias;
+  p.den = a.den;
+  p.eps = a.eps;
   if (plan.nseg > 1 && a.entering != nullptr) {
     p.start = a.entering;
     p.start_mode = 4;
@@ -598,8 +858,8 @@ void run_sweep(const SweepArgs& a) {
     p.start = a.init;
     p.start_mode = a.init == nullptr ? 0 : (a.init_transposed ? 2 : 1);
   }
-  if (a.mode == kFwd) launch_tile<D, NW, kFwd>(p, a.feature, a.f32_results, plan.nseg, a.bh);
-  else launch_tile<D, NW, kBwdKV>(p, a.feature, a.f32_results, plan.nseg, a.bh);
+  if (a.mode == kFwd) launch_tile<D, NW, kFwd>(p, a.feature, a.f32_results, a.aug, plan.nseg, a.bh);
+  else launch_tile<D, NW, kBwdKV>(p, a.feature, a.f32_results, a.aug, plan.nseg, a.bh);
 }
 
 void run_sweep_d(int64_t d, const SweepArgs& a) {
@@ -772,6 +1032,11 @@ void la2_forward_bf16(const La2Forward& f) {
   a.init = f.initial_state;
   a.final_state = f.final_state;
   a.mapped[0] = a.mapped[1] = 1;  // φ(q), φ(k)
+  if (f.denominator != nullptr) {
+    a.aug = kAugFwd;
+    a.den = f.denominator;
+    a.eps = f.eps;
+  }
   run_sweep_d(f.d, a);
 }
 
@@ -788,7 +1053,23 @@ void la2_backward_bf16(const La2Backward& g) {
   a.entering = g.forward_states;
   a.mapped[2] = 1;        // φ(k)
   a.raw0 = strided(g.q);  // dq = dφ(q) ⊙ φ'(q)
+  const bool normalized = g.row_bias != nullptr;
+  LAT_CHECK(!normalized || g.forward_states == nullptr,
+            "lightning_attention (CUDA): the normalised form's backward takes no forward segment states");
+  if (normalized) {
+    a.aug = kAugDq;
+    a.row_bias = g.row_bias;
+  }
   run_sweep_d(g.d, a);
+  if (normalized) {
+    const int64_t rows = g.batch * g.heads * g.n;
+    const int threads = 256, per_block = threads / 32;
+    la2_restore_scale_invariance_kernel<<<static_cast<unsigned>((rows + per_block - 1) / per_block), threads, 0,
+                                          ::lat::cuda::stream()>>>(strided(g.grad_q), strided(g.q), g.row_bias, g.eps,
+                                                                   static_cast<int>(g.heads), g.n,
+                                                                   static_cast<int>(g.d), rows);
+    LAT_CUDA_CHECK_LAUNCH();
+  }
   // dV and dK in one reverse sweep with S' = D (shift 1); its final state is d(initial state).
   SweepArgs b = sweep_of(kBwdKV, g.log_decay, g.batch, g.heads, g.n, g.feature, g.f32_results, g.workspace);
   b.t[0] = strided(g.k);
@@ -803,6 +1084,10 @@ void la2_backward_bf16(const La2Backward& g) {
   b.shift = 1;
   b.mapped[0] = b.mapped[1] = 1;  // φ(k), φ(q)
   b.raw1 = strided(g.k);          // dk = dφ(k) ⊙ φ'(k)
+  if (normalized) {
+    b.aug = kAugDkv;
+    b.row_bias = g.row_bias;
+  }
   run_sweep_d(g.d, b);
 }
 

@@ -14,6 +14,9 @@
 // workspace is B·H·slots·m·e floats (la2_workspace_floats),
 // independent of N (slots ≤ about 2·SMs / (B·H) + B·H-independent constant).
 //
+// Normalised form (La2Forward::denominator, La2Backward::row_bias): the same tile kernel with the augmented column
+// as an fp32 key sum z next to the state (one segment per (batch, head) for now).
+//
 // Generic path (any m, e ≤ 1024, f32 or bf16): one CTA per (batch, head) runs the per-token recurrence in fp32
 // with the state in shared memory (in a global workspace when it does not fit, e.g. d = 256). Exact and slow;
 // used for d ≠ e (e.g. the normalised form's e + 1) and for
@@ -56,6 +59,11 @@ struct La2Forward {
   float* final_state;
   int64_t batch, heads, n, d;
   float* workspace;  // la2_workspace_floats(...) floats (null if 0)
+  // The normalised form (SPEC §1) when non-null: o = num / (den + eps) with [num | den] the core on [v | 1],
+  // computed in the same pass (den in fp32 from fp32 scores and the key sum z); denominator [B·H, N] f32 receives
+  // den + eps; the states are [d, d + 1] (z in the last column); identity feature map, f32 o, no segments.
+  float* denominator;
+  float eps;
 };
 void la2_forward_bf16(const La2Forward& f);
 
@@ -70,6 +78,11 @@ struct La2Backward {
   int64_t batch, heads, n, d;
   const float* forward_states;  // the forward's workspace after the call, or null (recomputed)
   float* workspace;
+  // The normalised form when non-null: grad_out holds G' = G / (den + eps) and row_bias [B·H, N] f32 holds
+  // c = −(G'·o) (denominator_backward_rounded); states [d, d + 1]; f32 results; no forward_states. dq is then
+  // projected so that dq_t·q_t = −eps·c_t, which the exact gradient satisfies (o is invariant to q_t's scale).
+  const float* row_bias;
+  float eps;
 };
 void la2_backward_bf16(const La2Backward& b);
 

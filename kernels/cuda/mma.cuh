@@ -1,5 +1,5 @@
 // Warp-level tensor-core helpers shared by the Lightning Attention-2 kernels (sm_80+ PTX): shared-memory
-// addresses, cp.async, ldmatrix (plain and transposed, by pointer or by shared address), mma.sync m16n8k16
+// addresses, cp.async (16 and 4 bytes), ldmatrix (plain and transposed, by pointer or by shared address), mma.sync m16n8k16
 // bf16 → fp32, and bf16x2 packing.
 #pragma once
 
@@ -15,6 +15,11 @@ __device__ __forceinline__ uint32_t smem_addr(const void* p) {
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
   const int bytes = valid ? 16 : 0;  // 0: zero-fill
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes));
+}
+// 4 bytes (one f32), zero-filled when !valid.
+__device__ __forceinline__ void cp_async4(void* dst, const void* src, bool valid) {
+  const int bytes = valid ? 4 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>

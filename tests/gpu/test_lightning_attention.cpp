@@ -184,8 +184,9 @@ TEST_CASE("gpu: lightning attention with the feature map fused into the loads (e
   run_case({1, 2, 300, 64, 65, 0.1, true, DType::BF16, false, F::Elu1});      // generic path: mapped first
 }
 
-// The normalised form through kernels::lightning_attention_normalized_{forward,backward} on CUDA (the core on
-// [v | 1], e + 1 columns) against the same composition on the CPU in double.
+// The normalised form through kernels::lightning_attention_normalized_{forward,backward} on CUDA (d = e ∈ {64, 128}:
+// the tile kernel with the key sum z and the score biases; other d: the core on [v | 1], e + 1 columns, generic
+// path) against the composition on the CPU in double.
 void run_normalized_case(int64_t b, int64_t h, int64_t n, int64_t d, double decay, bool init) {
   const uint64_t seed = static_cast<uint64_t>(n * 17 + d + h * 7 + (init ? 3 : 0));
   const Shape qs{b, h, n, d}, ss{b, h, d, d + 1};
@@ -210,7 +211,7 @@ void run_normalized_case(int64_t b, int64_t h, int64_t n, int64_t d, double deca
                           Tensor::empty(qs, dt, dev),
                           init ? Tensor::empty(ss, dt, dev) : Tensor()};
     kernels::lightning_attention_normalized_forward(q_, k_, v_, ld_, s0_, 64, 1e-6, r[0], r[1], r[2]);
-    kernels::lightning_attention_normalized_backward(q_, k_, v_, ld_, s0_, 64, r[0], r[2], go_, gfin_, r[3], r[4], r[5],
+    kernels::lightning_attention_normalized_backward(q_, k_, v_, ld_, s0_, 64, 1e-6, r[0], r[2], go_, gfin_, r[3], r[4], r[5],
                                                      r[6]);
     return r;
   };
@@ -230,11 +231,14 @@ void run_normalized_case(int64_t b, int64_t h, int64_t n, int64_t d, double deca
   }
 }
 
-TEST_CASE("gpu: normalised form (core on [v | 1], normalisation and its backward) vs CPU double reference") {
+TEST_CASE("gpu: normalised form (fused tile kernel; generic path for other d) vs CPU double reference") {
   cuda::init(0);
-  run_normalized_case(2, 3, 500, 128, 0.05, true);   // segmented
-  run_normalized_case(2, 70, 131, 64, 0.5, false);   // one segment per head
+  run_normalized_case(2, 3, 500, 128, 0.05, true);
+  run_normalized_case(2, 70, 131, 64, 0.5, false);
   run_normalized_case(1, 2, 913, 128, 0.0, true);    // no decay
+  run_normalized_case(3, 2, 63, 64, 2.0, true);      // strong decay, one partial tile
+  run_normalized_case(1, 2, 4493, 128, 0.02, true);  // 71 tiles, the last partial
+  run_normalized_case(1, 3, 300, 96, 0.1, true);     // d = 96: generic path
 }
 
 TEST_CASE("gpu: lightning attention on [B, N, H, D] buffers (in place through strides) vs CPU double reference") {
