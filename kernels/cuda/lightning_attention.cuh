@@ -43,8 +43,11 @@ struct La2View {
 bool la2_view_supported(const La2View& v);
 
 // Pointwise feature map applied to q and k inside the kernels (each tile mapped in shared memory as it lands; the
-// backward multiplies dq, dk by the map's derivative at the raw q, k as it stores them).
-enum class La2Feature : int { Identity = 0, Elu1 = 1, Silu = 2 };
+// backward multiplies dq, dk by the map's derivative at the raw q, k as it stores them). CosSin, CosCos: the two
+// halves of cosFormer's map (SPEC §2), x ↦ relu(x)·sin a_t and relu(x)·cos a_t with a_t = π·(position_offset +
+// t)/(2·max_context) of global row t; cosFormer's core is the sum of the two d × d cores
+// (kernels/lightning_attention.cpp runs them, the second with `accumulate`).
+enum class La2Feature : int { Identity = 0, Elu1 = 1, Silu = 2, CosSin = 3, CosCos = 4 };
 
 // Fast path (bf16 operands, results bf16 or f32, f32 log_decay [H] and states [B·H, d, d]; states nullable).
 struct La2Forward {
@@ -56,6 +59,8 @@ struct La2Forward {
   float* final_state;
   int64_t batch, heads, n, d;
   float* workspace;  // la2_workspace_floats(...) floats (null if 0)
+  int64_t max_context = 0, position_offset = 0;  // CosSin / CosCos: M and the absolute position of row 0
+  bool accumulate = false;  // add o to what o holds (the second of cosFormer's two cores) instead of writing it
 };
 void la2_forward_bf16(const La2Forward& f);
 
@@ -70,6 +75,8 @@ struct La2Backward {
   int64_t batch, heads, n, d;
   const float* forward_states;  // the forward's workspace after the call, or null (recomputed)
   float* workspace;
+  int64_t max_context = 0, position_offset = 0;  // as in La2Forward
+  bool accumulate = false;  // add grad_q, grad_k, grad_v to what they hold instead of writing them
 };
 void la2_backward_bf16(const La2Backward& b);
 
