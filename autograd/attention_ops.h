@@ -22,11 +22,12 @@ struct LinearAttentionOutput {
 // q̃, k̃: [B, H, N, m], v: [B, H, N, e], log_decay: [H] (s ≥ 0; a constant, not differentiated),
 // initial_state: [B, H, m, e] or undefined (zeros). Unnormalised o_i = S_iᵀ q̃_i. Any strides: results follow
 // v's (and q's, k's) layout. feature_map: q̃ = φ(q), k̃ = φ(k) applied inside the core (fused on the CUDA fast
-// path; see kernels::CoreFeatureMap), gradients with respect to the raw q, k.
-LinearAttentionOutput lightning_attention(const Variable& q, const Variable& k, const Variable& v,
-                                          const Tensor& log_decay, int64_t block = 64,
-                                          const Variable& initial_state = Variable(),
-                                          kernels::CoreFeatureMap feature_map = kernels::CoreFeatureMap::Identity);
+// path; see kernels::CoreFeatureMap), gradients with respect to the raw q, k; q, k are then [B, H, N, d] and the
+// states [B, H, feature_map.features(d), e] (2d for cosine).
+LinearAttentionOutput lightning_attention(
+    const Variable& q, const Variable& k, const Variable& v, const Tensor& log_decay, int64_t block = 64,
+    const Variable& initial_state = Variable(),
+    const kernels::CoreFeatureMap& feature_map = kernels::CoreFeatureMap::Identity);
 // Normalised (Katharopoulos) form, SPEC §1: the core on [V | 1], o_i = num_i / (q̃_i·z_i + eps).
 // initial_state: [B, H, m, e + 1] (S with z appended as the last column) or undefined.
 LinearAttentionOutput lightning_attention_normalized(const Variable& q, const Variable& k, const Variable& v,

@@ -21,7 +21,7 @@ Tensor empty_in_layout_of(const Tensor& like, int64_t last) {
 
 LinearAttentionOutput lightning_attention(const Variable& q, const Variable& k, const Variable& v,
                                           const Tensor& log_decay, int64_t block, const Variable& initial_state,
-                                          kernels::CoreFeatureMap feature_map) {
+                                          const kernels::CoreFeatureMap& feature_map) {
   // q, k, v are used as they are laid out (the kernels take strides); results follow their layouts.
   const Tensor qd = q.data(), kd = k.data(), vd = v.data();
   Tensor decay = log_decay.contiguous();
@@ -29,7 +29,8 @@ LinearAttentionOutput lightning_attention(const Variable& q, const Variable& k, 
   LAT_CHECK(qd.ndim() == 4 && vd.ndim() == 4, "lightning_attention: q and v must be 4-D, got ", qd.str(), " and ",
             vd.str());
   Tensor out = empty_in_layout_of(vd, vd.size(3));
-  Tensor state = Tensor::empty(Shape{qd.size(0), qd.size(1), qd.size(3), vd.size(3)}, vd.dtype(), vd.device());
+  Tensor state = Tensor::empty(Shape{qd.size(0), qd.size(1), feature_map.features(qd.size(3)), vd.size(3)}, vd.dtype(),
+                               vd.device());
   Tensor segment_states;
   kernels::lightning_attention_forward(qd, kd, vd, decay, init, block, out, state, &segment_states, feature_map);
   const bool need_init = initial_state.requires_grad();

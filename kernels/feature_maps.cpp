@@ -86,6 +86,10 @@ void silu_backward(const Tensor& x, const Tensor& grad_y, Tensor& grad_x) {
       });
 }
 
+void check_cosine_positions(int64_t max_context, int64_t offset, int64_t n) {
+  check_positions("cosine_feature_map", max_context, offset, n);
+}
+
 void cosine_feature_forward(const Tensor& x, int64_t max_context, int64_t offset, Tensor& y) {
   const char* op = "cosine_feature_map";
   check_rows(op, x);

@@ -18,6 +18,9 @@ void silu_backward(const Tensor& x, const Tensor& grad_y, Tensor& grad_x);
 // cosFormer: y: [B, H, N, 2d] = [relu(x) sin a_i ; relu(x) cos a_i], a_i = π (offset + i) / (2 max_context).
 // Throws lat::Error when a position offset + i ≥ max_context.
 void cosine_feature_forward(const Tensor& x, int64_t max_context, int64_t offset, Tensor& y);
+// The check of the two ops above (the same error, e.g. for the core's fused cosine map): positions offset ..
+// offset + n − 1 must lie in [0, max_context).
+void check_cosine_positions(int64_t max_context, int64_t offset, int64_t n);
 // grad_x = 1[x > 0] ⊙ (g_sin sin a_i + g_cos cos a_i); grad_y: [B, H, N, 2d].
 void cosine_feature_backward(const Tensor& x, int64_t max_context, int64_t offset, const Tensor& grad_y,
                              Tensor& grad_x);

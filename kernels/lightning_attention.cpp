@@ -16,19 +16,23 @@
 namespace lat::kernels {
 namespace {
 
+// m: the size of q and k; rows: the state's rows (feature_map.features(m)).
 struct Dims {
-  int64_t batch, heads, n, m, e;
+  int64_t batch, heads, n, m, e, rows;
 };
 
 Dims check_core(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
-                const Tensor& initial_state, int64_t block) {
+                const Tensor& initial_state, int64_t block, const CoreFeatureMap& feature_map) {
   LAT_CHECK(q.ndim() == 4, op, ": q must be [B, H, N, m], got ", q.shape().str());
-  const Dims d{q.size(0), q.size(1), q.size(2), q.size(3), v.ndim() == 4 ? v.size(3) : -1};
+  const Dims d{q.size(0), q.size(1), q.size(2), q.size(3), v.ndim() == 4 ? v.size(3) : -1,
+               feature_map.features(q.size(3))};
   check_shape(op, "k", k, q.shape());
   check_shape(op, "v", v, Shape{d.batch, d.heads, d.n, d.e});
   check_shape(op, "log_decay", log_decay, Shape{d.heads});
+  if (feature_map.kind == CoreFeatureMap::Kind::Cosine)
+    check_cosine_positions(feature_map.max_context, feature_map.offset, d.n);
   if (initial_state.defined()) {
-    check_shape(op, "initial_state", initial_state, Shape{d.batch, d.heads, d.m, d.e});
+    check_shape(op, "initial_state", initial_state, Shape{d.batch, d.heads, d.rows, d.e});
     check_same_placement(op, q, initial_state);
   }
   LAT_CHECK(block >= 1, op, ": block must be ≥ 1, got ", block);
@@ -54,18 +58,21 @@ void copy_back(Tensor& out, const Tensor& result) {
 }
 
 // φ(x) into a new contiguous tensor, and x's gradient from φ(x)'s (the paths that do not fuse the map).
-Tensor mapped(CoreFeatureMap f, const Tensor& x) {
+Tensor mapped(const CoreFeatureMap& f, const Tensor& x) {
   const Tensor xc = x.contiguous();
-  Tensor y = Tensor::empty_like(xc);
+  const Shape& s = xc.shape();
+  Tensor y = Tensor::empty(Shape{s[0], s[1], s[2], f.features(s[3])}, xc.dtype(), xc.device());
   if (f == CoreFeatureMap::Elu1) elu1_forward(xc, y);
-  else silu_forward(xc, y);
+  else if (f == CoreFeatureMap::Silu) silu_forward(xc, y);
+  else cosine_feature_forward(xc, f.max_context, f.offset, y);
   return y;
 }
-void mapped_backward(CoreFeatureMap f, const Tensor& x, const Tensor& grad_mapped, Tensor& grad_x) {
+void mapped_backward(const CoreFeatureMap& f, const Tensor& x, const Tensor& grad_mapped, Tensor& grad_x) {
   const Tensor xc = x.contiguous();
   Tensor gx = target_for(grad_x, grad_x.dtype(), false);
   if (f == CoreFeatureMap::Elu1) elu1_backward(xc, grad_mapped, gx);
-  else silu_backward(xc, grad_mapped, gx);
+  else if (f == CoreFeatureMap::Silu) silu_backward(xc, grad_mapped, gx);
+  else cosine_feature_backward(xc, f.max_context, f.offset, grad_mapped, gx);
   copy_back(grad_x, gx);
 }
 
@@ -103,19 +110,35 @@ Tensor la2_result(const Tensor& out, DType dtype) {
 Tensor f32_workspace(int64_t floats, const Tensor& like) {
   return floats > 0 ? Tensor::empty(Shape{floats}, DType::F32, like.device()) : Tensor();
 }
-Tensor cuda_workspace(const Dims& d, const Tensor& like) {
-  return f32_workspace(cuda::la2_workspace_floats(d.batch * d.heads, d.n, d.m), like);
-}
 Tensor generic_workspace(const Dims& d, const Tensor& like) {
   return f32_workspace(cuda::la2_generic_workspace_floats(d.batch * d.heads, d.m, d.e), like);
 }
-cuda::La2Feature la2_feature(CoreFeatureMap f) {
-  switch (f) {
-    case CoreFeatureMap::Elu1: return cuda::La2Feature::Elu1;
-    case CoreFeatureMap::Silu: return cuda::La2Feature::Silu;
-    case CoreFeatureMap::Identity: break;
+// The fast path's cores for a feature map: one d × d core, or cosFormer's two (the sin half's state rows first,
+// then the cos half's), the second adding its results into the first's.
+int la2_cores(const CoreFeatureMap& f) { return f.kind == CoreFeatureMap::Kind::Cosine ? 2 : 1; }
+cuda::La2Feature la2_feature(const CoreFeatureMap& f, int core) {
+  switch (f.kind) {
+    case CoreFeatureMap::Kind::Elu1: return cuda::La2Feature::Elu1;
+    case CoreFeatureMap::Kind::Silu: return cuda::La2Feature::Silu;
+    case CoreFeatureMap::Kind::Cosine: return core == 0 ? cuda::La2Feature::CosSin : cuda::La2Feature::CosCos;
+    case CoreFeatureMap::Kind::Identity: break;
   }
   return cuda::La2Feature::Identity;
+}
+// Core c's rows of a contiguous f32 [B, H, cores·m, e] state (itself for one core; undefined stays undefined),
+// and a contiguous f32 stand-in for the rows it writes.
+Tensor core_rows(const Tensor& state, int c, int cores, int64_t m) {
+  return state.defined() && cores > 1 ? state.slice(2, c * m, (c + 1) * m).contiguous() : state;
+}
+Tensor core_rows_out(const Tensor& state, int cores, int64_t m) {
+  if (!state.defined() || cores == 1) return state;
+  const Shape& s = state.shape();
+  return Tensor::empty(Shape{s[0], s[1], m, s[3]}, DType::F32, state.device());
+}
+void copy_core_rows(Tensor& state, const Tensor& rows, int c, int cores, int64_t m) {
+  if (!state.defined() || cores == 1) return;
+  Tensor dst = state.slice(2, c * m, (c + 1) * m);
+  dst.copy_(rows);
 }
 void check_cuda_dtype(const char* op, const Tensor& q) {
   LAT_CHECK(q.dtype() == DType::BF16 || q.dtype() == DType::F32, op, ": CUDA kernel supports bf16 and f32, got ",
@@ -124,7 +147,7 @@ void check_cuda_dtype(const char* op, const Tensor& q) {
 
 void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                   const Tensor& initial_state, Tensor& out, Tensor& final_state, Tensor* segment_states,
-                  CoreFeatureMap feature_map) {
+                  const CoreFeatureMap& feature_map) {
   check_cuda_dtype("lightning_attention", q);
   const Tensor decay = log_decay.to(DType::F32).contiguous();
   const Tensor init = f32_or_empty(initial_state);
@@ -133,10 +156,21 @@ void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor&
     const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v);
     const DType rd = la2_result_dtype(out);
     Tensor ob = la2_result(out, rd);
-    Tensor ws = cuda_workspace(d, q);
-    cuda::la2_forward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(ob), rd == DType::F32,
-                            la2_feature(feature_map), f32_ptr(decay), f32_ptr(init), f32_mut(fin), d.batch, d.heads,
-                            d.n, d.m, f32_mut(ws), nullptr, 0.0f});
+    const int cores = la2_cores(feature_map);
+    const int64_t ws_floats = cuda::la2_workspace_floats(d.batch * d.heads, d.n, d.m);
+    Tensor ws = f32_workspace(cores * ws_floats, q);  // one workspace per core, kept for the backward
+    for (int c = 0; c < cores; ++c) {
+      const Tensor init_c = core_rows(init, c, cores, d.m);
+      Tensor fin_c = core_rows_out(fin, cores, d.m);
+      cuda::La2Forward f{la2_view(qb), la2_view(kb), la2_view(vb), la2_view(ob), rd == DType::F32,
+                         la2_feature(feature_map, c), f32_ptr(decay), f32_ptr(init_c), f32_mut(fin_c), d.batch,
+                         d.heads, d.n, d.m, ws.defined() ? ws.data<float>() + c * ws_floats : nullptr};
+      f.max_context = feature_map.max_context;
+      f.position_offset = feature_map.offset;
+      f.accumulate = c > 0;
+      cuda::la2_forward_bf16(f);
+      copy_core_rows(fin, fin_c, c, cores, d.m);
+    }
     copy_back(out, ob);
     if (segment_states != nullptr) *segment_states = ws;
   } else {
@@ -152,7 +186,7 @@ void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor&
 void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                    const Tensor& initial_state, const Tensor& grad_out, const Tensor& grad_final_state,
                    Tensor& grad_q, Tensor& grad_k, Tensor& grad_v, Tensor& grad_initial_state,
-                   const Tensor& segment_states, CoreFeatureMap feature_map) {
+                   const Tensor& segment_states, const CoreFeatureMap& feature_map) {
   check_cuda_dtype("lightning_attention_backward", q);
   const Tensor decay = log_decay.to(DType::F32).contiguous();
   const Tensor init = f32_or_empty(initial_state);
@@ -162,15 +196,28 @@ void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
     const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v), gb = bf16_operand(grad_out);
     const DType rd = la2_result_dtype(grad_q);
     Tensor dqb = la2_result(grad_q, rd), dkb = la2_result(grad_k, rd), dvb = la2_result(grad_v, rd);
-    Tensor ws = cuda_workspace(d, q);
-    LAT_CHECK(!segment_states.defined() || (ws.defined() && segment_states.shape() == ws.shape() &&
-                                             segment_states.dtype() == DType::F32 && segment_states.is_contiguous()),
+    const int cores = la2_cores(feature_map);
+    const int64_t ws_floats = cuda::la2_workspace_floats(d.batch * d.heads, d.n, d.m);
+    Tensor ws = f32_workspace(ws_floats, q);  // the cores run one after the other
+    LAT_CHECK(!segment_states.defined() ||
+                  (ws_floats > 0 && segment_states.shape() == Shape{cores * ws_floats} &&
+                   segment_states.dtype() == DType::F32 && segment_states.is_contiguous()),
               "lightning_attention_backward: segment_states ", segment_states.str(),
               " were not made by the forward of these operands");
-    cuda::la2_backward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(gb), la2_view(dqb), la2_view(dkb),
-                             la2_view(dvb), rd == DType::F32, la2_feature(feature_map), f32_ptr(decay), f32_ptr(init),
-                             f32_ptr(gfin), f32_mut(ginit), d.batch, d.heads, d.n, d.m, f32_ptr(segment_states),
-                             f32_mut(ws), nullptr, 0.0f});
+    for (int c = 0; c < cores; ++c) {
+      const Tensor init_c = core_rows(init, c, cores, d.m), gfin_c = core_rows(gfin, c, cores, d.m);
+      Tensor ginit_c = core_rows_out(ginit, cores, d.m);
+      cuda::La2Backward b{la2_view(qb), la2_view(kb), la2_view(vb), la2_view(gb), la2_view(dqb), la2_view(dkb),
+                          la2_view(dvb), rd == DType::F32, la2_feature(feature_map, c), f32_ptr(decay),
+                          f32_ptr(init_c), f32_ptr(gfin_c), f32_mut(ginit_c), d.batch, d.heads, d.n, d.m,
+                          segment_states.defined() ? segment_states.data<float>() + c * ws_floats : nullptr,
+                          f32_mut(ws)};
+      b.max_context = feature_map.max_context;
+      b.position_offset = feature_map.offset;
+      b.accumulate = c > 0;
+      cuda::la2_backward_bf16(b);
+      copy_core_rows(ginit, ginit_c, c, cores, d.m);
+    }
     copy_back(grad_q, dqb);
     copy_back(grad_k, dkb);
     copy_back(grad_v, dvb);
@@ -204,9 +251,11 @@ void cuda_normalized_forward(const Dims& d, const Tensor& q, const Tensor& k, co
   const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v);
   Tensor ob = la2_result(out, DType::F32), fin = target_for(final_state, DType::F32, false);
   Tensor den = target_for(denominator, DType::F32, false);
-  cuda::la2_forward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(ob), true, cuda::La2Feature::Identity,
-                          f32_ptr(decay), f32_ptr(init), f32_mut(fin), d.batch, d.heads, d.n, d.m, nullptr,
-                          f32_mut(den), static_cast<float>(eps)});
+  cuda::La2Forward f{la2_view(qb), la2_view(kb), la2_view(vb), la2_view(ob), true, cuda::La2Feature::Identity,
+                     f32_ptr(decay), f32_ptr(init), f32_mut(fin), d.batch, d.heads, d.n, d.m, nullptr};
+  f.denominator = f32_mut(den);
+  f.eps = static_cast<float>(eps);
+  cuda::la2_forward_bf16(f);
   copy_back(out, ob);
   copy_back(final_state, fin);
   copy_back(denominator, den);
@@ -228,10 +277,12 @@ void cuda_normalized_backward(const Dims& d, const Tensor& q, const Tensor& k, c
   const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v);
   Tensor dq = la2_result(grad_q, DType::F32), dk = la2_result(grad_k, DType::F32), dv = la2_result(grad_v, DType::F32);
   Tensor ginit = target_for(grad_initial_state, DType::F32, false);
-  cuda::la2_backward_bf16({la2_view(qb), la2_view(kb), la2_view(vb), la2_view(g_num), la2_view(dq), la2_view(dk),
-                           la2_view(dv), true, cuda::La2Feature::Identity, f32_ptr(decay), f32_ptr(init),
-                           f32_ptr(gfin), f32_mut(ginit), d.batch, d.heads, d.n, d.m, nullptr, nullptr,
-                           bias.data<float>(), static_cast<float>(eps)});
+  cuda::La2Backward b{la2_view(qb), la2_view(kb), la2_view(vb), la2_view(g_num), la2_view(dq), la2_view(dk),
+                      la2_view(dv), true, cuda::La2Feature::Identity, f32_ptr(decay), f32_ptr(init), f32_ptr(gfin),
+                      f32_mut(ginit), d.batch, d.heads, d.n, d.m, nullptr, nullptr};
+  b.row_bias = bias.data<float>();
+  b.eps = static_cast<float>(eps);
+  cuda::la2_backward_bf16(b);
   copy_back(grad_q, dq);
   copy_back(grad_k, dk);
   copy_back(grad_v, dv);
@@ -254,13 +305,13 @@ bool fuses_feature_map(const Tensor& q, const Dims& d) {
 
 void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                                  const Tensor& initial_state, int64_t block, Tensor& out, Tensor& final_state,
-                                 Tensor* segment_states, CoreFeatureMap feature_map) {
+                                 Tensor* segment_states, const CoreFeatureMap& feature_map) {
   const char* op = "lightning_attention";
-  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block);
+  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, feature_map);
   check_shape(op, "out", out, v.shape());
-  check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.m, d.e});
+  check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.rows, d.e});
   if (segment_states != nullptr) *segment_states = Tensor();
-  if (feature_map != CoreFeatureMap::Identity && !fuses_feature_map(q, d)) {
+  if (feature_map.kind != CoreFeatureMap::Kind::Identity && !fuses_feature_map(q, d)) {
     lightning_attention_forward(mapped(feature_map, q), mapped(feature_map, k), v, log_decay, initial_state, block,
                                 out, final_state, segment_states);
     return;
@@ -286,17 +337,17 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
                                   const Tensor& initial_state, int64_t block, const Tensor& grad_out,
                                   const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k, Tensor& grad_v,
                                   Tensor& grad_initial_state, const Tensor& segment_states,
-                                  CoreFeatureMap feature_map) {
+                                  const CoreFeatureMap& feature_map) {
   const char* op = "lightning_attention_backward";
-  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block);
-  const Shape state_shape{d.batch, d.heads, d.m, d.e};
+  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, feature_map);
+  const Shape state_shape{d.batch, d.heads, d.rows, d.e};
   check_shape(op, "grad_out", grad_out, v.shape());
   if (grad_final_state.defined()) check_shape(op, "grad_final_state", grad_final_state, state_shape);
   check_shape(op, "grad_q", grad_q, q.shape());
   check_shape(op, "grad_k", grad_k, k.shape());
   check_shape(op, "grad_v", grad_v, v.shape());
   if (grad_initial_state.defined()) check_shape(op, "grad_initial_state", grad_initial_state, state_shape);
-  if (feature_map != CoreFeatureMap::Identity && !fuses_feature_map(q, d)) {
+  if (feature_map.kind != CoreFeatureMap::Kind::Identity && !fuses_feature_map(q, d)) {
     const Tensor qf = mapped(feature_map, q), kf = mapped(feature_map, k);
     Tensor dqf = Tensor::empty_like(qf), dkf = Tensor::empty_like(kf);
     lightning_attention_backward(qf, kf, v, log_decay, initial_state, block, grad_out, grad_final_state, dqf, dkf,
@@ -422,7 +473,7 @@ void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, co
   check_shape(op, "final_state", final_state, Shape{q.size(0), q.size(1), q.size(3), e + 1});
 #ifdef LAT_HAVE_CUDA
   if (normalized_on_fast_path(q, e)) {
-    const Dims d{q.size(0), q.size(1), q.size(2), q.size(3), e};
+    const Dims d{q.size(0), q.size(1), q.size(2), q.size(3), e, q.size(3)};
     check_shape(op, "k", k, q.shape());
     check_shape(op, "v", v, Shape{d.batch, d.heads, d.n, d.e});
     check_shape(op, "log_decay", log_decay, Shape{d.heads});
@@ -456,7 +507,7 @@ void lightning_attention_normalized_backward(const Tensor& q, const Tensor& k, c
 #ifdef LAT_HAVE_CUDA
   if (normalized_on_fast_path(q, e)) {
     const char* op = "lightning_attention_normalized_backward";
-    const Dims d{q.size(0), q.size(1), q.size(2), q.size(3), e};
+    const Dims d{q.size(0), q.size(1), q.size(2), q.size(3), e, q.size(3)};
     for (const Tensor* t : std::initializer_list<const Tensor*>{&grad_out, &out, &grad_v})
       check_shape(op, "grad_out, out and grad_v", *t, v.shape());
     check_shape(op, "denominator", denominator, Shape{d.batch, d.heads, d.n});

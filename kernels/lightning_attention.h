@@ -13,13 +13,32 @@
 
 namespace lat::kernels {
 
-// A pointwise feature map the core applies to q and k itself (SPEC §2): the CUDA fast path maps each tile as it
-// lands in shared memory, so φ(q) and φ(k) never reach memory; the other paths map into temporaries first.
-// Gradients are with respect to the raw q and k.
-enum class CoreFeatureMap { Identity, Elu1, Silu };
+// A feature map the core applies to q and k itself (SPEC §2): the CUDA fast path maps each tile as it lands in
+// shared memory, so φ(q) and φ(k) never reach memory; the other paths map into temporaries first. Gradients are
+// with respect to the raw q and k. Identity, Elu1, Silu: pointwise, m = d. cosine(M, offset): cosFormer,
+// φ(x) = [relu(x) sin a_t ; relu(x) cos a_t], a_t = π·(offset + t)/(2M), m = 2d: the state is [B, H, 2d, e] with
+// the sin half's rows first; the CUDA fast path runs it as two d × d cores (one per half) whose outputs add.
+struct CoreFeatureMap {
+  enum class Kind { Identity, Elu1, Silu, Cosine };
+  Kind kind = Kind::Identity;
+  int64_t max_context = 0;  // cosine: M (positions offset .. offset + N − 1 must be < M)
+  int64_t offset = 0;       // cosine: absolute position of row 0
 
-// q: [B, H, N, m], k: [B, H, N, m], v: [B, H, N, e], log_decay: [H] (≥ 0; q's dtype, or f32 for bf16 q),
-// initial_state: [B, H, m, e] or undefined (zeros) -> out: [B, H, N, e], final_state: [B, H, m, e].
+  static const CoreFeatureMap Identity, Elu1, Silu;
+  static constexpr CoreFeatureMap cosine(int64_t max_context, int64_t offset) {
+    return {Kind::Cosine, max_context, offset};
+  }
+  // m, the size of φ(x) for x of size d.
+  constexpr int64_t features(int64_t d) const { return kind == Kind::Cosine ? 2 * d : d; }
+  friend constexpr bool operator==(const CoreFeatureMap&, const CoreFeatureMap&) = default;
+};
+inline constexpr CoreFeatureMap CoreFeatureMap::Identity{CoreFeatureMap::Kind::Identity};
+inline constexpr CoreFeatureMap CoreFeatureMap::Elu1{CoreFeatureMap::Kind::Elu1};
+inline constexpr CoreFeatureMap CoreFeatureMap::Silu{CoreFeatureMap::Kind::Silu};
+
+// q: [B, H, N, d], k: [B, H, N, d], v: [B, H, N, e], log_decay: [H] (≥ 0; q's dtype, or f32 for bf16 q),
+// initial_state: [B, H, m, e] or undefined (zeros) -> out: [B, H, N, e], final_state: [B, H, m, e], with
+// m = feature_map.features(d) (d but for cosine).
 // One dtype (f32 or f64 on the CPU; bf16 or f32 on CUDA), any strides: a [B, N, H, D] buffer transposed to
 // [B, H, N, D] is read (and `out` written) in place by the CUDA fast path. block ≥ 1 is the tile size along N.
 // feature_map: the core attends with φ(q), φ(k) (see CoreFeatureMap).
@@ -29,16 +48,16 @@ enum class CoreFeatureMap { Identity, Elu1, Silu };
 void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                                  const Tensor& initial_state, int64_t block, Tensor& out, Tensor& final_state,
                                  Tensor* segment_states = nullptr,
-                                 CoreFeatureMap feature_map = CoreFeatureMap::Identity);
+                                 const CoreFeatureMap& feature_map = CoreFeatureMap::Identity);
 
-// The block-wise reverse sweep of SPEC §4. grad_out: [B, H, N, e]; grad_final_state: [B, H, m, e] or
+// The block-wise reverse sweep of SPEC §4. grad_out: [B, H, N, e]; grad_final_state: [B, H, m, e] (m as above) or
 // undefined (zero). Writes grad_q, grad_k, grad_v (shapes of q, k, v; any strides) and, when defined on entry,
 // grad_initial_state [B, H, m, e]. segment_states: the forward's (same operands), or undefined.
 void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                                   const Tensor& initial_state, int64_t block, const Tensor& grad_out,
                                   const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k, Tensor& grad_v,
                                   Tensor& grad_initial_state, const Tensor& segment_states = Tensor(),
-                                  CoreFeatureMap feature_map = CoreFeatureMap::Identity);
+                                  const CoreFeatureMap& feature_map = CoreFeatureMap::Identity);
 
 // Normalised (Katharopoulos) form, SPEC §1: out = num / (den + eps) with [num | den] the core on [v | 1].
 // initial_state, final_state: [B, H, m, e + 1] (S with z appended as the last column; initial may be undefined);

@@ -24,13 +24,14 @@ const char* name_of(FeatureMapKind f) {
   return "?";
 }
 
-// The pointwise maps the linear-attention core applies itself (fused into its loads on the GPU).
-std::optional<kernels::CoreFeatureMap> core_feature_map(FeatureMapKind f) {
-  switch (f) {
+// The maps the linear-attention core applies itself (fused into its loads on the GPU): the pointwise ones, and
+// cosFormer's with the chunk's absolute position (the same M and offset as cosine_feature_map's).
+std::optional<kernels::CoreFeatureMap> core_feature_map(const AttentionConfig& c, int64_t position) {
+  switch (c.feature_map) {
     case FeatureMapKind::Identity: return kernels::CoreFeatureMap::Identity;
     case FeatureMapKind::Elu1: return kernels::CoreFeatureMap::Elu1;
     case FeatureMapKind::Silu: return kernels::CoreFeatureMap::Silu;
-    case FeatureMapKind::Cosine:
+    case FeatureMapKind::Cosine: return kernels::CoreFeatureMap::cosine(c.max_context, position);
     case FeatureMapKind::Random: break;
   }
   return std::nullopt;
@@ -176,9 +177,9 @@ Variable Attention::run(const Variable& x, AttentionState* state) const {
   } else {
     const Tensor w =
         random_features_.defined() ? random_features_copy_.of(random_features_, x.dtype(), x.device()) : Tensor();
-    // The RMSNorm form hands pointwise maps to the core; the rest are applied here.
+    // The RMSNorm form hands the pointwise and cosine maps to the core; the rest are applied here.
     const std::optional<kernels::CoreFeatureMap> in_core =
-        config_.normalize == OutputForm::RmsNorm ? core_feature_map(config_.feature_map) : std::nullopt;
+        config_.normalize == OutputForm::RmsNorm ? core_feature_map(config_, position) : std::nullopt;
     const Variable qf = in_core ? q : feature_map(q, true, position, state, w);
     const Variable kf = in_core ? k : feature_map(k, false, position, state, w);
     // The core takes s on x's device, in the accumulation dtype (a bf16 log-decay would be off by up to 0.4 %).

@@ -97,6 +97,10 @@ struct TileParams {
   const float* row_bias;  // c_t, [bh][n] f32 (kAugDq, kAugDkv)
   float* den;             // den_t + eps, [bh][n] f32 (kAugFwd)
   float eps;
+  int64_t pos_offset;   // positional maps (F = kCosineFeature): absolute position of global row 0,
+  float pos_scale;      // π/(2M),
+  int pos_cos;          // and cos (else sin) as the weight
+  int accumulate;       // add the results to what out0 / out1 hold (cosFormer's second core)
 };
 
 constexpr int kPowTable = 80;  // λ^x for x ∈ [0, kBlk + 1]
@@ -184,11 +188,18 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   };
   // The feature maps, applied by every thread to the 16-byte chunks it loaded itself (visible to it once its
   // cp.async group has completed; the next barrier publishes them). Padding rows stay zero.
+  // Positional maps weigh a row by the weight of its global row's position.
+  auto pos_weight = [&](int64_t row) {
+    if constexpr (positional_feature(F)) return cosformer_weight(p.pos_offset + row, p.pos_scale, p.pos_cos);
+    else return 1.0f;
+  };
   auto map_tile = [&](int blk, int stage) {
     const int64_t t0 = tb + static_cast<int64_t>(blk) * kBlk + r0;
 #pragma unroll
     for (int i = 0; i < RPT; ++i) {
-      if (t0 + i * RSTEP >= te) continue;
+      const int64_t t = t0 + i * RSTEP;
+      if (t >= te) continue;
+      const float wt = pos_weight(p.reverse ? n - 1 - t : t);
 #pragma unroll
       for (int w = 0; w < NT; ++w) {
         if (!p.mapped[w]) continue;
@@ -196,7 +207,7 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
         uint4 x = *chunk;
         uint32_t* h = reinterpret_cast<uint32_t*>(&x);
 #pragma unroll
-        for (int u = 0; u < 4; ++u) h[u] = feature_map_bf16x2<F>(h[u]);
+        for (int u = 0; u < 4; ++u) h[u] = feature_map_bf16x2<F>(h[u], wt, wt);
         *chunk = x;
       }
     }
@@ -503,17 +514,33 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
         if (t < te) {
           const int64_t row = p.reverse ? n - 1 - t : t;
           if (AUG == kAugFwd && oc0 == 0 && t4 == 0) p.den[bh * n + row] = den[mt][hh];
+          const bool chain = F != 0 && which == CHAIN && raw_base != nullptr;
+          const float wt = chain ? pos_weight(row) : 1.0f;
 #pragma unroll
           for (int nt = 0; nt < ONT; ++nt) {
             const int c = oc0 + nt * 8 + 2 * t4;
             float y0 = oacc[mt][nt][2 * hh], y1 = oacc[mt][nt][2 * hh + 1];
-            if (F != 0 && which == CHAIN && raw_base != nullptr) {  // chain rule through the feature map
+            if (chain) {  // chain rule through the feature map (times the positional weight of a positional map)
               const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&chain_raw[mt][hh][nt]));
-              y0 *= feature_map_grad<F>(x.x);
-              y1 *= feature_map_grad<F>(x.y);
+              y0 *= feature_map_grad<F>(x.x) * wt;
+              y1 *= feature_map_grad<F>(x.y) * wt;
             }
-            if constexpr (sizeof(OutT) == 4) *reinterpret_cast<float2*>(go + row * ost + c) = make_float2(y0, y1);
-            else *reinterpret_cast<uint32_t*>(go + row * ost + c) = pack_bf16(y0, y1);
+            OutT* dst = go + row * ost + c;
+            if constexpr (sizeof(OutT) == 4) {
+              if (p.accumulate) {
+                const float2 before = *reinterpret_cast<const float2*>(dst);
+                y0 += before.x;
+                y1 += before.y;
+              }
+              *reinterpret_cast<float2*>(dst) = make_float2(y0, y1);
+            } else {
+              if (p.accumulate) {
+                const float2 before = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(dst));
+                y0 += before.x;
+                y1 += before.y;
+              }
+              *reinterpret_cast<uint32_t*>(dst) = pack_bf16(y0, y1);
+            }
           }
         }
       }
@@ -760,6 +787,8 @@ void launch_tile_out(const TileParams& p, La2Feature feature, int grid_x, int64_
     case La2Feature::Identity: return launch_tile_as<D, NW, M, 0, OutT>(p, grid_x, bh);
     case La2Feature::Elu1: return launch_tile_as<D, NW, M, 1, OutT>(p, grid_x, bh);
     case La2Feature::Silu: return launch_tile_as<D, NW, M, 2, OutT>(p, grid_x, bh);
+    case La2Feature::CosSin:
+    case La2Feature::CosCos: return launch_tile_as<D, NW, M, kCosineFeature, OutT>(p, grid_x, bh);
   }
 }
 template <int D, int NW, int M>
@@ -802,6 +831,8 @@ struct SweepArgs {
   const float* row_bias;
   float* den;
   float eps;
+  int64_t max_context, position_offset;  // CosSin / CosCos
+  bool accumulate;                       // add into o0, o1
 };
 
 SegPlan single_segment(int64_t n) {
@@ -830,6 +861,12 @@ void run_sweep(const SweepArgs& a) {
   p.row_bias = a.row_bias;
   p.den = a.den;
   p.eps = a.eps;
+  const bool positional = a.feature == La2Feature::CosSin || a.feature == La2Feature::CosCos;
+  p.pos_offset = a.position_offset;
+  p.pos_scale = positional ? static_cast<float>(3.14159265358979323846 / (2.0 * static_cast<double>(a.max_context)))
+                           : 0.0f;
+  p.pos_cos = a.feature == La2Feature::CosCos ? 1 : 0;
+  p.accumulate = a.accumulate ? 1 : 0;
   if (plan.nseg > 1 && a.entering != nullptr) {
     p.start = a.entering;
     p.start_mode = 4;
@@ -844,7 +881,8 @@ void run_sweep(const SweepArgs& a) {
     const Strided& vt = a.t[val];
     la2_state_pass(D, La2View{kt.p, kt.sb, kt.sh, kt.st}, La2View{vt.p, vt.sb, vt.sh, vt.st},
                    a.log_decay, static_cast<int>(a.heads), a.bh, a.n, plan.sub_blocks * kBlk, plan.nslots() - 1,
-                   plan.nslots(), a.reverse, a.shift, a.ws, {a.feature, a.mapped[key] != 0, a.mapped[val] != 0});
+                   plan.nslots(), a.reverse, a.shift, a.ws,
+                   {a.feature, a.mapped[key] != 0, a.mapped[val] != 0, p.pos_offset, p.pos_scale});
     const int threads = 256, gx = (D * D + threads - 1) / threads;
     la2_prefix_kernel<<<dim3(gx, static_cast<unsigned>(a.bh)), threads, 0, ::lat::cuda::stream()>>>(
         a.ws, a.init, a.init_transposed ? 1 : 0, D, plan.nslots(), plan.sub_blocks * kBlk, a.log_decay,
@@ -1010,8 +1048,15 @@ bool la2_view_supported(const La2View& v) {
 
 // A sweep in `mode` of one call's (batch, heads, n), with its log-decay, feature map and workspace.
 SweepArgs sweep_of(int mode, const float* log_decay, int64_t batch, int64_t heads, int64_t n, La2Feature feature,
-                   bool f32_results, float* ws) {
+                   bool f32_results, float* ws, int64_t max_context, int64_t position_offset, bool accumulate) {
+  const bool positional = feature == La2Feature::CosSin || feature == La2Feature::CosCos;
+  LAT_CHECK(!positional || (max_context > 0 && position_offset >= 0 && position_offset + n <= max_context),
+            "lightning_attention (CUDA): cosFormer positions [", position_offset, ", ", position_offset + n,
+            ") outside [0, max_context = ", max_context, ")");
   SweepArgs a{};
+  a.max_context = max_context;
+  a.position_offset = position_offset;
+  a.accumulate = accumulate;
   a.mode = mode;
   a.f32_results = f32_results;
   a.log_decay = log_decay;
@@ -1024,7 +1069,8 @@ SweepArgs sweep_of(int mode, const float* log_decay, int64_t batch, int64_t head
 }
 
 void la2_forward_bf16(const La2Forward& f) {
-  SweepArgs a = sweep_of(kFwd, f.log_decay, f.batch, f.heads, f.n, f.feature, f.f32_results, f.workspace);
+  SweepArgs a = sweep_of(kFwd, f.log_decay, f.batch, f.heads, f.n, f.feature, f.f32_results, f.workspace,
+                         f.max_context, f.position_offset, f.accumulate);
   a.t[0] = strided(f.q);
   a.t[1] = strided(f.k);
   a.t[2] = strided(f.v);
@@ -1043,7 +1089,8 @@ void la2_forward_bf16(const La2Forward& f) {
 void la2_backward_bf16(const La2Backward& g) {
   // dQ: forward order with q' = dO, k' = V, v' = K and S' = Sᵀ (so the forward's slot states, transposed, are
   // this sweep's entering states).
-  SweepArgs a = sweep_of(kFwd, g.log_decay, g.batch, g.heads, g.n, g.feature, g.f32_results, g.workspace);
+  SweepArgs a = sweep_of(kFwd, g.log_decay, g.batch, g.heads, g.n, g.feature, g.f32_results, g.workspace,
+                         g.max_context, g.position_offset, g.accumulate);
   a.t[0] = strided(g.grad_out);
   a.t[1] = strided(g.v);
   a.t[2] = strided(g.k);
@@ -1071,7 +1118,8 @@ void la2_backward_bf16(const La2Backward& g) {
     LAT_CUDA_CHECK_LAUNCH();
   }
   // dV and dK in one reverse sweep with S' = D (shift 1); its final state is d(initial state).
-  SweepArgs b = sweep_of(kBwdKV, g.log_decay, g.batch, g.heads, g.n, g.feature, g.f32_results, g.workspace);
+  SweepArgs b = sweep_of(kBwdKV, g.log_decay, g.batch, g.heads, g.n, g.feature, g.f32_results, g.workspace,
+                         g.max_context, g.position_offset, g.accumulate);
   b.t[0] = strided(g.k);
   b.t[1] = strided(g.q);
   b.t[2] = strided(g.grad_out);

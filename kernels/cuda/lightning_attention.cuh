@@ -46,8 +46,11 @@ struct La2View {
 bool la2_view_supported(const La2View& v);
 
 // Pointwise feature map applied to q and k inside the kernels (each tile mapped in shared memory as it lands; the
-// backward multiplies dq, dk by the map's derivative at the raw q, k as it stores them).
-enum class La2Feature : int { Identity = 0, Elu1 = 1, Silu = 2 };
+// backward multiplies dq, dk by the map's derivative at the raw q, k as it stores them). CosSin, CosCos: the two
+// halves of cosFormer's map (SPEC §2), x ↦ relu(x)·sin a_t and relu(x)·cos a_t with a_t = π·(position_offset +
+// t)/(2·max_context) of global row t; cosFormer's core is the sum of the two d × d cores
+// (kernels/lightning_attention.cpp runs them, the second with `accumulate`).
+enum class La2Feature : int { Identity = 0, Elu1 = 1, Silu = 2, CosSin = 3, CosCos = 4 };
 
 // Fast path (bf16 operands, results bf16 or f32, f32 log_decay [H] and states [B·H, d, d]; states nullable).
 struct La2Forward {
@@ -59,11 +62,13 @@ struct La2Forward {
   float* final_state;
   int64_t batch, heads, n, d;
   float* workspace;  // la2_workspace_floats(...) floats (null if 0)
+  int64_t max_context = 0, position_offset = 0;  // CosSin / CosCos: M and the absolute position of row 0
+  bool accumulate = false;  // add o to what o holds (the second of cosFormer's two cores) instead of writing it
   // The normalised form (SPEC §1) when non-null: o = num / (den + eps) with [num | den] the core on [v | 1],
-  // computed in the same pass (den in fp32 from fp32 scores and the key sum z); denominator [B·H, N] f32 receives
-  // den + eps; the states are [d, d + 1] (z in the last column); identity feature map, f32 o, no segments.
-  float* denominator;
-  float eps;
+  // computed in the same pass (den in fp32 from the rounded scores that P·V uses and the key sum z); denominator
+  // [B·H, N] f32 receives den + eps; the states are [d, d + 1] (z in the last column); identity feature map, f32 o, no segments.
+  float* denominator = nullptr;
+  float eps = 0.0f;
 };
 void la2_forward_bf16(const La2Forward& f);
 
@@ -78,11 +83,13 @@ struct La2Backward {
   int64_t batch, heads, n, d;
   const float* forward_states;  // the forward's workspace after the call, or null (recomputed)
   float* workspace;
+  int64_t max_context = 0, position_offset = 0;  // as in La2Forward
+  bool accumulate = false;  // add grad_q, grad_k, grad_v to what they hold instead of writing them
   // The normalised form when non-null: grad_out holds G' = G / (den + eps) and row_bias [B·H, N] f32 holds
   // c = −(G'·o) (denominator_backward_rounded); states [d, d + 1]; f32 results; no forward_states. dq is then
   // projected so that dq_t·q_t = −eps·c_t, which the exact gradient satisfies (o is invariant to q_t's scale).
-  const float* row_bias;
-  float eps;
+  const float* row_bias = nullptr;
+  float eps = 0.0f;
 };
 void la2_backward_bf16(const La2Backward& b);
 

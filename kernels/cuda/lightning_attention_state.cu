@@ -77,6 +77,9 @@ struct StateParams {
   int heads, slot_tokens, slots_total, group, reverse, shift;
   int perm_k, perm_v;  // tensor-map dimension (1..3) of token, head, batch: bits 0-1, 2-3, 4-5
   int map_key, map_val;  // apply the kernel's feature map F to this operand's fragments
+  int64_t pos_offset;    // positional maps (F = kCosineFeature): absolute position of global row 0,
+  float pos_scale;       // π/(2M),
+  int pos_cos;           // and cos (else sin) as the weight
 };
 
 template <int D, int CW, int TOK, int NST>
@@ -122,8 +125,9 @@ __device__ uint4 weight_entry(int idx, float s, int64_t g0, int64_t end, int64_t
   return make_uint4(hw[0], lw[0], hw[1], lw[1]);
 }
 
-// F: the feature map (La2Feature code) of the operands flagged in p.map_key / p.map_val, applied to their
-// fragments after ldmatrix (a pointwise map does not care about the layout); F = 0 compiles none of it.
+// F: the feature map (pointwise.cuh code) of the operands flagged in p.map_key / p.map_val, applied to their
+// fragments after ldmatrix (a pointwise map does not care about the layout; a positional one weighs the two tokens
+// of each bf16x2 register, the same tokens in the A (k'ᵀ) and B (v') fragments); F = 0 compiles none of it.
 template <int D, int CW, int TOK, int NST, int F>
 __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
     la2_state_kernel(const __grid_constant__ CUtensorMap mk, const __grid_constant__ CUtensorMap mv,
@@ -231,9 +235,21 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
     }
     mbar_wait(full0 + 8 * st, (i / NST) & 1);
     const uint32_t kb = tiles + st * C::kStageBytes, vb = kb + C::kOperandBytes;
+    // Global row of this stage's buffer row 0 (as in issue(); rows outside [0, n) hold zeros).
+    const int64_t row_base = p.reverse ? p.n - (ts + static_cast<int64_t>(i) * TOK) - TOK
+                                       : ts + static_cast<int64_t>(i) * TOK;
 #pragma unroll
     for (int kk = 0; kk < TOK / 16; ++kk) {
       const uint4 w = table[((gpos >> 4) + kk) * 4 + t4];
+      // Positional weights of this thread's fragment tokens: buffer rows kk·16 + 2·t4 + {0, 1} and + {8, 9}.
+      float pw[4] = {1.f, 1.f, 1.f, 1.f};
+      if constexpr (positional_feature(F)) {
+        const int64_t r = p.pos_offset + row_base + kk * 16 + 2 * t4;
+        pw[0] = cosformer_weight(r, p.pos_scale, p.pos_cos);
+        pw[1] = cosformer_weight(r + 1, p.pos_scale, p.pos_cos);
+        pw[2] = cosformer_weight(r + 8, p.pos_scale, p.pos_cos);
+        pw[3] = cosformer_weight(r + 9, p.pos_scale, p.pos_cos);
+      }
       uint32_t a[MT][4];
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
@@ -241,7 +257,7 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
         if constexpr (F != 0) {
           if (p.map_key) {
 #pragma unroll
-            for (int r = 0; r < 4; ++r) a[mt][r] = feature_map_bf16x2<F>(a[mt][r]);
+            for (int r = 0; r < 4; ++r) a[mt][r] = feature_map_bf16x2<F>(a[mt][r], pw[r & 2], pw[(r & 2) + 1]);
           }
         }
         a[mt][0] = weigh(a[mt][0], w.x, w.y);
@@ -256,7 +272,7 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
         if constexpr (F != 0) {
           if (p.map_val) {
 #pragma unroll
-            for (int r = 0; r < 4; ++r) bb[r] = feature_map_bf16x2<F>(bb[r]);
+            for (int r = 0; r < 4; ++r) bb[r] = feature_map_bf16x2<F>(bb[r], pw[(r & 1) * 2], pw[(r & 1) * 2 + 1]);
           }
         }
 #pragma unroll
@@ -362,6 +378,8 @@ void launch_state(const La2View& key, const La2View& val, const StateParams& p, 
     case La2Feature::Identity: return launch_state_as<D, CW, TOK, NST, 0>(key, val, p, bh, nslots);
     case La2Feature::Elu1: return launch_state_as<D, CW, TOK, NST, 1>(key, val, p, bh, nslots);
     case La2Feature::Silu: return launch_state_as<D, CW, TOK, NST, 2>(key, val, p, bh, nslots);
+    case La2Feature::CosSin:
+    case La2Feature::CosCos: return launch_state_as<D, CW, TOK, NST, kCosineFeature>(key, val, p, bh, nslots);
   }
 }
 
@@ -390,6 +408,9 @@ void la2_state_pass(int d, const La2View& key, const La2View& val, const float* 
   const La2Feature feature = map.key || map.val ? map.feature : La2Feature::Identity;
   p.map_key = map.key ? 1 : 0;
   p.map_val = map.val ? 1 : 0;
+  p.pos_offset = map.position_offset;
+  p.pos_scale = map.scale;
+  p.pos_cos = feature == La2Feature::CosCos ? 1 : 0;
   // Measured at d = 128 (docs/perf/la2.md, v6): 8 warps × 64-token stages × 3, 8 warps × 32 × 6 and 4 warps
   // (64 × 64 blocks) × 64 × 3 all ran at ≈ 3.6 TB/s.
   if (d == 64) launch_state<64, 4, 64, 6>(key, val, p, bh, nslots_computed, feature);

@@ -7,7 +7,7 @@
 //   out[(bh·slots_total + s)·d·d + i·d + j] = Σ_t λ^{(e_s − t) − shift} k'_t[i] v'_t[j],
 //   λ = exp(−log_decay[bh % heads]),
 // where sweep token t reads row t (forward) or row n − 1 − t (reverse) of its operand (mapped by map.feature when
-// map.key / map.val say so); a slot beginning at or past
+// map.key / map.val say so, a positional map at that row's position); a slot beginning at or past
 // n gets zeros. Slots 0 .. nslots_computed − 1 are computed. fp32 accumulation of bf16 products; each key is
 // rounded to bf16 once after its decay weight is applied (as in the tile kernel's state update).
 //
@@ -25,9 +25,13 @@ namespace lat::kernels::cuda {
 
 
 // The feature map applied to the key and/or value operand as it is read (the sweep's mapped operands).
+// CosSin / CosCos weigh each mapped row by its positional weight (sweep token → global row, plus position_offset,
+// times scale = π/(2M)).
 struct La2StateMap {
   La2Feature feature = La2Feature::Identity;
   bool key = false, val = false;
+  int64_t position_offset = 0;
+  float scale = 0.0f;
 };
 
 void la2_state_pass(int d, const La2View& key, const La2View& val, const float* log_decay,

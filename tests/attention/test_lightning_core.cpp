@@ -11,6 +11,7 @@
 #include "autograd/attention_ops.h"
 #include "autograd/ops.h"
 #include "core/error.h"
+#include "kernels/feature_maps.h"
 #include "kernels/lightning_attention.h"
 #include "support/gradcheck.h"
 
@@ -204,6 +205,81 @@ TEST_CASE("lightning_attention with a core feature map = the feature-map op, the
     REQUIRE(a.size() == b.size());
     for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-12));
   }
+}
+
+// cosFormer's map in the core: [B, H, 2d, e] states (sin rows first), positions offset .. offset + N − 1 (the CUDA
+// fast path splits it into two d × d cores; tests/gpu holds that against this composition).
+TEST_CASE("lightning_attention with the cosine core map = cosine_feature_map, then the core (values, gradients)") {
+  const int64_t B = 1, H = 2, N = 10, d = 4, e = 3, M = 40, offset = 23;
+  const Tensor s = decay_tensor({0.1, 0.4});
+  const kernels::CoreFeatureMap f = kernels::CoreFeatureMap::cosine(M, offset);
+  CHECK(f.features(d) == 2 * d);
+  const std::vector<Shape> shapes{{B, H, N, d}, {B, H, N, d}, {B, H, N, e}, {B, H, 2 * d, e}};
+  auto fused = [&](const Vars& in) {
+    auto r = lightning_attention(in[0], in[1], in[2], s, 4, in[3], f);
+    return add(sum(mul(r.out, r.out)), sum(mul(r.final_state, r.final_state)));
+  };
+  gradcheck_inputs("core.feature.cosine", shapes, {-1, -1, -1, -1}, fused);
+
+  // Fused and composed on the same values: outputs, final state and every gradient to rounding.
+  auto inputs = [&] {  // the same values on every call
+    std::vector<Variable> in;
+    for (size_t i = 0; i < shapes.size(); ++i)
+      in.emplace_back(testing::random_double(shapes[i], "cos" + std::to_string(i)), true);
+    return in;
+  };
+  const Tensor g_out = testing::random_double(shapes[2], "cos_go");
+  const Tensor g_fin = testing::random_double(shapes[3], "cos_gf");
+  std::vector<Variable> a = inputs(), b = inputs();
+  auto ra = lightning_attention(a[0], a[1], a[2], s, 4, a[3], f);
+  auto rb = lightning_attention(cosine_feature_map(b[0], M, offset), cosine_feature_map(b[1], M, offset), b[2], s, 4,
+                                b[3]);
+  add(sum(mul(ra.out, Variable(g_out))), sum(mul(ra.final_state, Variable(g_fin)))).backward();
+  add(sum(mul(rb.out, Variable(g_out))), sum(mul(rb.final_state, Variable(g_fin)))).backward();
+  auto same = [](const char* what, const Tensor& x, const Tensor& y) {
+    const std::vector<double> u = x.contiguous().to_vector<double>(), w = y.contiguous().to_vector<double>();
+    REQUIRE(u.size() == w.size());
+    const double err = testing::max_rel(u, w);
+    MESSAGE(std::string(what), ": max relative difference ", err);
+    CHECK(err <= 1e-12);
+  };
+  same("out", ra.out.data(), rb.out.data());
+  same("final_state", ra.final_state.data(), rb.final_state.data());
+  const char* names[] = {"dq", "dk", "dv", "d(initial state)"};
+  for (size_t i = 0; i < a.size(); ++i) same(names[i], a[i].grad(), b[i].grad());
+
+  // The split the CUDA fast path runs: two d × d cores on the sin and cos halves of φ, initial state rows split the
+  // same way; their outputs add and their final states stack (sin rows first).
+  auto half = [&](const Tensor& x, int64_t h) {
+    const Shape& xs = x.shape();
+    Tensor y = Tensor::empty(Shape{xs[0], xs[1], xs[2], 2 * xs[3]}, DType::F64);
+    kernels::cosine_feature_forward(x, M, offset, y);
+    return y.slice(3, h * d, (h + 1) * d).contiguous();
+  };
+  std::vector<double> o_sum, fin_stacked;
+  for (int64_t h = 0; h < 2; ++h) {
+    const Tensor init_h = a[3].data().slice(2, h * d, (h + 1) * d).contiguous();
+    auto r = lightning_attention(Variable(half(a[0].data(), h)), Variable(half(a[1].data(), h)), Variable(a[2].data()),
+                                 s, 4, Variable(init_h));
+    const std::vector<double> o = r.out.data().to_vector<double>();
+    if (o_sum.empty()) o_sum.assign(o.size(), 0.0);
+    for (size_t i = 0; i < o.size(); ++i) o_sum[i] += o[i];
+    const std::vector<double> fs = r.final_state.data().to_vector<double>();
+    fin_stacked.resize(static_cast<size_t>(B * H * 2 * d * e));
+    for (int64_t bh = 0; bh < B * H; ++bh)
+      for (int64_t i = 0; i < d * e; ++i)
+        fin_stacked[static_cast<size_t>((bh * 2 + h) * d * e + i)] = fs[static_cast<size_t>(bh * d * e + i)];
+  }
+  const double split_out = testing::max_rel(o_sum, ra.out.data().to_vector<double>());
+  const double split_fin = testing::max_rel(fin_stacked, ra.final_state.data().to_vector<double>());
+  MESSAGE("two d x d cores: out ", split_out, ", stacked final states ", split_fin);
+  CHECK(split_out <= 1e-12);
+  CHECK(split_fin <= 1e-12);
+
+  // Positions past M are refused with the feature-map op's sentence, naming max_context.
+  const kernels::CoreFeatureMap short_m = kernels::CoreFeatureMap::cosine(N + offset - 1, offset);
+  CHECK_THROWS_WITH_AS(lightning_attention(a[0], a[1], a[2], s, 4, a[3], short_m), doctest::Contains("max_context"),
+                       Error);
 }
 
 // The normalised form's backward without the augmented column, as a fused kernel would compute it (docs/perf/la2.md

@@ -3,7 +3,8 @@
 // bf16 and f32), no decay and strong decay, with initial state and final-state gradient; B·H small enough that
 // the segmented sweep runs (also with segments cut into several state-pass slots), and large enough that it
 // does not; [B, N, H, D] buffers read and written in place; the backward with and without the forward's segment
-// states; elu1 and silu feature maps fused into the loads. The state-only pass of the segmented sweep also on its
+// states; elu1 and silu feature maps fused into the loads; cosFormer's map as two d × d cores (positions from an
+// offset, states [B, H, 2d, e]). The state-only pass of the segmented sweep also on its
 // own: strided [B, N, H, D] operands, a slot cut by n and one past n, forward and reverse, shift 0 and 1.
 #include <doctest/doctest.h>
 
@@ -36,7 +37,7 @@ Tensor to_cpu64(const Tensor& t) { return t.to(Device::cpu()).to(DType::F64).con
 
 void run_case(const Case& c) {
   const uint64_t seed = static_cast<uint64_t>(c.n * 131 + c.m * 7 + c.e + c.h * 1000 + (c.init ? 5 : 0));
-  const Shape qs{c.b, c.h, c.n, c.m}, vs{c.b, c.h, c.n, c.e}, ss{c.b, c.h, c.m, c.e};
+  const Shape qs{c.b, c.h, c.n, c.m}, vs{c.b, c.h, c.n, c.e}, ss{c.b, c.h, c.feature.features(c.m), c.e};
   // [B, H, N, x] tensors, or [B, N, H, x] buffers transposed to that shape.
   auto layout = [&](const Shape& s) { return c.heads_inner ? Shape{s[0], s[2], s[1], s[3]} : s; };
   auto as_bhnd = [&](const Tensor& t) { return c.heads_inner ? t.transpose(1, 2) : t; };
@@ -80,9 +81,13 @@ void run_case(const Case& c) {
   const double tol = (c.dtype == DType::BF16 || fast) ? gpu_test::kBF16Tolerance : 1e-4;
   auto check = [&](const char* name, const Tensor& got, const Tensor& ref) {
     const double err = rel_rms(host(got), ref.to_vector<double>());
-    const char* fm = c.feature == kernels::CoreFeatureMap::Elu1   ? " elu1"
-                     : c.feature == kernels::CoreFeatureMap::Silu ? " silu"
-                                                                  : "";
+    using K = kernels::CoreFeatureMap::Kind;
+    const std::string fm = c.feature.kind == K::Elu1   ? " elu1"
+                           : c.feature.kind == K::Silu ? " silu"
+                           : c.feature.kind == K::Cosine
+                               ? " cosine M=" + std::to_string(c.feature.max_context) +
+                                     " offset=" + std::to_string(c.feature.offset)
+                               : "";
     const std::string label = std::string(name) + fm + (c.heads_inner ? " [B,N,H,D]" : "") +
                               " B=" + std::to_string(c.b) + " H=" + std::to_string(c.h) + " N=" + std::to_string(c.n) +
                               " m=" + std::to_string(c.m) + " e=" + std::to_string(c.e) +
@@ -182,6 +187,17 @@ TEST_CASE("gpu: lightning attention with the feature map fused into the loads (e
   run_case({3, 64, 131, 64, 64, 0.5, false, DType::BF16, false, F::Silu});    // one segment per head
   run_case({2, 70, 200, 128, 128, 0.0, true, DType::BF16, true, F::Elu1});    // one segment per head
   run_case({1, 2, 300, 64, 65, 0.1, true, DType::BF16, false, F::Elu1});      // generic path: mapped first
+}
+
+TEST_CASE("gpu: lightning attention with cosFormer's map as two fused d x d cores vs CPU double reference") {
+  cuda::init(0);
+  using F = kernels::CoreFeatureMap;
+  run_case({2, 3, 500, 128, 128, 0.05, true, DType::BF16, false, F::cosine(2048, 300)});  // segmented
+  run_case({1, 2, 8192, 128, 128, 0.01, true, DType::BF16, true, F::cosine(16384, 5000)});  // slots, [B, N, H, D]
+  run_case({1, 2, 8192, 64, 64, 0.02, true, DType::F32, false, F::cosine(8192, 0)});  // f32 results added in f32
+  run_case({3, 64, 131, 64, 64, 0.5, false, DType::BF16, false, F::cosine(200, 60)});  // one segment per head
+  run_case({2, 70, 913, 128, 128, 0.0, true, DType::BF16, true, F::cosine(1000, 87)});  // positions up to M − 1
+  run_case({1, 2, 300, 64, 65, 0.1, true, DType::BF16, false, F::cosine(400, 17)});  // generic path: mapped first
 }
 
 // The normalised form through kernels::lightning_attention_normalized_{forward,backward} on CUDA (d = e ∈ {64, 128}:
