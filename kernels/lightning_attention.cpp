@@ -251,8 +251,9 @@ void cuda_normalized_forward(const Dims& d, const Tensor& q, const Tensor& k, co
   const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v);
   Tensor ob = la2_result(out, DType::F32), fin = target_for(final_state, DType::F32, false);
   Tensor den = target_for(denominator, DType::F32, false);
+  Tensor ws = f32_workspace(cuda::la2_normalized_workspace_floats(d.batch * d.heads, d.n, d.m), q);
   cuda::La2Forward f{la2_view(qb), la2_view(kb), la2_view(vb), la2_view(ob), true, cuda::La2Feature::Identity,
-                     f32_ptr(decay), f32_ptr(init), f32_mut(fin), d.batch, d.heads, d.n, d.m, nullptr};
+                     f32_ptr(decay), f32_ptr(init), f32_mut(fin), d.batch, d.heads, d.n, d.m, f32_mut(ws)};
   f.denominator = f32_mut(den);
   f.eps = static_cast<float>(eps);
   cuda::la2_forward_bf16(f);
@@ -277,9 +278,10 @@ void cuda_normalized_backward(const Dims& d, const Tensor& q, const Tensor& k, c
   const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v);
   Tensor dq = la2_result(grad_q, DType::F32), dk = la2_result(grad_k, DType::F32), dv = la2_result(grad_v, DType::F32);
   Tensor ginit = target_for(grad_initial_state, DType::F32, false);
+  Tensor ws = f32_workspace(cuda::la2_normalized_workspace_floats(d.batch * d.heads, d.n, d.m), q);
   cuda::La2Backward b{la2_view(qb), la2_view(kb), la2_view(vb), la2_view(g_num), la2_view(dq), la2_view(dk),
                       la2_view(dv), true, cuda::La2Feature::Identity, f32_ptr(decay), f32_ptr(init), f32_ptr(gfin),
-                      f32_mut(ginit), d.batch, d.heads, d.n, d.m, nullptr, nullptr};
+                      f32_mut(ginit), d.batch, d.heads, d.n, d.m, nullptr, f32_mut(ws)};
   b.row_bias = bias.data<float>();
   b.eps = static_cast<float>(eps);
   cuda::la2_backward_bf16(b);

@@ -50,7 +50,7 @@ enum Mode { kFwd = 0, kBwdKV = 1 };
 //       sweep's v' rows; an extra 16-row tile of the state product with A = the decay weights).
 //   kAugDkv (kBwdKV):  dk's scores get the column bias c, dz ← λ^nb dz + Σ_r λ^{nb−r−1} c_r q_r (B = c), and
 //       dk_r += λ^{r+1} dz_b.
-// States (initial, final) are [d, d + 1] with z (dz) in the last column. One segment per (batch, head).
+// States (initial, final) are [d, d + 1] with z (dz) in the last column; a segment starts from its slot's S and z.
 enum Aug { kAugNone = 0, kAugFwd = 1, kAugDq = 2, kAugDkv = 3 };
 
 template <int M>
@@ -89,6 +89,7 @@ struct TileParams {
   int start_mode;      // 0 zeros, 1 start[bh] (d×d), 2 start[bh] transposed, 3 start[bh·slots + seg·step],
                        // 4 start[bh·slots + seg·step] transposed
   int start_slots, start_step;
+  const float* start_z;  // kAug* with start_mode 3: z entering every slot, [bh][slots][d]
   float* final_state;  // [bh][d][d], written by the last segment (nullable)
   int reverse;
   int shift;
@@ -260,7 +261,11 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   static_assert(SNT % SWR == 0, "z columns: whole 8-column tiles per warp");
   const int zi = warp % SWR;
   const bool zrow_warp = kZRow && warp / SWR == 0;
-  auto z_init = [&](int i) { return p.start != nullptr && p.start_mode != 0 ? p.start[bh * D * SLD + i * SLD + D] : 0.f; };
+  auto z_init = [&](int i) -> float {
+    if (p.start == nullptr || p.start_mode == 0) return 0.f;
+    if (p.start_mode >= 3) return p.start_z[(bh * p.start_slots + static_cast<int64_t>(seg) * p.start_step) * D + i];
+    return p.start[bh * D * SLD + i * SLD + D];
+  };
   float zr[kZRow ? SMT : 1][4] = {};
   float zc[kZCol ? ZNT : 1][4] = {};
   if constexpr (kZRow) {
@@ -682,28 +687,67 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   }
 }
 
-// Entering states of every slot: ws[bh][slot] holds the local state L_slot on entry (slots 0..nslots−2, each
-// seg_len tokens long), the state entering the slot on exit (all nslots). Loads are batched ahead of the
-// dependent recurrence.
-__global__ void la2_prefix_kernel(float* ws, const float* init, int init_transposed, int d, int nslots,
-                                  int seg_len, const float* log_decay, int heads) {
+// Entering states of every slot: ws[bh][slot] holds the local state L_slot (rows × cols floats) on entry (slots
+// 0..nslots−2, each seg_len tokens long), the state entering the slot on exit (all nslots). The initial state
+// (nullable) is read at init[bh·init_bh + i·init_ld + j] (j·init_ld + i when transposed). Loads are batched ahead
+// of the dependent recurrence.
+__global__ void la2_prefix_kernel(float* ws, int rows, int cols, const float* init, int64_t init_bh, int init_ld,
+                                  int init_transposed, int nslots, int seg_len, const float* log_decay, int heads) {
   const int64_t bh = blockIdx.y;
+  const int elems = rows * cols;
   const int el = blockIdx.x * blockDim.x + threadIdx.x;
-  if (el >= d * d) return;
-  const int i = el / d, j = el % d;
-  float S = init ? init[bh * d * d + (init_transposed ? j * d + i : el)] : 0.f;
+  if (el >= elems) return;
+  const int i = el / cols, j = el % cols;
+  float S = init ? init[bh * init_bh + (init_transposed ? j * init_ld + i : i * init_ld + j)] : 0.f;
   const float carry = decay_pow(log_decay[bh % heads], seg_len);
-  float* base = ws + bh * static_cast<int64_t>(nslots) * d * d + el;
+  float* base = ws + bh * static_cast<int64_t>(nslots) * elems + el;
   for (int s0 = 0; s0 < nslots; s0 += 8) {
     float L[8];
 #pragma unroll
-    for (int u = 0; u < 8; ++u) L[u] = s0 + u < nslots - 1 ? base[static_cast<int64_t>(s0 + u) * d * d] : 0.f;
+    for (int u = 0; u < 8; ++u) L[u] = s0 + u < nslots - 1 ? base[static_cast<int64_t>(s0 + u) * elems] : 0.f;
 #pragma unroll
     for (int u = 0; u < 8; ++u)
       if (s0 + u < nslots) {
-        base[static_cast<int64_t>(s0 + u) * d * d] = S;
+        base[static_cast<int64_t>(s0 + u) * elems] = S;
         S = carry * S + L[u];
       }
+  }
+}
+
+// The normalised form's key sums of the slots 0..gridDim.x−1 (each slot_len tokens, a multiple of 64, in sweep
+// order): out[bh][slot][j] = Σ_r λ^{slot_len − r − shift} w_r x_r[j] (w = row_weight, or 1 when null), in fp32.
+// 256 threads: channel pairs × row groups; each group runs its rows' recurrence with step λ^RG, then the groups
+// are summed in shared memory.
+__global__ void __launch_bounds__(256) la2_key_sum_kernel(Strided x, const float* row_weight, const float* log_decay,
+                                                          int heads, int64_t n, int slot_len, int nslots_total,
+                                                          int reverse, int shift, int d, float* out) {
+  __shared__ float part[256 * 2];
+  const int64_t bh = blockIdx.y;
+  const int slot = blockIdx.x, tid = threadIdx.x;
+  const int pairs = d / 2, groups = 256 / pairs;
+  const int pair = tid % pairs, grp = tid / pairs;
+  const float s = log_decay[bh % heads];
+  const float step = decay_pow(s, groups);
+  const bf16* base = x.head(bh, heads) + 2 * pair;
+  const float* w = row_weight != nullptr ? row_weight + bh * n : nullptr;
+  const int64_t t0 = static_cast<int64_t>(slot) * slot_len;
+  float a0 = 0.f, a1 = 0.f;
+#pragma unroll 8
+  for (int r = grp; r < slot_len; r += groups) {
+    const int64_t t = t0 + r, row = reverse ? n - 1 - t : t;
+    const float2 v = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(base + row * x.st));
+    const float wr = w != nullptr ? w[row] : 1.f;
+    a0 = step * a0 + wr * v.x;
+    a1 = step * a1 + wr * v.y;
+  }
+  const float tail = decay_pow(s, groups - grp - shift);  // rows r = groups·i + grp: λ^{groups·(I−1−i)} · tail
+  part[grp * d + 2 * pair] = a0 * tail;
+  part[grp * d + 2 * pair + 1] = a1 * tail;
+  __syncthreads();
+  if (tid < d) {
+    float z = 0.f;
+    for (int g2 = 0; g2 < groups; ++g2) z += part[g2 * d + tid];
+    out[(bh * nslots_total + slot) * d + tid] = z;
   }
 }
 
@@ -827,7 +871,7 @@ struct SweepArgs {
   La2Feature feature;     // the map of the operands flagged in `mapped` and of the chain rule through raw0/raw1
   int mapped[4];
   Strided raw0, raw1;
-  int aug;               // Aug: the normalised form's sweep (one segment per (batch, head))
+  int aug;               // Aug: the normalised form's sweep
   const float* row_bias;
   float* den;
   float eps;
@@ -835,14 +879,9 @@ struct SweepArgs {
   bool accumulate;                       // add into o0, o1
 };
 
-SegPlan single_segment(int64_t n) {
-  const int nblocks = static_cast<int>(std::max<int64_t>(1, (n + kBlk - 1) / kBlk));
-  return {1, nblocks, 1, nblocks};
-}
-
 template <int D, int NW>
 void run_sweep(const SweepArgs& a) {
-  const SegPlan plan = a.aug != kAugNone ? single_segment(a.n) : plan_segments(a.bh, a.n);
+  const SegPlan plan = plan_segments(a.bh, a.n);
   TileParams p{};
   for (int i = 0; i < 4; ++i) p.t[i] = a.t[i];
   p.out0 = a.o0;
@@ -883,11 +922,28 @@ void run_sweep(const SweepArgs& a) {
                    a.log_decay, static_cast<int>(a.heads), a.bh, a.n, plan.sub_blocks * kBlk, plan.nslots() - 1,
                    plan.nslots(), a.reverse, a.shift, a.ws,
                    {a.feature, a.mapped[key] != 0, a.mapped[val] != 0, p.pos_offset, p.pos_scale});
-    const int threads = 256, gx = (D * D + threads - 1) / threads;
+    const int threads = 256, gx = (D * D + threads - 1) / threads, slot_len = plan.sub_blocks * kBlk;
+    const int sld = a.aug == kAugNone ? D : D + 1;  // the initial state's row stride ([d, d + 1] with z: kAug*)
     la2_prefix_kernel<<<dim3(gx, static_cast<unsigned>(a.bh)), threads, 0, ::lat::cuda::stream()>>>(
-        a.ws, a.init, a.init_transposed ? 1 : 0, D, plan.nslots(), plan.sub_blocks * kBlk, a.log_decay,
-        static_cast<int>(a.heads));
+        a.ws, D, D, a.init, static_cast<int64_t>(D) * sld, sld, a.init_transposed ? 1 : 0, plan.nslots(), slot_len,
+        a.log_decay, static_cast<int>(a.heads));
     LAT_CUDA_CHECK_LAUNCH();
+    if (a.aug != kAugNone) {
+      // z of every slot: the key sums of the operand z is indexed by (the key operand's rows, or the value
+      // operand's in the dQ sweep), weighted by c in the dK/dV sweep; then their prefix from the initial z.
+      float* ws_z = a.ws + a.bh * plan.nslots() * D * D;
+      const Strided& x = a.aug == kAugDq ? vt : kt;
+      la2_key_sum_kernel<<<dim3(static_cast<unsigned>(plan.nslots() - 1), static_cast<unsigned>(a.bh)), 256, 0,
+                           ::lat::cuda::stream()>>>(x, a.aug == kAugDkv ? a.row_bias : nullptr, a.log_decay,
+                                                    static_cast<int>(a.heads), a.n, slot_len, plan.nslots(),
+                                                    a.reverse ? 1 : 0, a.shift, D, ws_z);
+      LAT_CUDA_CHECK_LAUNCH();
+      la2_prefix_kernel<<<dim3(1, static_cast<unsigned>(a.bh)), D, 0, ::lat::cuda::stream()>>>(
+          ws_z, D, 1, a.init != nullptr ? a.init + D : nullptr, static_cast<int64_t>(D) * sld, sld, 0, plan.nslots(),
+          slot_len, a.log_decay, static_cast<int>(a.heads));
+      LAT_CUDA_CHECK_LAUNCH();
+      p.start_z = ws_z;
+    }
     p.start = a.ws;
     p.start_mode = 3;
     p.start_slots = plan.nslots();
@@ -1039,6 +1095,10 @@ int64_t la2_generic_workspace_floats(int64_t bh, int64_t m, int64_t e) {
 int64_t la2_workspace_floats(int64_t bh, int64_t n, int64_t d) {
   const SegPlan plan = plan_segments(bh, n);
   return plan.nseg > 1 ? bh * plan.nslots() * d * d : 0;
+}
+
+int64_t la2_normalized_workspace_floats(int64_t bh, int64_t n, int64_t d) {
+  return la2_workspace_floats(bh, n, d) / d * (d + 1);
 }
 
 bool la2_view_supported(const La2View& v) {

@@ -15,7 +15,7 @@
 // independent of N (slots ≤ about 2·SMs / (B·H) + B·H-independent constant).
 //
 // Normalised form (La2Forward::denominator, La2Backward::row_bias): the same tile kernel with the augmented column
-// as an fp32 key sum z next to the state (one segment per (batch, head) for now).
+// as an fp32 key sum z next to the state; segmented like the rest, with the slots' key sums from their own pass.
 //
 // Generic path (any m, e ≤ 1024, f32 or bf16): one CTA per (batch, head) runs the per-token recurrence in fp32
 // with the state in shared memory (in a global workspace when it does not fit, e.g. d = 256). Exact and slow;
@@ -34,6 +34,8 @@ bool la2_fast_supported(int64_t m, int64_t e);
 // workspace holds the state entering every slot of the sweep: hand it to the backward as forward_states and its
 // dQ sweep skips its own state pass.
 int64_t la2_workspace_floats(int64_t bh, int64_t n, int64_t d);
+// The same for the normalised form (the slot states and their key sums z).
+int64_t la2_normalized_workspace_floats(int64_t bh, int64_t n, int64_t d);
 
 // One bf16 operand of shape [B, H, N, d] in device memory: element strides of batch, head and token, the
 // feature dimension contiguous. [B, H, N, d] and [B, N, H, d] buffers (and any other order) are read and
@@ -66,7 +68,8 @@ struct La2Forward {
   bool accumulate = false;  // add o to what o holds (the second of cosFormer's two cores) instead of writing it
   // The normalised form (SPEC §1) when non-null: o = num / (den + eps) with [num | den] the core on [v | 1],
   // computed in the same pass (den in fp32 from the rounded scores that P·V uses and the key sum z); denominator
-  // [B·H, N] f32 receives den + eps; the states are [d, d + 1] (z in the last column); identity feature map, f32 o, no segments.
+  // [B·H, N] f32 receives den + eps; the states are [d, d + 1] (z in the last column); identity feature map, f32 o;
+  // workspace: la2_normalized_workspace_floats(...).
   float* denominator = nullptr;
   float eps = 0.0f;
 };

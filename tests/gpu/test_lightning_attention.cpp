@@ -253,7 +253,8 @@ TEST_CASE("gpu: normalised form (fused tile kernel; generic path for other d) vs
   run_normalized_case(2, 70, 131, 64, 0.5, false);
   run_normalized_case(1, 2, 913, 128, 0.0, true);    // no decay
   run_normalized_case(3, 2, 63, 64, 2.0, true);      // strong decay, one partial tile
-  run_normalized_case(1, 2, 4493, 128, 0.02, true);  // 71 tiles, the last partial
+  run_normalized_case(1, 2, 4493, 128, 0.02, true);  // segmented: slots' S and key sums, the last tile partial
+  run_normalized_case(1, 3, 2000, 64, 1.0, true);    // segmented, strong decay
   run_normalized_case(1, 3, 300, 96, 0.1, true);     // d = 96: generic path
 }
 

@@ -1,7 +1,8 @@
 // lat-bench la2: Lightning Attention-2 CUDA kernels (kernels/cuda/lightning_attention.cu), d = e = 128, bf16,
 // decay on. floor = bytes / 4.3 TB/s with bytes = 4 tensors of B·H·N·d bf16 (forward: q, k, v in, o out) or 11
 // (forward + backward: + dO in, dq, dk, dv out, and q, k, v read again). Median of --repeat CUDA-event-timed runs
-// after 3 warm-ups; peak memory beyond inputs and outputs from the CUDA allocator. Then time per token at fixed
+// after 3 warm-ups; peak memory beyond inputs and outputs from the CUDA allocator. Rows for the [B, N, H, D] layout,
+// the normalised form and cosFormer's fused map follow the bar shapes (same floor). Then time per token at fixed
 // B·H·N for N = 1K … 128K (flatness).
 #ifdef LAT_HAVE_CUDA
 
@@ -27,38 +28,59 @@ namespace {
 
 
 
+// What one call computes: the core (SPEC §4), the normalised form (o = num / den in f32, positive q and k), or
+// cosFormer's map fused into the core (two d × d cores).
+enum class Form { Core, Normalized, Cosine };
+
 // Operands in [B, H, N, D] or, with heads_inner, [B, N, H, D] buffers seen as [B, H, N, D] (the layout of the
 // projections in a model; the kernels read and write it in place).
 struct Problem {
-  Tensor q, k, v, ld, go, o, fin, dq, dk, dv, segment_states;
-  Problem(int64_t b, int64_t h, int64_t n, int64_t d, bool heads_inner) {
+  Form form;
+  Tensor q, k, v, ld, go, o, fin, dq, dk, dv, segment_states, den;
+  Problem(int64_t b, int64_t h, int64_t n, int64_t d, bool heads_inner, Form form_ = Form::Core) : form(form_) {
     auto buffer = [&] { return Tensor::empty(heads_inner ? Shape{b, n, h, d} : Shape{b, h, n, d}, DType::BF16,
                                              Device::cuda()); };
     auto as_bhnd = [&](const Tensor& t) { return heads_inner ? t.transpose(1, 2) : t; };
     auto make = [&] { return as_bhnd(buffer()); };
-    auto rnd = [&](uint64_t seed) {
+    auto rnd = [&](uint64_t seed, double lo = -1.0) {
       Tensor t = buffer();
-      fill_uniform(t, seed, 0, -1.0, 1.0);
+      fill_uniform(t, seed, 0, lo, 1.0);
       return as_bhnd(t);
     };
-    q = rnd(1);
-    k = rnd(2);
+    const double qk_lo = form == Form::Normalized ? 0.05 : -1.0;  // positive features: den > 0
+    q = rnd(1, qk_lo);
+    k = rnd(2, qk_lo);
     v = rnd(3);
     go = rnd(4);
     std::vector<double> dec(static_cast<size_t>(h));
     for (int64_t i = 0; i < h; ++i) dec[static_cast<size_t>(i)] = 0.5 * static_cast<double>(i + 1) / h;  // decay on
     ld = Tensor::from_vector<double>(dec, Shape{h}).to(DType::F32).to(Device::cuda());
-    o = make();
+    o = form == Form::Normalized ? Tensor::empty(Shape{b, h, n, d}, DType::F32, Device::cuda()) : make();
     dq = make();
     dk = make();
     dv = make();
-    fin = Tensor::empty(Shape{b, h, d, d}, DType::F32, Device::cuda());
+    const int64_t rows = form == Form::Cosine ? 2 * d : d, cols = form == Form::Normalized ? d + 1 : d;
+    fin = Tensor::empty(Shape{b, h, rows, cols}, DType::F32, Device::cuda());
+    den = Tensor::empty(Shape{b, h, n}, DType::F32, Device::cuda());
+  }
+  kernels::CoreFeatureMap map() const {
+    return form == Form::Cosine ? kernels::CoreFeatureMap::cosine(q.size(2), 0) : kernels::CoreFeatureMap::Identity;
   }
   // The forward keeps its segment states for the backward, as the autograd op does.
-  void forward() { kernels::lightning_attention_forward(q, k, v, ld, Tensor(), 64, o, fin, &segment_states); }
+  void forward() {
+    if (form == Form::Normalized)
+      kernels::lightning_attention_normalized_forward(q, k, v, ld, Tensor(), 64, 1e-6, o, fin, den);
+    else
+      kernels::lightning_attention_forward(q, k, v, ld, Tensor(), 64, o, fin, &segment_states, map());
+  }
   void backward() {
     Tensor none;
-    kernels::lightning_attention_backward(q, k, v, ld, Tensor(), 64, go, Tensor(), dq, dk, dv, none, segment_states);
+    if (form == Form::Normalized)
+      kernels::lightning_attention_normalized_backward(q, k, v, ld, Tensor(), 64, 1e-6, o, den, go, Tensor(), dq, dk,
+                                                       dv, none);
+    else
+      kernels::lightning_attention_backward(q, k, v, ld, Tensor(), 64, go, Tensor(), dq, dk, dv, none, segment_states,
+                                            map());
   }
 };
 
@@ -66,8 +88,9 @@ struct Result {
   double fwd_ms, fb_ms, fwd_floor_ms, fb_floor_ms, fwd_peak_mb, fb_peak_mb;
 };
 
-Result measure(int64_t b, int64_t h, int64_t n, int64_t d, int repeat, bool heads_inner = false) {
-  Problem p(b, h, n, d, heads_inner);
+Result measure(int64_t b, int64_t h, int64_t n, int64_t d, int repeat, bool heads_inner = false,
+               Form form = Form::Core) {
+  Problem p(b, h, n, d, heads_inner, form);
   Allocator& alloc = allocator_for(Device::cuda());
   LAT_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
   const double base = static_cast<double>(alloc.bytes_in_use());
@@ -131,11 +154,24 @@ void run(int repeat, bool flat) {
                 r.fwd_peak_mb, r.fb_peak_mb);
     std::fflush(stdout);
   }
-  {
-    const Result r = measure(4, 32, 32768, 128, repeat, true);
-    std::printf("| 4x32x32768 as [B, N, H, D] | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f | %.1f / %.1f |\n",
-                r.fwd_floor_ms, r.fwd_ms, r.fwd_ms / r.fwd_floor_ms, r.fb_floor_ms, r.fb_ms, r.fb_ms / r.fb_floor_ms,
-                r.fwd_peak_mb, r.fb_peak_mb);
+  struct Variant {
+    const char* name;
+    int64_t b, h, n;
+    bool heads_inner;
+    Form form;
+  };
+  // The same floor for every row (the core's bytes): the normalised rows write o in f32 and their backward first
+  // forms G / den and c = −(G'·o); the cosine rows run two d × d cores (feature dim 2d = 256).
+  for (const Variant& v : {Variant{"4x32x32768 as [B, N, H, D]", 4, 32, 32768, true, Form::Core},
+                           Variant{"normalised 4x32x32768", 4, 32, 32768, false, Form::Normalized},
+                           Variant{"normalised 1x8x131072", 1, 8, 131072, false, Form::Normalized},
+                           Variant{"cosine 4x32x32768", 4, 32, 32768, false, Form::Cosine},
+                           Variant{"cosine 1x8x131072", 1, 8, 131072, false, Form::Cosine}}) {
+    const Result r = measure(v.b, v.h, v.n, 128, repeat, v.heads_inner, v.form);
+    std::printf("| %s | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f | %.1f / %.1f |\n", v.name, r.fwd_floor_ms, r.fwd_ms,
+                r.fwd_ms / r.fwd_floor_ms, r.fb_floor_ms, r.fb_ms, r.fb_ms / r.fb_floor_ms, r.fwd_peak_mb,
+                r.fb_peak_mb);
+    std::fflush(stdout);
   }
   std::printf("\n");
   state_pass(repeat);
