@@ -714,26 +714,30 @@ __global__ void la2_prefix_kernel(float* ws, int rows, int cols, const float* in
   }
 }
 
-// The normalised form's key sums of the slots 0..gridDim.x−1 (each slot_len tokens, a multiple of 64, in sweep
-// order): out[bh][slot][j] = Σ_r λ^{slot_len − r − shift} w_r x_r[j] (w = row_weight, or 1 when null), in fp32.
-// 256 threads: channel pairs × row groups; each group runs its rows' recurrence with step λ^RG, then the groups
-// are summed in shared memory.
+// The normalised form's key sums of slots 0..gridDim.x−1 (each slot_len tokens, a multiple of 64, in sweep order):
+// z[bh][slot][j] = Σ_r λ^{slot_len − r − shift} w_r x_r[j] (w = row_weight, or 1 when null), in fp32. Each slot is
+// cut into kKeySumSplit pieces, one CTA each (enough loads in flight to stream x): part[bh][slot][piece][j] holds
+// the piece's sum weighted relative to the piece's end; la2_key_sum_combine_kernel adds the pieces. 256 threads:
+// channel pairs × row groups; each group runs its rows' recurrence with step λ^groups, then the groups are
+// summed in shared memory.
+constexpr int kKeySumSplit = 8;
 __global__ void __launch_bounds__(256) la2_key_sum_kernel(Strided x, const float* row_weight, const float* log_decay,
-                                                          int heads, int64_t n, int slot_len, int nslots_total,
-                                                          int reverse, int shift, int d, float* out) {
+                                                          int heads, int64_t n, int slot_len, int reverse, int shift,
+                                                          int d, float* part_out) {
   __shared__ float part[256 * 2];
   const int64_t bh = blockIdx.y;
-  const int slot = blockIdx.x, tid = threadIdx.x;
+  const int slot = blockIdx.x, piece = blockIdx.z, tid = threadIdx.x;
+  const int piece_len = slot_len / kKeySumSplit;
   const int pairs = d / 2, groups = 256 / pairs;
   const int pair = tid % pairs, grp = tid / pairs;
   const float s = log_decay[bh % heads];
   const float step = decay_pow(s, groups);
   const bf16* base = x.head(bh, heads) + 2 * pair;
   const float* w = row_weight != nullptr ? row_weight + bh * n : nullptr;
-  const int64_t t0 = static_cast<int64_t>(slot) * slot_len;
+  const int64_t t0 = static_cast<int64_t>(slot) * slot_len + static_cast<int64_t>(piece) * piece_len;
   float a0 = 0.f, a1 = 0.f;
 #pragma unroll 8
-  for (int r = grp; r < slot_len; r += groups) {
+  for (int r = grp; r < piece_len; r += groups) {
     const int64_t t = t0 + r, row = reverse ? n - 1 - t : t;
     const float2 v = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(base + row * x.st));
     const float wr = w != nullptr ? w[row] : 1.f;
@@ -747,8 +751,19 @@ __global__ void __launch_bounds__(256) la2_key_sum_kernel(Strided x, const float
   if (tid < d) {
     float z = 0.f;
     for (int g2 = 0; g2 < groups; ++g2) z += part[g2 * d + tid];
-    out[(bh * nslots_total + slot) * d + tid] = z;
+    part_out[((bh * gridDim.x + slot) * kKeySumSplit + piece) * d + tid] = z;
   }
+}
+// z[bh][slot] = Σ_p λ^{(kKeySumSplit − 1 − p)·piece_len} part[bh][slot][p] for the slots la2_key_sum_kernel summed.
+__global__ void la2_key_sum_combine_kernel(const float* part, const float* log_decay, int heads, int slot_len,
+                                           int nslots_total, int d, float* z) {
+  const int64_t bh = blockIdx.y;
+  const int slot = blockIdx.x, j = threadIdx.x;
+  const float step = decay_pow(log_decay[bh % heads], slot_len / kKeySumSplit);
+  const float* p = part + (bh * gridDim.x + slot) * kKeySumSplit * d + j;
+  float acc = 0.f;
+  for (int i = 0; i < kKeySumSplit; ++i) acc = step * acc + p[i * d];
+  z[(bh * nslots_total + slot) * d + j] = acc;
 }
 
 // The normalised output does not change when q_t is scaled (up to eps), so the exact gradient satisfies
@@ -932,11 +947,15 @@ void run_sweep(const SweepArgs& a) {
       // z of every slot: the key sums of the operand z is indexed by (the key operand's rows, or the value
       // operand's in the dQ sweep), weighted by c in the dK/dV sweep; then their prefix from the initial z.
       float* ws_z = a.ws + a.bh * plan.nslots() * D * D;
+      float* ws_part = ws_z + a.bh * plan.nslots() * D;
       const Strided& x = a.aug == kAugDq ? vt : kt;
-      la2_key_sum_kernel<<<dim3(static_cast<unsigned>(plan.nslots() - 1), static_cast<unsigned>(a.bh)), 256, 0,
-                           ::lat::cuda::stream()>>>(x, a.aug == kAugDkv ? a.row_bias : nullptr, a.log_decay,
-                                                    static_cast<int>(a.heads), a.n, slot_len, plan.nslots(),
-                                                    a.reverse ? 1 : 0, a.shift, D, ws_z);
+      const dim3 slots(static_cast<unsigned>(plan.nslots() - 1), static_cast<unsigned>(a.bh));
+      la2_key_sum_kernel<<<dim3(slots.x, slots.y, kKeySumSplit), 256, 0, ::lat::cuda::stream()>>>(
+          x, a.aug == kAugDkv ? a.row_bias : nullptr, a.log_decay, static_cast<int>(a.heads), a.n, slot_len,
+          a.reverse ? 1 : 0, a.shift, D, ws_part);
+      LAT_CUDA_CHECK_LAUNCH();
+      la2_key_sum_combine_kernel<<<slots, D, 0, ::lat::cuda::stream()>>>(
+          ws_part, a.log_decay, static_cast<int>(a.heads), slot_len, plan.nslots(), D, ws_z);
       LAT_CUDA_CHECK_LAUNCH();
       la2_prefix_kernel<<<dim3(1, static_cast<unsigned>(a.bh)), D, 0, ::lat::cuda::stream()>>>(
           ws_z, D, 1, a.init != nullptr ? a.init + D : nullptr, static_cast<int64_t>(D) * sld, sld, 0, plan.nslots(),
@@ -1098,7 +1117,7 @@ int64_t la2_workspace_floats(int64_t bh, int64_t n, int64_t d) {
 }
 
 int64_t la2_normalized_workspace_floats(int64_t bh, int64_t n, int64_t d) {
-  return la2_workspace_floats(bh, n, d) / d * (d + 1);
+  return la2_workspace_floats(bh, n, d) / d * (d + 1 + kKeySumSplit);  // states, key sums, their pieces
 }
 
 bool la2_view_supported(const La2View& v) {
