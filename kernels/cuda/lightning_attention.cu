@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "core/cuda_context.h"
 #include "core/error.h"
@@ -398,6 +399,25 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   // kAug*: cv = c of this tile's rows, zb = z entering it (fp32, shared memory).
   auto output = [&](const bf16* A, const bf16* S, bool transposed, const bf16* P, const bf16* Vt, int which,
                     int64_t t0, const float* cv, const float* zb) {
+    OutT* go = out_base[which];
+    const int64_t ost = out_st[which];
+    // cosFormer's second core adds to the first core's results (p.accumulate): their values are loaded here, so
+    // that the loads' latency hides behind the products below.
+    using Prev = std::conditional_t<sizeof(OutT) == 4, float2, uint32_t>;
+    Prev prev[OMT][2][ONT];
+    if constexpr (positional_feature(F)) {
+      if (p.accumulate)
+#pragma unroll
+        for (int mt = 0; mt < OMT; ++mt)
+#pragma unroll
+          for (int hh = 0; hh < 2; ++hh) {
+            const int64_t t = t0 + orow0 + mt * 16 + g + hh * 8;
+            const int64_t row = p.reverse ? n - 1 - t : t;
+#pragma unroll
+            for (int nt = 0; nt < ONT; ++nt)
+              prev[mt][hh][nt] = t < te ? *reinterpret_cast<const Prev*>(go + row * ost + oc0 + nt * 8 + 2 * t4) : Prev{};
+          }
+    }
     float oacc[OMT][ONT][4];
     float dacc[OMT][4] = {};  // kAugFwd: q·z in columns 0 (z's hi part) and 1 (lo part)
 #pragma unroll
@@ -508,8 +528,6 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
           }
         }
     }
-    OutT* go = out_base[which];
-    const int64_t ost = out_st[which];
 #pragma unroll
     for (int mt = 0; mt < OMT; ++mt)
 #pragma unroll
@@ -532,15 +550,15 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
             }
             OutT* dst = go + row * ost + c;
             if constexpr (sizeof(OutT) == 4) {
-              if (p.accumulate) {
-                const float2 before = *reinterpret_cast<const float2*>(dst);
+              if (positional_feature(F) && p.accumulate) {
+                const float2 before = prev[mt][hh][nt];
                 y0 += before.x;
                 y1 += before.y;
               }
               *reinterpret_cast<float2*>(dst) = make_float2(y0, y1);
             } else {
-              if (p.accumulate) {
-                const float2 before = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(dst));
+              if (positional_feature(F) && p.accumulate) {
+                const float2 before = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&prev[mt][hh][nt]));
                 y0 += before.x;
                 y1 += before.y;
               }
