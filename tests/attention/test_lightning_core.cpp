@@ -128,6 +128,39 @@ TEST_CASE("lightning_attention: normalised output is invariant to positive per-r
   CHECK(testing::max_rel(b.out.data().to_vector<double>(), a.out.data().to_vector<double>()) <= 1e-13);
 }
 
+// The identity the CUDA normalised backward restores by projection (kernels/cuda/lightning_attention.cu): o_t does
+// not change when q_t is scaled except through eps, so dq_t·q_t = (G_t·o_t)·eps/den_t (den_t includes eps).
+TEST_CASE("normalised form: the exact gradient satisfies dq_t·q_t = (G_t·o_t)·eps / den_t") {
+  const int64_t H = 2, N = 37, m = 5, e = 3;
+  for (const double eps : {1e-6, 0.5}) {
+    Variable q(testing::random_double(Shape{1, H, N, m}, "sq", 0.1, 1.0), true);
+    Variable k(testing::random_double(Shape{1, H, N, m}, "sk", 0.1, 1.0), true);
+    Variable v(testing::random_double(Shape{1, H, N, e}, "sv"), true);
+    Variable s0(testing::random_double(Shape{1, H, m, e + 1}, "ss", 0.0, 1.0), true);
+    const Tensor g = testing::random_double(Shape{1, H, N, e}, "sg");
+    auto r = lightning_attention_normalized(q, k, v, decay_tensor({0.2, 0.02}), 8, s0, eps);
+    sum(mul(r.out, Variable(g))).backward();
+    Tensor o = r.out.data(), den = Tensor::empty(Shape{1, H, N}, DType::F64, Device::cpu());
+    Tensor o2 = Tensor::empty_like(o), fin = Tensor::empty(Shape{1, H, m, e + 1}, DType::F64, Device::cpu());
+    kernels::lightning_attention_normalized_forward(q.data(), k.data(), v.data(), decay_tensor({0.2, 0.02}), s0.data(),
+                                                    8, eps, o2, fin, den);
+    const auto Q = q.data().to_vector<double>(), DQ = q.grad().to_vector<double>(), O = o.to_vector<double>();
+    const auto G = g.to_vector<double>(), DEN = den.to_vector<double>();
+    double worst = 0.0;
+    for (int64_t t = 0; t < H * N; ++t) {
+      double lhs = 0.0, go = 0.0, scale = 0.0;
+      for (int64_t a = 0; a < m; ++a) {
+        lhs += DQ[static_cast<size_t>(t * m + a)] * Q[static_cast<size_t>(t * m + a)];
+        scale += std::abs(DQ[static_cast<size_t>(t * m + a)] * Q[static_cast<size_t>(t * m + a)]);
+      }
+      for (int64_t b = 0; b < e; ++b) go += G[static_cast<size_t>(t * e + b)] * O[static_cast<size_t>(t * e + b)];
+      worst = std::max(worst, std::abs(lhs - go * eps / DEN[static_cast<size_t>(t)]) / scale);
+    }
+    INFO("eps ", eps);
+    CHECK(worst <= 1e-12);
+  }
+}
+
 // --- gradients (central differences in double, SPEC §6) ---
 
 namespace {
