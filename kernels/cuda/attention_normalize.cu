@@ -75,13 +75,18 @@ __global__ void denominator_backward_rounded_kernel(const T* grad_out, const flo
   if (lane == 0) row_bias[row] = -dot;
 }
 
+// Blocks of kThreads for one warp per row.
+int warp_per_row_blocks(int64_t rows) {
+  const int64_t rows_per_block = kThreads / 32;
+  return static_cast<int>((rows + rows_per_block - 1) / rows_per_block);
+}
+
 }  // namespace
 
 void denominator_backward_rounded(const void* grad_out, DType dtype, const float* out, const float* denominator,
                                   void* grad_num, float* row_bias, int64_t rows, int64_t e) {
   if (rows == 0) return;
-  const int64_t rows_per_block = kThreads / 32;
-  const int blocks = static_cast<int>((rows + rows_per_block - 1) / rows_per_block);
+  const int blocks = warp_per_row_blocks(rows);
   dispatch_float_bf16("denominator_backward_rounded", dtype, [&](auto tag) {
     using T = decltype(tag);
     denominator_backward_rounded_kernel<T><<<blocks, kThreads, 0, lat::cuda::stream()>>>(
@@ -116,8 +121,7 @@ void denominator_backward(const void* grad_out, const void* out, const void* den
                           int64_t num_stride, void* grad_den_column, int64_t den_stride, DType dtype, int64_t rows,
                           int64_t e) {
   if (rows == 0) return;
-  const int64_t rows_per_block = kThreads / 32;
-  const int blocks = static_cast<int>((rows + rows_per_block - 1) / rows_per_block);
+  const int blocks = warp_per_row_blocks(rows);
   dispatch_float_bf16("denominator_backward", dtype, [&](auto tag) {
     using T = decltype(tag);
     denominator_backward_kernel<T><<<blocks, kThreads, 0, lat::cuda::stream()>>>(

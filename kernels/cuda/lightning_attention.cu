@@ -382,8 +382,10 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   constexpr int CHAIN = M == kBwdKV ? 1 : 0;
   const Strided& raw = CHAIN == 1 ? p.raw1 : p.raw0;
   const bf16* const raw_base = F != 0 && raw.p ? raw.head(bh, p.heads) : nullptr;
-  uint32_t chain_raw[OMT][2][ONT];
-  auto fetch_chain = [&](int64_t t0) {
+  // This thread's output positions of tile t0 (rows orow0 + mt·16 + g + hh·8, column pairs oc0 + nt·8 + 2·t4) of a
+  // result-shaped tensor (token stride st), read into registers as two-element units U (zero past the end).
+  auto fetch_outputs = [&](auto& dst, const auto* base, int64_t st, int64_t t0) {
+    using U = std::remove_reference_t<decltype(dst[0][0][0])>;
 #pragma unroll
     for (int mt = 0; mt < OMT; ++mt)
 #pragma unroll
@@ -392,10 +394,10 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
         const int64_t row = p.reverse ? n - 1 - t : t;
 #pragma unroll
         for (int nt = 0; nt < ONT; ++nt)
-          chain_raw[mt][hh][nt] =
-              t < te ? *reinterpret_cast<const uint32_t*>(raw_base + row * raw.st + oc0 + nt * 8 + 2 * t4) : 0u;
+          dst[mt][hh][nt] = t < te ? *reinterpret_cast<const U*>(base + row * st + oc0 + nt * 8 + 2 * t4) : U{};
       }
   };
+  uint32_t chain_raw[OMT][2][ONT];
   // kAug*: cv = c of this tile's rows, zb = z entering it (fp32, shared memory).
   auto output = [&](const bf16* A, const bf16* S, bool transposed, const bf16* P, const bf16* Vt, int which,
                     int64_t t0, const float* cv, const float* zb) {
@@ -405,19 +407,8 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
     // that the loads' latency hides behind the products below.
     using Prev = std::conditional_t<sizeof(OutT) == 4, float2, uint32_t>;
     Prev prev[OMT][2][ONT];
-    if constexpr (positional_feature(F)) {
-      if (p.accumulate)
-#pragma unroll
-        for (int mt = 0; mt < OMT; ++mt)
-#pragma unroll
-          for (int hh = 0; hh < 2; ++hh) {
-            const int64_t t = t0 + orow0 + mt * 16 + g + hh * 8;
-            const int64_t row = p.reverse ? n - 1 - t : t;
-#pragma unroll
-            for (int nt = 0; nt < ONT; ++nt)
-              prev[mt][hh][nt] = t < te ? *reinterpret_cast<const Prev*>(go + row * ost + oc0 + nt * 8 + 2 * t4) : Prev{};
-          }
-    }
+    if constexpr (positional_feature(F))
+      if (p.accumulate) fetch_outputs(prev, go, ost, t0);
     float oacc[OMT][ONT][4];
     float dacc[OMT][4] = {};  // kAugFwd: q·z in columns 0 (z's hi part) and 1 (lo part)
 #pragma unroll
@@ -587,7 +578,7 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
     const int64_t t0 = tb + static_cast<int64_t>(b) * kBlk;
     const int nb = static_cast<int>(te - t0 < kBlk ? te - t0 : kBlk);
     if constexpr (F != 0)
-      if (raw_base != nullptr) fetch_chain(t0);  // consumed at the end of phase 2: its latency is hidden
+      if (raw_base != nullptr) fetch_outputs(chain_raw, raw_base, raw.st, t0);  // consumed at the end of phase 2
 
     // Phase 1: scores.
     const float* cv = sC + stg * kBlk;
