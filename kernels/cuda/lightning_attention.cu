@@ -1,9 +1,9 @@
-// Lightning Attention-2 on sm_90: see lightning_attention.cuh for the scheme.
+// Lightning Attention-2 on sm_90, the tensor-core fast path and its segment machinery: see lightning_attention.cuh
+// for the scheme (the generic path is lightning_attention_generic.cu).
 #include "kernels/cuda/lightning_attention.cuh"
 
 #include <cuda_bf16.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -990,135 +990,9 @@ void run_sweep_d(int64_t d, const SweepArgs& a) {
   else LAT_THROW("lightning_attention (CUDA): fast path needs d = e ∈ {64, 128}, got d = ", d);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Generic per-token recurrence (fp32 state, row stride odd to avoid bank conflicts; in shared memory, or in the
-// global workspace state_ws [bh][m][e | 1] when it does not fit, e.g. d = 256).
-// U_t = S(t) + k_t v_tᵀ, o_t = q_tᵀ U_t, S(t+1) = λ U_t.
-template <class T>
-__global__ void la2_generic_fwd_kernel(const T* q, const T* k, const T* v, const float* log_decay, int heads,
-                                       const float* init, T* o, float* final_state, int64_t n, int m, int e,
-                                       float* state_ws) {
-  extern __shared__ float gsm[];
-  const int ld = e | 1;
-  const int64_t bh = blockIdx.x;
-  float* S = state_ws ? state_ws + bh * m * ld : gsm;
-  float* sq = state_ws ? gsm : S + m * ld;
-  float* sk = sq + m;
-  const float lam = expf(-log_decay[bh % heads]);
-  for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x)
-    S[(idx / e) * ld + idx % e] = init ? init[bh * m * e + idx] : 0.f;
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t rq = (bh * n + t) * m, rv = (bh * n + t) * e;
-    for (int i = threadIdx.x; i < m; i += blockDim.x) {
-      sq[i] = to_float(q[rq + i]);
-      sk[i] = to_float(k[rq + i]);
-    }
-    __syncthreads();
-    for (int j = threadIdx.x; j < e; j += blockDim.x) {
-      const float vj = to_float(v[rv + j]);
-      float acc = 0.f;
-      for (int i = 0; i < m; ++i) {
-        const float u = S[i * ld + j] + sk[i] * vj;
-        acc += sq[i] * u;
-        S[i * ld + j] = lam * u;
-      }
-      o[rv + j] = from_float<T>(acc);
-    }
-    __syncthreads();
-  }
-  if (final_state)
-    for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x)
-      final_state[bh * m * e + idx] = S[(idx / e) * ld + idx % e];
-}
-
-// dq_t = U_t g_t; reverse: dU_t = q_t g_tᵀ + λ dS(t+1), dk_t = dU_t v_t, dv_t = dU_tᵀ k_t, dS(t) = dU_t.
-template <class T>
-__global__ void la2_generic_bwd_kernel(const T* q, const T* k, const T* v, const float* log_decay, int heads,
-                                       const float* init, const T* go, const float* gfinal, T* dq, T* dk, T* dv,
-                                       float* ginit, int64_t n, int m, int e, float* state_ws) {
-  extern __shared__ float gsm[];
-  const int ld = e | 1;
-  const int64_t bh = blockIdx.x;
-  float* S = state_ws ? state_ws + bh * m * ld : gsm;
-  float* sq = state_ws ? gsm : S + m * ld;
-  float* sk = sq + m;
-  float* sv = sk + m;
-  float* sg = sv + e;
-  const float lam = expf(-log_decay[bh % heads]);
-  for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x)
-    S[(idx / e) * ld + idx % e] = init ? init[bh * m * e + idx] : 0.f;
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t rq = (bh * n + t) * m, rv = (bh * n + t) * e;
-    for (int i = threadIdx.x; i < m; i += blockDim.x) sk[i] = to_float(k[rq + i]);
-    for (int j = threadIdx.x; j < e; j += blockDim.x) {
-      sv[j] = to_float(v[rv + j]);
-      sg[j] = to_float(go[rv + j]);
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < m; i += blockDim.x) {
-      float acc = 0.f;
-      for (int j = 0; j < e; ++j) {
-        const float u = S[i * ld + j] + sk[i] * sv[j];
-        acc += u * sg[j];
-        S[i * ld + j] = lam * u;
-      }
-      dq[rq + i] = from_float<T>(acc);
-    }
-    __syncthreads();
-  }
-  for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x)
-    S[(idx / e) * ld + idx % e] = gfinal ? gfinal[bh * m * e + idx] : 0.f;
-  __syncthreads();
-  for (int64_t t = n - 1; t >= 0; --t) {
-    const int64_t rq = (bh * n + t) * m, rv = (bh * n + t) * e;
-    for (int i = threadIdx.x; i < m; i += blockDim.x) {
-      sq[i] = to_float(q[rq + i]);
-      sk[i] = to_float(k[rq + i]);
-    }
-    for (int j = threadIdx.x; j < e; j += blockDim.x) {
-      sv[j] = to_float(v[rv + j]);
-      sg[j] = to_float(go[rv + j]);
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < m; i += blockDim.x) {
-      float acc = 0.f;
-      for (int j = 0; j < e; ++j) {
-        const float du = sq[i] * sg[j] + lam * S[i * ld + j];
-        acc += du * sv[j];
-        S[i * ld + j] = du;
-      }
-      dk[rq + i] = from_float<T>(acc);
-    }
-    __syncthreads();
-    for (int j = threadIdx.x; j < e; j += blockDim.x) {
-      float acc = 0.f;
-      for (int i = 0; i < m; ++i) acc += S[i * ld + j] * sk[i];
-      dv[rv + j] = from_float<T>(acc);
-    }
-    __syncthreads();
-  }
-  if (ginit)
-    for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x) ginit[bh * m * e + idx] = S[(idx / e) * ld + idx % e];
-}
-
-constexpr size_t kGenericSmemLimit = 220 * 1024;
-bool generic_state_in_smem(int64_t m, int64_t e) {
-  return static_cast<size_t>(m * (e | 1) + 2 * m + 2 * e) * sizeof(float) <= kGenericSmemLimit;
-}
-// Shared memory of the generic kernels: the state (when it fits) and the current token's vectors.
-size_t generic_smem(int64_t m, int64_t e) {
-  const size_t vectors = static_cast<size_t>(2 * m + 2 * e) * sizeof(float);
-  LAT_CHECK(vectors <= kGenericSmemLimit, "lightning_attention (CUDA): m = ", m, ", e = ", e, " is too large");
-  return (generic_state_in_smem(m, e) ? static_cast<size_t>(m * (e | 1)) * sizeof(float) : 0) + vectors;
-}
-
 }  // namespace
 
 bool la2_fast_supported(int64_t m, int64_t e) { return m == e && (m == 64 || m == 128); }
-
-int64_t la2_generic_workspace_floats(int64_t bh, int64_t m, int64_t e) {
-  return generic_state_in_smem(m, e) ? 0 : bh * m * (e | 1);
-}
 
 int64_t la2_workspace_floats(int64_t bh, int64_t n, int64_t d) {
   const SegPlan plan = plan_segments(bh, n);
@@ -1225,52 +1099,6 @@ void la2_backward_bf16(const La2Backward& g) {
     b.row_bias = g.row_bias;
   }
   run_sweep_d(g.d, b);
-}
-
-void la2_forward_generic(DType dtype, const void* q, const void* k, const void* v, const float* log_decay,
-                         const float* initial_state, void* o, float* final_state, int64_t batch, int64_t heads,
-                         int64_t n, int64_t m, int64_t e, float* state_workspace) {
-  const size_t smem = generic_smem(m, e);
-  LAT_CHECK(state_workspace != nullptr || generic_state_in_smem(m, e),
-            "lightning_attention (CUDA): the generic path needs a state workspace for m = ", m, ", e = ", e);
-  const int threads = static_cast<int>(std::min<int64_t>(1024, ((std::max(m, e) + 31) / 32) * 32));
-  auto go = [&](auto tag) {
-    using T = decltype(tag);
-    LAT_CUDA_CHECK(cudaFuncSetAttribute(la2_generic_fwd_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(smem)));
-    la2_generic_fwd_kernel<T><<<static_cast<unsigned>(batch * heads), threads, smem, ::lat::cuda::stream()>>>(
-        static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), log_decay,
-        static_cast<int>(heads), initial_state, static_cast<T*>(o), final_state, n, static_cast<int>(m),
-        static_cast<int>(e), generic_state_in_smem(m, e) ? nullptr : state_workspace);
-    LAT_CUDA_CHECK_LAUNCH();
-  };
-  if (dtype == DType::BF16) go(bf16{});
-  else if (dtype == DType::F32) go(float{});
-  else LAT_THROW("lightning_attention (CUDA): supports f32 and bf16, got ", dtype_name(dtype));
-}
-
-void la2_backward_generic(DType dtype, const void* q, const void* k, const void* v, const float* log_decay,
-                          const float* initial_state, const void* grad_out, const float* grad_final_state,
-                          void* grad_q, void* grad_k, void* grad_v, float* grad_initial_state, int64_t batch,
-                          int64_t heads, int64_t n, int64_t m, int64_t e, float* state_workspace) {
-  const size_t smem = generic_smem(m, e);
-  LAT_CHECK(state_workspace != nullptr || generic_state_in_smem(m, e),
-            "lightning_attention (CUDA): the generic path needs a state workspace for m = ", m, ", e = ", e);
-  const int threads = static_cast<int>(std::min<int64_t>(1024, ((std::max(m, e) + 31) / 32) * 32));
-  auto go = [&](auto tag) {
-    using T = decltype(tag);
-    LAT_CUDA_CHECK(cudaFuncSetAttribute(la2_generic_bwd_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(smem)));
-    la2_generic_bwd_kernel<T><<<static_cast<unsigned>(batch * heads), threads, smem, ::lat::cuda::stream()>>>(
-        static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), log_decay,
-        static_cast<int>(heads), initial_state, static_cast<const T*>(grad_out), grad_final_state,
-        static_cast<T*>(grad_q), static_cast<T*>(grad_k), static_cast<T*>(grad_v), grad_initial_state, n,
-        static_cast<int>(m), static_cast<int>(e), generic_state_in_smem(m, e) ? nullptr : state_workspace);
-    LAT_CUDA_CHECK_LAUNCH();
-  };
-  if (dtype == DType::BF16) go(bf16{});
-  else if (dtype == DType::F32) go(float{});
-  else LAT_THROW("lightning_attention (CUDA): supports f32 and bf16, got ", dtype_name(dtype));
 }
 
 }  // namespace lat::kernels::cuda
