@@ -21,8 +21,10 @@ struct Dims {
   int64_t batch, heads, n, m, e, rows;
 };
 
+// state_extra_cols: 1 for the normalised form, whose states carry z as one more column.
 Dims check_core(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
-                const Tensor& initial_state, int64_t block, const CoreFeatureMap& feature_map) {
+                const Tensor& initial_state, int64_t block, const CoreFeatureMap& feature_map,
+                int64_t state_extra_cols = 0) {
   LAT_CHECK(q.ndim() == 4, op, ": q must be [B, H, N, m], got ", q.shape().str());
   const Dims d{q.size(0), q.size(1), q.size(2), q.size(3), v.ndim() == 4 ? v.size(3) : -1,
                feature_map.features(q.size(3))};
@@ -32,7 +34,7 @@ Dims check_core(const char* op, const Tensor& q, const Tensor& k, const Tensor& 
   if (feature_map.kind == CoreFeatureMap::Kind::Cosine)
     check_cosine_positions(feature_map.max_context, feature_map.offset, d.n);
   if (initial_state.defined()) {
-    check_shape(op, "initial_state", initial_state, Shape{d.batch, d.heads, d.rows, d.e});
+    check_shape(op, "initial_state", initial_state, Shape{d.batch, d.heads, d.rows, d.e + state_extra_cols});
     check_same_placement(op, q, initial_state);
   }
   LAT_CHECK(block >= 1, op, ": block must be ≥ 1, got ", block);
@@ -470,19 +472,13 @@ void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, co
                                             const Tensor& log_decay, const Tensor& initial_state, int64_t block,
                                             double eps, Tensor& out, Tensor& final_state, Tensor& denominator) {
   const char* op = "lightning_attention_normalized";
-  LAT_CHECK(v.ndim() == 4 && q.ndim() == 4, op, ": q and v must be [B, H, N, ·], got ", q.str(), " and ", v.str());
-  const int64_t e = v.size(3);
-  check_shape(op, "final_state", final_state, Shape{q.size(0), q.size(1), q.size(3), e + 1});
+  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, CoreFeatureMap::Identity, 1);
+  const int64_t e = d.e;
+  check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.m, e + 1});
+  check_shape(op, "out", out, v.shape());
+  check_shape(op, "denominator", denominator, Shape{d.batch, d.heads, d.n});
 #ifdef LAT_HAVE_CUDA
   if (normalized_on_fast_path(q, e)) {
-    const Dims d{q.size(0), q.size(1), q.size(2), q.size(3), e, q.size(3)};
-    check_shape(op, "k", k, q.shape());
-    check_shape(op, "v", v, Shape{d.batch, d.heads, d.n, d.e});
-    check_shape(op, "log_decay", log_decay, Shape{d.heads});
-    check_shape(op, "out", out, v.shape());
-    check_shape(op, "denominator", denominator, Shape{d.batch, d.heads, d.n});
-    if (initial_state.defined()) check_shape(op, "initial_state", initial_state, Shape{d.batch, d.heads, d.m, e + 1});
-    for (const Tensor* t : std::initializer_list<const Tensor*>{&k, &v, &log_decay}) check_same_device(op, q, *t);
     cuda_normalized_forward(d, q, k, v, log_decay, initial_state, eps, out, final_state, denominator);
     return;
   }
@@ -505,18 +501,18 @@ void lightning_attention_normalized_backward(const Tensor& q, const Tensor& k, c
                                              double eps, const Tensor& out, const Tensor& denominator, const Tensor& grad_out,
                                              const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k,
                                              Tensor& grad_v, Tensor& grad_initial_state) {
-  const int64_t e = v.size(3);
+  const char* op = "lightning_attention_normalized_backward";
+  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, CoreFeatureMap::Identity, 1);
+  const int64_t e = d.e;
+  check_shape(op, "out", out, v.shape());
+  check_shape(op, "grad_out", grad_out, v.shape());
+  check_shape(op, "denominator", denominator, Shape{d.batch, d.heads, d.n});
 #ifdef LAT_HAVE_CUDA
   if (normalized_on_fast_path(q, e)) {
-    const char* op = "lightning_attention_normalized_backward";
-    const Dims d{q.size(0), q.size(1), q.size(2), q.size(3), e, q.size(3)};
-    for (const Tensor* t : std::initializer_list<const Tensor*>{&grad_out, &out, &grad_v})
-      check_shape(op, "grad_out, out and grad_v", *t, v.shape());
-    check_shape(op, "denominator", denominator, Shape{d.batch, d.heads, d.n});
     check_shape(op, "grad_q", grad_q, q.shape());
     check_shape(op, "grad_k", grad_k, k.shape());
-    for (const Tensor* t : std::initializer_list<const Tensor*>{&k, &v, &log_decay, &grad_out})
-      check_same_device(op, q, *t);
+    check_shape(op, "grad_v", grad_v, v.shape());
+    check_same_device(op, q, grad_out);
     cuda_normalized_backward(d, q, k, v, log_decay, initial_state, eps, out, denominator, grad_out, grad_final_state,
                              grad_q, grad_k, grad_v, grad_initial_state);
     return;
