@@ -5,12 +5,14 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <type_traits>
 
 #include "core/cuda_context.h"
 #include "core/error.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/lightning_attention_state.cuh"
+#include "kernels/cuda/lightning_attention_wgmma.cuh"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/pointwise.cuh"
 
@@ -903,6 +905,21 @@ struct SweepArgs {
   bool accumulate;                       // add into o0, o1
 };
 
+La2View view(const Strided& s) { return {s.p, s.sb, s.sh, s.st}; }
+
+// The wgmma kernel (lightning_attention_wgmma.cuh) takes the forward-order sweeps with bf16 results, no feature map
+// and no normalisation: the forward and the backward's dQ sweep of the common case. LAT_LA2_WGMMA=0 turns it off
+// (measurement: the mma.sync tile kernel in the same binary).
+bool wgmma_covers(const SweepArgs& a) {
+  static const bool enabled = [] {
+    const char* e = std::getenv("LAT_LA2_WGMMA");
+    return la2_wgmma_available() && !(e != nullptr && e[0] == '0');
+  }();
+  return enabled && a.mode == kFwd && a.aug == kAugNone && a.feature == La2Feature::Identity && !a.f32_results &&
+         !a.reverse && a.shift == 0 && !a.accumulate && la2_view_supported(view(a.t[0])) &&
+         la2_view_supported(view(a.t[1])) && la2_view_supported(view(a.t[2])) && la2_view_supported(view(a.o0));
+}
+
 template <int D, int NW>
 void run_sweep(const SweepArgs& a) {
   const SegPlan plan = plan_segments(a.bh, a.n);
@@ -942,7 +959,7 @@ void run_sweep(const SweepArgs& a) {
     const int val = a.mode == kFwd ? ModeTraits<kFwd>::kVal : ModeTraits<kBwdKV>::kVal;
     const Strided& kt = a.t[key];
     const Strided& vt = a.t[val];
-    la2_state_pass(D, La2View{kt.p, kt.sb, kt.sh, kt.st}, La2View{vt.p, vt.sb, vt.sh, vt.st},
+    la2_state_pass(D, view(kt), view(vt),
                    a.log_decay, static_cast<int>(a.heads), a.bh, a.n, plan.sub_blocks * kBlk, plan.nslots() - 1,
                    plan.nslots(), a.reverse, a.shift, a.ws,
                    {a.feature, a.mapped[key] != 0, a.mapped[val] != 0, p.pos_offset, p.pos_scale});
@@ -979,6 +996,25 @@ void run_sweep(const SweepArgs& a) {
   } else {
     p.start = a.init;
     p.start_mode = a.init == nullptr ? 0 : (a.init_transposed ? 2 : 1);
+  }
+  if (D == 128 && wgmma_covers(a)) {
+    La2WgmmaSweep w{};
+    w.q = view(a.t[0]);
+    w.k = view(a.t[1]);
+    w.v = view(a.t[2]);
+    w.o = view(a.o0);
+    w.log_decay = a.log_decay;
+    w.heads = static_cast<int>(a.heads);
+    w.bh = a.bh;
+    w.n = a.n;
+    w.seg_blocks = plan.seg_blocks;
+    w.nseg = plan.nseg;
+    w.start = p.start;
+    w.start_mode = p.start_mode;
+    w.start_slots = p.start_slots;
+    w.start_step = p.start_step;
+    w.final_state = a.final_state;
+    return la2_wgmma_sweep(w);
   }
   if (a.mode == kFwd) launch_tile<D, NW, kFwd>(p, a.feature, a.f32_results, a.aug, plan.nseg, a.bh);
   else launch_tile<D, NW, kBwdKV>(p, a.feature, a.f32_results, a.aug, plan.nseg, a.bh);

@@ -24,36 +24,13 @@
 #include "core/cuda_context.h"
 #include "core/error.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/tma.cuh"
 
 namespace lat::kernels::cuda {
 namespace {
 
 constexpr int kMaxGroup = 128;  // tokens between two rescalings of the accumulators
 
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  } while (!done);
-}
-__device__ __forceinline__ void tma_load_4d(uint32_t dst, const CUtensorMap* map, int c0, int c1, int c2, int c3,
-                                            uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], "
-      "[%6];\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
-      : "memory");
-}
 // x · (hi + lo) for two bf16 lanes with one rounding of the (dominant) product: fma(x, hi, round(x · lo)).
 __device__ __forceinline__ uint32_t weigh(uint32_t x, uint32_t hi, uint32_t lo) {
   uint32_t t, r;
@@ -96,13 +73,6 @@ struct StateCfg {
   static_assert(TOK % 16 == 0 && kMaxGroup % TOK == 0 && 64 % TOK == 0, "stage tokens");
   static_assert(kWR * kWC == CW && kWM % 16 == 0 && kWN % 16 == 0, "warp grid");
 };
-
-// Byte offset of (row r, feature c) (c a multiple of 8) in one operand buffer: kBoxes boxes of TOK rows × 128
-// bytes, 16-byte chunks swizzled by row (TMA SWIZZLE_128B; buffers are 1024-byte aligned).
-template <int TOK>
-__device__ __forceinline__ uint32_t swz(int r, int c) {
-  return static_cast<uint32_t>((c >> 6) * (TOK * 128) + r * 128 + ((((c >> 3) & 7) ^ (r & 7)) << 4));
-}
 
 // Weight-table entry (k-step kk, t4) of a group starting at sweep token g0: hi/lo of the buffer rows
 // kk·16 + 2·t4 + {0, 1} and + {8, 9} (the rows of one A fragment), weight λ^{end − t − shift} of the row's sweep
@@ -180,7 +150,7 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
       mbar_init(full0 + 8 * i, 1);
       done[i] = 0;
     }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    mbar_init_fence();
   }
   // Weights of a full group: λ^{G − r − shift}, r = position in the group in sweep order.
   for (int idx = tid; idx < (G / 16) * 4; idx += C::kThreads)
@@ -289,7 +259,7 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
       const unsigned before = atomicAdd(done + st, 1u);
       if (before == static_cast<unsigned>(CW * (i / NST + 1) - 1)) {
         __threadfence_block();
-        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        fence_proxy_async_shared();
         issue(i + NST);
       }
     }
@@ -306,6 +276,38 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
     }
 }
 
+template <int D, int CW, int TOK, int NST, int F>
+void launch_state_as(const La2View& key, const La2View& val, StateParams p, int64_t bh,
+                     int nslots) {
+  using C = StateCfg<D, CW, TOK, NST>;
+  static bool configured = false;
+  if (!configured) {
+    LAT_CUDA_CHECK(cudaFuncSetAttribute(la2_state_kernel<D, CW, TOK, NST, F>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem));
+    configured = true;
+  }
+  const int64_t batch = bh / p.heads;
+  const CUtensorMap mk = la2_tensor_map(key, D, p.n, p.heads, batch, TOK, p.perm_k);
+  const CUtensorMap mv = la2_tensor_map(val, D, p.n, p.heads, batch, TOK, p.perm_v);
+  la2_state_kernel<D, CW, TOK, NST, F><<<dim3(static_cast<unsigned>(nslots), static_cast<unsigned>(bh)),
+                                         C::kThreads, C::kSmem, ::lat::cuda::stream()>>>(mk, mv, p);
+  LAT_CUDA_CHECK_LAUNCH();
+}
+template <int D, int CW, int TOK, int NST>
+void launch_state(const La2View& key, const La2View& val, const StateParams& p, int64_t bh,
+                  int nslots, La2Feature feature) {
+  switch (feature) {
+    case La2Feature::Identity: return launch_state_as<D, CW, TOK, NST, 0>(key, val, p, bh, nslots);
+    case La2Feature::Elu1: return launch_state_as<D, CW, TOK, NST, 1>(key, val, p, bh, nslots);
+    case La2Feature::Silu: return launch_state_as<D, CW, TOK, NST, 2>(key, val, p, bh, nslots);
+    case La2Feature::CosSin:
+    case La2Feature::CosCos: return launch_state_as<D, CW, TOK, NST, kCosineFeature>(key, val, p, bh, nslots);
+  }
+}
+
+}  // namespace
+
+namespace {
 PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
   static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
     void* f = nullptr;
@@ -317,14 +319,15 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
   }();
   return fn;
 }
+}  // namespace
 
 // Tensor map of one operand: dims (feature, then token / head / batch in ascending stride), box 64 × TOK × 1 × 1,
 // 128-byte swizzle, out-of-range elements read as zero, L2 promotion 128 B (the box row; measured 3.70 TB/s
-// against 3.60 with 256 B, docs/perf/la2.md v6). Returns the permutation for StateParams::perm_*.
-CUtensorMap make_map(const La2View& op, int d, int64_t n, int64_t heads, int64_t batch, int tok,
-                     int& perm) {
+// against 3.60 with 256 B, docs/perf/la2.md v6).
+CUtensorMap la2_tensor_map(const La2View& op, int d, int64_t n, int64_t heads, int64_t batch, int tok,
+                           int& perm) {
   LAT_CHECK(la2_view_supported(op),
-            "lightning_attention (CUDA): state pass needs 16-byte aligned rows (strides multiples of 8 elements)");
+            "lightning_attention (CUDA): TMA operands need 16-byte aligned rows (strides multiples of 8 elements)");
   struct Axis {
     int which;  // 0 token, 1 head, 2 batch
     int64_t size, stride;
@@ -353,37 +356,6 @@ CUtensorMap make_map(const La2View& op, int d, int64_t n, int64_t heads, int64_t
             ")");
   return map;
 }
-
-template <int D, int CW, int TOK, int NST, int F>
-void launch_state_as(const La2View& key, const La2View& val, StateParams p, int64_t bh,
-                     int nslots) {
-  using C = StateCfg<D, CW, TOK, NST>;
-  static bool configured = false;
-  if (!configured) {
-    LAT_CUDA_CHECK(cudaFuncSetAttribute(la2_state_kernel<D, CW, TOK, NST, F>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem));
-    configured = true;
-  }
-  const int64_t batch = bh / p.heads;
-  const CUtensorMap mk = make_map(key, D, p.n, p.heads, batch, TOK, p.perm_k);
-  const CUtensorMap mv = make_map(val, D, p.n, p.heads, batch, TOK, p.perm_v);
-  la2_state_kernel<D, CW, TOK, NST, F><<<dim3(static_cast<unsigned>(nslots), static_cast<unsigned>(bh)),
-                                         C::kThreads, C::kSmem, ::lat::cuda::stream()>>>(mk, mv, p);
-  LAT_CUDA_CHECK_LAUNCH();
-}
-template <int D, int CW, int TOK, int NST>
-void launch_state(const La2View& key, const La2View& val, const StateParams& p, int64_t bh,
-                  int nslots, La2Feature feature) {
-  switch (feature) {
-    case La2Feature::Identity: return launch_state_as<D, CW, TOK, NST, 0>(key, val, p, bh, nslots);
-    case La2Feature::Elu1: return launch_state_as<D, CW, TOK, NST, 1>(key, val, p, bh, nslots);
-    case La2Feature::Silu: return launch_state_as<D, CW, TOK, NST, 2>(key, val, p, bh, nslots);
-    case La2Feature::CosSin:
-    case La2Feature::CosCos: return launch_state_as<D, CW, TOK, NST, kCosineFeature>(key, val, p, bh, nslots);
-  }
-}
-
-}  // namespace
 
 void la2_state_pass(int d, const La2View& key, const La2View& val, const float* log_decay,
                     int heads, int64_t bh, int64_t n, int slot_tokens, int nslots_computed, int slots_total,

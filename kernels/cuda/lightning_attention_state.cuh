@@ -17,6 +17,8 @@
 // Requirements: sm_90 (TMA), d ∈ {64, 128}, slot_tokens a multiple of 64, n < 2^31, bh ≤ 65535.
 #pragma once
 
+#include <cuda.h>
+
 #include <cstdint>
 
 #include "kernels/cuda/lightning_attention.cuh"
@@ -37,5 +39,10 @@ struct La2StateMap {
 void la2_state_pass(int d, const La2View& key, const La2View& val, const float* log_decay,
                     int heads, int64_t bh, int64_t n, int slot_tokens, int nslots_computed, int slots_total,
                     bool reverse, int shift, float* out, const La2StateMap& map = {});
+
+// TMA tensor map of one operand for the kernels that stream tiles of `tok` tokens: dims (feature, then token /
+// head / batch in ascending stride), box 64 features × tok tokens, 128-byte swizzle, rows outside [0, n) read as
+// zero. perm receives the map dimension (1..3) of token, head and batch in bits 0-1, 2-3 and 4-5.
+CUtensorMap la2_tensor_map(const La2View& op, int d, int64_t n, int64_t heads, int64_t batch, int tok, int& perm);
 
 }  // namespace lat::kernels::cuda
