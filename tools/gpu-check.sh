@@ -22,7 +22,7 @@ export LD_LIBRARY_PATH="$root/.deps/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_P
 nvidia-smi >"$out/nvidia-smi.txt" 2>&1
 build="$src/build-gpu"
 t0=$(date +%s)
-if ! cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+if ! cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
      -DCMAKE_PREFIX_PATH="$root/.deps/root/usr" >"$out/build.log" 2>&1; then
   echo "configure failed"; tail -40 "$out/build.log"; exit 1
 fi

@@ -177,6 +177,9 @@ TEST_CASE("gpu: lightning attention fast path (d = e) vs CPU double reference") 
   run_case({2, 40, 500, 128, 128, 0.02, true, DType::BF16});  // B·H = 80: one segment per head
   run_case({1, 4, 4493, 128, 128, 0.02, true, DType::BF16});  // 24 segments of 3 tiles, 3 state-pass slots each
   run_case({1, 1, 913, 128, 128, 0.01, true, DType::F32});    // f32 operands through the bf16 kernels
+  // d = 128 identity runs the wgmma sweep on sm_90a builds: one partial tile; segments without an initial state.
+  run_case({1, 2, 63, 128, 128, 1.0, false, DType::BF16});
+  run_case({3, 5, 2100, 128, 128, 0.3, false, DType::BF16});
 }
 
 TEST_CASE("gpu: lightning attention with the feature map fused into the loads (elu1, silu) vs CPU double reference") {
