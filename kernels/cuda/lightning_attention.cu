@@ -907,16 +907,16 @@ struct SweepArgs {
 
 La2View view(const Strided& s) { return {s.p, s.sb, s.sh, s.st}; }
 
-// The wgmma kernel (lightning_attention_wgmma.cuh) takes the forward-order sweeps with bf16 results, no feature map
-// and no normalisation: the forward and the backward's dQ sweep of the common case. LAT_LA2_WGMMA=0 turns it off
-// (measurement: the mma.sync tile kernel in the same binary).
+// The wgmma kernel (lightning_attention_wgmma.cuh) takes the forward-order sweeps with bf16 results and no
+// normalisation: the forward and the backward's dQ sweep, with or without a pointwise or cosFormer feature map.
+// LAT_LA2_WGMMA=0 turns it off (measurement: the mma.sync tile kernel in the same binary).
 bool wgmma_covers(const SweepArgs& a) {
   static const bool enabled = [] {
     const char* e = std::getenv("LAT_LA2_WGMMA");
     return la2_wgmma_available() && !(e != nullptr && e[0] == '0');
   }();
-  return enabled && a.mode == kFwd && a.aug == kAugNone && a.feature == La2Feature::Identity && !a.f32_results &&
-         !a.reverse && a.shift == 0 && !a.accumulate && la2_view_supported(view(a.t[0])) &&
+  return enabled && a.mode == kFwd && a.aug == kAugNone && !a.f32_results && !a.reverse && a.shift == 0 &&
+         la2_view_supported(view(a.t[0])) &&
          la2_view_supported(view(a.t[1])) && la2_view_supported(view(a.t[2])) && la2_view_supported(view(a.o0));
 }
 
@@ -1014,6 +1014,12 @@ void run_sweep(const SweepArgs& a) {
     w.start_slots = p.start_slots;
     w.start_step = p.start_step;
     w.final_state = a.final_state;
+    w.feature = a.feature;
+    for (int i = 0; i < 3; ++i) w.mapped[i] = a.mapped[i] != 0;
+    w.raw = view(a.raw0);
+    w.pos_offset = p.pos_offset;
+    w.pos_scale = p.pos_scale;
+    w.accumulate = a.accumulate;
     return la2_wgmma_sweep(w);
   }
   if (a.mode == kFwd) launch_tile<D, NW, kFwd>(p, a.feature, a.f32_results, a.aug, plan.nseg, a.bh);

@@ -1,17 +1,19 @@
 // The forward-order Lightning Attention-2 sweep on wgmma: see lightning_attention_wgmma.cuh.
 //
-// One CTA per (segment, bh), three warpgroups in three roles that meet at mbarriers (setmaxnreg moves registers
-// from the producer to the other two):
-//   producer (warpgroup 2, one lane): TMA loads of the q, k, v tiles (two 64-feature boxes each, 128-byte swizzle,
-//     rows past n zero-filled) into a kStages-deep ring; full[s] completes on the bytes, empty[s] on 256 arrivals.
-//   output warpgroup (warps 0–3): per tile, scores q kᵀ (m64n64, both operands K-major in shared memory) and the
-//     right product q S_b (m64n128, S_b's bf16 copy MN-major in shared memory) in one wgmma group; rows scaled by
-//     λ^r; the scores masked and decayed in registers become the A operand of P v (m64n128, v MN-major); o stored
-//     from registers.
-//   state warpgroup (warps 4–7): the fp32 state in registers (two m64n128 accumulators: rows 0–63 and 64–127 of S),
-//     S ← λ^nb S + (diag(λ^{nb−r}) k)ᵀ v with the decayed keys as register A fragments (ldmatrix.trans) and v from
-//     shared memory; then S_{b+1}'s bf16 copy into the other of two buffers (sfull / sempty hand them over), so
-//     the state warpgroup runs one tile ahead of the output warpgroup.
+// One CTA per (segment, bh): three warpgroups that meet at mbarriers (setmaxnreg moves registers from the
+// producer warpgroup to the other two).
+// - Producer (warpgroup 2): one lane issues the TMA loads of the q, k, v tiles (two 64-feature boxes each,
+//   128-byte swizzle, rows past n zero-filled) into a kStages-deep ring; full[s] completes on the bytes, empty[s]
+//   on 256 consumer arrivals. With a feature map its other three warps map the flagged tiles in place and
+//   complete ready[s], which the consumers wait on instead of full[s].
+// - Output warpgroup (warps 0–3): per tile, the scores q kᵀ (m64n64, both operands K-major in shared memory)
+//   and the right product q S_b (m64n128, S_b's bf16 copy MN-major) in one wgmma group; rows scaled by λ^r; the
+//   scores, masked and decayed in registers, become the register A operand of P v (m64n128, v MN-major); o is
+//   stored from registers.
+// - State warpgroup (warps 4–7): S in fp32 registers (two m64n128 accumulators, rows 0–63 and 64–127);
+//   S ← λ^nb S + (diag(λ^{nb−r}) k)ᵀ v with the decayed keys as register A fragments (ldmatrix.trans) and v
+//   from shared memory; then S_{b+1}'s bf16 copy goes into the other of two buffers (sfull / sempty hand them
+//   over), so this warpgroup runs one tile ahead of the output warpgroup.
 #include "kernels/cuda/lightning_attention_wgmma.cuh"
 
 #include <cuda.h>
@@ -21,6 +23,7 @@
 #include "core/error.h"
 #include "kernels/cuda/lightning_attention_state.cuh"
 #include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/pointwise.cuh"
 #include "kernels/cuda/tma.cuh"
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL) || !defined(__CUDA_ARCH__)
 #include "kernels/cuda/wgmma.cuh"
@@ -30,14 +33,16 @@ namespace lat::kernels::cuda {
 namespace {
 
 constexpr int kD = 128, kBlk = 64, kStages = 3;
-constexpr int kBoxBytes = kBlk * 128;                    // one 64-feature box of a tile
-constexpr int kTileBytes = 2 * kBoxBytes;                // q, k or v of one tile
+constexpr int kBoxBytes = kBlk * 128;      // one 64-feature box of a tile
+constexpr int kTileBytes = 2 * kBoxBytes;  // q, k or v of one tile
 constexpr int kStageBytes = 3 * kTileBytes;
-constexpr int kStateBox = kD * 128;                      // 64 columns of the bf16 state copy
+constexpr int kStateBox = kD * 128;  // 64 columns of the bf16 state copy
 constexpr int kStateBytes = 2 * kStateBox;
-constexpr int kBarriers = 2 * kStages + 4;               // full, empty, sfull, sempty
-constexpr int kPowTable = 80;                            // λ^x, x ∈ [0, 64]
-constexpr int kSmem = 1024 + kStages * kStageBytes + 2 * kStateBytes + kBarriers * 8 + kPowTable * 4;
+constexpr int kBarriers = 3 * kStages + 4;  // full, empty, ready, sfull, sempty
+constexpr int kPowTable = 80;               // λ^x, x ∈ [0, 64]
+constexpr int kRowWeights = 2 * 64;         // positional maps: the weights of a tile's rows, two tiles
+constexpr int kSmem =
+    1024 + kStages * kStageBytes + 2 * kStateBytes + kBarriers * 8 + (kPowTable + kRowWeights) * 4;
 constexpr int kThreads = 384;  // three warpgroups: output, state, producer (one lane of it)
 
 struct WgParams {
@@ -51,6 +56,13 @@ struct WgParams {
   const float* start;
   int start_mode, start_slots, start_step;
   float* final_state;
+  int mapped[3];
+  const void* raw;
+  int64_t raw_sb, raw_sh, raw_st;
+  int64_t pos_offset;
+  float pos_scale;
+  int pos_cos;
+  int accumulate;
 };
 
 __device__ __forceinline__ uint32_t scale_bf16x2(uint32_t x, float wlo, float whi) {
@@ -58,6 +70,7 @@ __device__ __forceinline__ uint32_t scale_bf16x2(uint32_t x, float wlo, float wh
   return pack_bf16(f.x * wlo, f.y * whi);
 }
 
+template <int F>
 __global__ void __launch_bounds__(kThreads, 1)
     la2_wgmma_kernel(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
                      const __grid_constant__ CUtensorMap mv, const WgParams p) {
@@ -69,8 +82,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   float* sPow = reinterpret_cast<float*>(smem_raw + (bars - raw) + kBarriers * 8);
   auto full = [&](int s) { return bars + 8 * s; };
   auto empty = [&](int s) { return bars + 8 * (kStages + s); };
-  auto sfull = [&](int s) { return bars + 8 * (2 * kStages + s); };
-  auto sempty = [&](int s) { return bars + 8 * (2 * kStages + 2 + s); };
+  auto ready = [&](int s) { return bars + 8 * (2 * kStages + s); };  // F ≠ 0: the stage's tiles are mapped
+  auto sfull = [&](int s) { return bars + 8 * (3 * kStages + s); };
+  auto sempty = [&](int s) { return bars + 8 * (3 * kStages + 2 + s); };
+  // The consumers' view of a stage: landed (F = 0) or landed and mapped.
+  auto landed = [&](int s) { return F != 0 ? ready(s) : full(s); };
+  constexpr int kMappers = 96;  // warps 9–11
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   const int seg = blockIdx.x;
@@ -84,6 +101,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int i = 0; i < kStages; ++i) {
       mbar_init(full(i), 1);
       mbar_init(empty(i), 256);
+      mbar_init(ready(i), kMappers);
     }
     for (int i = 0; i < 2; ++i) {
       mbar_init(sfull(i), 128);
@@ -93,8 +111,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   __syncthreads();
 
-  // Registers: the state warpgroup holds S (128 fp32 per thread) plus its A fragments, the output warpgroup o, the
-  // scores and P; the producer needs few. 128 · (208 + 240 + 56) = 64,512 of 65,536.
+  // Registers: the state warpgroup holds S (128 fp32 per thread) plus its A fragments, the output warpgroup
+  // o, the scores and P; the producer needs few. 128 · (208 + 240 + 56) = 64,512 of 65,536.
   if (warp >= 8) {  // producer
     asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n" ::: "memory");
     if (warp == 8 && lane == 0) {
@@ -113,8 +131,47 @@ __global__ void __launch_bounds__(kThreads, 1)
           };
 #pragma unroll
           for (int bx = 0; bx < 2; ++bx)
-            tma_load_4d(tiles + st * kStageBytes + w * kTileBytes + bx * kBoxBytes, maps[w], bx * 64, coord(1),
-                        coord(2), coord(3), full(st));
+            tma_load_4d(tiles + st * kStageBytes + w * kTileBytes + bx * kBoxBytes, maps[w], bx * 64,
+                        coord(1), coord(2), coord(3), full(st));
+        }
+      }
+    } else if constexpr (F != 0) {
+      // Mappers: φ on every 16-byte chunk of the mapped tiles in place (the swizzle permutes chunks within a
+      // 128-byte row, so a chunk's row is its offset / 128 within its box); rows past the segment stay zero.
+      if (warp >= 9) {
+        const int mi = tid - 9 * 32;
+        for (int i = 0; i < nblk; ++i) {
+          const int st = i % kStages;
+          const int64_t t0 = tb + static_cast<int64_t>(i) * kBlk;
+          // Positional maps: the tile's 64 row weights once (double-buffered: a mapper still on tile i − 1
+          // reads the other half, and every mapper has left tile i − 1 when the barrier of tile i opens).
+          const float* wrow = sPow + kPowTable + (i & 1) * 64;
+          if constexpr (positional_feature(F)) {
+            if (mi < 64)
+              sPow[kPowTable + (i & 1) * 64 + mi] =
+                  cosformer_weight(p.pos_offset + t0 + mi, p.pos_scale, p.pos_cos);
+            asm volatile("bar.sync 1, %0;\n" ::"n"(kMappers) : "memory");
+          }
+          mbar_wait(full(st), (i / kStages) & 1);
+#pragma unroll
+          for (int w = 0; w < 3; ++w) {
+            if (!p.mapped[w]) continue;
+            unsigned char* tile = smem_raw + (tiles - raw) + st * kStageBytes + w * kTileBytes;
+            for (int c = mi; c < kTileBytes / 16; c += kMappers) {
+              const int r = ((c * 16) % kBoxBytes) / 128;
+              if (t0 + r >= te) continue;
+              const float wt = positional_feature(F) ? wrow[r] : 1.0f;
+              uint4* chunk = reinterpret_cast<uint4*>(tile + c * 16);
+              uint4 x = *chunk;
+              x.x = feature_map_bf16x2<F>(x.x, wt, wt);
+              x.y = feature_map_bf16x2<F>(x.y, wt, wt);
+              x.z = feature_map_bf16x2<F>(x.z, wt, wt);
+              x.w = feature_map_bf16x2<F>(x.w, wt, wt);
+              *chunk = x;
+            }
+          }
+          fence_proxy_async_shared();
+          mbar_arrive(ready(st));
         }
       }
     }
@@ -133,16 +190,19 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int q = 0; q < 4; ++q) {
           const int i = hf * 64 + wq * 16 + g + (q >> 1) * 8, c = j * 8 + 2 * t4 + (q & 1);
           float x = 0.f;
-          if (p.start_mode == 1) x = p.start[bh * kD * kD + i * kD + c];
-          else if (p.start_mode == 2) x = p.start[bh * kD * kD + c * kD + i];
+          if (p.start_mode == 1)
+            x = p.start[bh * kD * kD + i * kD + c];
+          else if (p.start_mode == 2)
+            x = p.start[bh * kD * kD + c * kD + i];
           else if (p.start_mode >= 3) {
-            const float* slot = p.start + (bh * p.start_slots + static_cast<int64_t>(seg) * p.start_step) * kD * kD;
+            const float* slot =
+                p.start + (bh * p.start_slots + static_cast<int64_t>(seg) * p.start_step) * kD * kD;
             x = p.start_mode == 3 ? slot[i * kD + c] : slot[c * kD + i];
           }
           acc[hf][j * 4 + q] = x;
         }
-    // S's bf16 copy: element (i, c) of buffer `buf` at box c/64, row i (128-byte swizzle), read by wgmma as the
-    // MN-major B operand of q S (K = i, N = c).
+    // S's bf16 copy: element (i, c) of buffer `buf` at box c/64, row i (128-byte swizzle), read by wgmma as
+    // the MN-major B operand of q S (K = i, N = c).
     auto write_state = [&](int buf) {
       const uint32_t dst = states + buf * kStateBytes;
 #pragma unroll
@@ -153,7 +213,8 @@ __global__ void __launch_bounds__(kThreads, 1)
           for (int hh = 0; hh < 2; ++hh) {
             const int i = hf * 64 + wq * 16 + g + hh * 8, c = j * 8 + 2 * t4;
             const uint32_t v = pack_bf16(acc[hf][j * 4 + 2 * hh], acc[hf][j * 4 + 2 * hh + 1]);
-            asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(dst + swz<kD>(i, c) + (c & 7) * 2), "r"(v) : "memory");
+            asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(dst + swz<kD>(i, c) + (c & 7) * 2), "r"(v)
+                         : "memory");
           }
       fence_proxy_async_shared();
       mbar_arrive(sfull(buf));
@@ -168,10 +229,10 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int hf = 0; hf < 2; ++hf)
 #pragma unroll
         for (int e = 0; e < 64; ++e) acc[hf][e] *= carry;
-      mbar_wait(full(st), (b / kStages) & 1);
+      mbar_wait(landed(st), (b / kStages) & 1);
       const uint32_t kt = tiles + st * kStageBytes + kTileBytes, vt = kt + kTileBytes;
-      // A = (diag(w) k)ᵀ, w_r = λ^{nb−r} (0 past nb): the fragments of both halves of S and all four 16-token steps
-      // are built before the first issue (registers of A must stay untouched until the wait).
+      // A = (diag(w) k)ᵀ, w_r = λ^{nb−r} (0 past nb): the fragments of both halves of S and all four 16-token
+      // steps are built before the first issue (registers of A must stay untouched until the wait).
       uint32_t a[2][4][4];
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk) {
@@ -181,7 +242,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
         for (int hf = 0; hf < 2; ++hf) {
           uint32_t(&f)[4] = a[hf][kk];
-          ldsm_x4_t(f, kt + swz<kBlk>(kk * 16 + (lane & 7) + (lane >> 4) * 8, hf * 64 + wq * 16 + ((lane >> 3) & 1) * 8));
+          ldsm_x4_t(f, kt + swz<kBlk>(kk * 16 + (lane & 7) + (lane >> 4) * 8,
+                                      hf * 64 + wq * 16 + ((lane >> 3) & 1) * 8));
           f[0] = scale_bf16x2(f[0], wa, wb);
           f[1] = scale_bf16x2(f[1], wa, wb);
           f[2] = scale_bf16x2(f[2], wc, wd);
@@ -214,7 +276,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
           for (int hh = 0; hh < 2; ++hh) {
             const int i = hf * 64 + wq * 16 + g + hh * 8, c = j * 8 + 2 * t4;
-            *reinterpret_cast<float2*>(dst + i * kD + c) = make_float2(acc[hf][j * 4 + 2 * hh], acc[hf][j * 4 + 2 * hh + 1]);
+            *reinterpret_cast<float2*>(dst + i * kD + c) =
+                make_float2(acc[hf][j * 4 + 2 * hh], acc[hf][j * 4 + 2 * hh + 1]);
           }
     }
     return;
@@ -224,14 +287,38 @@ __global__ void __launch_bounds__(kThreads, 1)
   asm volatile("setmaxnreg.inc.sync.aligned.u32 208;\n" ::: "memory");
   const int wo = warp;
   const int r0 = wo * 16 + g, r1 = r0 + 8;
-  __nv_bfloat16* const out = static_cast<__nv_bfloat16*>(p.o) + (bh / p.heads) * p.o_sb + (bh % p.heads) * p.o_sh;
+  __nv_bfloat16* const out =
+      static_cast<__nv_bfloat16*>(p.o) + (bh / p.heads) * p.o_sb + (bh % p.heads) * p.o_sh;
+  // The 16 column pairs of rows r0 (hh = 0) and r1 (hh = 1) of tile t0 in a result-shaped bf16 tensor (zeros
+  // past the segment).
+  auto fetch_rows = [&](auto& dst, const __nv_bfloat16* base, int64_t st, int64_t t0) {
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const int64_t t = t0 + (hh ? r1 : r0);
+#pragma unroll
+      for (int j = 0; j < 16; ++j)
+        dst[hh][j] = t < te ? *reinterpret_cast<const uint32_t*>(base + t * st + j * 8 + 2 * t4) : 0u;
+    }
+  };
   float sc[32] = {}, o[64] = {};
   for (int b = 0; b < nblk; ++b) {
     const int st = b % kStages, buf = b & 1;
     const int64_t t0 = tb + static_cast<int64_t>(b) * kBlk;
     const uint32_t qt = tiles + st * kStageBytes, kt = qt + kTileBytes, vt = kt + kTileBytes;
     const uint32_t sS = states + buf * kStateBytes;
-    mbar_wait(full(st), (b / kStages) & 1);
+    // Values at this thread's output positions that the store needs (loaded now, consumed after the
+    // products): the raw operand of the chain rule, and the results being added to.
+    uint32_t chain_raw[F != 0 ? 2 : 1][F != 0 ? 16 : 1];
+    uint32_t prev[2][16];
+    if constexpr (F != 0) {
+      if (p.raw != nullptr)
+        fetch_rows(
+            chain_raw,
+            static_cast<const __nv_bfloat16*>(p.raw) + (bh / p.heads) * p.raw_sb + (bh % p.heads) * p.raw_sh,
+            p.raw_st, t0);
+    }
+    if (p.accumulate) fetch_rows(prev, out, p.o_st, t0);
+    mbar_wait(landed(st), (b / kStages) & 1);
     mbar_wait(sfull(buf), (b >> 1) & 1);
     wgmma_fence();
 #pragma unroll
@@ -242,7 +329,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
     for (int kk = 0; kk < 8; ++kk) {
       const uint32_t koff = (kk >> 2) * kBoxBytes + (kk & 3) * 32;
-      wgmma_m64n128k16_ss_tb(o, wgmma_desc(qt + koff, 16, 1024), wgmma_desc(sS + kk * 2048, kStateBox, 1024), kk > 0);
+      wgmma_m64n128k16_ss_tb(o, wgmma_desc(qt + koff, 16, 1024), wgmma_desc(sS + kk * 2048, kStateBox, 1024),
+                             kk > 0);
     }
     wgmma_commit();
     wgmma_wait<0>();
@@ -271,7 +359,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) wgmma_m64n128k16_rs_tb(o, pa[kk], wgmma_desc(vt + kk * 2048, kBoxBytes, 1024));
+    for (int kk = 0; kk < 4; ++kk)
+      wgmma_m64n128k16_rs_tb(o, pa[kk], wgmma_desc(vt + kk * 2048, kBoxBytes, 1024));
     wgmma_commit();
     wgmma_wait<0>();
     wgmma_fence_operands(o);
@@ -280,10 +369,36 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int hh = 0; hh < 2; ++hh) {
       const int64_t t = t0 + (hh ? r1 : r0);
       if (t < te) {
+        float y[16][2];
+#pragma unroll
+        for (int j = 0; j < 16; ++j) {
+          y[j][0] = o[j * 4 + 2 * hh];
+          y[j][1] = o[j * 4 + 2 * hh + 1];
+        }
+        if constexpr (F != 0) {
+          if (p.raw != nullptr) {  // chain rule through the map (times a positional map's weight)
+            const float wt =
+                positional_feature(F) ? cosformer_weight(p.pos_offset + t, p.pos_scale, p.pos_cos) : 1.0f;
+#pragma unroll
+            for (int j = 0; j < 16; ++j) {
+              const float2 x =
+                  __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&chain_raw[hh][j]));
+              y[j][0] *= feature_map_grad<F>(x.x) * wt;
+              y[j][1] *= feature_map_grad<F>(x.y) * wt;
+            }
+          }
+        }
+        if (p.accumulate) {
+#pragma unroll
+          for (int j = 0; j < 16; ++j) {
+            const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&prev[hh][j]));
+            y[j][0] += x.x;
+            y[j][1] += x.y;
+          }
+        }
         __nv_bfloat16* dst = out + t * p.o_st + 2 * t4;
 #pragma unroll
-        for (int j = 0; j < 16; ++j)
-          *reinterpret_cast<uint32_t*>(dst + j * 8) = pack_bf16(o[j * 4 + 2 * hh], o[j * 4 + 2 * hh + 1]);
+        for (int j = 0; j < 16; ++j) *reinterpret_cast<uint32_t*>(dst + j * 8) = pack_bf16(y[j][0], y[j][1]);
       }
     }
   }
@@ -307,17 +422,30 @@ bool la2_wgmma_available() {
 #endif
 }
 
+namespace {
+template <int F>
+void launch_wgmma(const CUtensorMap& mq, const CUtensorMap& mk, const CUtensorMap& mv, const WgParams& p,
+                  int nseg, int64_t bh) {
+  static bool configured = false;
+  if (!configured) {
+    LAT_CUDA_CHECK(
+        cudaFuncSetAttribute(la2_wgmma_kernel<F>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+    configured = true;
+  }
+  la2_wgmma_kernel<F><<<dim3(static_cast<unsigned>(nseg), static_cast<unsigned>(bh)), kThreads, kSmem,
+                        ::lat::cuda::stream()>>>(mq, mk, mv, p);
+  LAT_CUDA_CHECK_LAUNCH();
+}
+}  // namespace
+
 void la2_wgmma_sweep(const La2WgmmaSweep& a) {
-  LAT_CHECK(la2_wgmma_available(), "lightning_attention (CUDA): the wgmma sweep needs an sm_90a build on sm_90");
-  LAT_CHECK(la2_view_supported(a.o), "lightning_attention (CUDA): the wgmma sweep needs 16-byte aligned o rows");
+  LAT_CHECK(la2_wgmma_available(),
+            "lightning_attention (CUDA): the wgmma sweep needs an sm_90a build on sm_90");
+  LAT_CHECK(la2_view_supported(a.o),
+            "lightning_attention (CUDA): the wgmma sweep needs 16-byte aligned o rows");
   LAT_CHECK(a.n > 0 && a.n < (int64_t{1} << 31) - 256 && a.bh > 0 && a.bh <= 65535 && a.heads > 0 &&
                 a.bh % a.heads == 0 && a.nseg >= 1 && a.seg_blocks >= 1,
             "lightning_attention (CUDA): wgmma sweep shape out of range");
-  static bool configured = false;
-  if (!configured) {
-    LAT_CUDA_CHECK(cudaFuncSetAttribute(la2_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-    configured = true;
-  }
   WgParams p{};
   const int64_t batch = a.bh / a.heads;
   const CUtensorMap mq = la2_tensor_map(a.q, kD, a.n, a.heads, batch, kBlk, p.perm[0]);
@@ -337,9 +465,27 @@ void la2_wgmma_sweep(const La2WgmmaSweep& a) {
   p.start_slots = a.start_slots;
   p.start_step = a.start_step;
   p.final_state = a.final_state;
-  la2_wgmma_kernel<<<dim3(static_cast<unsigned>(a.nseg), static_cast<unsigned>(a.bh)), kThreads, kSmem,
-                     ::lat::cuda::stream()>>>(mq, mk, mv, p);
-  LAT_CUDA_CHECK_LAUNCH();
+  const bool mapped = a.feature != La2Feature::Identity;
+  for (int w = 0; w < 3; ++w) p.mapped[w] = mapped && a.mapped[w] ? 1 : 0;
+  p.raw = mapped ? a.raw.data : nullptr;
+  p.raw_sb = a.raw.batch_stride;
+  p.raw_sh = a.raw.head_stride;
+  p.raw_st = a.raw.token_stride;
+  p.pos_offset = a.pos_offset;
+  p.pos_scale = a.pos_scale;
+  p.pos_cos = a.feature == La2Feature::CosCos ? 1 : 0;
+  p.accumulate = a.accumulate ? 1 : 0;
+  switch (a.feature) {
+    case La2Feature::Identity:
+      return launch_wgmma<0>(mq, mk, mv, p, a.nseg, a.bh);
+    case La2Feature::Elu1:
+      return launch_wgmma<1>(mq, mk, mv, p, a.nseg, a.bh);
+    case La2Feature::Silu:
+      return launch_wgmma<2>(mq, mk, mv, p, a.nseg, a.bh);
+    case La2Feature::CosSin:
+    case La2Feature::CosCos:
+      return launch_wgmma<kCosineFeature>(mq, mk, mv, p, a.nseg, a.bh);
+  }
 }
 
 }  // namespace lat::kernels::cuda
