@@ -907,17 +907,21 @@ struct SweepArgs {
 
 La2View view(const Strided& s) { return {s.p, s.sb, s.sh, s.st}; }
 
-// The wgmma kernel (lightning_attention_wgmma.cuh) takes the forward-order sweeps with bf16 results and no
-// normalisation: the forward and the backward's dQ sweep, with or without a pointwise or cosFormer feature map.
-// LAT_LA2_WGMMA=0 turns it off (measurement: the mma.sync tile kernel in the same binary).
+// The wgmma kernels (lightning_attention_wgmma.cuh) take the sweeps with bf16 results and no normalisation: the
+// forward, the backward's dQ sweep and its reverse dK/dV sweep, with or without a pointwise or cosFormer feature
+// map. LAT_LA2_WGMMA=0 turns them off (measurement: the mma.sync tile kernel in the same binary).
 bool wgmma_covers(const SweepArgs& a) {
   static const bool enabled = [] {
     const char* e = std::getenv("LAT_LA2_WGMMA");
     return la2_wgmma_available() && !(e != nullptr && e[0] == '0');
   }();
-  return enabled && a.mode == kFwd && a.aug == kAugNone && !a.f32_results && !a.reverse && a.shift == 0 &&
-         la2_view_supported(view(a.t[0])) &&
-         la2_view_supported(view(a.t[1])) && la2_view_supported(view(a.t[2])) && la2_view_supported(view(a.o0));
+  const bool forward_order = a.mode == kFwd && !a.reverse && a.shift == 0;
+  const bool dkdv = a.mode == kBwdKV && a.reverse && a.shift == 1;
+  if (!enabled || !(forward_order || dkdv) || a.aug != kAugNone || a.f32_results) return false;
+  const int operands = dkdv ? 4 : 3;
+  for (int i = 0; i < operands; ++i)
+    if (!la2_view_supported(view(a.t[i]))) return false;
+  return la2_view_supported(view(a.o0)) && (!dkdv || la2_view_supported(view(a.o1)));
 }
 
 template <int D, int NW>
@@ -999,10 +1003,10 @@ void run_sweep(const SweepArgs& a) {
   }
   if (D == 128 && wgmma_covers(a)) {
     La2WgmmaSweep w{};
-    w.q = view(a.t[0]);
-    w.k = view(a.t[1]);
-    w.v = view(a.t[2]);
-    w.o = view(a.o0);
+    w.backward_kv = a.mode == kBwdKV;
+    for (int i = 0; i < 4; ++i) w.in[i] = view(a.t[i]);
+    w.out[0] = view(a.o0);
+    w.out[1] = view(a.o1);
     w.log_decay = a.log_decay;
     w.heads = static_cast<int>(a.heads);
     w.bh = a.bh;
@@ -1015,8 +1019,8 @@ void run_sweep(const SweepArgs& a) {
     w.start_step = p.start_step;
     w.final_state = a.final_state;
     w.feature = a.feature;
-    for (int i = 0; i < 3; ++i) w.mapped[i] = a.mapped[i] != 0;
-    w.raw = view(a.raw0);
+    for (int i = 0; i < 4; ++i) w.mapped[i] = a.mapped[i] != 0;
+    w.raw = view(a.mode == kBwdKV ? a.raw1 : a.raw0);
     w.pos_offset = p.pos_offset;
     w.pos_scale = p.pos_scale;
     w.accumulate = a.accumulate;
