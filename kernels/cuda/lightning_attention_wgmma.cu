@@ -222,20 +222,24 @@ __global__ void __launch_bounds__(kThreads, 1)
           }
           acc[hf][j * 4 + q] = x;
         }
-    // S's bf16 copy: element (i, c) of buffer `buf` at box c/64, row i (128-byte swizzle): the MN-major B
-    // operand of A S (K = i, N = c), or the K-major B operand of A Sᵀ (N = i, K = c).
-    auto write_state = [&](int buf) {
-      const uint32_t dst = states + buf * kStateBytes;
+    // fn(i, c, x, y) for every pair of adjacent state elements (i, c), (i, c + 1) this thread holds.
+    auto each_pair = [&](auto fn) {
 #pragma unroll
       for (int hf = 0; hf < 2; ++hf)
 #pragma unroll
         for (int j = 0; j < 16; ++j)
 #pragma unroll
-          for (int hh = 0; hh < 2; ++hh) {
-            const int i = hf * 64 + wq * 16 + g + hh * 8, c = j * 8 + 2 * t4;
-            const uint32_t v = pack_bf16(acc[hf][j * 4 + 2 * hh], acc[hf][j * 4 + 2 * hh + 1]);
-            asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(dst + swz<kD>(i, c) + (c & 7) * 2), "r"(v) : "memory");
-          }
+          for (int hh = 0; hh < 2; ++hh)
+            fn(hf * 64 + wq * 16 + g + hh * 8, j * 8 + 2 * t4, acc[hf][j * 4 + 2 * hh], acc[hf][j * 4 + 2 * hh + 1]);
+    };
+    // S's bf16 copy: element (i, c) of buffer `buf` at box c/64, row i (128-byte swizzle): the MN-major B
+    // operand of A S (K = i, N = c), or the K-major B operand of A Sᵀ (N = i, K = c).
+    auto write_state = [&](int buf) {
+      const uint32_t dst = states + buf * kStateBytes;
+      each_pair([&](int i, int c, float x, float y) {
+        asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(dst + swz<kD>(i, c) + (c & 7) * 2), "r"(pack_bf16(x, y))
+                     : "memory");
+      });
       fence_proxy_async_shared();
       mbar_arrive(sfull(buf));
     };
@@ -266,7 +270,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
         for (int hf = 0; hf < 2; ++hf) {
           uint32_t(&f)[4] = a[hf][kk];
-          ldsm_x4_t(f, kt + swz<kBlk>(kk * 16 + (lane & 7) + (lane >> 4) * 8, hf * 64 + wq * 16 + ((lane >> 3) & 1) * 8));
+          const int rho = kk * 16 + (lane & 7) + (lane >> 4) * 8, i = hf * 64 + wq * 16 + ((lane >> 3) & 1) * 8;
+          ldsm_x4_t(f, kt + swz<kBlk>(rho, i));
           f[0] = scale_bf16x2(f[0], wa, wb);
           f[1] = scale_bf16x2(f[1], wa, wb);
           f[2] = scale_bf16x2(f[2], wc, wd);
@@ -293,16 +298,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     if (p.final_state != nullptr && seg == p.nseg - 1) {
       float* dst = p.final_state + bh * kD * kD;
-#pragma unroll
-      for (int hf = 0; hf < 2; ++hf)
-#pragma unroll
-        for (int j = 0; j < 16; ++j)
-#pragma unroll
-          for (int hh = 0; hh < 2; ++hh) {
-            const int i = hf * 64 + wq * 16 + g + hh * 8, c = j * 8 + 2 * t4;
-            *reinterpret_cast<float2*>(dst + i * kD + c) =
-                make_float2(acc[hf][j * 4 + 2 * hh], acc[hf][j * 4 + 2 * hh + 1]);
-          }
+      each_pair([&](int i, int c, float x, float y) {
+        *reinterpret_cast<float2*>(dst + i * kD + c) = make_float2(x, y);
+      });
     }
     return;
   }
@@ -362,12 +360,11 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
       for (int kk = 0; kk < 8; ++kk) {
         const uint32_t koff = (kk >> 2) * kBoxBytes + (kk & 3) * 32;
-        if (s_transposed)
-          wgmma_m64n128k16_ss(acc, wgmma_desc(at + koff, 16, 1024),
-                              wgmma_desc(sS + (kk >> 2) * kStateBox + (kk & 3) * 32, 16, 1024), kk > 0);
-        else
-          wgmma_m64n128k16_ss_tb(acc, wgmma_desc(at + koff, 16, 1024), wgmma_desc(sS + kk * 2048, kStateBox, 1024),
-                                 kk > 0);
+        const uint64_t da = wgmma_desc(at + koff, 16, 1024);
+        if (s_transposed)  // Sᵀ: the copy's rows i are N, its columns K (K-major, like a tile)
+          wgmma_m64n128k16_ss<0>(acc, da, wgmma_desc(sS + (kk >> 2) * kStateBox + (kk & 3) * 32, 16, 1024), kk > 0);
+        else  // S: the copy's rows i are K (16 per step), its columns N (MN-major)
+          wgmma_m64n128k16_ss<1>(acc, da, wgmma_desc(sS + kk * 2048, kStateBox, 1024), kk > 0);
       }
       wgmma_commit();
       wgmma_wait<0>();
