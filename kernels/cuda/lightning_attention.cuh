@@ -1,10 +1,10 @@
 // CUDA kernels for kernels/lightning_attention.h (SPEC §4, Lightning Attention-2 tiling on sm_90).
 //
 // Fast path (bf16 q/k/v/o read and written in place through batch/head/token strides, fp32 state, m == e ∈
-// {64, 128}). The forward-order sweeps with d = 128, bf16 results and no feature map (the forward and the dQ
-// sweep of the common case) run on wgmma (lightning_attention_wgmma.cuh, sm_90a builds). Everything else runs one
+// {64, 128}). With d = 128, bf16 results and no normalisation, every sweep (forward, dQ, dK/dV; any pointwise or
+// cosFormer map) runs on wgmma (lightning_attention_wgmma.cuh, sm_90a builds). Everything else runs one
 // tensor-core tile kernel (mma.sync m16n8k16 bf16, fp32 accumulation, cp.async double-buffered 64-row tiles,
-// 8 warps, two barriers per tile) in two modes:
+// 8 warps, two barriers per tile) in two modes, whose conventions the wgmma kernels follow:
 //   forward: o'_t = Σ_{j≤t in sweep order} λ^{t−j} (q'_t·k'_j) v'_j + λ^{r+shift} q'_t S'_block, with the state S'
 //   kept in registers (fp32 master) and in shared memory (double-buffered bf16 copy for the right product);
 //   fused dK/dV: one reverse sweep with the state D giving dv = fwd(q'=K, k'=Q, v'=dO, S'=D) and
