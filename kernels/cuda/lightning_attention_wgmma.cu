@@ -58,26 +58,11 @@ struct SweepCfg {
   static_assert(kSmem <= 227 * 1024, "shared memory");
 };
 
-struct Out {
-  void* p;
-  int64_t sb, sh, st;
-};
+// The kernel's parameters: the sweep as the host described it (start_mode 0 when there is no start) and the
+// tensor-map dimension of token / head / batch of each operand (la2_tensor_map).
 struct WgParams {
+  La2WgmmaSweep sweep;
   int perm[4];
-  Out out[2];
-  const float* log_decay;
-  int heads;
-  int64_t n;
-  int seg_blocks, nseg;
-  const float* start;
-  int start_mode, start_slots, start_step;
-  float* final_state;
-  int mapped[4];
-  Out raw;
-  int64_t pos_offset;
-  float pos_scale;
-  int pos_cos;
-  int accumulate;
 };
 
 __device__ __forceinline__ uint32_t scale_bf16x2(uint32_t x, float wlo, float whi) {
@@ -90,9 +75,11 @@ template <int M, int F>
 __global__ void __launch_bounds__(kThreads, 1)
     la2_wgmma_kernel(const __grid_constant__ CUtensorMap m0, const __grid_constant__ CUtensorMap m1,
                      const __grid_constant__ CUtensorMap m2, const __grid_constant__ CUtensorMap m3,
-                     const WgParams p) {
+                     const WgParams params) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using C = SweepCfg<M>;
+  const La2WgmmaSweep& p = params.sweep;
+  const int pos_cos = p.feature == La2Feature::CosCos ? 1 : 0;
   constexpr int NT = C::kTensors, NB = C::kStateBufs, SHIFT = M == kForward ? 0 : 1;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const uint32_t raw = smem_addr(smem_raw);
@@ -150,7 +137,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
         for (int w = 0; w < NT; ++w) {
           auto coord = [&](int dim) {
-            const int pm = p.perm[w];
+            const int pm = params.perm[w];
             return (pm & 3) == dim ? row : ((pm >> 2) & 3) == dim ? h : b;
           };
 #pragma unroll
@@ -171,7 +158,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           // reads the other half, and every mapper has left tile i − 1 when the barrier of tile i opens).
           float* wrow = sPow + kPowTable + (i & 1) * 64;
           if constexpr (positional_feature(F)) {
-            if (mi < kBlk) wrow[mi] = cosformer_weight(p.pos_offset + global_row(t0, mi), p.pos_scale, p.pos_cos);
+            if (mi < kBlk) wrow[mi] = cosformer_weight(p.pos_offset + global_row(t0, mi), p.pos_scale, pos_cos);
             asm volatile("bar.sync 1, %0;\n" ::"n"(kMappers) : "memory");
           }
           mbar_wait(full(st), (i / kStages) & 1);
@@ -309,8 +296,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   asm volatile("setmaxnreg.inc.sync.aligned.u32 208;\n" ::: "memory");
   const int rho0 = warp * 16 + g, rho1 = rho0 + 8;
   const int sr0 = sweep_row(rho0), sr1 = sweep_row(rho1);
-  auto head_of = [&](const Out& o) {
-    return static_cast<__nv_bfloat16*>(o.p) + (bh / p.heads) * o.sb + (bh % p.heads) * o.sh;
+  auto head_of = [&](const La2View& o) {
+    return static_cast<__nv_bfloat16*>(o.data) + (bh / p.heads) * o.batch_stride + (bh % p.heads) * o.head_stride;
   };
   // The 16 column pairs of this thread's two rows (hh) of a result-shaped bf16 tensor (zeros for padding rows).
   auto fetch_rows = [&](uint32_t (&dst)[2][16], const __nv_bfloat16* rows, int64_t st, int64_t t0, int nb) {
@@ -339,10 +326,10 @@ __global__ void __launch_bounds__(kThreads, 1)
       uint32_t chain_raw[F != 0 ? 2 : 1][16];
       uint32_t prev[kAccumulate ? 2 : 1][16];
       __nv_bfloat16* const out = head_of(p.out[which]);
-      const int64_t ost = p.out[which].st;
-      const bool chain = F != 0 && which == kChain && p.raw.p != nullptr;
+      const int64_t ost = p.out[which].token_stride;
+      const bool chain = F != 0 && which == kChain && p.raw.data != nullptr;
       if constexpr (F != 0) {
-        if (chain) fetch_rows(chain_raw, head_of(p.raw), p.raw.st, t0, nb);
+        if (chain) fetch_rows(chain_raw, head_of(p.raw), p.raw.token_stride, t0, nb);
       }
       if constexpr (kAccumulate) {
         if (p.accumulate) fetch_rows(prev, out, ost, t0, nb);
@@ -412,7 +399,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         if constexpr (F != 0) {
           if (chain) {  // chain rule through the map (times a positional map's weight)
             const float wt =
-                positional_feature(F) ? cosformer_weight(p.pos_offset + t, p.pos_scale, p.pos_cos) : 1.0f;
+                positional_feature(F) ? cosformer_weight(p.pos_offset + t, p.pos_scale, pos_cos) : 1.0f;
 #pragma unroll
             for (int j = 0; j < 16; ++j) {
               const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&chain_raw[hh][j]));
@@ -469,8 +456,6 @@ void launch_wgmma_sweep(const CUtensorMap (&maps)[4], const WgParams& p, La2Feat
   }
 }
 
-Out out_of(const La2View& v) { return {v.data, v.batch_stride, v.head_stride, v.token_stride}; }
-
 }  // namespace
 
 bool la2_wgmma_available() {
@@ -498,29 +483,15 @@ void la2_wgmma_sweep(const La2WgmmaSweep& a) {
   LAT_CHECK(a.n > 0 && a.n < (int64_t{1} << 31) - 256 && a.bh > 0 && a.bh <= 65535 && a.heads > 0 &&
                 a.bh % a.heads == 0 && a.nseg >= 1 && a.seg_blocks >= 1,
             "lightning_attention (CUDA): wgmma sweep shape out of range");
-  WgParams p{};
+  WgParams p{a, {}};
   const int64_t batch = a.bh / a.heads;
   CUtensorMap maps[4];
   for (int w = 0; w < 4; ++w)  // unused slots repeat operand 0
     maps[w] = la2_tensor_map(a.in[w < nt ? w : 0], kD, a.n, a.heads, batch, kBlk, p.perm[w]);
-  for (int i = 0; i < nout; ++i) p.out[i] = out_of(a.out[i]);
-  p.log_decay = a.log_decay;
-  p.heads = a.heads;
-  p.n = a.n;
-  p.seg_blocks = a.seg_blocks;
-  p.nseg = a.nseg;
-  p.start = a.start;
-  p.start_mode = a.start == nullptr ? 0 : a.start_mode;
-  p.start_slots = a.start_slots;
-  p.start_step = a.start_step;
-  p.final_state = a.final_state;
-  const bool mapped = a.feature != La2Feature::Identity;
-  for (int w = 0; w < 4; ++w) p.mapped[w] = mapped && w < nt && a.mapped[w] ? 1 : 0;
-  p.raw = mapped ? out_of(a.raw) : Out{};
-  p.pos_offset = a.pos_offset;
-  p.pos_scale = a.pos_scale;
-  p.pos_cos = a.feature == La2Feature::CosCos ? 1 : 0;
-  p.accumulate = a.accumulate ? 1 : 0;
+  La2WgmmaSweep& k = p.sweep;
+  if (k.start == nullptr) k.start_mode = 0;
+  for (int w = 0; w < 4; ++w) k.mapped[w] = k.feature != La2Feature::Identity && w < nt && a.mapped[w];
+  if (k.feature == La2Feature::Identity) k.raw = La2View{};
   if (a.backward_kv) launch_wgmma_sweep<kBackwardKV>(maps, p, a.feature, a.nseg, a.bh);
   else launch_wgmma_sweep<kForward>(maps, p, a.feature, a.nseg, a.bh);
 }
