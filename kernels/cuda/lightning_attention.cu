@@ -21,11 +21,6 @@ namespace {
 
 constexpr int kBlk = 64;       // rows of one tile along N
 
-__device__ __forceinline__ uint32_t scale_bf16x2(uint32_t x, float wlo, float whi) {
-  __nv_bfloat162 h = *reinterpret_cast<__nv_bfloat162*>(&x);
-  const float2 f = __bfloat1622float2(h);
-  return pack_bf16(f.x * wlo, f.y * whi);
-}
 // λ^x = exp(−s·x), x ≥ 0.
 __device__ __forceinline__ float decay_pow(float s, int x) { return expf(-s * static_cast<float>(x)); }
 

@@ -65,11 +65,6 @@ struct WgParams {
   int perm[4];
 };
 
-__device__ __forceinline__ uint32_t scale_bf16x2(uint32_t x, float wlo, float whi) {
-  const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&x));
-  return pack_bf16(f.x * wlo, f.y * whi);
-}
-
 // M: Sweep; F: the feature map code of pointwise.cuh (0: none).
 template <int M, int F>
 __global__ void __launch_bounds__(kThreads, 1)

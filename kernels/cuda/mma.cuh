@@ -1,6 +1,6 @@
 // Warp-level tensor-core helpers shared by the Lightning Attention-2 kernels (sm_80+ PTX): shared-memory
 // addresses, cp.async (16 and 4 bytes), ldmatrix (plain and transposed, by pointer or by shared address), mma.sync m16n8k16
-// bf16 → fp32, and bf16x2 packing.
+// bf16 → fp32, and bf16x2 packing and scaling.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -48,6 +48,11 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&h);
+}
+// The two bf16 lanes of x times (wlo, whi), in fp32, rounded once.
+__device__ __forceinline__ uint32_t scale_bf16x2(uint32_t x, float wlo, float whi) {
+  const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&x));
+  return pack_bf16(f.x * wlo, f.y * whi);
 }
 
 }  // namespace lat::kernels::cuda
