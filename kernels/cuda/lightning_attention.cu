@@ -820,7 +820,12 @@ SegPlan plan_segments(int64_t bh, int64_t n) {
     return {1, one, 1, one};
   }
   const int64_t sms = sm_count();
-  const int64_t target = bh >= sms ? 1 : sms / bh;  // one wave of CTAs (1 CTA / SM)
+  // LAT_LA2_SEGMENTS forces the segments per head (measurement: lat-bench la2 --shape).
+  static const int64_t forced = [] {
+    const char* e = std::getenv("LAT_LA2_SEGMENTS");
+    return e == nullptr ? int64_t{0} : static_cast<int64_t>(std::atoi(e));
+  }();
+  const int64_t target = forced > 0 ? forced : bh >= sms ? 1 : sms / bh;  // one wave of CTAs (1 CTA / SM)
   int64_t seg_blocks = (nblocks + target - 1) / target;
   int64_t nseg = (nblocks + seg_blocks - 1) / seg_blocks;
   if (nseg == 1) return {1, static_cast<int>(seg_blocks), 1, static_cast<int>(seg_blocks)};

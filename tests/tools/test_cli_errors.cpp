@@ -1,5 +1,5 @@
 // The command-line tools on bad input: a one-line error naming the offending thing, a non-zero exit, and
-// existing checkpoints left untouched. Runs the real lat-train / lat-export binaries.
+// existing checkpoints left untouched. Runs the real lat-train / lat-export / lat-bench binaries.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -92,6 +92,20 @@ level = "warn"
   CHECK(slurp(ckpt) == before);
   CHECK(!std::filesystem::exists(dir / "out.h5"));
 }
+
+#ifdef LAT_HAVE_CUDA
+// Parsed before the device is touched, so this runs on machines without a GPU too.
+TEST_CASE("lat-bench la2 refuses a --shape that is not BxHxN with one line and a non-zero exit") {
+  for (const char* shape : {"2x3", "1x2x3x", "0x8x1024", "1x-8x1024"}) {
+    CAPTURE(shape);
+    Outcome r = run_shell(tool("lat-bench") + " la2 --shape " + shape);
+    CAPTURE(r.output);
+    CHECK(r.exit_code != 0);
+    CHECK(lines(r.output) == 1);
+    CHECK(r.output.find(std::string("'") + shape + "'") != std::string::npos);
+  }
+}
+#endif
 
 TEST_CASE("SIGINT makes lat-train write a checkpoint and exit cleanly, and the run resumes from it") {
   TempDir dir("sigint");

@@ -3,7 +3,7 @@
 // (forward + backward: + dO in, dq, dk, dv out, and q, k, v read again). Median of --repeat CUDA-event-timed runs
 // after 3 warm-ups; peak memory beyond inputs and outputs from the CUDA allocator. Rows for the [B, N, H, D] layout,
 // the normalised form and cosFormer's fused map follow the bar shapes (same floor). Then time per token at fixed
-// B·H·N for N = 1K … 128K (flatness).
+// B·H·N for N = 1K … 128K (flatness). --shape BxHxN (repeatable) measures only the shapes given.
 #ifdef LAT_HAVE_CUDA
 
 #include <cuda_runtime.h>
@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "bench/cuda_timing.h"
@@ -136,6 +137,33 @@ void state_pass(int repeat) {
   }
 }
 
+// Only the shapes given as BxHxN (ratios and ns/token), e.g. for same-binary comparisons under LAT_LA2_WGMMA or
+// LAT_LA2_SEGMENTS.
+void run_shapes(int repeat, const std::vector<std::string>& shapes) {
+  struct Shape3 {
+    long long b, h, n;
+  };
+  std::vector<Shape3> parsed;  // all checked before the device is touched
+  for (const std::string& s : shapes) {
+    Shape3 x{};
+    char tail = 0;
+    LAT_CHECK(std::sscanf(s.c_str(), "%lldx%lldx%lld%c", &x.b, &x.h, &x.n, &tail) == 3 && x.b > 0 && x.h > 0 &&
+                  x.n > 0,
+              "la2 --shape '", s, "' is not BxHxN with positive sizes");
+    parsed.push_back(x);
+  }
+  cuda::init(0);
+  std::printf("| B×H×N | fwd ratio | fwd+bwd ratio | fwd ns/token | fwd+bwd ns/token |\n|---|---|---|---|---|\n");
+  for (size_t i = 0; i < parsed.size(); ++i) {
+    const Shape3& x = parsed[i];
+    const Result r = measure(x.b, x.h, x.n, 128, repeat);
+    const double tokens = static_cast<double>(x.b * x.h * x.n);
+    std::printf("| %s | %.2f | %.2f | %.3f | %.3f |\n", shapes[i].c_str(), r.fwd_ms / r.fwd_floor_ms,
+                r.fb_ms / r.fb_floor_ms, r.fwd_ms * 1e6 / tokens, r.fb_ms * 1e6 / tokens);
+    std::fflush(stdout);
+  }
+}
+
 void run(int repeat, bool flat) {
   cuda::init(0);
   cudaDeviceProp prop{};
@@ -192,6 +220,7 @@ void run(int repeat, bool flat) {
 struct Options {
   int repeat = 20;
   bool flat = true;
+  std::vector<std::string> shapes;
 };
 
 const Subcommand la2("la2", "Lightning Attention-2 CUDA forward / forward+backward against the HBM floor",
@@ -199,7 +228,11 @@ const Subcommand la2("la2", "Lightning Attention-2 CUDA forward / forward+backwa
                        auto opt = std::make_shared<Options>();
                        sub.add_option("--repeat", opt->repeat, "timed runs (median)")->check(CLI::Range(1, 10000));
                        sub.add_flag("!--no-flat", opt->flat, "skip the time-per-token sweep");
-                       sub.callback([opt] { run(opt->repeat, opt->flat); });
+                       sub.add_option("--shape", opt->shapes, "measure only these BxHxN shapes (repeatable)");
+                       sub.callback([opt] {
+                         if (opt->shapes.empty()) run(opt->repeat, opt->flat);
+                         else run_shapes(opt->repeat, opt->shapes);
+                       });
                      });
 
 }  // namespace
