@@ -9,7 +9,9 @@
 // - Output warpgroup (warps 0–3): per tile and result, the scores (m64n64, both operands K-major in shared
 //   memory) and the right product with the state's bf16 copy (m64n128; MN-major, or K-major for dk's D_bᵀ) in one
 //   wgmma group; rows scaled by λ^{r+shift}; the scores, masked and decayed in registers, become the register A
-//   operand of the left product (m64n128, the value operand MN-major); results stored from registers.
+//   operand of the left product (m64n128, the value operand MN-major); each result is written into the stage's
+//   tile that was its A operand (free by then) and leaves by TMA stores (scattered register stores made a CTA's
+//   tile about 1.5 × slower: docs/perf/la2.md v11).
 // - State warpgroup (warps 4–7): S in fp32 registers (two m64n128 accumulators, rows 0–63 and 64–127);
 //   S ← λ^nb S + (diag(λ^{nb−r}) k)ᵀ v with the decayed keys as register A fragments (ldmatrix.trans) and v
 //   from shared memory; then S_{b+1}'s bf16 copy goes into the other of two buffers (sfull / sempty hand them
@@ -59,10 +61,11 @@ struct SweepCfg {
 };
 
 // The kernel's parameters: the sweep as the host described it (start_mode 0 when there is no start) and the
-// tensor-map dimension of token / head / batch of each operand (la2_tensor_map).
+// tensor-map dimension of token / head / batch of each operand and result (la2_tensor_map).
 struct WgParams {
   La2WgmmaSweep sweep;
   int perm[4];
+  int out_perm[2];
 };
 
 // M: Sweep; F: the feature map code of pointwise.cuh (0: none).
@@ -70,6 +73,7 @@ template <int M, int F>
 __global__ void __launch_bounds__(kThreads, 1)
     la2_wgmma_kernel(const __grid_constant__ CUtensorMap m0, const __grid_constant__ CUtensorMap m1,
                      const __grid_constant__ CUtensorMap m2, const __grid_constant__ CUtensorMap m3,
+                     const __grid_constant__ CUtensorMap r0, const __grid_constant__ CUtensorMap r1,
                      const WgParams params) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using C = SweepCfg<M>;
@@ -289,6 +293,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   // Output warpgroup: box rows rho0 = wo·16 + g and rho1 = rho0 + 8 of the tile.
   asm volatile("setmaxnreg.inc.sync.aligned.u32 208;\n" ::: "memory");
+  const int head = static_cast<int>(bh % p.heads), batch = static_cast<int>(bh / p.heads);
   const int rho0 = warp * 16 + g, rho1 = rho0 + 8;
   const int sr0 = sweep_row(rho0), sr1 = sweep_row(rho1);
   auto head_of = [&](const La2View& o) {
@@ -320,14 +325,12 @@ __global__ void __launch_bounds__(kThreads, 1)
       // operand of the chain rule, and the result being added to.
       uint32_t chain_raw[F != 0 ? 2 : 1][16];
       uint32_t prev[kAccumulate ? 2 : 1][16];
-      __nv_bfloat16* const out = head_of(p.out[which]);
-      const int64_t ost = p.out[which].token_stride;
       const bool chain = F != 0 && which == kChain && p.raw.data != nullptr;
       if constexpr (F != 0) {
         if (chain) fetch_rows(chain_raw, head_of(p.raw), p.raw.token_stride, t0, nb);
       }
       if constexpr (kAccumulate) {
-        if (p.accumulate) fetch_rows(prev, out, ost, t0, nb);
+        if (p.accumulate) fetch_rows(prev, head_of(p.out[which]), p.out[which].token_stride, t0, nb);
       }
       if (which == 0) {
         mbar_wait(landed(st), (b / kStages) & 1);
@@ -380,11 +383,16 @@ __global__ void __launch_bounds__(kThreads, 1)
       wgmma_commit();
       wgmma_wait<0>();
       wgmma_fence_operands(acc);
-      if (last) mbar_arrive(empty(st));
+      // A full tile goes to global memory through shared memory: into operand tile `at`, which no one reads any
+      // more (its products are done; the state warpgroup reads other tiles), then one TMA store per box. A
+      // segment's partial last tile (its box would start before row 0 in the reverse sweep) is stored from
+      // registers, skipping the padding rows.
+      const bool staged = nb == kBlk;
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
-        if ((hh ? sr1 : sr0) >= nb) continue;
         const int64_t t = global_row(t0, hh ? rho1 : rho0);
+        const int rho = hh ? rho1 : rho0;
+        if (!staged && (hh ? sr1 : sr0) >= nb) continue;
         float y[16][2];
 #pragma unroll
         for (int j = 0; j < 16; ++j) {
@@ -413,10 +421,37 @@ __global__ void __launch_bounds__(kThreads, 1)
             }
           }
         }
-        __nv_bfloat16* dst = out + t * ost + 2 * t4;
+        if (!staged) {
+          __nv_bfloat16* dst = head_of(p.out[which]) + t * p.out[which].token_stride + 2 * t4;
 #pragma unroll
-        for (int j = 0; j < 16; ++j) *reinterpret_cast<uint32_t*>(dst + j * 8) = pack_bf16(y[j][0], y[j][1]);
+          for (int j = 0; j < 16; ++j) *reinterpret_cast<uint32_t*>(dst + j * 8) = pack_bf16(y[j][0], y[j][1]);
+          continue;
+        }
+#pragma unroll
+        for (int j = 0; j < 16; ++j) {
+          const int c = j * 8 + 2 * t4;
+          asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(at + swz<kBlk>(rho, c) + (c & 7) * 2),
+                       "r"(pack_bf16(y[j][0], y[j][1]))
+                       : "memory");
+        }
       }
+      if (!staged) {
+        if (last) mbar_arrive(empty(st));
+        return;
+      }
+      fence_proxy_async_shared();
+      asm volatile("bar.sync 2, 128;\n" ::: "memory");  // the output warpgroup's writes of the tile are done
+      if (tid == 0) {
+        const int row = static_cast<int>(global_row(t0, 0));  // may be < 0
+        const int pm = params.out_perm[which];
+        auto coord = [&](int dim) { return (pm & 3) == dim ? row : ((pm >> 2) & 3) == dim ? head : batch; };
+#pragma unroll
+        for (int bx = 0; bx < 2; ++bx)
+          tma_store_4d(which == 0 ? &r0 : &r1, at + bx * kBoxBytes, bx * 64, coord(1), coord(2), coord(3));
+        bulk_commit();
+        if (last) bulk_wait_read<0>();  // the stage may be refilled once the stores have read it
+      }
+      if (last) mbar_arrive(empty(st));
     };
     if constexpr (M == kForward) {
       result(0, tile(st, 0), tile(st, 1), false, tile(st, 2), true);  // o = λ q S + [(q kᵀ) ⊙ M] v
@@ -425,11 +460,12 @@ __global__ void __launch_bounds__(kThreads, 1)
       result(1, tile(st, 3), tile(st, 2), true, tile(st, 1), true);    // dk = λ v Dᵀ + [(v dOᵀ) ⊙ M] q
     }
   }
+  if (tid == 0) bulk_wait<0>();
 #endif
 }
 
 template <int M, int F>
-void launch_wgmma(const CUtensorMap (&maps)[4], const WgParams& p, int nseg, int64_t bh) {
+void launch_wgmma(const CUtensorMap (&maps)[6], const WgParams& p, int nseg, int64_t bh) {
   constexpr int smem = SweepCfg<M>::kSmem;
   static bool configured = false;
   if (!configured) {
@@ -437,11 +473,11 @@ void launch_wgmma(const CUtensorMap (&maps)[4], const WgParams& p, int nseg, int
     configured = true;
   }
   la2_wgmma_kernel<M, F><<<dim3(static_cast<unsigned>(nseg), static_cast<unsigned>(bh)), kThreads, smem,
-                           ::lat::cuda::stream()>>>(maps[0], maps[1], maps[2], maps[3], p);
+                           ::lat::cuda::stream()>>>(maps[0], maps[1], maps[2], maps[3], maps[4], maps[5], p);
   LAT_CUDA_CHECK_LAUNCH();
 }
 template <int M>
-void launch_wgmma_sweep(const CUtensorMap (&maps)[4], const WgParams& p, La2Feature feature, int nseg, int64_t bh) {
+void launch_wgmma_sweep(const CUtensorMap (&maps)[6], const WgParams& p, La2Feature feature, int nseg, int64_t bh) {
   switch (feature) {
     case La2Feature::Identity: return launch_wgmma<M, 0>(maps, p, nseg, bh);
     case La2Feature::Elu1: return launch_wgmma<M, 1>(maps, p, nseg, bh);
@@ -478,11 +514,13 @@ void la2_wgmma_sweep(const La2WgmmaSweep& a) {
   LAT_CHECK(a.n > 0 && a.n < (int64_t{1} << 31) - 256 && a.bh > 0 && a.bh <= 65535 && a.heads > 0 &&
                 a.bh % a.heads == 0 && a.nseg >= 1 && a.seg_blocks >= 1,
             "lightning_attention (CUDA): wgmma sweep shape out of range");
-  WgParams p{a, {}};
+  WgParams p{a, {}, {}};
   const int64_t batch = a.bh / a.heads;
-  CUtensorMap maps[4];
+  CUtensorMap maps[6];  // operands, then results
   for (int w = 0; w < 4; ++w)  // unused slots repeat operand 0
     maps[w] = la2_tensor_map(a.in[w < nt ? w : 0], kD, a.n, a.heads, batch, kBlk, p.perm[w]);
+  for (int i = 0; i < 2; ++i)
+    maps[4 + i] = la2_tensor_map(a.out[i < nout ? i : 0], kD, a.n, a.heads, batch, kBlk, p.out_perm[i]);
   La2WgmmaSweep& k = p.sweep;
   if (k.start == nullptr) k.start_mode = 0;
   for (int w = 0; w < 4; ++w) k.mapped[w] = k.feature != La2Feature::Identity && w < nt && a.mapped[w];

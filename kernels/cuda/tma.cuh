@@ -1,6 +1,6 @@
 // Hopper (sm_90) asynchronous-copy helpers shared by the Lightning Attention-2 kernels: mbarriers (init, arrive,
-// arrive with an expected byte count, parity wait), TMA tile loads (4-D tensor maps, completion on an mbarrier),
-// and the address of an element in a 128-byte-swizzled TMA box.
+// arrive with an expected byte count, parity wait), TMA tile loads (4-D tensor maps, completion on an mbarrier)
+// and stores (bulk groups), and the address of an element in a 128-byte-swizzled TMA box.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +37,23 @@ __device__ __forceinline__ void tma_load_4d(uint32_t dst, const void* map, int c
       "[%6];\n" ::"r"(dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
       : "memory");
+}
+// A box from shared memory to global memory (rows outside the tensor are not written), as one bulk group per
+// commit; wait_read: the shared-memory reads of all but the newest N groups are done; wait: their writes too.
+__device__ __forceinline__ void tma_store_4d(const void* map, uint32_t src, int c0, int c1, int c2, int c3) {
+  asm volatile("cp.async.bulk.tensor.4d.global.shared::cta.bulk_group [%0, {%1, %2, %3, %4}], [%5];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(src)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void bulk_wait_read() {
+  asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+}
+template <int N>
+__device__ __forceinline__ void bulk_wait() {
+  asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(N) : "memory");
 }
 // Generic-proxy writes to shared memory → visible to the async proxy (TMA, wgmma) after the next synchronisation.
 __device__ __forceinline__ void fence_proxy_async_shared() {
