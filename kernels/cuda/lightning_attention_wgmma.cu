@@ -329,8 +329,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       if constexpr (F != 0) {
         if (chain) fetch_rows(chain_raw, head_of(p.raw), p.raw.token_stride, t0, nb);
       }
+      // A full tile is staged in shared memory and leaves by TMA (below); cosFormer's second core then adds
+      // into the first core's results with a TMA reduce-add instead of reading them back here.
+      const bool staged = nb == kBlk;
       if constexpr (kAccumulate) {
-        if (p.accumulate) fetch_rows(prev, head_of(p.out[which]), p.out[which].token_stride, t0, nb);
+        if (p.accumulate && !staged) fetch_rows(prev, head_of(p.out[which]), p.out[which].token_stride, t0, nb);
       }
       if (which == 0) {
         mbar_wait(landed(st), (b / kStages) & 1);
@@ -384,10 +387,9 @@ __global__ void __launch_bounds__(kThreads, 1)
       wgmma_wait<0>();
       wgmma_fence_operands(acc);
       // A full tile goes to global memory through shared memory: into operand tile `at`, which no one reads any
-      // more (its products are done; the state warpgroup reads other tiles), then one TMA store per box. A
-      // segment's partial last tile (its box would start before row 0 in the reverse sweep) is stored from
-      // registers, skipping the padding rows.
-      const bool staged = nb == kBlk;
+      // more (its products are done; the state warpgroup reads other tiles), then one TMA store (or reduce-add)
+      // per box. A segment's partial last tile (its box would start before row 0 in the reverse sweep) is stored
+      // from registers, skipping the padding rows.
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
         const int64_t t = global_row(t0, hh ? rho1 : rho0);
@@ -412,7 +414,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           }
         }
         if constexpr (kAccumulate) {
-          if (p.accumulate) {
+          if (p.accumulate && !staged) {
 #pragma unroll
             for (int j = 0; j < 16; ++j) {
               const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&prev[hh][j]));
@@ -445,9 +447,13 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int row = static_cast<int>(global_row(t0, 0));  // may be < 0
         const int pm = params.out_perm[which];
         auto coord = [&](int dim) { return (pm & 3) == dim ? row : ((pm >> 2) & 3) == dim ? head : batch; };
+        const bool add = kAccumulate && p.accumulate;
 #pragma unroll
-        for (int bx = 0; bx < 2; ++bx)
-          tma_store_4d(which == 0 ? &r0 : &r1, at + bx * kBoxBytes, bx * 64, coord(1), coord(2), coord(3));
+        for (int bx = 0; bx < 2; ++bx) {
+          const void* map = which == 0 ? &r0 : &r1;
+          if (add) tma_reduce_add_4d(map, at + bx * kBoxBytes, bx * 64, coord(1), coord(2), coord(3));
+          else tma_store_4d(map, at + bx * kBoxBytes, bx * 64, coord(1), coord(2), coord(3));
+        }
         bulk_commit();
         if (last) bulk_wait_read<0>();  // the stage may be refilled once the stores have read it
       }
