@@ -1,11 +1,11 @@
 // gpu: Lightning Attention-2 CUDA kernels (kernels/cuda/lightning_attention.cu) against the CPU op in double.
-// Ragged N (63, 500, 913), d = e ∈ {64, 128} (tensor-core path, bf16: relative RMS ≤ 5e-3), d ≠ e (generic path,
-// bf16 and f32), no decay and strong decay, with initial state and final-state gradient; B·H small enough that
-// the segmented sweep runs (also with segments cut into several state-pass slots), and large enough that it
-// does not; [B, N, H, D] buffers read and written in place; the backward with and without the forward's segment
-// states; elu1 and silu feature maps fused into the loads; cosFormer's map as two d × d cores (positions from an
-// offset, states [B, H, 2d, e]). The state-only pass of the segmented sweep also on its
-// own: strided [B, N, H, D] operands, a slot cut by n and one past n, forward and reverse, shift 0 and 1.
+// Ragged N (63, 500, 913) and N = 0, d = e ∈ {64, 128} (tensor-core path, bf16: relative RMS ≤ 5e-3), d ≠ e
+// (generic path, bf16 and f32), no decay and strong decay, with initial state and final-state gradient; B·H small
+// enough that the segmented sweep runs (also with segments cut into several state-pass slots), and large enough
+// that it does not; [B, N, H, D] buffers read and written in place; the backward with and without the forward's
+// segment states; elu1 and silu feature maps fused into the loads; cosFormer's map as two d × d cores (positions
+// from an offset, states [B, H, 2d, e]). The state-only pass of the segmented sweep also on its own: strided
+// [B, N, H, D] operands, a slot cut by n and one past n, forward and reverse, shift 0 and 1.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -180,6 +180,10 @@ TEST_CASE("gpu: lightning attention fast path (d = e) vs CPU double reference") 
   // d = 128 identity runs the wgmma sweep on sm_90a builds: one partial tile; segments without an initial state.
   run_case({1, 2, 63, 128, 128, 1.0, false, DType::BF16});
   run_case({3, 5, 2100, 128, 128, 0.3, false, DType::BF16});
+  // An empty sequence: o and the operand gradients are empty, final state = initial state, d(initial state) =
+  // d(final state).
+  run_case({1, 2, 0, 128, 128, 0.3, true, DType::BF16});
+  run_case({2, 3, 0, 64, 64, 0.1, true, DType::BF16});
 }
 
 TEST_CASE("gpu: lightning attention with the feature map fused into the loads (elu1, silu) vs CPU double reference") {

@@ -105,6 +105,17 @@ TEST_CASE("lat-bench la2 refuses a --shape that is not BxHxN with one line and a
     CHECK(r.output.find(std::string("'") + shape + "'") != std::string::npos);
   }
 }
+
+TEST_CASE("lat-bench la2 refuses a --flat-tokens that does not split into N = 1K ... 128K, before any measuring") {
+  for (const char* tokens : {"0", "-131072", "1000000"}) {
+    CAPTURE(tokens);
+    Outcome r = run_shell(tool("lat-bench") + " la2 --flat-tokens=" + tokens);
+    CAPTURE(r.output);
+    CHECK(r.exit_code != 0);
+    CHECK(lines(r.output) == 1);
+    CHECK(r.output.find(std::string("--flat-tokens ") + tokens + " is not") != std::string::npos);
+  }
+}
 #endif
 
 TEST_CASE("SIGINT makes lat-train write a checkpoint and exit cleanly, and the run resumes from it") {

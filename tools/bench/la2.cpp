@@ -3,7 +3,8 @@
 // (forward + backward: + dO in, dq, dk, dv out, and q, k, v read again). Median of --repeat CUDA-event-timed runs
 // after 3 warm-ups; peak memory beyond inputs and outputs from the CUDA allocator. Rows for the [B, N, H, D] layout,
 // the normalised form and cosFormer's fused map follow the bar shapes (same floor). Then time per token at fixed
-// B·H·N for N = 1K … 128K (flatness). --shape BxHxN (repeatable) measures only the shapes given.
+// B·H·N (--flat-tokens, default 2^22) for N = 1K … 128K (flatness). --shape BxHxN (repeatable) measures only the
+// shapes given.
 #ifdef LAT_HAVE_CUDA
 
 #include <cuda_runtime.h>
@@ -164,7 +165,15 @@ void run_shapes(int repeat, const std::vector<std::string>& shapes) {
   }
 }
 
-void run(int repeat, bool flat) {
+// The flatness sweep's B·H·N must split into every N = 1K … 128K.
+constexpr int64_t kFlatLongest = 131072;
+void check_flat_tokens(int64_t total) {
+  LAT_CHECK(total > 0 && total % kFlatLongest == 0, "la2 --flat-tokens ", total,
+            " is not a positive multiple of 131072 (B·H·N must split into N = 1K ... 128K)");
+}
+
+void run(int repeat, bool flat, int64_t total) {
+  check_flat_tokens(total);
   cuda::init(0);
   cudaDeviceProp prop{};
   LAT_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -204,11 +213,10 @@ void run(int repeat, bool flat) {
   std::printf("\n");
   state_pass(repeat);
   if (!flat) return;
-  const int64_t total = int64_t{1} << 22;  // B·H·N fixed
   std::printf("\nTime per token at fixed B·H·N = %lld, d = 128:\n\n| N | B·H | fwd ns/token | fwd+bwd ns/token |\n"
               "|---|---|---|---|\n",
               static_cast<long long>(total));
-  for (int64_t n = 1024; n <= 131072; n *= 2) {
+  for (int64_t n = 1024; n <= kFlatLongest; n *= 2) {
     const int64_t bh = total / n;
     const Result r = measure(1, bh, n, 128, repeat);
     std::printf("| %lld | %lld | %.3f | %.3f |\n", static_cast<long long>(n), static_cast<long long>(bh),
@@ -220,6 +228,7 @@ void run(int repeat, bool flat) {
 struct Options {
   int repeat = 20;
   bool flat = true;
+  long long flat_tokens = int64_t{1} << 22;
   std::vector<std::string> shapes;
 };
 
@@ -228,9 +237,11 @@ const Subcommand la2("la2", "Lightning Attention-2 CUDA forward / forward+backwa
                        auto opt = std::make_shared<Options>();
                        sub.add_option("--repeat", opt->repeat, "timed runs (median)")->check(CLI::Range(1, 10000));
                        sub.add_flag("!--no-flat", opt->flat, "skip the time-per-token sweep");
+                       sub.add_option("--flat-tokens", opt->flat_tokens,
+                                      "B·H·N of the time-per-token sweep (a multiple of 131072; default 4194304)");
                        sub.add_option("--shape", opt->shapes, "measure only these BxHxN shapes (repeatable)");
                        sub.callback([opt] {
-                         if (opt->shapes.empty()) run(opt->repeat, opt->flat);
+                         if (opt->shapes.empty()) run(opt->repeat, opt->flat, opt->flat_tokens);
                          else run_shapes(opt->repeat, opt->shapes);
                        });
                      });
