@@ -97,9 +97,10 @@ void lightning_attention_backward(const T* q, const T* k, const T* v, const T* l
     std::fill(dk, dk + n * m, T(0));
     std::fill(dv, dv + n * e, T(0));
 
-    // Recompute the state entering every block (the forward sweep without outputs).
+    // Recompute the state entering every block (the forward sweep without outputs); one slot even for n = 0, where
+    // the initial state is copied into it and nothing reads it.
     const size_t me = static_cast<size_t>(m * e);
-    std::vector<T> states(static_cast<size_t>(blocks) * me, T(0));
+    std::vector<T> states(static_cast<size_t>(std::max<int64_t>(blocks, 1)) * me, T(0));
     if (initial_state) std::copy(initial_state + p * m * e, initial_state + (p + 1) * m * e, states.begin());
     for (int64_t b = 0; b + 1 < blocks; ++b) {
       std::copy(states.begin() + b * me, states.begin() + (b + 1) * me, states.begin() + (b + 1) * me);

@@ -113,6 +113,22 @@ TEST_CASE("lightning_attention: streaming in chunks with the carried state equal
   }
 }
 
+TEST_CASE("lightning_attention on an empty sequence passes the state through, forward and backward") {
+  const int64_t B = 2, H = 3, m = 4, e = 6;
+  const Shape qs{B, H, 0, m}, vs{B, H, 0, e}, ss{B, H, m, e};
+  Tensor q = Tensor::empty(qs, DType::F64), k = Tensor::empty(qs, DType::F64), v = Tensor::empty(vs, DType::F64);
+  Tensor s = decay_tensor({0.02, 0.4, 1.5});
+  Tensor init = testing::random_double(ss, "empty_init"), gfin = testing::random_double(ss, "empty_gfin");
+  Tensor o = Tensor::empty(vs, DType::F64), fin = Tensor::empty(ss, DType::F64);
+  kernels::lightning_attention_forward(q, k, v, s, init, 16, o, fin, nullptr, kernels::CoreFeatureMap::Identity);
+  CHECK(fin.to_vector<double>() == init.to_vector<double>());
+  Tensor go = Tensor::empty(vs, DType::F64), dq = Tensor::empty(qs, DType::F64), dk = Tensor::empty(qs, DType::F64);
+  Tensor dv = Tensor::empty(vs, DType::F64), dinit = Tensor::empty(ss, DType::F64);
+  kernels::lightning_attention_backward(q, k, v, s, init, 16, go, gfin, dq, dk, dv, dinit, Tensor(),
+                                        kernels::CoreFeatureMap::Identity);
+  CHECK(dinit.to_vector<double>() == gfin.to_vector<double>());
+}
+
 TEST_CASE("lightning_attention: normalised output is invariant to positive per-row scaling of q") {
   const int64_t B = 1, H = 1, N = 20, m = 4, e = 3;
   Tensor q = testing::random_double(Shape{B, H, N, m}, "iq", 0.1, 1.0);
