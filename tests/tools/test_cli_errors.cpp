@@ -94,27 +94,27 @@ level = "warn"
 }
 
 #ifdef LAT_HAVE_CUDA
-// Parsed before the device is touched, so this runs on machines without a GPU too.
+// `lat-bench la2 <args>` is refused with one line naming `named` and a non-zero exit. Options are parsed before
+// the device is touched, so this runs on machines without a GPU too.
+namespace {
+void check_la2_refuses(const std::string& args, const std::string& named) {
+  CAPTURE(args);
+  Outcome r = run_shell(tool("lat-bench") + " la2 " + args);
+  CAPTURE(r.output);
+  CHECK(r.exit_code != 0);
+  CHECK(lines(r.output) == 1);
+  CHECK(r.output.find(named) != std::string::npos);
+}
+}  // namespace
+
 TEST_CASE("lat-bench la2 refuses a --shape that is not BxHxN with one line and a non-zero exit") {
-  for (const char* shape : {"2x3", "1x2x3x", "0x8x1024", "1x-8x1024"}) {
-    CAPTURE(shape);
-    Outcome r = run_shell(tool("lat-bench") + " la2 --shape " + shape);
-    CAPTURE(r.output);
-    CHECK(r.exit_code != 0);
-    CHECK(lines(r.output) == 1);
-    CHECK(r.output.find(std::string("'") + shape + "'") != std::string::npos);
-  }
+  for (const std::string shape : {"2x3", "1x2x3x", "0x8x1024", "1x-8x1024"})
+    check_la2_refuses("--shape " + shape, "'" + shape + "'");
 }
 
 TEST_CASE("lat-bench la2 refuses a --flat-tokens that does not split into N = 1K ... 128K, before any measuring") {
-  for (const char* tokens : {"0", "-131072", "1000000"}) {
-    CAPTURE(tokens);
-    Outcome r = run_shell(tool("lat-bench") + " la2 --flat-tokens=" + tokens);
-    CAPTURE(r.output);
-    CHECK(r.exit_code != 0);
-    CHECK(lines(r.output) == 1);
-    CHECK(r.output.find(std::string("--flat-tokens ") + tokens + " is not") != std::string::npos);
-  }
+  for (const std::string tokens : {"0", "-131072", "1000000"})
+    check_la2_refuses("--flat-tokens=" + tokens, "--flat-tokens " + tokens + " is not");
 }
 #endif
 
