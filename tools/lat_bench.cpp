@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "bench/registry.h"
+#include "tools/cli.h"
 
 namespace lat::bench {
 std::vector<SubcommandEntry>& registry() {
@@ -23,10 +24,8 @@ int main(int argc, char** argv) {
   for (const auto& entry : entries) entry.setup(*app.add_subcommand(entry.name, entry.description));
   app.require_subcommand(1);
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  } catch (const std::exception& e) {
+    if (const int rc = lat::tools::parse_command_line(app, argc, argv, "lat-bench"); rc >= 0) return rc;
+  } catch (const std::exception& e) {  // from a subcommand's run
     std::fprintf(stderr, "lat-bench: %s\n", e.what());
     return 1;
   }

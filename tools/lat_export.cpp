@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "tools/cli.h"
 #include "trainers/checkpoint.h"
 
 int main(int argc, char** argv) {
@@ -13,7 +14,7 @@ int main(int argc, char** argv) {
   std::string checkpoint, out;
   app.add_option("checkpoint", checkpoint, "checkpoint file (step_*.h5)")->required();
   app.add_option("out", out, "analysis file to write")->required();
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = lat::tools::parse_command_line(app, argc, argv, "lat-export"); rc >= 0) return rc;
   try {
     lat::export_analysis(lat::read_checkpoint(checkpoint), out);
     std::printf("wrote %s\n", out.c_str());

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "tools/cli.h"
 #include "core/error.h"
 #include "data/tokenizer.h"
 #include "trainers/checkpoint.h"
@@ -18,12 +19,14 @@ int main(int argc, char** argv) {
   lat::trainers::SamplingOptions options;
   app.add_option("checkpoint", checkpoint, "checkpoint file (step_*.h5)")->required();
   app.add_option("--prompt", prompt, "text to continue");
-  app.add_option("--tokens", options.tokens, "number of tokens to generate")->check(CLI::NonNegativeNumber);
-  app.add_option("--temperature", options.temperature, "sampling temperature (0: greedy)")->check(CLI::NonNegativeNumber);
-  app.add_option("--top-k", options.top_k, "sample among the k most likely tokens (0: all)")->check(CLI::NonNegativeNumber);
+  app.add_option("--tokens", options.tokens, "number of tokens to generate")->check(lat::tools::kNonNegativeInteger);
+  app.add_option("--temperature", options.temperature, "sampling temperature (0: greedy)")
+      ->check(lat::tools::kNonNegativeNumber);
+  app.add_option("--top-k", options.top_k, "sample among the k most likely tokens (0: all)")
+      ->check(lat::tools::kNonNegativeInteger);
   app.add_option("--seed", options.seed, "sampling seed");
   app.add_option("--device", device_name, "cpu or cuda");
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = lat::tools::parse_command_line(app, argc, argv, "lat-generate"); rc >= 0) return rc;
   try {
     lat::Checkpoint ck = lat::read_checkpoint(checkpoint);
     lat::Recipe recipe = lat::Recipe::from_string(ck.recipe, checkpoint + ":/recipe");

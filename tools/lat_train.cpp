@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "tools/cli.h"
+
 #include "core/error.h"
 #include "core/log.h"
 #include "data/tokenizer.h"
@@ -51,10 +53,10 @@ int main(int argc, char** argv) {
   app.add_option("--run-dir", run_dir, "directory for metrics.jsonl, recipe.toml and checkpoints (default runs/<recipe name>)");
   app.add_option("--resume", resume, "checkpoint to resume from, or 'auto' for the newest valid one in the run directory");
   app.add_option("--stop-after", stop_after, "stop after N steps of this invocation, writing a checkpoint (resume later)")
-      ->check(CLI::PositiveNumber);
+      ->check(lat::tools::kPositiveInteger);
   app.add_flag("--print-recipe", print_recipe, "print the resolved recipe and exit");
   app.add_flag("--no-sample", no_sample, "do not print a generated sample at the end of a text run");
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = lat::tools::parse_command_line(app, argc, argv, "lat-train"); rc >= 0) return rc;
 
   std::unique_ptr<lat::trainers::Communicator> comm;
   try {

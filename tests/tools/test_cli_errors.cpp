@@ -93,6 +93,34 @@ level = "warn"
   CHECK(!std::filesystem::exists(dir / "out.h5"));
 }
 
+TEST_CASE("every tool refuses a malformed command line with one line naming the option and exit code 2") {
+  struct Case {
+    std::string command;
+    const char* must_name;
+  };
+  const Case cases[] = {
+      {tool("lat-train") + " --stop-after abc", "--stop-after: 'abc' is not a positive integer"},
+      {tool("lat-train") + " --stop-after 0", "--stop-after: '0' is not a positive integer"},
+      {tool("lat-train") + " --stop-after 1.5", "--stop-after: '1.5' is not a positive integer"},
+      {tool("lat-train") + " --no-such-option", "--no-such-option"},
+      {tool("lat-generate") + " --tokens -3 step.h5", "--tokens: '-3' is not a non-negative integer"},
+      {tool("lat-generate") + " --temperature hot step.h5", "--temperature: 'hot' is not a non-negative number"},
+      {tool("lat-generate"), "checkpoint is required"},
+      {tool("lat-export") + " step.h5", "out is required"},
+      {tool("lat-bench"), "subcommand is required"},
+      {tool("lat-bench") + " gemm-cpu --size 0", "--size: '0' is not a positive integer"},
+      {tool("lat-bench") + " attention-cpu --repeat x", "--repeat: 'x' is not a positive integer"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.command);
+    Outcome r = run_shell(c.command);
+    CAPTURE(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK(lines(r.output) == 1);
+    CHECK(r.output.find(c.must_name) != std::string::npos);
+  }
+}
+
 #ifdef LAT_HAVE_CUDA
 // `lat-bench la2 <args>` is refused with one line naming `named` and a non-zero exit. Options are parsed before
 // the device is touched, so this runs on machines without a GPU too.

@@ -18,6 +18,7 @@
 #include "core/timer.h"
 #include "kernels/lightning_attention.h"
 #include "kernels/softmax_attention.h"
+#include "tools/cli.h"
 
 namespace lat::bench {
 namespace {
@@ -111,16 +112,16 @@ void run(const AttentionCpuOptions& o) {
 Subcommand attention_cpu("attention-cpu", "tokens/s of the tiled CPU linear attention vs the quadratic form",
                          [](CLI::App& sub) {
                            auto o = std::make_shared<AttentionCpuOptions>();
-                           sub.add_option("--batch", o->batch, "batch size B");
-                           sub.add_option("--heads", o->heads, "heads H");
-                           sub.add_option("--seq", o->seq, "sequence length N");
-                           sub.add_option("--dim", o->dim, "feature and value dim m = e");
-                           sub.add_option("--block", o->block, "tile size along N");
-                           sub.add_option("--repeat", o->repeat, "timed runs (best is reported)");
+                           const CLI::Validator& positive = tools::kPositiveInteger;
+                           sub.add_option("--batch", o->batch, "batch size B")->check(positive);
+                           sub.add_option("--heads", o->heads, "heads H")->check(positive);
+                           sub.add_option("--seq", o->seq, "sequence length N")->check(positive);
+                           sub.add_option("--dim", o->dim, "feature and value dim m = e")->check(positive);
+                           sub.add_option("--block", o->block, "tile size along N")->check(positive);
+                           sub.add_option("--repeat", o->repeat, "timed runs (best is reported)")->check(positive);
                            sub.add_option("--dtype", o->dtype, "f32 or f64");
                            sub.add_flag("!--no-quadratic", o->quadratic, "skip the O(N²) reference");
                            sub.callback([o] {
-                             LAT_CHECK(o->repeat >= 1, "attention-cpu: --repeat must be at least 1, got ", o->repeat);
                              const DType dtype = parse_dtype(o->dtype);
                              if (dtype == DType::F32)
                                run<float>(*o);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench/registry.h"
+#include "tools/cli.h"
 #include "core/error.h"
 #include "core/random.h"
 #include "core/tensor.h"
@@ -85,8 +86,10 @@ void run(const GemmCpuOptions& options) {
 const Subcommand gemm_cpu("gemm-cpu", "GFLOP/s of lat's own CPU GEMM vs OpenBLAS", [](CLI::App& sub) {
   auto options = std::make_shared<GemmCpuOptions>();
   sub.add_option("--size", options->sizes, "matrix size N, repeatable (default: 512 and 2048)")
+      ->check(tools::kPositiveInteger)
       ->capture_default_str();
   sub.add_option("--repeat", options->repeat, "timed calls per backend (best is reported)")
+      ->check(tools::kPositiveInteger)
       ->capture_default_str();
   sub.add_option("--dtype", options->dtype, "f32 or f64")->capture_default_str();
   sub.add_option("--backend", options->backend, "own, openblas or both")
