@@ -16,8 +16,9 @@
 namespace lat::tools {
 
 // Accepts a whole decimal integer (or, when `integer` is false, any finite number) that is ≥ least; the error names
-// the value and `what` it should be, e.g. "'abc' is not a positive integer".
-inline CLI::Validator number_at_least(double least, bool integer, const std::string& what) {
+// the value and `what` it should be, e.g. "'abc' is not a positive integer". `tag` is what --help shows after the
+// type (INT:POSITIVE).
+inline CLI::Validator number_at_least(double least, bool integer, const std::string& what, const std::string& tag) {
   return CLI::Validator(
       [=](std::string& text) -> std::string {
         const char* begin = text.c_str();
@@ -27,11 +28,11 @@ inline CLI::Validator number_at_least(double least, bool integer, const std::str
         const bool parsed = end != begin && *end == '\0' && errno == 0 && std::isfinite(value);
         return parsed && value >= least ? std::string() : "'" + text + "' is not " + what;
       },
-      what);
+      tag);
 }
-inline const CLI::Validator kPositiveInteger = number_at_least(1, true, "a positive integer");
-inline const CLI::Validator kNonNegativeInteger = number_at_least(0, true, "a non-negative integer");
-inline const CLI::Validator kNonNegativeNumber = number_at_least(0, false, "a non-negative number");
+inline const CLI::Validator kPositiveInteger = number_at_least(1, true, "a positive integer", "POSITIVE");
+inline const CLI::Validator kNonNegativeInteger = number_at_least(0, true, "a non-negative integer", "NONNEGATIVE");
+inline const CLI::Validator kNonNegativeNumber = number_at_least(0, false, "a non-negative number", "NONNEGATIVE");
 
 // Parses argv into `app` (running any subcommand callbacks, which may throw). Returns -1 when main should go on,
 // else the exit code main should return.
