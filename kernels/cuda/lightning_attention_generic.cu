@@ -10,6 +10,19 @@
 namespace lat::kernels::cuda {
 namespace {
 
+// The m × e state S (row stride ld) from src (m × e, row-major), or zeros when src is null; and back.
+__device__ __forceinline__ void state_in(float* S, int ld, const float* src, int m, int e) {
+  for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x) S[(idx / e) * ld + idx % e] = src ? src[idx] : 0.f;
+}
+__device__ __forceinline__ void state_out(const float* S, int ld, float* dst, int m, int e) {
+  for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x) dst[idx] = S[(idx / e) * ld + idx % e];
+}
+// One token's row of an operand (len elements) into shared memory as f32.
+template <class T>
+__device__ __forceinline__ void row_in(float* dst, const T* src, int len) {
+  for (int i = threadIdx.x; i < len; i += blockDim.x) dst[i] = to_float(src[i]);
+}
+
 // Generic per-token recurrence (fp32 state, row stride odd to avoid bank conflicts; in shared memory, or in the
 // global workspace state_ws [bh][m][e | 1] when it does not fit, e.g. d = 256).
 // U_t = S(t) + k_t v_tᵀ, o_t = q_tᵀ U_t, S(t+1) = λ U_t.
@@ -24,14 +37,11 @@ __global__ void la2_generic_fwd_kernel(const T* q, const T* k, const T* v, const
   float* sq = state_ws ? gsm : S + m * ld;
   float* sk = sq + m;
   const float lam = expf(-log_decay[bh % heads]);
-  for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x)
-    S[(idx / e) * ld + idx % e] = init ? init[bh * m * e + idx] : 0.f;
+  state_in(S, ld, init ? init + bh * m * e : nullptr, m, e);
   for (int64_t t = 0; t < n; ++t) {
     const int64_t rq = (bh * n + t) * m, rv = (bh * n + t) * e;
-    for (int i = threadIdx.x; i < m; i += blockDim.x) {
-      sq[i] = to_float(q[rq + i]);
-      sk[i] = to_float(k[rq + i]);
-    }
+    row_in(sq, q + rq, m);
+    row_in(sk, k + rq, m);
     __syncthreads();
     for (int j = threadIdx.x; j < e; j += blockDim.x) {
       const float vj = to_float(v[rv + j]);
@@ -45,9 +55,7 @@ __global__ void la2_generic_fwd_kernel(const T* q, const T* k, const T* v, const
     }
     __syncthreads();
   }
-  if (final_state)
-    for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x)
-      final_state[bh * m * e + idx] = S[(idx / e) * ld + idx % e];
+  if (final_state) state_out(S, ld, final_state + bh * m * e, m, e);
 }
 
 // dq_t = U_t g_t; reverse: dU_t = q_t g_tᵀ + λ dS(t+1), dk_t = dU_t v_t, dv_t = dU_tᵀ k_t, dS(t) = dU_t.
@@ -64,15 +72,12 @@ __global__ void la2_generic_bwd_kernel(const T* q, const T* k, const T* v, const
   float* sv = sk + m;
   float* sg = sv + e;
   const float lam = expf(-log_decay[bh % heads]);
-  for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x)
-    S[(idx / e) * ld + idx % e] = init ? init[bh * m * e + idx] : 0.f;
+  state_in(S, ld, init ? init + bh * m * e : nullptr, m, e);
   for (int64_t t = 0; t < n; ++t) {
     const int64_t rq = (bh * n + t) * m, rv = (bh * n + t) * e;
-    for (int i = threadIdx.x; i < m; i += blockDim.x) sk[i] = to_float(k[rq + i]);
-    for (int j = threadIdx.x; j < e; j += blockDim.x) {
-      sv[j] = to_float(v[rv + j]);
-      sg[j] = to_float(go[rv + j]);
-    }
+    row_in(sk, k + rq, m);
+    row_in(sv, v + rv, e);
+    row_in(sg, go + rv, e);
     __syncthreads();
     for (int i = threadIdx.x; i < m; i += blockDim.x) {
       float acc = 0.f;
@@ -85,19 +90,14 @@ __global__ void la2_generic_bwd_kernel(const T* q, const T* k, const T* v, const
     }
     __syncthreads();
   }
-  for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x)
-    S[(idx / e) * ld + idx % e] = gfinal ? gfinal[bh * m * e + idx] : 0.f;
+  state_in(S, ld, gfinal ? gfinal + bh * m * e : nullptr, m, e);
   __syncthreads();
   for (int64_t t = n - 1; t >= 0; --t) {
     const int64_t rq = (bh * n + t) * m, rv = (bh * n + t) * e;
-    for (int i = threadIdx.x; i < m; i += blockDim.x) {
-      sq[i] = to_float(q[rq + i]);
-      sk[i] = to_float(k[rq + i]);
-    }
-    for (int j = threadIdx.x; j < e; j += blockDim.x) {
-      sv[j] = to_float(v[rv + j]);
-      sg[j] = to_float(go[rv + j]);
-    }
+    row_in(sq, q + rq, m);
+    row_in(sk, k + rq, m);
+    row_in(sv, v + rv, e);
+    row_in(sg, go + rv, e);
     __syncthreads();
     for (int i = threadIdx.x; i < m; i += blockDim.x) {
       float acc = 0.f;
@@ -116,8 +116,7 @@ __global__ void la2_generic_bwd_kernel(const T* q, const T* k, const T* v, const
     }
     __syncthreads();
   }
-  if (ginit)
-    for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x) ginit[bh * m * e + idx] = S[(idx / e) * ld + idx % e];
+  if (ginit) state_out(S, ld, ginit + bh * m * e, m, e);
 }
 
 constexpr size_t kGenericSmemLimit = 220 * 1024;

@@ -141,8 +141,10 @@ TEST_CASE("lat-bench la2 refuses a --shape that is not BxHxN with one line and a
 }
 
 TEST_CASE("lat-bench la2 refuses a --flat-tokens that does not split into N = 1K ... 128K, before any measuring") {
-  for (const std::string tokens : {"0", "-131072", "1000000"})
-    check_la2_refuses("--flat-tokens=" + tokens, "--flat-tokens " + tokens + " is not");
+  for (const std::string tokens : {"0", "-131072", "abc", "1.5"})
+    check_la2_refuses("--flat-tokens=" + tokens, "--flat-tokens: '" + tokens + "' is not a positive integer");
+  check_la2_refuses("--flat-tokens=1000000", "--flat-tokens 1000000 is not a positive multiple of 131072");
+  check_la2_refuses("--repeat=x", "--repeat: 'x' is not a positive integer");
 }
 #endif
 

@@ -24,6 +24,7 @@
 #include "core/tensor.h"
 #include "kernels/cuda/lightning_attention_state.cuh"
 #include "kernels/lightning_attention.h"
+#include "tools/cli.h"
 
 namespace lat::bench {
 namespace {
@@ -235,10 +236,13 @@ struct Options {
 const Subcommand la2("la2", "Lightning Attention-2 CUDA forward / forward+backward against the HBM floor",
                      [](CLI::App& sub) {
                        auto opt = std::make_shared<Options>();
-                       sub.add_option("--repeat", opt->repeat, "timed runs (median)")->check(CLI::Range(1, 10000));
+                       sub.add_option("--repeat", opt->repeat, "timed runs (median)")
+                           ->check(tools::kPositiveInteger)
+                           ->check(CLI::Range(1, 10000));
                        sub.add_flag("!--no-flat", opt->flat, "skip the time-per-token sweep");
                        sub.add_option("--flat-tokens", opt->flat_tokens,
-                                      "B·H·N of the time-per-token sweep (a multiple of 131072; default 4194304)");
+                                      "B·H·N of the time-per-token sweep (a multiple of 131072; default 4194304)")
+                           ->check(tools::kPositiveInteger);
                        sub.add_option("--shape", opt->shapes, "measure only these BxHxN shapes (repeatable)");
                        sub.callback([opt] {
                          if (opt->shapes.empty()) run(opt->repeat, opt->flat, opt->flat_tokens);
