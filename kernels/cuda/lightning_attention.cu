@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/lightning_attention_state.cuh"
+#include "kernels/cuda/lightning_attention_sweep.cuh"
 #include "kernels/cuda/lightning_attention_wgmma.cuh"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/pointwise.cuh"
@@ -62,44 +63,17 @@ struct ModeTraits<kBwdKV> {
   static constexpr int kTensors = 4, kStages = 2, kScores = 2, kKey = 1, kVal = 2;
 };
 
-// One operand in device memory: element strides of batch, head and token (the feature dimension is contiguous).
-// Operands are bf16; results bf16 or f32 (the kernel's OutT).
-struct Strided {
-  void* p;
-  int64_t sb, sh, st;
-  template <class T = bf16>
-  __device__ __forceinline__ T* head(int64_t bh, int heads) const {
-    return static_cast<T*>(p) + (bh / heads) * sb + (bh % heads) * sh;
-  }
-};
-Strided strided(const La2View& v) { return {v.data, v.batch_stride, v.head_stride, v.token_stride}; }
 
-struct TileParams {
-  Strided t[4];  // operand tensors in the mode's order (see above)
-  Strided out0;  // o' (kFwd) or dv (kBwdKV)
-  Strided out1;  // dk (kBwdKV)
-  const float* log_decay;
-  int heads;
-  int64_t n;
-  int seg_blocks;  // tiles per segment
-  int nseg;
-  const float* start;  // see start_mode
-  int start_mode;      // 0 zeros, 1 start[bh] (d×d), 2 start[bh] transposed, 3 start[bh·slots + seg·step],
-                       // 4 start[bh·slots + seg·step] transposed
-  int start_slots, start_step;
-  const float* start_z;  // kAug* with start_mode 3: z entering every slot, [bh][slots][d]
-  float* final_state;  // [bh][d][d], written by the last segment (nullable)
+// The tile kernel's parameters: the sweep (operands bf16; results bf16 or f32, the kernel's OutT) and what only
+// this kernel reads.
+struct TileParams : La2Sweep {
+  const float* start_z;   // kAug* with start_mode 3: z entering every slot, [bh][slots][d]
   int reverse;
   int shift;
-  int mapped[4];        // operand w gets the kernel's feature map in shared memory, as its tile lands
-  Strided raw0, raw1;   // pre-map inputs whose map derivative scales out0 / out1 (p null: none)
   const float* row_bias;  // c_t, [bh][n] f32 (kAugDq, kAugDkv)
   float* den;             // den_t + eps, [bh][n] f32 (kAugFwd)
   float eps;
-  int64_t pos_offset;   // positional maps (F = kCosineFeature): absolute position of global row 0,
-  float pos_scale;      // π/(2M),
-  int pos_cos;          // and cos (else sin) as the weight
-  int accumulate;       // add the results to what out0 / out1 hold (cosFormer's second core)
+  int pos_cos;            // positional maps (F = kCosineFeature): cos (else sin) as the weight
 };
 
 constexpr int kPowTable = 80;  // λ^x for x ∈ [0, kBlk + 1]
@@ -123,7 +97,7 @@ __device__ __forceinline__ uint32_t split_bf16x2(float x, float y, int part) {
   return pack_bf16(x - hf.x, y - hf.y);
 }
 
-// F: the feature map (La2Feature code) of the operands p.mapped and of the chain rule through p.raw0/raw1; the
+// F: the feature map (La2Feature code) of the operands p.mapped and of the chain rule through p.raw[0] / p.raw[1]; the
 // identity kernels (F = 0) compile none of it. OutT: the results' type (bf16, or f32 so that partial gradients
 // are summed before they are rounded). AUG: the normalised form (Aug above).
 template <int D, int NW, int M, int F, class OutT, int AUG>
@@ -159,7 +133,7 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   auto tile = [&](int stage, int which) { return sT + (stage * NT + which) * TILE; };
   const bf16* src[NT];
 #pragma unroll
-  for (int w = 0; w < NT; ++w) src[w] = p.t[w].head(bh, p.heads);
+  for (int w = 0; w < NT; ++w) src[w] = head_rows(p.in[w], bh, p.heads);
   // Each thread loads the 16-byte chunk at column c0 of rows r0, r0 + RSTEP, ... of every operand's tile.
   constexpr int CH = D / 8, RSTEP = THREADS / CH, RPT = kBlk / RSTEP;
   static_assert(THREADS % CH == 0 && kBlk % RSTEP == 0, "tile loads: whole rows per pass");
@@ -169,8 +143,8 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
     const int64_t row0 = p.reverse ? n - 1 - t0 : t0;
 #pragma unroll
     for (int w = 0; w < NT; ++w) {
-      const int64_t step = (p.reverse ? -RSTEP : RSTEP) * p.t[w].st;
-      const bf16* g = src[w] + row0 * p.t[w].st + c0;
+      const int64_t step = (p.reverse ? -RSTEP : RSTEP) * p.in[w].token_stride;
+      const bf16* g = src[w] + row0 * p.in[w].token_stride + c0;
 #pragma unroll
       for (int i = 0; i < RPT; ++i) {
         const bool ok = t0 + i * RSTEP < te;
@@ -371,14 +345,14 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   static_assert(ONT % 2 == 0, "output tile: even number of 8-column tiles");
   const int orow0 = (warp % OWR) * 16 * OMT, oc0 = (warp / OWR) * OC;
   // Result rows of this (batch, head).
-  OutT* const out_base[2] = {p.out0.p ? p.out0.head<OutT>(bh, p.heads) : nullptr,
-                             p.out1.p ? p.out1.head<OutT>(bh, p.heads) : nullptr};
-  const int64_t out_st[2] = {p.out0.st, p.out1.st};
+  OutT* const out_base[2] = {p.out[0].data ? head_rows<OutT>(p.out[0], bh, p.heads) : nullptr,
+                             p.out[1].data ? head_rows<OutT>(p.out[1], bh, p.heads) : nullptr};
+  const int64_t out_st[2] = {p.out[0].token_stride, p.out[1].token_stride};
   // With a feature map, the chain rule scales one result (kFwd: out0 = dq; kBwdKV: out1 = dk) by F'(raw) at the
   // raw operand's values for this thread's output positions, fetched at the start of the tile (registers).
   constexpr int CHAIN = M == kBwdKV ? 1 : 0;
-  const Strided& raw = CHAIN == 1 ? p.raw1 : p.raw0;
-  const bf16* const raw_base = F != 0 && raw.p ? raw.head(bh, p.heads) : nullptr;
+  const La2View& raw = p.raw[CHAIN];
+  const bf16* const raw_base = F != 0 && raw.data ? head_rows(raw, bh, p.heads) : nullptr;
   // This thread's output positions of tile t0 (rows orow0 + mt·16 + g + hh·8, column pairs oc0 + nt·8 + 2·t4) of a
   // result-shaped tensor (token stride st), read into registers as two-element units U (zero past the end).
   auto fetch_outputs = [&](auto& dst, const auto* base, int64_t st, int64_t t0) {
@@ -575,7 +549,7 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
     const int64_t t0 = tb + static_cast<int64_t>(b) * kBlk;
     const int nb = static_cast<int>(te - t0 < kBlk ? te - t0 : kBlk);
     if constexpr (F != 0)
-      if (raw_base != nullptr) fetch_outputs(chain_raw, raw_base, raw.st, t0);  // consumed at the end of phase 2
+      if (raw_base != nullptr) fetch_outputs(chain_raw, raw_base, raw.token_stride, t0);  // consumed at the end of phase 2
 
     // Phase 1: scores.
     const float* cv = sC + stg * kBlk;
@@ -727,7 +701,7 @@ __global__ void la2_prefix_kernel(float* ws, int rows, int cols, const float* in
 // channel pairs × row groups; each group runs its rows' recurrence with step λ^groups, then the groups are
 // summed in shared memory.
 constexpr int kKeySumSplit = 8;
-__global__ void __launch_bounds__(256) la2_key_sum_kernel(Strided x, const float* row_weight, const float* log_decay,
+__global__ void __launch_bounds__(256) la2_key_sum_kernel(La2View x, const float* row_weight, const float* log_decay,
                                                           int heads, int64_t n, int slot_len, int reverse, int shift,
                                                           int d, float* part_out) {
   __shared__ float part[256 * 2];
@@ -738,14 +712,14 @@ __global__ void __launch_bounds__(256) la2_key_sum_kernel(Strided x, const float
   const int pair = tid % pairs, grp = tid / pairs;
   const float s = log_decay[bh % heads];
   const float step = decay_pow(s, groups);
-  const bf16* base = x.head(bh, heads) + 2 * pair;
+  const bf16* base = head_rows(x, bh, heads) + 2 * pair;
   const float* w = row_weight != nullptr ? row_weight + bh * n : nullptr;
   const int64_t t0 = static_cast<int64_t>(slot) * slot_len + static_cast<int64_t>(piece) * piece_len;
   float a0 = 0.f, a1 = 0.f;
 #pragma unroll 8
   for (int r = grp; r < piece_len; r += groups) {
     const int64_t t = t0 + r, row = reverse ? n - 1 - t : t;
-    const float2 v = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(base + row * x.st));
+    const float2 v = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(base + row * x.token_stride));
     const float wr = w != nullptr ? w[row] : 1.f;
     a0 = step * a0 + wr * v.x;
     a1 = step * a1 + wr * v.y;
@@ -775,14 +749,14 @@ __global__ void la2_key_sum_combine_kernel(const float* part, const float* log_d
 // The normalised output does not change when q_t is scaled (up to eps), so the exact gradient satisfies
 // dq_t·q_t = −eps·c_t. Its dQ sweep sums terms that cancel along the mean key direction, and their bf16 rounding
 // leaves an error mostly along q_t (positive features); this projection restores the identity. One warp per row.
-__global__ void la2_restore_scale_invariance_kernel(Strided dq, Strided q, const float* row_bias, float eps, int heads,
+__global__ void la2_restore_scale_invariance_kernel(La2View dq, La2View q, const float* row_bias, float eps, int heads,
                                                     int64_t n, int d, int64_t rows) {
   const int64_t row = blockIdx.x * static_cast<int64_t>(blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= rows) return;
   const int64_t bh = row / n, t = row % n;
-  float* g = dq.head<float>(bh, heads) + t * dq.st;
-  const bf16* x = q.head(bh, heads) + t * q.st;
+  float* g = head_rows<float>(dq, bh, heads) + t * dq.token_stride;
+  const bf16* x = head_rows(q, bh, heads) + t * q.token_stride;
   float gx = 0.f, xx = 0.f;
   for (int c = lane; c < d; c += 32) {
     const float xc = __bfloat162float(x[c]);
@@ -882,8 +856,8 @@ void launch_tile(const TileParams& p, La2Feature feature, bool f32_results, int 
 // `entering` already holds the slot states (the forward's, transposed, for the backward's dQ sweep).
 struct SweepArgs {
   int mode;
-  Strided t[4];
-  Strided o0, o1;
+  La2View t[4];
+  La2View o0, o1;
   const float* log_decay;
   int64_t heads, bh, n;
   const float* init;
@@ -896,7 +870,7 @@ struct SweepArgs {
   bool f32_results;       // o0, o1 hold f32 (else bf16)
   La2Feature feature;     // the map of the operands flagged in `mapped` and of the chain rule through raw0/raw1
   int mapped[4];
-  Strided raw0, raw1;
+  La2View raw0, raw1;
   int aug;               // Aug: the normalised form's sweep
   const float* row_bias;
   float* den;
@@ -905,7 +879,6 @@ struct SweepArgs {
   bool accumulate;                       // add into o0, o1
 };
 
-La2View view(const Strided& s) { return {s.p, s.sb, s.sh, s.st}; }
 
 // The wgmma kernels (lightning_attention_wgmma.cuh) take the sweeps with bf16 results and no normalisation: the
 // forward, the backward's dQ sweep and its reverse dK/dV sweep, with or without a pointwise or cosFormer feature
@@ -921,53 +894,51 @@ bool wgmma_covers(const SweepArgs& a) {
   if (!enabled || a.n <= 0 || !(forward_order || dkdv) || a.aug != kAugNone || a.f32_results) return false;
   const int operands = dkdv ? 4 : 3;
   for (int i = 0; i < operands; ++i)
-    if (!la2_view_supported(view(a.t[i]))) return false;
-  return la2_view_supported(view(a.o0)) && (!dkdv || la2_view_supported(view(a.o1)));
+    if (!la2_view_supported(a.t[i])) return false;
+  return la2_view_supported(a.o0) && (!dkdv || la2_view_supported(a.o1));
 }
 
 template <int D, int NW>
 void run_sweep(const SweepArgs& a) {
   const SegPlan plan = plan_segments(a.bh, a.n);
-  TileParams p{};
-  for (int i = 0; i < 4; ++i) p.t[i] = a.t[i];
-  p.out0 = a.o0;
-  p.out1 = a.o1;
-  p.log_decay = a.log_decay;
-  p.heads = static_cast<int>(a.heads);
-  p.n = a.n;
-  p.seg_blocks = plan.seg_blocks;
-  p.nseg = plan.nseg;
-  p.final_state = a.final_state;
-  p.reverse = a.reverse ? 1 : 0;
-  p.shift = a.shift;
-  for (int i = 0; i < 4; ++i) p.mapped[i] = a.mapped[i];
-  p.raw0 = a.raw0;
-  p.raw1 = a.raw1;
-  p.row_bias = a.row_bias;
-  p.den = a.den;
-  p.eps = a.eps;
+  La2Sweep s;
+  for (int i = 0; i < 4; ++i) {
+    s.in[i] = a.t[i];
+    s.mapped[i] = a.mapped[i] != 0;
+  }
+  s.out[0] = a.o0;
+  s.out[1] = a.o1;
+  s.log_decay = a.log_decay;
+  s.heads = static_cast<int>(a.heads);
+  s.bh = a.bh;
+  s.n = a.n;
+  s.seg_blocks = plan.seg_blocks;
+  s.nseg = plan.nseg;
+  s.final_state = a.final_state;
+  s.feature = a.feature;
+  s.raw[0] = a.raw0;
+  s.raw[1] = a.raw1;
   const bool positional = a.feature == La2Feature::CosSin || a.feature == La2Feature::CosCos;
-  p.pos_offset = a.position_offset;
-  p.pos_scale = positional ? static_cast<float>(3.14159265358979323846 / (2.0 * static_cast<double>(a.max_context)))
+  s.pos_offset = a.position_offset;
+  s.pos_scale = positional ? static_cast<float>(3.14159265358979323846 / (2.0 * static_cast<double>(a.max_context)))
                            : 0.0f;
-  p.pos_cos = a.feature == La2Feature::CosCos ? 1 : 0;
-  p.accumulate = a.accumulate ? 1 : 0;
+  s.accumulate = a.accumulate;
+  const float* start_z = nullptr;  // the normalised form's z entering every slot (tile kernel)
   if (plan.nseg > 1 && a.entering != nullptr) {
-    p.start = a.entering;
-    p.start_mode = 4;
-    p.start_slots = plan.nslots();
-    p.start_step = plan.sub;
+    s.start = a.entering;
+    s.start_mode = 4;
+    s.start_slots = plan.nslots();
+    s.start_step = plan.sub;
   } else if (plan.nseg > 1) {
     LAT_CHECK(a.ws != nullptr, "lightning_attention (CUDA): segmented sweep needs a workspace");
     // Local states of every slot but the last (kernels/cuda/lightning_attention_state.cu), then the prefix.
     const int key = a.mode == kFwd ? ModeTraits<kFwd>::kKey : ModeTraits<kBwdKV>::kKey;
     const int val = a.mode == kFwd ? ModeTraits<kFwd>::kVal : ModeTraits<kBwdKV>::kVal;
-    const Strided& kt = a.t[key];
-    const Strided& vt = a.t[val];
-    la2_state_pass(D, view(kt), view(vt),
-                   a.log_decay, static_cast<int>(a.heads), a.bh, a.n, plan.sub_blocks * kBlk, plan.nslots() - 1,
-                   plan.nslots(), a.reverse, a.shift, a.ws,
-                   {a.feature, a.mapped[key] != 0, a.mapped[val] != 0, p.pos_offset, p.pos_scale});
+    const La2View& kt = a.t[key];
+    const La2View& vt = a.t[val];
+    la2_state_pass(D, kt, vt, a.log_decay, static_cast<int>(a.heads), a.bh, a.n, plan.sub_blocks * kBlk,
+                   plan.nslots() - 1, plan.nslots(), a.reverse, a.shift, a.ws,
+                   {a.feature, a.mapped[key] != 0, a.mapped[val] != 0, s.pos_offset, s.pos_scale});
     const int threads = 256, gx = (D * D + threads - 1) / threads, slot_len = plan.sub_blocks * kBlk;
     const int sld = a.aug == kAugNone ? D : D + 1;  // the initial state's row stride ([d, d + 1] with z: kAug*)
     la2_prefix_kernel<<<dim3(gx, static_cast<unsigned>(a.bh)), threads, 0, ::lat::cuda::stream()>>>(
@@ -979,7 +950,7 @@ void run_sweep(const SweepArgs& a) {
       // operand's in the dQ sweep), weighted by c in the dK/dV sweep; then their prefix from the initial z.
       float* ws_z = a.ws + a.bh * plan.nslots() * D * D;
       float* ws_part = ws_z + a.bh * plan.nslots() * D;
-      const Strided& x = a.aug == kAugDq ? vt : kt;
+      const La2View& x = a.aug == kAugDq ? vt : kt;
       const dim3 slots(static_cast<unsigned>(plan.nslots() - 1), static_cast<unsigned>(a.bh));
       la2_key_sum_kernel<<<dim3(slots.x, slots.y, kKeySumSplit), 256, 0, ::lat::cuda::stream()>>>(
           x, a.aug == kAugDkv ? a.row_bias : nullptr, a.log_decay, static_cast<int>(a.heads), a.n, slot_len,
@@ -992,41 +963,31 @@ void run_sweep(const SweepArgs& a) {
           ws_z, D, 1, a.init != nullptr ? a.init + D : nullptr, static_cast<int64_t>(D) * sld, sld, 0, plan.nslots(),
           slot_len, a.log_decay, static_cast<int>(a.heads));
       LAT_CUDA_CHECK_LAUNCH();
-      p.start_z = ws_z;
+      start_z = ws_z;
     }
-    p.start = a.ws;
-    p.start_mode = 3;
-    p.start_slots = plan.nslots();
-    p.start_step = plan.sub;
+    s.start = a.ws;
+    s.start_mode = 3;
+    s.start_slots = plan.nslots();
+    s.start_step = plan.sub;
   } else {
-    p.start = a.init;
-    p.start_mode = a.init == nullptr ? 0 : (a.init_transposed ? 2 : 1);
+    s.start = a.init;
+    s.start_mode = a.init == nullptr ? 0 : (a.init_transposed ? 2 : 1);
   }
   if (D == 128 && wgmma_covers(a)) {
-    La2WgmmaSweep w{};
+    La2WgmmaSweep w;
+    static_cast<La2Sweep&>(w) = s;
     w.backward_kv = a.mode == kBwdKV;
-    for (int i = 0; i < 4; ++i) w.in[i] = view(a.t[i]);
-    w.out[0] = view(a.o0);
-    w.out[1] = view(a.o1);
-    w.log_decay = a.log_decay;
-    w.heads = static_cast<int>(a.heads);
-    w.bh = a.bh;
-    w.n = a.n;
-    w.seg_blocks = plan.seg_blocks;
-    w.nseg = plan.nseg;
-    w.start = p.start;
-    w.start_mode = p.start_mode;
-    w.start_slots = p.start_slots;
-    w.start_step = p.start_step;
-    w.final_state = a.final_state;
-    w.feature = a.feature;
-    for (int i = 0; i < 4; ++i) w.mapped[i] = a.mapped[i] != 0;
-    w.raw = view(a.mode == kBwdKV ? a.raw1 : a.raw0);
-    w.pos_offset = p.pos_offset;
-    w.pos_scale = p.pos_scale;
-    w.accumulate = a.accumulate;
     return la2_wgmma_sweep(w);
   }
+  TileParams p{};
+  static_cast<La2Sweep&>(p) = s;
+  p.start_z = start_z;
+  p.reverse = a.reverse ? 1 : 0;
+  p.shift = a.shift;
+  p.row_bias = a.row_bias;
+  p.den = a.den;
+  p.eps = a.eps;
+  p.pos_cos = a.feature == La2Feature::CosCos ? 1 : 0;
   if (a.mode == kFwd) launch_tile<D, NW, kFwd>(p, a.feature, a.f32_results, a.aug, plan.nseg, a.bh);
   else launch_tile<D, NW, kBwdKV>(p, a.feature, a.f32_results, a.aug, plan.nseg, a.bh);
 }
@@ -1080,10 +1041,10 @@ SweepArgs sweep_of(int mode, const float* log_decay, int64_t batch, int64_t head
 void la2_forward_bf16(const La2Forward& f) {
   SweepArgs a = sweep_of(kFwd, f.log_decay, f.batch, f.heads, f.n, f.feature, f.f32_results, f.workspace,
                          f.max_context, f.position_offset, f.accumulate);
-  a.t[0] = strided(f.q);
-  a.t[1] = strided(f.k);
-  a.t[2] = strided(f.v);
-  a.o0 = strided(f.o);
+  a.t[0] = f.q;
+  a.t[1] = f.k;
+  a.t[2] = f.v;
+  a.o0 = f.o;
   a.init = f.initial_state;
   a.final_state = f.final_state;
   a.mapped[0] = a.mapped[1] = 1;  // φ(q), φ(k)
@@ -1100,15 +1061,15 @@ void la2_backward_bf16(const La2Backward& g) {
   // this sweep's entering states).
   SweepArgs a = sweep_of(kFwd, g.log_decay, g.batch, g.heads, g.n, g.feature, g.f32_results, g.workspace,
                          g.max_context, g.position_offset, g.accumulate);
-  a.t[0] = strided(g.grad_out);
-  a.t[1] = strided(g.v);
-  a.t[2] = strided(g.k);
-  a.o0 = strided(g.grad_q);
+  a.t[0] = g.grad_out;
+  a.t[1] = g.v;
+  a.t[2] = g.k;
+  a.o0 = g.grad_q;
   a.init = g.initial_state;
   a.init_transposed = true;
   a.entering = g.forward_states;
   a.mapped[2] = 1;        // φ(k)
-  a.raw0 = strided(g.q);  // dq = dφ(q) ⊙ φ'(q)
+  a.raw0 = g.q;  // dq = dφ(q) ⊙ φ'(q)
   const bool normalized = g.row_bias != nullptr;
   LAT_CHECK(!normalized || g.forward_states == nullptr,
             "lightning_attention (CUDA): the normalised form's backward takes no forward segment states");
@@ -1121,7 +1082,7 @@ void la2_backward_bf16(const La2Backward& g) {
     const int64_t rows = g.batch * g.heads * g.n;
     const int threads = 256, per_block = threads / 32;
     la2_restore_scale_invariance_kernel<<<static_cast<unsigned>((rows + per_block - 1) / per_block), threads, 0,
-                                          ::lat::cuda::stream()>>>(strided(g.grad_q), strided(g.q), g.row_bias, g.eps,
+                                          ::lat::cuda::stream()>>>(g.grad_q, g.q, g.row_bias, g.eps,
                                                                    static_cast<int>(g.heads), g.n,
                                                                    static_cast<int>(g.d), rows);
     LAT_CUDA_CHECK_LAUNCH();
@@ -1129,18 +1090,18 @@ void la2_backward_bf16(const La2Backward& g) {
   // dV and dK in one reverse sweep with S' = D (shift 1); its final state is d(initial state).
   SweepArgs b = sweep_of(kBwdKV, g.log_decay, g.batch, g.heads, g.n, g.feature, g.f32_results, g.workspace,
                          g.max_context, g.position_offset, g.accumulate);
-  b.t[0] = strided(g.k);
-  b.t[1] = strided(g.q);
-  b.t[2] = strided(g.grad_out);
-  b.t[3] = strided(g.v);
-  b.o0 = strided(g.grad_v);
-  b.o1 = strided(g.grad_k);
+  b.t[0] = g.k;
+  b.t[1] = g.q;
+  b.t[2] = g.grad_out;
+  b.t[3] = g.v;
+  b.o0 = g.grad_v;
+  b.o1 = g.grad_k;
   b.init = g.grad_final_state;
   b.final_state = g.grad_initial_state;
   b.reverse = true;
   b.shift = 1;
   b.mapped[0] = b.mapped[1] = 1;  // φ(k), φ(q)
-  b.raw1 = strided(g.k);          // dk = dφ(k) ⊙ φ'(k)
+  b.raw1 = g.k;          // dk = dφ(k) ⊙ φ'(k)
   if (normalized) {
     b.aug = kAugDkv;
     b.row_bias = g.row_bias;

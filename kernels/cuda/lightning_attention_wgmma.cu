@@ -296,9 +296,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int head = static_cast<int>(bh % p.heads), batch = static_cast<int>(bh / p.heads);
   const int rho0 = warp * 16 + g, rho1 = rho0 + 8;
   const int sr0 = sweep_row(rho0), sr1 = sweep_row(rho1);
-  auto head_of = [&](const La2View& o) {
-    return static_cast<__nv_bfloat16*>(o.data) + (bh / p.heads) * o.batch_stride + (bh % p.heads) * o.head_stride;
-  };
+  auto head_of = [&](const La2View& o) { return head_rows(o, bh, p.heads); };
   // The 16 column pairs of this thread's two rows (hh) of a result-shaped bf16 tensor (zeros for padding rows).
   auto fetch_rows = [&](uint32_t (&dst)[2][16], const __nv_bfloat16* rows, int64_t st, int64_t t0, int nb) {
 #pragma unroll
@@ -325,9 +323,9 @@ __global__ void __launch_bounds__(kThreads, 1)
       // operand of the chain rule, and the result being added to.
       uint32_t chain_raw[F != 0 ? 2 : 1][16];
       uint32_t prev[kAccumulate ? 2 : 1][16];
-      const bool chain = F != 0 && which == kChain && p.raw.data != nullptr;
+      const bool chain = F != 0 && which == kChain && p.raw[kChain].data != nullptr;
       if constexpr (F != 0) {
-        if (chain) fetch_rows(chain_raw, head_of(p.raw), p.raw.token_stride, t0, nb);
+        if (chain) fetch_rows(chain_raw, head_of(p.raw[kChain]), p.raw[kChain].token_stride, t0, nb);
       }
       // A full tile is staged in shared memory and leaves by TMA (below); cosFormer's second core then adds
       // into the first core's results with a TMA reduce-add instead of reading them back here.
@@ -530,7 +528,7 @@ void la2_wgmma_sweep(const La2WgmmaSweep& a) {
   La2WgmmaSweep& k = p.sweep;
   if (k.start == nullptr) k.start_mode = 0;
   for (int w = 0; w < 4; ++w) k.mapped[w] = k.feature != La2Feature::Identity && w < nt && a.mapped[w];
-  if (k.feature == La2Feature::Identity) k.raw = La2View{};
+  if (k.feature == La2Feature::Identity) k.raw[0] = k.raw[1] = La2View{};
   if (a.backward_kv) launch_wgmma_sweep<kBackwardKV>(maps, p, a.feature, a.nseg, a.bh);
   else launch_wgmma_sweep<kForward>(maps, p, a.feature, a.nseg, a.bh);
 }
