@@ -63,7 +63,6 @@ struct ModeTraits<kBwdKV> {
   static constexpr int kTensors = 4, kStages = 2, kScores = 2, kKey = 1, kVal = 2;
 };
 
-
 // The tile kernel's parameters: the sweep (operands bf16; results bf16 or f32, the kernel's OutT) and what only
 // this kernel reads.
 struct TileParams : La2Sweep {
@@ -97,8 +96,8 @@ __device__ __forceinline__ uint32_t split_bf16x2(float x, float y, int part) {
   return pack_bf16(x - hf.x, y - hf.y);
 }
 
-// F: the feature map (La2Feature code) of the operands p.mapped and of the chain rule through p.raw[0] / p.raw[1]; the
-// identity kernels (F = 0) compile none of it. OutT: the results' type (bf16, or f32 so that partial gradients
+// F: the feature map (La2Feature code) of the operands p.mapped and of the chain rule through p.raw[0] / p.raw[1];
+// the identity kernels (F = 0) compile none of it. OutT: the results' type (bf16, or f32 so that partial gradients
 // are summed before they are rounded). AUG: the normalised form (Aug above).
 template <int D, int NW, int M, int F, class OutT, int AUG>
 __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p) {
@@ -549,7 +548,8 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
     const int64_t t0 = tb + static_cast<int64_t>(b) * kBlk;
     const int nb = static_cast<int>(te - t0 < kBlk ? te - t0 : kBlk);
     if constexpr (F != 0)
-      if (raw_base != nullptr) fetch_outputs(chain_raw, raw_base, raw.token_stride, t0);  // consumed at the end of phase 2
+      if (raw_base != nullptr)  // consumed at the end of phase 2
+        fetch_outputs(chain_raw, raw_base, raw.token_stride, t0);
 
     // Phase 1: scores.
     const float* cv = sC + stg * kBlk;
@@ -879,7 +879,6 @@ struct SweepArgs {
   bool accumulate;                       // add into o0, o1
 };
 
-
 // The wgmma kernels (lightning_attention_wgmma.cuh) take the sweeps with bf16 results and no normalisation: the
 // forward, the backward's dQ sweep and its reverse dK/dV sweep, with or without a pointwise or cosFormer feature
 // map. LAT_LA2_WGMMA=0 turns them off (measurement: the mma.sync tile kernel in the same binary).
@@ -1069,7 +1068,7 @@ void la2_backward_bf16(const La2Backward& g) {
   a.init_transposed = true;
   a.entering = g.forward_states;
   a.mapped[2] = 1;        // φ(k)
-  a.raw0 = g.q;  // dq = dφ(q) ⊙ φ'(q)
+  a.raw0 = g.q;           // dq = dφ(q) ⊙ φ'(q)
   const bool normalized = g.row_bias != nullptr;
   LAT_CHECK(!normalized || g.forward_states == nullptr,
             "lightning_attention (CUDA): the normalised form's backward takes no forward segment states");
@@ -1101,7 +1100,7 @@ void la2_backward_bf16(const La2Backward& g) {
   b.reverse = true;
   b.shift = 1;
   b.mapped[0] = b.mapped[1] = 1;  // φ(k), φ(q)
-  b.raw1 = g.k;          // dk = dφ(k) ⊙ φ'(k)
+  b.raw1 = g.k;                   // dk = dφ(k) ⊙ φ'(k)
   if (normalized) {
     b.aug = kAugDkv;
     b.row_bias = g.row_bias;

@@ -29,8 +29,6 @@
 namespace lat::bench {
 namespace {
 
-
-
 // What one call computes: the core (SPEC §4), the normalised form (o = num / den in f32, positive q and k), or
 // cosFormer's map fused into the core (two d × d cores).
 enum class Form { Core, Normalized, Cosine };
