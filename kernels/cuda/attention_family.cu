@@ -1,8 +1,9 @@
 // Attention-family kernels (see attention_family.cuh). The pointwise maps use grid-stride scalar loops (they
-// are a small share of a step); FAVOR+ tiles rows through shared memory; the softmax baseline is a simple
-// fp32 flash-style kernel on CUDA cores (64×64 tiles, 256 threads, each thread a 4×4 interleaved sub-tile):
-// forward with online softmax, backward as two deterministic kernels (dK/dV per key tile, dQ per query tile),
-// both recomputing P from the saved logsumexp. Tensor cores are the next step (docs/perf/attention_cuda.md).
+// are a small share of a step); FAVOR+ tiles rows through shared memory. The softmax baseline runs on tensor
+// cores for bf16 with d = e ∈ {64, 128} (softmax_attention_mma.cu); every other case takes the fp32 flash-style
+// kernel here, on CUDA cores (64×64 tiles, 256 threads, each thread a 4×4 interleaved sub-tile): forward with
+// online softmax, backward as two deterministic kernels (dK/dV per key tile, dQ per query tile), both
+// recomputing P from the saved logsumexp.
 #include <cmath>
 #include <cfloat>
 #include <type_traits>
@@ -10,6 +11,7 @@
 #include "kernels/cuda/attention_family.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/pointwise.cuh"
+#include "kernels/cuda/softmax_attention_mma.cuh"
 
 namespace lat::kernels::cuda {
 namespace {
@@ -722,6 +724,10 @@ void softmax_attention_forward(const void* q, const void* k, const void* v, void
                                int64_t bh, int64_t nq, int64_t nk, int64_t d, int64_t e, float scale) {
   if (bh <= 0 || nq <= 0) return;
   LAT_CHECK(bh <= 65535, "softmax_attention: CUDA kernel supports batch·heads ≤ 65535, got ", bh);
+  if (softmax_attention_mma_applies(dtype, d, e)) {
+    softmax_attention_mma_forward(q, k, v, out, lse, bh, nq, nk, d, scale);
+    return;
+  }
   dispatch_float_bf16("softmax_attention", dtype, [&](auto tag) {
     using T = decltype(tag);
     with_head_capacity("softmax_attention", d, e, [&](auto cap) {
@@ -751,6 +757,10 @@ void softmax_attention_backward(const void* q, const void* k, const void* v, con
                               lat::cuda::stream()>>>(static_cast<const T*>(dout), static_cast<const T*>(out),
                                                      delta.as<float>(), bh * nq, static_cast<int>(e));
       LAT_CUDA_CHECK_LAUNCH();
+    }
+    if (softmax_attention_mma_applies(dtype, d, e)) {
+      softmax_attention_mma_backward(q, k, v, lse, delta.as<float>(), dout, dq, dk, dv, bh, nq, nk, d, scale);
+      return;
     }
     with_head_capacity("softmax_attention backward", d, e, [&](auto cap) {
       constexpr int DM = decltype(cap)::value;

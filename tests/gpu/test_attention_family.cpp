@@ -122,37 +122,55 @@ TEST_CASE("head RMSNorm on CUDA equals the CPU op (fp32 statistics)") {
   }
 }
 
+namespace {
+
+struct SoftmaxCase {
+  int64_t B, H, nq, nk, d, e;
+};
+
+// Forward (out, logsumexp) and backward (dq, dk, dv) of one shape against the CPU op in f64.
+void check_softmax_attention(DType dt, const SoftmaxCase& c) {
+  Tensor q = random_device(Shape{c.B, c.H, c.nq, c.d}, dt, 20, -2, 2);
+  Tensor kk = random_device(Shape{c.B, c.H, c.nk, c.d}, dt, 21, -2, 2);
+  Tensor v = random_device(Shape{c.B, c.H, c.nk, c.e}, dt, 22);
+  Tensor go = random_device(Shape{c.B, c.H, c.nq, c.e}, dt, 23);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
+  Tensor o = empty_dev(Shape{c.B, c.H, c.nq, c.e}, dt), lse = empty_dev(Shape{c.B, c.H, c.nq}, DType::F32);
+  Tensor ro = Tensor::empty(o.shape(), DType::F64), rlse = Tensor::empty(lse.shape(), DType::F64);
+  k::softmax_attention_forward(q, kk, v, scale, o, lse);
+  k::softmax_attention_forward(cpu_f64(q), cpu_f64(kk), cpu_f64(v), scale, ro, rlse);
+  const std::string tag = "softmax attention [" + std::to_string(c.nq) + "x" + std::to_string(c.nk) + ", d " +
+                          std::to_string(c.d) + "]";
+  expect_close(dt, o, ro, tag + " out");
+  expect_close(DType::F32, lse, rlse, tag + " logsumexp");
+  Tensor dq = empty_dev(q.shape(), dt), dk = empty_dev(kk.shape(), dt), dv = empty_dev(v.shape(), dt);
+  Tensor rdq = Tensor::empty(q.shape(), DType::F64), rdk = Tensor::empty(kk.shape(), DType::F64),
+         rdv = Tensor::empty(v.shape(), DType::F64);
+  k::softmax_attention_backward(q, kk, v, o, lse, go, scale, dq, dk, dv);
+  // The backward as a function of its inputs: the reference gets the saved out and logsumexp the GPU gave.
+  k::softmax_attention_backward(cpu_f64(q), cpu_f64(kk), cpu_f64(v), cpu_f64(o), cpu_f64(lse), cpu_f64(go), scale,
+                                rdq, rdk, rdv);
+  expect_close(dt, dq, rdq, tag + " dq");
+  expect_close(dt, dk, rdk, tag + " dk");
+  expect_close(dt, dv, rdv, tag + " dv");
+}
+
+}  // namespace
+
 TEST_CASE("flash-style softmax attention on CUDA equals the CPU op (causal, Nq ≤ Nk, odd sizes, d 64 and 128)") {
-  struct Case {
-    int64_t B, H, nq, nk, d, e;
-  };
   for (DType dt : {DType::F32, DType::BF16})
-    for (const Case& c : {Case{2, 3, 130, 130, 64, 64}, Case{1, 2, 37, 200, 128, 128}, Case{2, 2, 1, 77, 32, 48},
-                          Case{1, 4, 64, 64, 96, 96}}) {
-      Tensor q = random_device(Shape{c.B, c.H, c.nq, c.d}, dt, 20, -2, 2);
-      Tensor kk = random_device(Shape{c.B, c.H, c.nk, c.d}, dt, 21, -2, 2);
-      Tensor v = random_device(Shape{c.B, c.H, c.nk, c.e}, dt, 22);
-      Tensor go = random_device(Shape{c.B, c.H, c.nq, c.e}, dt, 23);
-      const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
-      Tensor o = empty_dev(Shape{c.B, c.H, c.nq, c.e}, dt), lse = empty_dev(Shape{c.B, c.H, c.nq}, DType::F32);
-      Tensor ro = Tensor::empty(o.shape(), DType::F64), rlse = Tensor::empty(lse.shape(), DType::F64);
-      k::softmax_attention_forward(q, kk, v, scale, o, lse);
-      k::softmax_attention_forward(cpu_f64(q), cpu_f64(kk), cpu_f64(v), scale, ro, rlse);
-      const std::string tag = "softmax attention [" + std::to_string(c.nq) + "x" + std::to_string(c.nk) + ", d " +
-                              std::to_string(c.d) + "]";
-      expect_close(dt, o, ro, tag + " out");
-      expect_close(DType::F32, lse, rlse, tag + " logsumexp");
-      Tensor dq = empty_dev(q.shape(), dt), dk = empty_dev(kk.shape(), dt), dv = empty_dev(v.shape(), dt);
-      Tensor rdq = Tensor::empty(q.shape(), DType::F64), rdk = Tensor::empty(kk.shape(), DType::F64),
-             rdv = Tensor::empty(v.shape(), DType::F64);
-      k::softmax_attention_backward(q, kk, v, o, lse, go, scale, dq, dk, dv);
-      // The backward as a function of its inputs: the reference gets the saved out and logsumexp the GPU gave.
-      k::softmax_attention_backward(cpu_f64(q), cpu_f64(kk), cpu_f64(v), cpu_f64(o), cpu_f64(lse), cpu_f64(go), scale,
-                                    rdq, rdk, rdv);
-      expect_close(dt, dq, rdq, tag + " dq");
-      expect_close(dt, dk, rdk, tag + " dk");
-      expect_close(dt, dv, rdv, tag + " dv");
-    }
+    for (const SoftmaxCase& c : {SoftmaxCase{2, 3, 130, 130, 64, 64}, SoftmaxCase{1, 2, 37, 200, 128, 128},
+                                 SoftmaxCase{2, 2, 1, 77, 32, 48}, SoftmaxCase{1, 4, 64, 64, 96, 96}})
+      check_softmax_attention(dt, c);
+}
+
+// bf16 with d = e ∈ {64, 128} runs the tensor-core kernels (softmax_attention_mma.cu): sequences of many
+// 64-row tiles with ragged ends, queries at the end of a longer key sequence, a single query.
+TEST_CASE("tensor-core softmax attention on CUDA equals the CPU op (bf16, d = e = 64 and 128, many tiles)") {
+  for (const SoftmaxCase& c : {SoftmaxCase{1, 3, 300, 300, 64, 64}, SoftmaxCase{2, 2, 1000, 1000, 128, 128},
+                               SoftmaxCase{1, 2, 130, 1000, 128, 128}, SoftmaxCase{2, 1, 257, 513, 64, 64},
+                               SoftmaxCase{1, 2, 1, 700, 64, 64}})
+    check_softmax_attention(DType::BF16, c);
 }
 
 TEST_CASE("autograd attention ops run on CUDA tensors (fp32 statistics, W moved to the device)") {

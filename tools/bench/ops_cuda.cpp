@@ -24,6 +24,7 @@
 #include "core/tensor.h"
 #include "kernels/cuda/activations.cuh"
 #include "kernels/cuda/adamw.cuh"
+#include "kernels/cuda/attention_family.cuh"
 #include "kernels/cuda/cross_entropy.cuh"
 #include "kernels/cuda/embedding.cuh"
 #include "kernels/cuda/gemm.cuh"
@@ -163,6 +164,55 @@ void run_ops(const OpsOptions& opt) {
                            DType::F32, rows, dim, 1e-5f);
     });
   }
+
+  // --- attention family (bf16): feature maps, RoPE, output forms; the softmax baseline ---
+  if (want("elu1 fwd bf16") || want("sigmoid_gate fwd bf16") || want("cosine feature fwd bf16") ||
+      want("rope fwd bf16") || want("head_rmsnorm fwd bf16")) {
+    const int64_t bh = 96, n = 8192, d = 64, count = bh * n * d;  // 124M-like: 8 × 12 heads, 64 wide
+    Tensor x = rnd(Shape{count}, DType::BF16, 40), g = rnd(Shape{count}, DType::BF16, 41);
+    Tensor y = Tensor::empty_like(x), y2 = Tensor::empty(Shape{2 * count}, DType::BF16, Device::cuda());
+    Tensor inv = Tensor::empty(Shape{bh * n}, DType::F32, Device::cuda());
+    const std::string shape = dims({bh, n, d});
+    const double elems = static_cast<double>(count);
+    bench("elu1 fwd bf16", shape, elems * 4, elems * 3,
+          [&] { kc::elu1_forward(x.raw_data(), y.raw_data(), DType::BF16, count); });
+    bench("sigmoid_gate fwd bf16", shape, elems * 6, elems * 5,
+          [&] { kc::sigmoid_gate_forward(x.raw_data(), g.raw_data(), y.raw_data(), DType::BF16, count); });
+    bench("cosine feature fwd bf16", shape, elems * 6, elems * 4, [&] {
+      kc::cosine_feature_forward(x.raw_data(), y2.raw_data(), DType::BF16, bh, n, d, n, 0);
+    });
+    bench("rope fwd bf16", shape, elems * 4, elems * 3,
+          [&] { kc::rope_forward(x.raw_data(), y.raw_data(), DType::BF16, bh, n, d, 0, 10000.0, false); });
+    bench("head_rmsnorm fwd bf16", shape, elems * 4 + bh * n * 4.0, elems * 3, [&] {
+      kc::head_rmsnorm_forward(x.raw_data(), 1e-6f, y.raw_data(), inv.data<float>(), DType::BF16, bh * n, d);
+    });
+  }
+  // Causal: each of the two products of the forward costs 2·(N²/2)·d per head; the backward's floor counts five
+  // (the recomputed scores, dP, dV, dK, dQ). Bytes: q, k, v, o (+ lse) forward; q, k, v, o, dO, dq, dk, dv back.
+  auto softmax_case = [&](int64_t bh, int64_t n, int64_t d) {
+    const std::string tag = " d" + std::to_string(d);
+    if (!want("softmax_attention fwd bf16" + tag) && !want("softmax_attention bwd bf16" + tag)) return;
+    const Shape s{bh, n, d};
+    Tensor q = rnd(s, DType::BF16, 50), k = rnd(s, DType::BF16, 51), v = rnd(s, DType::BF16, 52);
+    Tensor dout = rnd(s, DType::BF16, 53), o = Tensor::empty_like(q), dq = Tensor::empty_like(q);
+    Tensor dk = Tensor::empty_like(q), dv = Tensor::empty_like(q);
+    Tensor lse = Tensor::empty(Shape{bh, n}, DType::F32, Device::cuda());
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
+    const double tensor = static_cast<double>(q.nbytes()), matmul = 2.0 * bh * (n * n / 2.0) * d;
+    auto forward = [&] {
+      kc::softmax_attention_forward(q.raw_data(), k.raw_data(), v.raw_data(), o.raw_data(), lse.data<float>(),
+                                    DType::BF16, bh, n, n, d, d, scale);
+    };
+    bench("softmax_attention fwd bf16" + tag, dims({bh, n, d}), 4 * tensor + bh * n * 4.0, 2 * matmul, forward);
+    forward();
+    bench("softmax_attention bwd bf16" + tag, dims({bh, n, d}), 8 * tensor + bh * n * 8.0, 5 * matmul, [&] {
+      kc::softmax_attention_backward(q.raw_data(), k.raw_data(), v.raw_data(), o.raw_data(), lse.data<float>(),
+                                     dout.raw_data(), dq.raw_data(), dk.raw_data(), dv.raw_data(), DType::BF16, bh, n,
+                                     n, d, d, scale);
+    });
+  };
+  softmax_case(192, 2048, 128);  // the 124M softmax twin's attention (6 heads × 128) at 32 × 2048 tokens
+  softmax_case(96, 2048, 64);
 
   // --- fused softmax cross-entropy (GPT-2 vocabulary) ---
   if (want("cross_entropy")) {
