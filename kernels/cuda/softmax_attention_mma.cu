@@ -31,13 +31,18 @@ struct Tile {
 };
 
 // Rows [row0, row0 + 64) of a [rows, D] bf16 matrix into a padded tile by cp.async; rows past the end are zero.
+// Thread i always copies 16-byte piece i % (D / 8) of rows i / (D / 8) + u · (128 / (D / 8)).
 template <int D>
 __device__ __forceinline__ void stage_rows(bf16* dst, const bf16* src, int64_t row0, int64_t rows) {
-  constexpr int pieces = D / 8;  // 16-byte pieces per row
-  for (int i = threadIdx.x; i < kRows * pieces; i += kBlock) {
-    const int r = i / pieces, c = (i % pieces) * 8;
-    const bool valid = row0 + r < rows;
-    cp_async16(dst + r * Tile<D>::ld + c, valid ? src + (row0 + r) * D + c : src, valid);
+  constexpr int pieces = D / 8, step = kBlock / pieces;
+  const int r = threadIdx.x / pieces, c = threadIdx.x % pieces * 8;
+  const int64_t left = rows - row0;  // rows of this tile that exist
+  const bf16* from = src + (row0 + r) * D + c;
+  bf16* to = dst + r * Tile<D>::ld + c;
+#pragma unroll
+  for (int u = 0; u < kRows / step; ++u) {
+    const bool valid = r + u * step < left;
+    cp_async16(to + u * step * Tile<D>::ld, valid ? from + u * step * D : src, valid);
   }
 }
 
@@ -129,6 +134,16 @@ __device__ __forceinline__ void store_rows(bf16* dst, const float (&acc)[D / 8][
   }
 }
 
+// 2^x in one MUFU instruction (flush-to-zero; ex2(−inf) = 0). P is rounded to bf16 right after.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// A row's column bound relative to a tile's first column, clamped into [−1, kRows].
+__device__ __forceinline__ int tile_bound(int64_t x) { return static_cast<int>(std::clamp<int64_t>(x, -1, kRows)); }
+
 __device__ __forceinline__ float quad_max(float v) {
   v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
   return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
@@ -164,7 +179,7 @@ __global__ void __launch_bounds__(kBlock) flash_mma_fwd_kernel(const bf16* q, co
   cp_async_commit();
   const int tiles = static_cast<int>(last_key_of(q0, nq, nk) / kRows) + 1;
   // Rows past nq keep their position unmasked (never stored); every row sees key 0, so its max is finite.
-  const int64_t pos0 = off + q0 + 16 * warp + g, pos1 = pos0 + 8;
+  const int64_t pos0 = off + q0 + 16 * warp + g;  // positions of rows g and g + 8
   float o[NT][4] = {}, m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   for (int it = 0; it < tiles; ++it) {
     cp_async_wait<0>();
@@ -180,30 +195,31 @@ __global__ void __launch_bounds__(kBlock) flash_mma_fwd_kernel(const bf16* q, co
     float s[8][4] = {};
     mma_abt<D, 8, LD>(s, Qs, 16 * warp, Kt, 0);
     const int64_t k0 = int64_t{it} * kRows;
-    const bool edge = k0 + kRows - 1 > off + q0 + 16 * warp || k0 + kRows > nk;
+    if (k0 + kRows - 1 > off + q0 + 16 * warp || k0 + kRows > nk) {  // the diagonal or the last key tile
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int last = tile_bound(std::min(pos0 + 8 * h, nk - 1) - k0);  // last visible key, tile-relative
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+#pragma unroll
+          for (int c = 0; c < 2; ++c)
+            if (8 * j + 2 * t + c > last) s[j][2 * h + c] = -INFINITY;
+      }
+    }
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int64_t pos = h ? pos1 : pos0;
       float mx = -INFINITY;
 #pragma unroll
-      for (int j = 0; j < 8; ++j)
-#pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          float x = s[j][2 * h + c] * scale2;
-          const int64_t key = k0 + 8 * j + 2 * t + c;
-          if (edge && (key > pos || key >= nk)) x = -INFINITY;
-          s[j][2 * h + c] = x;
-          mx = fmaxf(mx, x);
-        }
-      const float m_new = fmaxf(m[h], quad_max(mx));
-      const float alpha = exp2f(m[h] - m_new);  // 0 on the first tile (m = −inf)
+      for (int j = 0; j < 8; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * h], s[j][2 * h + 1]));
+      const float m_new = fmaxf(m[h], quad_max(mx) * scale2);  // in units of log2, like m
+      const float alpha = fast_exp2(m[h] - m_new);              // 0 on the first tile (m = −inf)
       m[h] = m_new;
       float sum = 0.0f;
 #pragma unroll
       for (int j = 0; j < 8; ++j)
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
-          const float e = exp2f(s[j][2 * h + c] - m_new);
+          const float e = fast_exp2(fmaf(s[j][2 * h + c], scale2, -m_new));
           s[j][2 * h + c] = e;
           sum += e;
         }
@@ -229,11 +245,12 @@ __global__ void __launch_bounds__(kBlock) flash_mma_fwd_kernel(const bf16* q, co
 
 // ---------------------------------------------------------------- backward
 
-// P = exp(scale·s − lse) on unmasked entries (0 elsewhere) and dS = P (dP − delta), both written back in place;
-// `valid(j, r, c)` says whether entry (row half r, n-tile j, column c) is inside the causal/ragged region.
-template <int NT, class Valid, class Stat>
+// P = exp(scale·s − lse) and dS = P (dP − delta), both written back in place. On an edge tile, entry (row
+// half r, n-tile j, column c) counts only when its tile-relative column 8j + 2t + c lies in [lo[r], hi[r]).
+template <int NT, class Stat>
 __device__ __forceinline__ void scores_to_ds(float (&s)[NT][4], float (&dp)[NT][4], float scale2, bool edge,
-                                             Stat lse2_delta, Valid valid) {
+                                             const int (&lo)[2], const int (&hi)[2], Stat lse2_delta) {
+  const int t = threadIdx.x % 4;
 #pragma unroll
   for (int j = 0; j < NT; ++j)
 #pragma unroll
@@ -241,8 +258,9 @@ __device__ __forceinline__ void scores_to_ds(float (&s)[NT][4], float (&dp)[NT][
 #pragma unroll
       for (int c = 0; c < 2; ++c) {
         const float2 ld = lse2_delta(j, r, c);  // (lse · log2 e, delta) of this entry's query
-        const int i = 2 * r + c;
-        const float pr = !edge || valid(j, r, c) ? exp2f(s[j][i] * scale2 - ld.x) : 0.0f;
+        const int i = 2 * r + c, col = 8 * j + 2 * t + c;
+        float pr = fast_exp2(fmaf(s[j][i], scale2, -ld.x));
+        if (edge && (col < lo[r] || col >= hi[r])) pr = 0.0f;
         s[j][i] = pr;
         dp[j][i] = pr * (dp[j][i] - ld.y);
       }
@@ -272,13 +290,13 @@ __global__ void __launch_bounds__(kBlock) flash_mma_dq_kernel(const bf16* q, con
   cp_async_commit();
   const int tiles = static_cast<int>(last_key_of(q0, nq, nk) / kRows) + 1;
   const int64_t r0 = q0 + 16 * warp;
-  float2 stat[2];  // (lse · log2 e, delta) of rows g and g + 8; rows past nq see no key (position −1)
-  int64_t pos[2];
+  float2 stat[2];  // (lse · log2 e, delta) of rows g and g + 8
+  int64_t last[2];  // the last key each row sees; rows past nq see none
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int64_t r = r0 + g + 8 * h;
     stat[h] = r < nq ? make_float2(lse[p * nq + r] * kLog2e, delta[p * nq + r]) : make_float2(0.0f, 0.0f);
-    pos[h] = r < nq ? off + r : -1;
+    last[h] = r < nq ? std::min(off + r, nk - 1) : -1;
   }
   float acc[NT][4] = {};
   for (int it = 0; it < tiles; ++it) {
@@ -297,12 +315,8 @@ __global__ void __launch_bounds__(kBlock) flash_mma_dq_kernel(const bf16* q, con
     mma_abt<D, 8, LD>(dp, dOs, 16 * warp, Vt, 0);
     const int64_t k0 = int64_t{it} * kRows;
     const bool edge = k0 + kRows - 1 > off + r0 || k0 + kRows > nk || r0 + 16 > nq;
-    scores_to_ds<8>(
-        s, dp, scale2, edge, [&](int, int r, int) { return stat[r]; },
-        [&](int j, int r, int c) {
-          const int64_t key = k0 + 8 * j + 2 * t + c;
-          return key <= pos[r] && key < nk;
-        });
+    const int lo[2] = {0, 0}, hi[2] = {tile_bound(last[0] - k0) + 1, tile_bound(last[1] - k0) + 1};
+    scores_to_ds<8>(s, dp, scale2, edge, lo, hi, [&](int, int r, int) { return stat[r]; });
     uint32_t da[4][4];
     to_a<8>(da, dp);
     mma_pb<4, NT, LD>(acc, da, Kt, 0);
@@ -366,16 +380,18 @@ __global__ void __launch_bounds__(kBlock) flash_mma_dkdv_kernel(const bf16* q, c
       mma_abt<D, 4, LD>(dp, Vs, 16 * warp, dOt, c0);
       const int64_t qa = q_0 + c0;  // first query of this half
       const bool edge = k0 + 16 * warp + 15 > off + qa || qa + 32 > nq || k0 + 16 * warp + 16 > nk;
-      scores_to_ds<4>(
-          s, dp, scale2, edge,
-          [&](int j, int, int c) {
-            const int col = c0 + 8 * j + 2 * t + c;
-            return make_float2(ls[col] * kLog2e, dl[col]);
-          },
-          [&](int j, int r, int c) {
-            const int64_t qi = qa + 8 * j + 2 * t + c, key = key0 + 8 * r;
-            return qi < nq && key < nk && key <= off + qi;
-          });
+      // Key row r sees the queries at or after its position (key − off) and before nq; a key past nk sees none.
+      int lo[2], hi[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int64_t key = key0 + 8 * r;
+        lo[r] = key < nk ? tile_bound(key - off - qa) : kRows;
+        hi[r] = tile_bound(nq - qa);
+      }
+      scores_to_ds<4>(s, dp, scale2, edge, lo, hi, [&](int j, int, int c) {
+        const int col = c0 + 8 * j + 2 * t + c;
+        return make_float2(ls[col] * kLog2e, dl[col]);
+      });
       uint32_t pa[2][4], da[2][4];
       to_a<4>(pa, s);
       to_a<4>(da, dp);
