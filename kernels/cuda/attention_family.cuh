@@ -44,7 +44,8 @@ void sigmoid_gate_backward(const void* x, const void* gate, const void* dy, void
                            int64_t count);
 
 // --- causal softmax attention; q: [bh, nq, d], k: [bh, nk, d], v: [bh, nk, e], out: [bh, nq, e],
-// lse: [bh, nq] fp32; query i sits at position nk − nq + i. d, e ≤ 128.
+// lse: [bh, nq] fp32; query i sits at position nk − nq + i. d, e ≤ 128. bf16 with d = e ∈ {64, 128} runs on
+// tensor cores (softmax_attention_mma.cuh), everything else on CUDA cores.
 void softmax_attention_forward(const void* q, const void* k, const void* v, void* out, float* lse, DType dtype,
                                int64_t bh, int64_t nq, int64_t nk, int64_t d, int64_t e, float scale);
 void softmax_attention_backward(const void* q, const void* k, const void* v, const void* out, const float* lse,
