@@ -1,15 +1,16 @@
-// Attention-family kernels (see attention_family.cuh). The pointwise maps use grid-stride scalar loops (they
-// are a small share of a step); FAVOR+ tiles rows through shared memory. The softmax baseline runs on tensor
-// cores for bf16 with d = e ∈ {64, 128} (softmax_attention_mma.cu); every other case takes the fp32 flash-style
-// kernel here, on CUDA cores (64×64 tiles, 256 threads, each thread a 4×4 interleaved sub-tile): forward with
-// online softmax, backward as two deterministic kernels (dK/dV per key tile, dQ per query tile), both
-// recomputing P from the saved logsumexp.
+// Attention-family kernels (see attention_family.cuh). The pointwise maps are launches of the generic map
+// kernel (kernels/cuda/map.cuh, 16-byte accesses); FAVOR+ tiles rows through shared memory. The softmax baseline
+// runs on tensor cores for bf16 with d = e ∈ {64, 128} (softmax_attention_mma.cu); every other case takes the
+// fp32 flash-style kernel here, on CUDA cores (64×64 tiles, 256 threads, each thread a 4×4 interleaved sub-tile):
+// forward with online softmax, backward as two deterministic kernels (dK/dV per key tile, dQ per query tile),
+// both recomputing P from the saved logsumexp.
 #include <cmath>
 #include <cfloat>
 #include <type_traits>
 
 #include "kernels/cuda/attention_family.cuh"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/map.cuh"
 #include "kernels/cuda/pointwise.cuh"
 #include "kernels/cuda/softmax_attention_mma.cuh"
 
@@ -18,51 +19,30 @@ namespace {
 
 constexpr int kThreads = 256;
 
-template <class T, class Op>
-__global__ void map1_kernel(const T* a, const T* b, const T* c, T* y, T* y2, int64_t count, Op op) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    op(i, a, b, c, y, y2);
-}
-
-template <class Op>
-void launch_map(const char* name, DType dtype, int64_t count, const void* a, const void* b, const void* c, void* y,
-                void* y2, Op op) {
-  if (count <= 0) return;
-  dispatch_float_bf16(name, dtype, [&](auto tag) {
-    using T = decltype(tag);
-    map1_kernel<T><<<grid_for(count, kThreads), kThreads, 0, lat::cuda::stream()>>>(
-        static_cast<const T*>(a), static_cast<const T*>(b), static_cast<const T*>(c), static_cast<T*>(y),
-        static_cast<T*>(y2), count, op);
-    LAT_CUDA_CHECK_LAUNCH();
-  });
-}
-
-// Pointwise ops for map1_kernel: (index, in a, in b, in c, out y, out y2).
+// Pointwise ops for launch_map (kernels/cuda/map.cuh): fp32 inputs in, fp32 outputs out.
 struct Elu1Forward {
-  template <class T>
-  __device__ void operator()(int64_t i, const T* a, const T*, const T*, T* y, T*) const {
-    y[i] = from_float<T>(elu1(to_float(a[i])));
+  __device__ void operator()(const float (&a)[1], float (&y)[1]) const { y[0] = elu1(a[0]); }
+};
+struct Elu1Backward {  // in: x, dy
+  __device__ void operator()(const float (&a)[2], float (&y)[1]) const { y[0] = a[1] * elu1_grad(a[0]); }
+};
+struct GateForward {  // in: x, gate
+  __device__ void operator()(const float (&a)[2], float (&y)[1]) const { y[0] = a[0] * sigmoid(a[1]); }
+};
+struct GateBackward {  // in: x, gate, dy; out: dx, dgate
+  __device__ void operator()(const float (&a)[3], float (&y)[2]) const {
+    const float s = sigmoid(a[1]);
+    y[0] = a[2] * s;
+    y[1] = a[2] * a[0] * s * (1.0f - s);
   }
 };
-struct Elu1Backward {
-  template <class T>
-  __device__ void operator()(int64_t i, const T* a, const T* g, const T*, T* y, T*) const {
-    y[i] = from_float<T>(to_float(g[i]) * elu1_grad(to_float(a[i])));
-  }
+struct GateBackwardX {  // in: gate, dy; out: dx
+  __device__ void operator()(const float (&a)[2], float (&y)[1]) const { y[0] = a[1] * sigmoid(a[0]); }
 };
-struct GateForward {
-  template <class T>
-  __device__ void operator()(int64_t i, const T* a, const T* g, const T*, T* y, T*) const {
-    y[i] = from_float<T>(to_float(a[i]) * sigmoid(to_float(g[i])));
-  }
-};
-struct GateBackward {  // a: x, g: gate, c: dy; y: dx, y2: dgate (either may be null)
-  template <class T>
-  __device__ void operator()(int64_t i, const T* a, const T* g, const T* gy, T* ox, T* og) const {
-    const float s = sigmoid(to_float(g[i])), gv = to_float(gy[i]);
-    if (ox) ox[i] = from_float<T>(gv * s);
-    if (og) og[i] = from_float<T>(gv * to_float(a[i]) * s * (1.0f - s));
+struct GateBackwardGate {  // in: x, gate, dy; out: dgate
+  __device__ void operator()(const float (&a)[3], float (&y)[1]) const {
+    const float s = sigmoid(a[1]);
+    y[0] = a[2] * a[0] * s * (1.0f - s);
   }
 };
 
@@ -229,53 +209,136 @@ __global__ void random_backward_kernel(const T* x, const T* w, const T* y, const
 
 // ---------------------------------------------------------------- RoPE
 
-template <class T>
-__global__ void rope_kernel(const T* x, T* y, int64_t bh, int64_t n, int64_t d, int64_t offset, double log_base,
-                            double sign) {
-  const int64_t half = d / 2, total = bh * n * half;
+// One thread per V consecutive elements (V / 2 pairs) of a row. The frequencies θ_c = base^(−2c/d) come from a
+// per-block table in double; the angle (offset + i)·θ_c is formed and reduced modulo 2π in double, so the fp32
+// sine and cosine see |angle| ≤ π whatever the position (the CPU op computes the angle in double too).
+template <class T, int V>
+__global__ void rope_kernel(const T* x, T* y, int64_t bh, int64_t n, int d, int64_t offset, double log_base,
+                            float sign) {
+  extern __shared__ double theta[];  // [d / 2]
+  for (int c = threadIdx.x; c < d / 2; c += blockDim.x)
+    theta[c] = exp(-2.0 * static_cast<double>(c) / static_cast<double>(d) * log_base);
+  __syncthreads();
+  constexpr double kTwoPi = 6.283185307179586477, kInvTwoPi = 0.159154943091895336;
+  const int packs = d / V;
+  const int64_t total = bh * n * packs;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t c = idx % half, row = idx / half, i = row % n;
-    const double theta = exp(-2.0 * static_cast<double>(c) / static_cast<double>(d) * log_base);
-    double sd, cd;
-    sincos(static_cast<double>(offset + i) * theta, &sd, &cd);
-    const float cs = static_cast<float>(cd), sn = static_cast<float>(sign * sd);
-    const float a = to_float(x[row * d + 2 * c]), b = to_float(x[row * d + 2 * c + 1]);
-    y[row * d + 2 * c] = from_float<T>(a * cs - b * sn);
-    y[row * d + 2 * c + 1] = from_float<T>(a * sn + b * cs);
+    const int64_t row = idx / packs;
+    const int c0 = static_cast<int>(idx - row * packs) * V;  // first element of this thread's pack
+    const double pos = static_cast<double>(offset + row % n);
+    float v[V], out[V];
+    if constexpr (V == 2) {  // rows not aligned for 16-byte accesses: element by element
+      v[0] = to_float(x[row * d + c0]);
+      v[1] = to_float(x[row * d + c0 + 1]);
+    } else {
+      load_vec<V>(x + row * d + c0, v);
+    }
+#pragma unroll
+    for (int k = 0; k < V; k += 2) {
+      const double angle = pos * theta[(c0 + k) / 2];
+      const float r = static_cast<float>(fma(-rint(angle * kInvTwoPi), kTwoPi, angle));
+      float sn, cs;
+      sincosf(r, &sn, &cs);
+      sn *= sign;
+      out[k] = v[k] * cs - v[k + 1] * sn;
+      out[k + 1] = v[k] * sn + v[k + 1] * cs;
+    }
+    if constexpr (V == 2) {
+      y[row * d + c0] = from_float<T>(out[0]);
+      y[row * d + c0 + 1] = from_float<T>(out[1]);
+    } else {
+      store_vec<V>(y + row * d + c0, out);
+    }
   }
 }
 
 // ---------------------------------------------------------------- head RMSNorm (one warp per row)
 
-template <class T>
-__global__ void head_rmsnorm_fwd_kernel(const T* x, float eps, T* y, float* inv, int64_t rows, int64_t e) {
-  const int64_t row = blockIdx.x * static_cast<int64_t>(blockDim.x / 32) + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (row >= rows) return;
-  const T* xr = x + row * e;
-  float ss = 0;
-  for (int64_t c = lane; c < e; c += 32) {
-    const float v = to_float(xr[c]);
-    ss += v * v;
-  }
-  ss = warp_sum(ss);
-  const float r = 1.0f / sqrtf(ss / static_cast<float>(e) + eps);
-  if (lane == 0) inv[row] = r;
-  for (int64_t c = lane; c < e; c += 32) y[row * e + c] = from_float<T>(to_float(xr[c]) * r);
+// A group of G lanes per row (G a power of two ≤ 32, so a warp holds 32 / G rows); each lane takes V consecutive
+// elements per step (V = 1: any e and alignment; V = 16 bytes' worth when e is a multiple of it and the rows are
+// aligned). The row sums reduce within the group by xor shuffles.
+template <int G>
+__device__ __forceinline__ float group_sum(float v) {
+  // Only this group's lanes take part: in the last warp, groups past the last row have returned.
+  const unsigned mask = G == 32 ? 0xffffffffu : ((1u << G) - 1) << (threadIdx.x % 32 / G * G);
+#pragma unroll
+  for (int o = G / 2; o > 0; o /= 2) v += __shfl_xor_sync(mask, v, o);
+  return v;
 }
 
-template <class T>
+template <class T, int V, int G>
+__global__ void head_rmsnorm_fwd_kernel(const T* x, float eps, T* y, float* inv, int64_t rows, int64_t e) {
+  const int64_t row = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / G;
+  const int lane = threadIdx.x % G;
+  if (row >= rows) return;  // whole groups leave together (group_sum shuffles within the group)
+  const T* xr = x + row * e;
+  float ss = 0;
+  for (int64_t c = V * lane; c < e; c += G * V) {
+    float v[V];
+    load_vec<V>(xr + c, v);
+#pragma unroll
+    for (int k = 0; k < V; ++k) ss += v[k] * v[k];
+  }
+  ss = group_sum<G>(ss);
+  const float r = 1.0f / sqrtf(ss / static_cast<float>(e) + eps);
+  if (lane == 0) inv[row] = r;
+  for (int64_t c = V * lane; c < e; c += G * V) {
+    float v[V];
+    load_vec<V>(xr + c, v);
+#pragma unroll
+    for (int k = 0; k < V; ++k) v[k] *= r;
+    store_vec<V>(y + row * e + c, v);
+  }
+}
+
+template <class T, int V, int G>
 __global__ void head_rmsnorm_bwd_kernel(const T* y, const float* inv, const T* gy, T* gx, int64_t rows, int64_t e) {
-  const int64_t row = blockIdx.x * static_cast<int64_t>(blockDim.x / 32) + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
+  const int64_t row = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / G;
+  const int lane = threadIdx.x % G;
   if (row >= rows) return;
+  const T* yr = y + row * e;
+  const T* gr = gy + row * e;
   float dot = 0;
-  for (int64_t c = lane; c < e; c += 32) dot += to_float(gy[row * e + c]) * to_float(y[row * e + c]);
-  dot = warp_sum(dot) / static_cast<float>(e);
+  for (int64_t c = V * lane; c < e; c += G * V) {
+    float a[V], b[V];
+    load_vec<V>(gr + c, a);
+    load_vec<V>(yr + c, b);
+#pragma unroll
+    for (int k = 0; k < V; ++k) dot += a[k] * b[k];
+  }
+  dot = group_sum<G>(dot) / static_cast<float>(e);
   const float r = inv[row];
-  for (int64_t c = lane; c < e; c += 32)
-    gx[row * e + c] = from_float<T>(r * (to_float(gy[row * e + c]) - to_float(y[row * e + c]) * dot));
+  for (int64_t c = V * lane; c < e; c += G * V) {
+    float a[V], b[V];
+    load_vec<V>(gr + c, a);
+    load_vec<V>(yr + c, b);
+#pragma unroll
+    for (int k = 0; k < V; ++k) a[k] = r * (a[k] - b[k] * dot);
+    store_vec<V>(gx + row * e + c, a);
+  }
+}
+
+// Launches a head RMSNorm kernel for rows of e elements: the lanes per row G are the largest power of two ≤ 32
+// that does not exceed the row's accesses (e / V), so short rows share a warp.
+template <class T, int V, class F>
+void with_row_group(int64_t e, F&& f) {
+  const int64_t accesses = (e + V - 1) / V;
+  if (accesses >= 32) f(std::integral_constant<int, 32>{});
+  else if (accesses >= 16) f(std::integral_constant<int, 16>{});
+  else if (accesses >= 8) f(std::integral_constant<int, 8>{});
+  else f(std::integral_constant<int, 4>{});
+}
+
+// Calls f(integral_constant<int, V>) with V = 16 bytes of T when rows of `cols` elements starting at every pointer
+// allow one access per V elements, V = 1 otherwise.
+template <class T, class F>
+void with_row_vector(int64_t cols, std::initializer_list<const void*> ptrs, F&& f) {
+  constexpr int V = kVecWidth<T>;
+  bool vec = cols % V == 0;
+  for (const void* p : ptrs) vec = vec && aligned_to(p, 16);
+  if (vec) f(std::integral_constant<int, V>{});
+  else f(std::integral_constant<int, 1>{});
 }
 
 // ---------------------------------------------------------------- flash-style softmax attention
@@ -595,20 +658,25 @@ void with_head_capacity(const char* op, int64_t d, int64_t e, F&& f) {
 // ---------------------------------------------------------------- entry points
 
 void elu1_forward(const void* x, void* y, DType dtype, int64_t count) {
-  launch_map("elu1_feature_map", dtype, count, x, nullptr, nullptr, y, nullptr, Elu1Forward{});
+  launch_map<1, 1>("elu1_feature_map", dtype, {x}, {y}, count, Elu1Forward{});
 }
 
 void elu1_backward(const void* x, const void* dy, void* dx, DType dtype, int64_t count) {
-  launch_map("elu1_feature_map backward", dtype, count, x, dy, nullptr, dx, nullptr, Elu1Backward{});
+  launch_map<2, 1>("elu1_feature_map backward", dtype, {x, dy}, {dx}, count, Elu1Backward{});
 }
 
 void sigmoid_gate_forward(const void* x, const void* gate, void* y, DType dtype, int64_t count) {
-  launch_map("sigmoid_gate", dtype, count, x, gate, nullptr, y, nullptr, GateForward{});
+  launch_map<2, 1>("sigmoid_gate", dtype, {x, gate}, {y}, count, GateForward{});
 }
 
 void sigmoid_gate_backward(const void* x, const void* gate, const void* dy, void* dx, void* dgate, DType dtype,
                            int64_t count) {
-  launch_map("sigmoid_gate backward", dtype, count, x, gate, dy, dx, dgate, GateBackward{});
+  if (dx != nullptr && dgate != nullptr)
+    launch_map<3, 2>("sigmoid_gate backward", dtype, {x, gate, dy}, {dx, dgate}, count, GateBackward{});
+  else if (dx != nullptr)
+    launch_map<2, 1>("sigmoid_gate backward", dtype, {gate, dy}, {dx}, count, GateBackwardX{});
+  else if (dgate != nullptr)
+    launch_map<3, 1>("sigmoid_gate backward", dtype, {x, gate, dy}, {dgate}, count, GateBackwardGate{});
 }
 
 void cosine_feature_forward(const void* x, void* y, DType dtype, int64_t bh, int64_t n, int64_t d,
@@ -685,13 +753,18 @@ void random_feature_backward(const void* x, const void* w, const void* y, const 
 
 void rope_forward(const void* x, void* y, DType dtype, int64_t bh, int64_t n, int64_t d, int64_t offset, double base,
                   bool inverse) {
-  const int64_t total = bh * n * (d / 2);
-  if (total <= 0) return;
+  if (bh * n * d <= 0) return;
   dispatch_float_bf16("rope", dtype, [&](auto tag) {
     using T = decltype(tag);
-    rope_kernel<T><<<grid_for(total, kThreads), kThreads, 0, lat::cuda::stream()>>>(
-        static_cast<const T*>(x), static_cast<T*>(y), bh, n, d, offset, std::log(base), inverse ? -1.0 : 1.0);
-    LAT_CUDA_CHECK_LAUNCH();
+    with_row_vector<T>(d, {x, y}, [&](auto width) {
+      constexpr int V = std::max(2, decltype(width)::value);  // whole pairs (d is even)
+      const size_t smem = static_cast<size_t>(d / 2) * sizeof(double);
+      if (smem > 48 * 1024) set_smem(rope_kernel<T, V>, smem);
+      rope_kernel<T, V><<<grid_for(bh * n * d / V, kThreads), kThreads, smem, lat::cuda::stream()>>>(
+          static_cast<const T*>(x), static_cast<T*>(y), bh, n, static_cast<int>(d), offset, std::log(base),
+          inverse ? -1.0f : 1.0f);
+      LAT_CUDA_CHECK_LAUNCH();
+    });
   });
 }
 
@@ -699,11 +772,16 @@ void head_rmsnorm_forward(const void* x, float eps, void* y, float* inv_rms, DTy
   if (rows <= 0) return;
   dispatch_float_bf16("head_rmsnorm", dtype, [&](auto tag) {
     using T = decltype(tag);
-    const int per_block = kThreads / 32;
-    head_rmsnorm_fwd_kernel<T><<<static_cast<int>((rows + per_block - 1) / per_block), kThreads, 0,
-                                 lat::cuda::stream()>>>(static_cast<const T*>(x), eps, static_cast<T*>(y), inv_rms,
-                                                        rows, e);
-    LAT_CUDA_CHECK_LAUNCH();
+    with_row_vector<T>(e, {x, y}, [&](auto width) {
+      constexpr int V = decltype(width)::value;
+      with_row_group<T, V>(e, [&](auto group) {
+        constexpr int G = decltype(group)::value;
+        head_rmsnorm_fwd_kernel<T, V, G><<<grid_for(rows * G, kThreads, INT32_MAX), kThreads, 0,
+                                           lat::cuda::stream()>>>(static_cast<const T*>(x), eps, static_cast<T*>(y),
+                                                                  inv_rms, rows, e);
+        LAT_CUDA_CHECK_LAUNCH();
+      });
+    });
   });
 }
 
@@ -712,11 +790,17 @@ void head_rmsnorm_backward(const void* y, const float* inv_rms, const void* dy, 
   if (rows <= 0) return;
   dispatch_float_bf16("head_rmsnorm backward", dtype, [&](auto tag) {
     using T = decltype(tag);
-    const int per_block = kThreads / 32;
-    head_rmsnorm_bwd_kernel<T><<<static_cast<int>((rows + per_block - 1) / per_block), kThreads, 0,
-                                 lat::cuda::stream()>>>(static_cast<const T*>(y), inv_rms, static_cast<const T*>(dy),
-                                                        static_cast<T*>(dx), rows, e);
-    LAT_CUDA_CHECK_LAUNCH();
+    with_row_vector<T>(e, {y, dy, dx}, [&](auto width) {
+      constexpr int V = decltype(width)::value;
+      with_row_group<T, V>(e, [&](auto group) {
+        constexpr int G = decltype(group)::value;
+        head_rmsnorm_bwd_kernel<T, V, G><<<grid_for(rows * G, kThreads, INT32_MAX), kThreads, 0,
+                                           lat::cuda::stream()>>>(static_cast<const T*>(y), inv_rms,
+                                                                  static_cast<const T*>(dy), static_cast<T*>(dx),
+                                                                  rows, e);
+        LAT_CUDA_CHECK_LAUNCH();
+      });
+    });
   });
 }
 

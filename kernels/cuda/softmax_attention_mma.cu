@@ -130,7 +130,8 @@ __device__ __forceinline__ void store_rows(bf16* dst, const float (&acc)[D / 8][
     const float mul = h ? mul1 : mul0;
 #pragma unroll
     for (int j = 0; j < D / 8; ++j)
-      *reinterpret_cast<uint32_t*>(dst + r * D + 8 * j + 2 * t) = pack_bf16(acc[j][2 * h] * mul, acc[j][2 * h + 1] * mul);
+      *reinterpret_cast<uint32_t*>(dst + r * D + 8 * j + 2 * t) =
+          pack_bf16(acc[j][2 * h] * mul, acc[j][2 * h + 1] * mul);
   }
 }
 

@@ -26,32 +26,39 @@ Tensor empty_dev(const Shape& s, DType dt) { return Tensor::empty(s, dt, Device:
 
 }  // namespace
 
+// 5,328 elements take 16-byte accesses throughout; 777 leave a partial last pack.
 TEST_CASE("elu1 / silu feature maps and the sigmoid gate on CUDA equal the CPU ops") {
-  for (DType dt : {DType::F32, DType::BF16}) {
-    const Shape s{2, 3, 37, 24};
-    Tensor x = random_device(s, dt, 1, -3, 3), g = random_device(s, dt, 2), gate = random_device(s, dt, 3, -4, 4);
-    Tensor y = empty_dev(s, dt), y2 = empty_dev(s, dt);
-    Tensor r = Tensor::empty(s, DType::F64), r2 = Tensor::empty(s, DType::F64);
-    k::elu1_forward(x, y);
-    k::elu1_forward(cpu_f64(x), r);
-    expect_close(dt, y, r, "elu1");
-    k::elu1_backward(x, g, y);
-    k::elu1_backward(cpu_f64(x), cpu_f64(g), r);
-    expect_close(dt, y, r, "elu1 backward");
-    k::silu_forward(x, y);
-    k::silu_forward(cpu_f64(x), r);
-    expect_close(dt, y, r, "silu");
-    k::silu_backward(x, g, y);
-    k::silu_backward(cpu_f64(x), cpu_f64(g), r);
-    expect_close(dt, y, r, "silu backward");
-    k::sigmoid_gate_forward(x, gate, y);
-    k::sigmoid_gate_forward(cpu_f64(x), cpu_f64(gate), r);
-    expect_close(dt, y, r, "sigmoid_gate");
-    k::sigmoid_gate_backward(x, gate, g, y, y2);
-    k::sigmoid_gate_backward(cpu_f64(x), cpu_f64(gate), cpu_f64(g), r, r2);
-    expect_close(dt, y, r, "sigmoid_gate backward dx");
-    expect_close(dt, y2, r2, "sigmoid_gate backward dgate");
-  }
+  for (DType dt : {DType::F32, DType::BF16})
+    for (const Shape& s : {Shape{2, 3, 37, 24}, Shape{1, 3, 37, 7}}) {
+      Tensor x = random_device(s, dt, 1, -3, 3), g = random_device(s, dt, 2),
+             gate = random_device(s, dt, 3, -4, 4);
+      Tensor y = empty_dev(s, dt), y2 = empty_dev(s, dt);
+      Tensor r = Tensor::empty(s, DType::F64), r2 = Tensor::empty(s, DType::F64);
+      k::elu1_forward(x, y);
+      k::elu1_forward(cpu_f64(x), r);
+      expect_close(dt, y, r, "elu1");
+      k::elu1_backward(x, g, y);
+      k::elu1_backward(cpu_f64(x), cpu_f64(g), r);
+      expect_close(dt, y, r, "elu1 backward");
+      k::silu_forward(x, y);
+      k::silu_forward(cpu_f64(x), r);
+      expect_close(dt, y, r, "silu");
+      k::silu_backward(x, g, y);
+      k::silu_backward(cpu_f64(x), cpu_f64(g), r);
+      expect_close(dt, y, r, "silu backward");
+      k::sigmoid_gate_forward(x, gate, y);
+      k::sigmoid_gate_forward(cpu_f64(x), cpu_f64(gate), r);
+      expect_close(dt, y, r, "sigmoid_gate");
+      k::sigmoid_gate_backward(x, gate, g, y, y2);
+      k::sigmoid_gate_backward(cpu_f64(x), cpu_f64(gate), cpu_f64(g), r, r2);
+      expect_close(dt, y, r, "sigmoid_gate backward dx");
+      expect_close(dt, y2, r2, "sigmoid_gate backward dgate");
+      Tensor none, y3 = empty_dev(s, dt), y4 = empty_dev(s, dt);  // one gradient at a time
+      k::sigmoid_gate_backward(x, gate, g, y3, none);
+      k::sigmoid_gate_backward(x, gate, g, none, y4);
+      expect_close(dt, y3, r, "sigmoid_gate backward dx alone");
+      expect_close(dt, y4, r2, "sigmoid_gate backward dgate alone");
+    }
 }
 
 TEST_CASE("cosine feature map and RoPE on CUDA equal the CPU ops (offset positions)") {
@@ -66,12 +73,16 @@ TEST_CASE("cosine feature map and RoPE on CUDA equal the CPU ops (offset positio
     k::cosine_feature_backward(x, 512, 17, g2, dx);
     k::cosine_feature_backward(cpu_f64(x), 512, 17, cpu_f64(g2), rdx);
     expect_close(dt, dx, rdx, "cosine backward");
-    for (bool inverse : {false, true}) {
-      Tensor y = empty_dev(s, dt), r = Tensor::empty(s, DType::F64);
-      k::rope_forward(x, 100003, 10000.0, inverse, y);
-      k::rope_forward(cpu_f64(x), 100003, 10000.0, inverse, r);
-      expect_close(dt, y, r, inverse ? "rope inverse (backward)" : "rope");
-    }
+    // d = 32 takes 16-byte accesses; d = 6 the pair-by-pair path.
+    for (const Shape& rs : {s, Shape{1, 2, 9, 6}})
+      for (bool inverse : {false, true}) {
+        Tensor xr = rs == s ? x : random_device(rs, dt, 12);
+        Tensor y = empty_dev(rs, dt), r = Tensor::empty(rs, DType::F64);
+        k::rope_forward(xr, 100003, 10000.0, inverse, y);
+        k::rope_forward(cpu_f64(xr), 100003, 10000.0, inverse, r);
+        expect_close(dt, y, r, std::string(inverse ? "rope inverse (backward)" : "rope") + " d " +
+                                   std::to_string(rs.dim(-1)));
+      }
   }
 }
 
@@ -105,21 +116,23 @@ TEST_CASE("random (FAVOR+) feature map on CUDA equals the CPU op (queries, keys,
   }
 }
 
+// e = 48 takes 16-byte accesses, e = 13 element by element.
 TEST_CASE("head RMSNorm on CUDA equals the CPU op (fp32 statistics)") {
-  for (DType dt : {DType::F32, DType::BF16}) {
-    const Shape s{3, 5, 29, 48};
-    const int64_t rows = 3 * 5 * 29;
-    Tensor x = random_device(s, dt, 10, -2, 2), g = random_device(s, dt, 11);
-    Tensor y = empty_dev(s, dt), inv = empty_dev(Shape{rows}, DType::F32), dx = empty_dev(s, dt);
-    Tensor ry = Tensor::empty(s, DType::F64), rinv = Tensor::empty(Shape{rows}, DType::F64), rdx = Tensor::empty(s, DType::F64);
-    k::head_rmsnorm_forward(x, 1e-6, y, inv);
-    k::head_rmsnorm_forward(cpu_f64(x), 1e-6, ry, rinv);
-    expect_close(dt, y, ry, "head_rmsnorm");
-    expect_close(DType::F32, inv, rinv, "head_rmsnorm inv_rms");
-    k::head_rmsnorm_backward(y, inv, g, dx);
-    k::head_rmsnorm_backward(cpu_f64(y), cpu_f64(inv), cpu_f64(g), rdx);
-    expect_close(dt, dx, rdx, "head_rmsnorm backward");
-  }
+  for (DType dt : {DType::F32, DType::BF16})
+    for (const Shape& s : {Shape{3, 5, 29, 48}, Shape{2, 7, 13}}) {
+      const int64_t rows = s.numel() / s.dim(-1);
+      Tensor x = random_device(s, dt, 10, -2, 2), g = random_device(s, dt, 11);
+      Tensor y = empty_dev(s, dt), inv = empty_dev(Shape{rows}, DType::F32), dx = empty_dev(s, dt);
+      Tensor ry = Tensor::empty(s, DType::F64), rinv = Tensor::empty(Shape{rows}, DType::F64),
+             rdx = Tensor::empty(s, DType::F64);
+      k::head_rmsnorm_forward(x, 1e-6, y, inv);
+      k::head_rmsnorm_forward(cpu_f64(x), 1e-6, ry, rinv);
+      expect_close(dt, y, ry, "head_rmsnorm");
+      expect_close(DType::F32, inv, rinv, "head_rmsnorm inv_rms");
+      k::head_rmsnorm_backward(y, inv, g, dx);
+      k::head_rmsnorm_backward(cpu_f64(y), cpu_f64(inv), cpu_f64(g), rdx);
+      expect_close(dt, dx, rdx, "head_rmsnorm backward");
+    }
 }
 
 namespace {
