@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 #include "core/cuda_context.h"
 #include "core/error.h"
@@ -30,6 +31,7 @@ namespace lat::kernels::cuda {
 namespace {
 
 constexpr int kMaxGroup = 128;  // tokens between two rescalings of the accumulators
+constexpr int kDecayWindowBits = 40;  // tokens weighing ≤ 2^−40 of a slot's last are skipped (la2_state_pass)
 
 // x · (hi + lo) for two bf16 lanes with one rounding of the (dominant) product: fma(x, hi, round(x · lo)).
 __device__ __forceinline__ uint32_t weigh(uint32_t x, uint32_t hi, uint32_t lo) {
@@ -52,6 +54,7 @@ struct StateParams {
   float* out;
   int64_t n;
   int heads, slot_tokens, slots_total, group, reverse, shift;
+  int window_bits;  // the decay window (see la2_state_pass); 0: every token of the slot
   int perm_k, perm_v;  // tensor-map dimension (1..3) of token, head, batch: bits 0-1, 2-3, 4-5
   int map_key, map_val;  // apply the kernel's feature map F to this operand's fragments
   int64_t pos_offset;    // positional maps (F = kCosineFeature): absolute position of global row 0,
@@ -107,13 +110,22 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int slot = blockIdx.x;
   const int64_t bh = blockIdx.y;
-  const int64_t ts = static_cast<int64_t>(slot) * p.slot_tokens;
+  int64_t ts = static_cast<int64_t>(slot) * p.slot_tokens;
   const int64_t te = min(p.n, ts + p.slot_tokens);
   float* dst = p.out + (bh * p.slots_total + slot) * D * D;
   if (te <= ts) {  // the slot starts at or past n: empty
     for (int i = tid; i < D * D / 4; i += C::kThreads)
       reinterpret_cast<float4*>(dst)[i] = make_float4(0.f, 0.f, 0.f, 0.f);
     return;
+  }
+  const float s = p.log_decay[bh % p.heads];
+  const int G = p.group;
+  if (p.window_bits > 0 && s > 0.f) {
+    // The decay window: a token W = window_bits · ln 2 / s sweep tokens before the slot's end weighs λ^W =
+    // 2^−window_bits relative to the last one. Whole groups before the window are skipped; the groups kept start
+    // where they did, so every weight is the one the full slot would use.
+    const double window = p.window_bits * 0.6931471805599453 / static_cast<double>(s);
+    if (window < static_cast<double>(te - ts)) ts += (te - ts - static_cast<int64_t>(window)) / G * G;
   }
   const int nstage = static_cast<int>((te - ts + TOK - 1) / TOK);
   const uint32_t raw = smem_addr(smem_raw);
@@ -123,8 +135,6 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
   unsigned char* aux = smem_raw + pad + NST * C::kStageBytes;  // 1024-byte aligned
   unsigned* done = reinterpret_cast<unsigned*>(aux + 8 * NST);   // [NST] warps done with each buffer, cumulative
   uint4* sW = reinterpret_cast<uint4*>(aux + ((12 * NST + 15) & ~15));  // [2][G/16][4]: full groups, cut group
-  const float s = p.log_decay[bh % p.heads];
-  const int G = p.group;
   const int h = static_cast<int>(bh % p.heads), b = static_cast<int>(bh / p.heads);
 
   // Stage i (sweep tokens ts + i·TOK ..) into buffer i % NST, completing on its mbarrier.
@@ -377,6 +387,12 @@ void la2_state_pass(int d, const La2View& key, const La2View& val, const float* 
   p.group = slot_tokens % kMaxGroup == 0 ? kMaxGroup : 64;
   p.reverse = reverse ? 1 : 0;
   p.shift = shift;
+  // LAT_LA2_DECAY_WINDOW=0 reads every token of every slot (measurement: the same binary without the window).
+  static const int window_bits = [] {
+    const char* e = std::getenv("LAT_LA2_DECAY_WINDOW");
+    return e != nullptr && e[0] == '0' ? 0 : kDecayWindowBits;
+  }();
+  p.window_bits = window_bits;
   const La2Feature feature = map.key || map.val ? map.feature : La2Feature::Identity;
   p.map_key = map.key ? 1 : 0;
   p.map_val = map.val ? 1 : 0;

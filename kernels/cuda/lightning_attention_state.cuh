@@ -10,6 +10,10 @@
 // map.key / map.val say so, a positional map at that row's position); a slot beginning at or past
 // n gets zeros. Slots 0 .. nslots_computed − 1 are computed. fp32 accumulation of bf16 products; each key is
 // rounded to bf16 once after its decay weight is applied (as in the tile kernel's state update).
+// The decay window: with decay (s > 0) the sum stops at the tokens whose weight λ^{e_s − t} falls below 2^−40 of
+// the slot's last (whole 64- or 128-token groups are skipped, W ≈ 27.7 / s tokens are read). What is left out
+// weighs at most 2^−40 / (1 − λ) of one token's k'v'ᵀ, far below the fp32 sum's own rounding; with little or no
+// decay the whole slot is read. LAT_LA2_DECAY_WINDOW=0 turns the window off.
 //
 // Operands (La2View): bf16, element (b, h, t, f) at data[b·batch_stride + h·head_stride + t·token_stride + f] with
 // bh = b·heads + h and the feature f contiguous; strides in elements, multiples of 8, data 16-byte aligned

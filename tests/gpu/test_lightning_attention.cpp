@@ -110,18 +110,20 @@ void run_case(const Case& c) {
   }
 }
 
-// la2_state_pass on [B, N, H, D] operands against Σ_t λ^{(e_s − t) − shift} k_t v_tᵀ in double: n = 300 with
-// slots of 128 tokens (groups of 128; the third slot is cut by n, the fourth starts past it) or 192 (groups of 64,
-// the second slot's second group is cut by n).
-void run_state_case(int d, int slot_tokens, bool reverse, int shift) {
-  const int64_t b = 2, h = 3, n = 300, bh = b * h;
+// la2_state_pass on [B, N, H, D] operands against Σ_t λ^{(e_s − t) − shift} k_t v_tᵀ over the whole slot in
+// double: n = 300 with slots of 128 tokens (groups of 128; the third slot is cut by n, the fourth starts past it)
+// or 192 (groups of 64, the second slot's second group is cut by n). Head i decays by decay_step · (i + 1); with
+// n = 2000 and steps of 0.13 the decay window (27.7 / s tokens) is shorter than the slots, so the kernel skips
+// the groups before it and must still match the full sum.
+void run_state_case(int d, int slot_tokens, bool reverse, int shift, int64_t n = 300, double decay_step = 0.03) {
+  const int64_t b = 2, h = 3, bh = b * h;
   const int slots = static_cast<int>((n + slot_tokens - 1) / slot_tokens) + 1;
   const uint64_t seed = static_cast<uint64_t>(d * 7 + slot_tokens + (reverse ? 3 : 0) + shift);
   const Shape shape{b, n, h, d};
   Tensor k = gpu_test::random_device(shape, DType::BF16, seed, -1, 1);
   Tensor v = gpu_test::random_device(shape, DType::BF16, seed + 1, -1, 1);
   std::vector<double> dec(static_cast<size_t>(h));
-  for (int64_t i = 0; i < h; ++i) dec[static_cast<size_t>(i)] = 0.03 * static_cast<double>(i + 1);
+  for (int64_t i = 0; i < h; ++i) dec[static_cast<size_t>(i)] = decay_step * static_cast<double>(i + 1);
   Tensor ld = gpu_test::device_from(dec, Shape{h}, DType::F32);
   Tensor out = Tensor::empty(Shape{bh, slots, d, d}, DType::F32, Device::cuda());
   const kernels::cuda::La2View ko{k.raw_data(), n * h * d, d, h * d}, vo{v.raw_data(), n * h * d, d, h * d};
@@ -148,8 +150,8 @@ void run_state_case(int d, int slot_tokens, bool reverse, int shift) {
     for (int64_t e = 0; e < static_cast<int64_t>(d) * d; ++e)
       past_n_zero = past_n_zero && got[static_cast<size_t>((r * slots + slots - 1) * d * d + e)] == 0.0;
   const double err = rel_rms(got, ref);
-  const std::string label = "state pass d=" + std::to_string(d) + " slot=" + std::to_string(slot_tokens) +
-                            (reverse ? " reverse" : " forward") + " shift=" + std::to_string(shift) + ": rel RMS " +
+  const std::string label = "state pass d=" + std::to_string(d) + " n=" + std::to_string(n) +
+                            " slot=" + std::to_string(slot_tokens) + (reverse ? " reverse" : " forward") + " shift=" + std::to_string(shift) + ": rel RMS " +
                             gpu_test::sci(err);
   MESSAGE(label);
   CHECK_MESSAGE(err <= gpu_test::kBF16Tolerance, label);
@@ -165,6 +167,8 @@ TEST_CASE("gpu: lightning attention state-only pass (strided operands, slots cut
     run_state_case(d, 192, true, 1);
     run_state_case(d, 128, true, 0);
     run_state_case(d, 192, false, 1);
+    run_state_case(d, 640, false, 0, 2000, 0.13);  // the decay window: groups of 128, last slot cut by n
+    run_state_case(d, 960, true, 1, 2000, 0.13);   // groups of 64
   }
 }
 
@@ -180,6 +184,8 @@ TEST_CASE("gpu: lightning attention fast path (d = e) vs CPU double reference") 
   // d = 128 identity runs the wgmma sweep on sm_90a builds: one partial tile; segments without an initial state.
   run_case({1, 2, 63, 128, 128, 1.0, false, DType::BF16});
   run_case({3, 5, 2100, 128, 128, 0.3, false, DType::BF16});
+  // 8 segments of 512 tokens, slots of 256: heads with s > 0.11 read only their decay window in the state passes.
+  run_case({1, 16, 4096, 128, 128, 0.5, true, DType::BF16});
   // An empty sequence: o and the operand gradients are empty, final state = initial state, d(initial state) =
   // d(final state).
   run_case({1, 2, 0, 128, 128, 0.3, true, DType::BF16});

@@ -117,24 +117,32 @@ Result measure(int64_t b, int64_t h, int64_t n, int64_t d, int repeat, bool head
 
 // The segmented path's state-only pass alone, at the slot geometry plan_segments picks for 1×8×131072 on 132 SMs
 // (30 of 31 slots of 4096 tokens per head): bytes of k' and v' it reads / time.
+// The state-only pass on its own, twice: without decay it reads every token of its slots (its streaming rate);
+// with the bench's decay it reads only each slot's decay window (kernels/cuda/lightning_attention_state.cuh).
 void state_pass(int repeat) {
   const int64_t heads = 8, n = 131072, d = 128;
   const int slot_tokens = 4096, slots = 31;
   Problem p(1, heads, n, d, false);
   Tensor out = Tensor::empty(Shape{heads, slots, d, d}, DType::F32, Device::cuda());
+  Tensor no_decay = Tensor::zeros(Shape{heads}, DType::F32, Device::cuda());
   const kernels::cuda::La2View ko{p.k.raw_data(), heads * n * d, n * d, d}, vo{p.v.raw_data(), heads * n * d,
                                                                                         n * d, d};
   const double bytes = static_cast<double>(heads * (slots - 1) * slot_tokens * d) * 2 * 2;
-  for (int rev = 0; rev < 2; ++rev) {
-    const double ms = median_cuda_ms(
-        [&] {
-          kernels::cuda::la2_state_pass(static_cast<int>(d), ko, vo, p.ld.data<float>(), static_cast<int>(heads),
-                                        heads, n, slot_tokens, slots - 1, slots, rev == 1, rev, out.data<float>());
-        },
-        repeat);
-    std::printf("state-only pass alone (%s; 8 heads x 30 slots x 4096 tokens): %.3f ms, %.2f TB/s of k' + v'\n",
-                rev ? "reverse, shift 1" : "forward, shift 0", ms, bytes / (ms * 1e-3) / 1e12);
-  }
+  for (int rev = 0; rev < 2; ++rev)
+    for (const Tensor* decay : {&no_decay, &p.ld}) {
+      const double ms = median_cuda_ms(
+          [&] {
+            kernels::cuda::la2_state_pass(static_cast<int>(d), ko, vo, decay->data<float>(), static_cast<int>(heads),
+                                          heads, n, slot_tokens, slots - 1, slots, rev == 1, rev, out.data<float>());
+          },
+          repeat);
+      if (decay == &no_decay)
+        std::printf("state-only pass alone (%s; 8 heads x 30 slots x 4096 tokens), no decay: %.3f ms, %.2f TB/s of "
+                    "k' + v'\n",
+                    rev ? "reverse, shift 1" : "forward, shift 0", ms, bytes / (ms * 1e-3) / 1e12);
+      else
+        std::printf("  the same with the bench's decay (only each slot's decay window is read): %.3f ms\n", ms);
+    }
 }
 
 // Only the shapes given as BxHxN (ratios and ns/token), e.g. for same-binary comparisons under LAT_LA2_WGMMA or
