@@ -699,11 +699,11 @@ __global__ void la2_prefix_kernel(float* ws, int rows, int cols, const float* in
 // cut into kKeySumSplit pieces, one CTA each (enough loads in flight to stream x): part[bh][slot][piece][j] holds
 // the piece's sum weighted relative to the piece's end; la2_key_sum_combine_kernel adds the pieces. 256 threads:
 // channel pairs × row groups; each group runs its rows' recurrence with step λ^groups, then the groups are
-// summed in shared memory.
+// summed in shared memory. Pieces wholly before the slot's decay window write zeros without reading x.
 constexpr int kKeySumSplit = 8;
 __global__ void __launch_bounds__(256) la2_key_sum_kernel(La2View x, const float* row_weight, const float* log_decay,
                                                           int heads, int64_t n, int slot_len, int reverse, int shift,
-                                                          int d, float* part_out) {
+                                                          int d, int window_bits, float* part_out) {
   __shared__ float part[256 * 2];
   const int64_t bh = blockIdx.y;
   const int slot = blockIdx.x, piece = blockIdx.z, tid = threadIdx.x;
@@ -711,6 +711,11 @@ __global__ void __launch_bounds__(256) la2_key_sum_kernel(La2View x, const float
   const int pairs = d / 2, groups = 256 / pairs;
   const int pair = tid % pairs, grp = tid / pairs;
   const float s = log_decay[bh % heads];
+  // A piece wholly before the slot's decay window (lightning_attention_state.cuh) adds nothing.
+  if (static_cast<double>((kKeySumSplit - 1 - piece) * piece_len) >= la2_decay_window(s, window_bits)) {
+    if (tid < d) part_out[((bh * gridDim.x + slot) * kKeySumSplit + piece) * d + tid] = 0.f;
+    return;
+  }
   const float step = decay_pow(s, groups);
   const bf16* base = head_rows(x, bh, heads) + 2 * pair;
   const float* w = row_weight != nullptr ? row_weight + bh * n : nullptr;
@@ -953,7 +958,7 @@ void run_sweep(const SweepArgs& a) {
       const dim3 slots(static_cast<unsigned>(plan.nslots() - 1), static_cast<unsigned>(a.bh));
       la2_key_sum_kernel<<<dim3(slots.x, slots.y, kKeySumSplit), 256, 0, ::lat::cuda::stream()>>>(
           x, a.aug == kAugDkv ? a.row_bias : nullptr, a.log_decay, static_cast<int>(a.heads), a.n, slot_len,
-          a.reverse ? 1 : 0, a.shift, D, ws_part);
+          a.reverse ? 1 : 0, a.shift, D, la2_decay_window_bits(), ws_part);
       LAT_CUDA_CHECK_LAUNCH();
       la2_key_sum_combine_kernel<<<slots, D, 0, ::lat::cuda::stream()>>>(
           ws_part, a.log_decay, static_cast<int>(a.heads), slot_len, plan.nslots(), D, ws_z);

@@ -31,7 +31,6 @@ namespace lat::kernels::cuda {
 namespace {
 
 constexpr int kMaxGroup = 128;  // tokens between two rescalings of the accumulators
-constexpr int kDecayWindowBits = 40;  // tokens weighing ≤ 2^−40 of a slot's last are skipped (la2_state_pass)
 
 // x · (hi + lo) for two bf16 lanes with one rounding of the (dominant) product: fma(x, hi, round(x · lo)).
 __device__ __forceinline__ uint32_t weigh(uint32_t x, uint32_t hi, uint32_t lo) {
@@ -120,13 +119,10 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
   }
   const float s = p.log_decay[bh % p.heads];
   const int G = p.group;
-  if (p.window_bits > 0 && s > 0.f) {
-    // The decay window: a token W = window_bits · ln 2 / s sweep tokens before the slot's end weighs λ^W =
-    // 2^−window_bits relative to the last one. Whole groups before the window are skipped; the groups kept start
-    // where they did, so every weight is the one the full slot would use.
-    const double window = p.window_bits * 0.6931471805599453 / static_cast<double>(s);
-    if (window < static_cast<double>(te - ts)) ts += (te - ts - static_cast<int64_t>(window)) / G * G;
-  }
+  // The decay window: whole groups before it are skipped; the groups kept start where they did, so every weight
+  // is the one the full slot would use.
+  const double window = la2_decay_window(s, p.window_bits);
+  if (window < static_cast<double>(te - ts)) ts += (te - ts - static_cast<int64_t>(window)) / G * G;
   const int nstage = static_cast<int>((te - ts + TOK - 1) / TOK);
   const uint32_t raw = smem_addr(smem_raw);
   const uint32_t pad = ((raw + 1023u) & ~1023u) - raw;
@@ -367,6 +363,15 @@ CUtensorMap la2_tensor_map(const La2View& op, int d, int64_t n, int64_t heads, i
   return map;
 }
 
+int la2_decay_window_bits() {
+  // LAT_LA2_DECAY_WINDOW=0 reads every token of every slot (measurement: the same binary without the window).
+  static const int bits = [] {
+    const char* e = std::getenv("LAT_LA2_DECAY_WINDOW");
+    return e != nullptr && e[0] == '0' ? 0 : 40;
+  }();
+  return bits;
+}
+
 void la2_state_pass(int d, const La2View& key, const La2View& val, const float* log_decay,
                     int heads, int64_t bh, int64_t n, int slot_tokens, int nslots_computed, int slots_total,
                     bool reverse, int shift, float* out, const La2StateMap& map) {
@@ -387,12 +392,7 @@ void la2_state_pass(int d, const La2View& key, const La2View& val, const float* 
   p.group = slot_tokens % kMaxGroup == 0 ? kMaxGroup : 64;
   p.reverse = reverse ? 1 : 0;
   p.shift = shift;
-  // LAT_LA2_DECAY_WINDOW=0 reads every token of every slot (measurement: the same binary without the window).
-  static const int window_bits = [] {
-    const char* e = std::getenv("LAT_LA2_DECAY_WINDOW");
-    return e != nullptr && e[0] == '0' ? 0 : kDecayWindowBits;
-  }();
-  p.window_bits = window_bits;
+  p.window_bits = la2_decay_window_bits();
   const La2Feature feature = map.key || map.val ? map.feature : La2Feature::Identity;
   p.map_key = map.key ? 1 : 0;
   p.map_val = map.val ? 1 : 0;

@@ -40,6 +40,14 @@ struct La2StateMap {
   float scale = 0.0f;
 };
 
+// The decay window: with log-decay s > 0, a token more than la2_decay_window(s, bits) sweep positions before a
+// slot's end weighs at most 2^−bits of the slot's last token and may be left out of the slot's sums. bits is
+// la2_decay_window_bits(): 40, or 0 (no window) when the environment sets LAT_LA2_DECAY_WINDOW=0.
+int la2_decay_window_bits();
+__host__ __device__ inline double la2_decay_window(float s, int bits) {
+  return bits > 0 && s > 0.f ? bits * 0.6931471805599453 / static_cast<double>(s) : 1e300;
+}
+
 void la2_state_pass(int d, const La2View& key, const La2View& val, const float* log_decay,
                     int heads, int64_t bh, int64_t n, int slot_tokens, int nslots_computed, int slots_total,
                     bool reverse, int shift, float* out, const La2StateMap& map = {});
