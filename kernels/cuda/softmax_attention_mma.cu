@@ -159,6 +159,35 @@ __device__ __forceinline__ int64_t last_key_of(int64_t q0, int64_t nq, int64_t n
   return std::min<int64_t>(nk - 1, nk - nq + std::min<int64_t>(q0 + kRows, nq) - 1);
 }
 
+// The key/value stream of the forward and dQ kernels: K and V tiles double-buffered in Ks, Vs (two stages
+// each). next(it) waits for tile it, issues the prefetch of tile it + 1 into the other stage and returns tile it.
+template <int D>
+struct KeyValueStream {
+  bf16* Ks;
+  bf16* Vs;
+  const bf16* k;  // this sequence's [nk, D] keys and values
+  const bf16* v;
+  int64_t nk;
+  int tiles;
+
+  __device__ __forceinline__ void start() const {
+    stage_rows<D>(Ks, k, 0, nk);
+    stage_rows<D>(Vs, v, 0, nk);
+  }
+  __device__ __forceinline__ void next(int it, const bf16*& Kt, const bf16*& Vt) const {
+    cp_async_wait<0>();
+    __syncthreads();  // tile it landed; every warp is done with the stage the prefetch overwrites
+    if (it + 1 < tiles) {
+      const int s = (it + 1) % 2;
+      stage_rows<D>(Ks + s * Tile<D>::elems, k, int64_t{it + 1} * kRows, nk);
+      stage_rows<D>(Vs + s * Tile<D>::elems, v, int64_t{it + 1} * kRows, nk);
+    }
+    cp_async_commit();
+    Kt = Ks + it % 2 * Tile<D>::elems;
+    Vt = Vs + it % 2 * Tile<D>::elems;
+  }
+};
+
 // ---------------------------------------------------------------- forward
 
 template <int D>
@@ -172,27 +201,17 @@ __global__ void __launch_bounds__(kBlock) flash_mma_fwd_kernel(const bf16* q, co
   const int64_t p = blockIdx.y, off = nk - nq;
   const int64_t q0 = static_cast<int64_t>(gridDim.x - 1 - blockIdx.x) * kRows;  // heavy (late) tiles first
   const int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
-  const bf16* kh = k + p * nk * D;
-  const bf16* vh = v + p * nk * D;
+  const KeyValueStream<D> kv{Ks, Vs, k + p * nk * D, v + p * nk * D, nk,
+                             static_cast<int>(last_key_of(q0, nq, nk) / kRows) + 1};
   stage_rows<D>(Qs, q + p * nq * D, q0, nq);
-  stage_rows<D>(Ks, kh, 0, nk);
-  stage_rows<D>(Vs, vh, 0, nk);
+  kv.start();
   cp_async_commit();
-  const int tiles = static_cast<int>(last_key_of(q0, nq, nk) / kRows) + 1;
   // Rows past nq keep their position unmasked (never stored); every row sees key 0, so its max is finite.
   const int64_t pos0 = off + q0 + 16 * warp + g;  // positions of rows g and g + 8
   float o[NT][4] = {}, m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-  for (int it = 0; it < tiles; ++it) {
-    cp_async_wait<0>();
-    __syncthreads();  // tile it landed; every warp is done with the stage the prefetch overwrites
-    if (it + 1 < tiles) {
-      const int s = (it + 1) % 2;
-      stage_rows<D>(Ks + s * Tile<D>::elems, kh, int64_t{it + 1} * kRows, nk);
-      stage_rows<D>(Vs + s * Tile<D>::elems, vh, int64_t{it + 1} * kRows, nk);
-    }
-    cp_async_commit();
-    const bf16* Kt = Ks + it % 2 * Tile<D>::elems;
-    const bf16* Vt = Vs + it % 2 * Tile<D>::elems;
+  for (int it = 0; it < kv.tiles; ++it) {
+    const bf16 *Kt, *Vt;
+    kv.next(it, Kt, Vt);
     float s[8][4] = {};
     mma_abt<D, 8, LD>(s, Qs, 16 * warp, Kt, 0);
     const int64_t k0 = int64_t{it} * kRows;
@@ -282,14 +301,12 @@ __global__ void __launch_bounds__(kBlock) flash_mma_dq_kernel(const bf16* q, con
   const int64_t p = blockIdx.y, off = nk - nq;
   const int64_t q0 = static_cast<int64_t>(gridDim.x - 1 - blockIdx.x) * kRows;
   const int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
-  const bf16* kh = k + p * nk * D;
-  const bf16* vh = v + p * nk * D;
+  const KeyValueStream<D> kv{Ks, Vs, k + p * nk * D, v + p * nk * D, nk,
+                             static_cast<int>(last_key_of(q0, nq, nk) / kRows) + 1};
   stage_rows<D>(Qs, q + p * nq * D, q0, nq);
   stage_rows<D>(dOs, dout + p * nq * D, q0, nq);
-  stage_rows<D>(Ks, kh, 0, nk);
-  stage_rows<D>(Vs, vh, 0, nk);
+  kv.start();
   cp_async_commit();
-  const int tiles = static_cast<int>(last_key_of(q0, nq, nk) / kRows) + 1;
   const int64_t r0 = q0 + 16 * warp;
   float2 stat[2];  // (lse · log2 e, delta) of rows g and g + 8
   int64_t last[2];  // the last key each row sees; rows past nq see none
@@ -300,17 +317,9 @@ __global__ void __launch_bounds__(kBlock) flash_mma_dq_kernel(const bf16* q, con
     last[h] = r < nq ? std::min(off + r, nk - 1) : -1;
   }
   float acc[NT][4] = {};
-  for (int it = 0; it < tiles; ++it) {
-    cp_async_wait<0>();
-    __syncthreads();
-    if (it + 1 < tiles) {
-      const int s = (it + 1) % 2;
-      stage_rows<D>(Ks + s * Tile<D>::elems, kh, int64_t{it + 1} * kRows, nk);
-      stage_rows<D>(Vs + s * Tile<D>::elems, vh, int64_t{it + 1} * kRows, nk);
-    }
-    cp_async_commit();
-    const bf16* Kt = Ks + it % 2 * Tile<D>::elems;
-    const bf16* Vt = Vs + it % 2 * Tile<D>::elems;
+  for (int it = 0; it < kv.tiles; ++it) {
+    const bf16 *Kt, *Vt;
+    kv.next(it, Kt, Vt);
     float s[8][4] = {}, dp[8][4] = {};
     mma_abt<D, 8, LD>(s, Qs, 16 * warp, Kt, 0);
     mma_abt<D, 8, LD>(dp, dOs, 16 * warp, Vt, 0);
