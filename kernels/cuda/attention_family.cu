@@ -48,24 +48,44 @@ struct GateBackwardGate {  // in: x, gate, dy; out: dgate
 
 // ---------------------------------------------------------------- feature maps
 
-template <class T>
-__global__ void cosine_kernel(const T* x, const T* dy, T* out, int64_t rows, int64_t n, int64_t d,
-                              double angle_per_pos, int64_t offset, bool backward) {
-  const int64_t total = rows * d;
+// sin and cos of `angle` (double) in fp32: reduced modulo 2π in double first, so sincosf sees |angle| ≤ π.
+__device__ __forceinline__ void sincos_reduced(double angle, float& sn, float& cs) {
+  constexpr double kTwoPi = 6.283185307179586477, kInvTwoPi = 0.159154943091895336;
+  sincosf(static_cast<float>(fma(-rint(angle * kInvTwoPi), kTwoPi, angle)), &sn, &cs);
+}
+
+// One thread per V consecutive features of a row (one angle per row): forward y = [relu(x) sin a, relu(x) cos a]
+// into [rows, 2d]; backward dx = [x > 0] (dy_sin sin a + dy_cos cos a).
+template <class T, int V>
+__global__ void cosine_kernel(const T* x, const T* dy, T* out, int64_t rows, int64_t n, int d, double angle_per_pos,
+                              int64_t offset, bool backward) {
+  const int packs = d / V;
+  const int64_t total = rows * packs;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t row = idx / d, c = idx % d;
-    double sd, cd;
-    sincos(angle_per_pos * static_cast<double>(offset + row % n), &sd, &cd);
-    const float sa = static_cast<float>(sd), ca = static_cast<float>(cd);
-    const float xv = to_float(x[idx]);
+    const int64_t row = idx / packs;
+    const int c0 = static_cast<int>(idx - row * packs) * V;
+    float sa, ca;
+    sincos_reduced(angle_per_pos * static_cast<double>(offset + row % n), sa, ca);
+    float xv[V];
+    load_vec<V>(x + row * d + c0, xv);
     if (!backward) {
-      const float relu = xv > 0.0f ? xv : 0.0f;
-      out[row * 2 * d + c] = from_float<T>(relu * sa);
-      out[row * 2 * d + d + c] = from_float<T>(relu * ca);
+      float ys[V], yc[V];
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        const float relu = xv[k] > 0.0f ? xv[k] : 0.0f;
+        ys[k] = relu * sa;
+        yc[k] = relu * ca;
+      }
+      store_vec<V>(out + row * 2 * d + c0, ys);
+      store_vec<V>(out + row * 2 * d + d + c0, yc);
     } else {
-      const float g = xv > 0.0f ? to_float(dy[row * 2 * d + c]) * sa + to_float(dy[row * 2 * d + d + c]) * ca : 0.0f;
-      out[idx] = from_float<T>(g);
+      float gs[V], gc[V], g[V];
+      load_vec<V>(dy + row * 2 * d + c0, gs);
+      load_vec<V>(dy + row * 2 * d + d + c0, gc);
+#pragma unroll
+      for (int k = 0; k < V; ++k) g[k] = xv[k] > 0.0f ? gs[k] * sa + gc[k] * ca : 0.0f;
+      store_vec<V>(out + row * d + c0, g);
     }
   }
 }
@@ -219,7 +239,6 @@ __global__ void rope_kernel(const T* x, T* y, int64_t bh, int64_t n, int d, int6
   for (int c = threadIdx.x; c < d / 2; c += blockDim.x)
     theta[c] = exp(-2.0 * static_cast<double>(c) / static_cast<double>(d) * log_base);
   __syncthreads();
-  constexpr double kTwoPi = 6.283185307179586477, kInvTwoPi = 0.159154943091895336;
   const int packs = d / V;
   const int64_t total = bh * n * packs;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
@@ -236,10 +255,8 @@ __global__ void rope_kernel(const T* x, T* y, int64_t bh, int64_t n, int d, int6
     }
 #pragma unroll
     for (int k = 0; k < V; k += 2) {
-      const double angle = pos * theta[(c0 + k) / 2];
-      const float r = static_cast<float>(fma(-rint(angle * kInvTwoPi), kTwoPi, angle));
       float sn, cs;
-      sincosf(r, &sn, &cs);
+      sincos_reduced(pos * theta[(c0 + k) / 2], sn, cs);
       sn *= sign;
       out[k] = v[k] * cs - v[k + 1] * sn;
       out[k + 1] = v[k] * sn + v[k + 1] * cs;
@@ -653,6 +670,23 @@ void with_head_capacity(const char* op, int64_t d, int64_t e, F&& f) {
   else f(std::integral_constant<int, 128>{});
 }
 
+// cosFormer's map (dy == nullptr) or its backward; the angle of row i is π/(2M)·(offset + i % n).
+void launch_cosine(const char* name, const void* x, const void* dy, void* out, DType dtype, int64_t bh, int64_t n,
+                   int64_t d, int64_t max_context, int64_t offset) {
+  if (bh * n * d <= 0) return;
+  const double per_pos = 3.141592653589793238 / (2.0 * static_cast<double>(max_context));
+  dispatch_float_bf16(name, dtype, [&](auto tag) {
+    using T = decltype(tag);
+    with_row_vector<T>(d, {x, dy, out}, [&](auto width) {
+      constexpr int V = decltype(width)::value;
+      cosine_kernel<T, V><<<grid_for(bh * n * d / V, kThreads), kThreads, 0, lat::cuda::stream()>>>(
+          static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(out), bh * n, n, static_cast<int>(d),
+          per_pos, offset, dy != nullptr);
+      LAT_CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- entry points
@@ -681,27 +715,12 @@ void sigmoid_gate_backward(const void* x, const void* gate, const void* dy, void
 
 void cosine_feature_forward(const void* x, void* y, DType dtype, int64_t bh, int64_t n, int64_t d,
                             int64_t max_context, int64_t offset) {
-  if (bh * n * d <= 0) return;
-  const double per_pos = 3.141592653589793238 / (2.0 * static_cast<double>(max_context));
-  dispatch_float_bf16("cosine_feature_map", dtype, [&](auto tag) {
-    using T = decltype(tag);
-    cosine_kernel<T><<<grid_for(bh * n * d, kThreads), kThreads, 0, lat::cuda::stream()>>>(
-        static_cast<const T*>(x), nullptr, static_cast<T*>(y), bh * n, n, d, per_pos, offset, false);
-    LAT_CUDA_CHECK_LAUNCH();
-  });
+  launch_cosine("cosine_feature_map", x, nullptr, y, dtype, bh, n, d, max_context, offset);
 }
 
 void cosine_feature_backward(const void* x, const void* dy, void* dx, DType dtype, int64_t bh, int64_t n,
                              int64_t d, int64_t max_context, int64_t offset) {
-  if (bh * n * d <= 0) return;
-  const double per_pos = 3.141592653589793238 / (2.0 * static_cast<double>(max_context));
-  dispatch_float_bf16("cosine_feature_map backward", dtype, [&](auto tag) {
-    using T = decltype(tag);
-    cosine_kernel<T><<<grid_for(bh * n * d, kThreads), kThreads, 0, lat::cuda::stream()>>>(
-        static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(dx), bh * n, n, d, per_pos, offset,
-        true);
-    LAT_CUDA_CHECK_LAUNCH();
-  });
+  launch_cosine("cosine_feature_map backward", x, dy, dx, dtype, bh, n, d, max_context, offset);
 }
 
 void random_feature_forward(const void* x, const void* w, bool is_query, const void* key_stabilizer, void* y,

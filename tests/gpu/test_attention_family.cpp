@@ -69,10 +69,22 @@ TEST_CASE("cosine feature map and RoPE on CUDA equal the CPU ops (offset positio
     Tensor r2 = Tensor::empty(s2, DType::F64), rdx = Tensor::empty(s, DType::F64);
     k::cosine_feature_forward(x, 512, 17, y2);
     k::cosine_feature_forward(cpu_f64(x), 512, 17, r2);
-    expect_close(dt, y2, r2, "cosine");
+    expect_close(dt, y2, r2, "cosine d 32");
     k::cosine_feature_backward(x, 512, 17, g2, dx);
     k::cosine_feature_backward(cpu_f64(x), 512, 17, cpu_f64(g2), rdx);
-    expect_close(dt, dx, rdx, "cosine backward");
+    expect_close(dt, dx, rdx, "cosine backward d 32");
+    {  // d = 6: feature by feature
+      const Shape s6{1, 2, 9, 6}, s6x2{1, 2, 9, 12};
+      Tensor x6 = random_device(s6, dt, 13), g6 = random_device(s6x2, dt, 14);
+      Tensor y6 = empty_dev(s6x2, dt), dx6 = empty_dev(s6, dt);
+      Tensor r6 = Tensor::empty(s6x2, DType::F64), rdx6 = Tensor::empty(s6, DType::F64);
+      k::cosine_feature_forward(x6, 12, 3, y6);
+      k::cosine_feature_forward(cpu_f64(x6), 12, 3, r6);
+      expect_close(dt, y6, r6, "cosine d 6");
+      k::cosine_feature_backward(x6, 12, 3, g6, dx6);
+      k::cosine_feature_backward(cpu_f64(x6), 12, 3, cpu_f64(g6), rdx6);
+      expect_close(dt, dx6, rdx6, "cosine backward d 6");
+    }
     // d = 32 takes 16-byte accesses; d = 6 the pair-by-pair path.
     for (const Shape& rs : {s, Shape{1, 2, 9, 6}})
       for (bool inverse : {false, true}) {
