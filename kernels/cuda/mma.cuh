@@ -1,6 +1,6 @@
-// Warp-level tensor-core helpers shared by the Lightning Attention-2 kernels (sm_80+ PTX): shared-memory
-// addresses, cp.async (16 and 4 bytes), ldmatrix (plain and transposed, by pointer or by shared address), mma.sync m16n8k16
-// bf16 → fp32, and bf16x2 packing and scaling.
+// Warp-level tensor-core helpers shared by the Lightning Attention-2 and softmax tensor-core kernels (sm_80+
+// PTX): shared-memory addresses, cp.async (16 and 4 bytes), ldmatrix (plain and transposed, by pointer or by shared
+// address), mma.sync m16n8k16 bf16 → fp32, and bf16x2 packing and scaling.
 #pragma once
 
 #include <cuda_bf16.h>
