@@ -300,7 +300,7 @@ __global__ void __launch_bounds__(kBlock) flash_mma_dq_kernel(const bf16* q, con
   bf16* Vs = Ks + 2 * Tile<D>::elems;
   const int64_t p = blockIdx.y, off = nk - nq;
   const int64_t q0 = static_cast<int64_t>(gridDim.x - 1 - blockIdx.x) * kRows;
-  const int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+  const int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4;
   const KeyValueStream<D> kv{Ks, Vs, k + p * nk * D, v + p * nk * D, nk,
                              static_cast<int>(last_key_of(q0, nq, nk) / kRows) + 1};
   stage_rows<D>(Qs, q + p * nq * D, q0, nq);

@@ -80,6 +80,10 @@ void run_ops(const OpsOptions& opt) {
               std::string(12, '-').c_str(), std::string(11, '-').c_str(), std::string(11, '-').c_str(),
               std::string(11, '-').c_str(), std::string(8, '-').c_str());
   auto want = [&](const std::string& name) { return opt.filter.empty() || name.find(opt.filter) != std::string::npos; };
+  // A section runs when any of its rows is wanted (so a filter naming one row never skips its section).
+  auto want_any = [&](std::initializer_list<const char*> rows) {
+    return std::any_of(rows.begin(), rows.end(), [&](const char* r) { return want(r); });
+  };
   auto bench = [&](const std::string& name, const std::string& shape, double bytes, double flops,
                    const std::function<void()>& fn) {
     if (!want(name)) return;
@@ -103,7 +107,7 @@ void run_ops(const OpsOptions& opt) {
   gemm_case("gemm lm-head bf16 NT", 16384, 50304, 768, DType::BF16, DType::BF16, true);
   gemm_case("gemm mlp-up bf16 NT", 16384, 2048, 768, DType::BF16, DType::BF16, true);
   gemm_case("gemm f32 (no TF32) NN", 4096, 4096, 4096, DType::F32, DType::F32, false);
-  if (want("gemm batched")) {
+  if (want("gemm batched bf16 NN")) {
     const int64_t b = 96, m = 2048, n = 128, k = 2048;  // per-head attention-like products
     Tensor A = rnd(Shape{b, m, k}, DType::BF16, 3), B = rnd(Shape{b, k, n}, DType::BF16, 4);
     Tensor C = Tensor::empty(Shape{b, m, n}, DType::BF16, Device::cuda());
@@ -116,7 +120,7 @@ void run_ops(const OpsOptions& opt) {
 
   // --- core: cast, strided copy, fill; reduce ---
   const int64_t big = int64_t{1} << 27;  // 128 M elements
-  if (want("cast") || want("copy") || want("fill") || want("sum")) {
+  if (want_any({"cast f32->bf16", "cast bf16->f32", "copy_ transpose f32->bf16", "fill_ f32", "sum f32"})) {
     Tensor x = rnd(Shape{big}, DType::F32, 5);
     Tensor y = Tensor::empty(Shape{big}, DType::BF16, Device::cuda());
     bench("cast f32->bf16", dims({big}), big * 6.0, 0,
@@ -132,7 +136,8 @@ void run_ops(const OpsOptions& opt) {
   }
 
   // --- pointwise activations (bf16) ---
-  if (want("silu") || want("gelu") || want("swiglu")) {
+  if (want_any({"silu fwd bf16", "silu bwd bf16", "gelu fwd bf16", "gelu bwd bf16", "swiglu fwd bf16",
+                "swiglu bwd bf16"})) {
     const int64_t n = big;
     Tensor a = rnd(Shape{n}, DType::BF16, 6), b = rnd(Shape{n}, DType::BF16, 7), c = rnd(Shape{n}, DType::BF16, 8);
     Tensor d = Tensor::empty_like(a), e = Tensor::empty_like(a);
@@ -150,7 +155,7 @@ void run_ops(const OpsOptions& opt) {
   }
 
   // --- RMSNorm (bf16 activations, fp32 gain) ---
-  if (want("rmsnorm")) {
+  if (want_any({"rmsnorm fwd bf16", "rmsnorm bwd bf16"})) {
     const int64_t rows = 262144, dim = 768;
     Tensor x = rnd(Shape{rows, dim}, DType::BF16, 9), dy = rnd(Shape{rows, dim}, DType::BF16, 10);
     Tensor w = rnd(Shape{dim}, DType::F32, 11, 0.5, 1.5), dw = Tensor::empty(Shape{dim}, DType::F32, Device::cuda());
@@ -166,8 +171,8 @@ void run_ops(const OpsOptions& opt) {
   }
 
   // --- attention family (bf16): feature maps, RoPE, output forms; the softmax baseline ---
-  if (want("elu1 fwd bf16") || want("sigmoid_gate fwd bf16") || want("cosine feature fwd bf16") ||
-      want("rope fwd bf16") || want("head_rmsnorm fwd bf16")) {
+  if (want_any({"elu1 fwd bf16", "sigmoid_gate fwd bf16", "cosine feature fwd bf16", "rope fwd bf16",
+                "head_rmsnorm fwd bf16"})) {
     const int64_t bh = 96, n = 8192, d = 64, count = bh * n * d;  // 124M-like: 8 × 12 heads, 64 wide
     Tensor x = rnd(Shape{count}, DType::BF16, 40), g = rnd(Shape{count}, DType::BF16, 41);
     Tensor y = Tensor::empty_like(x), y2 = Tensor::empty(Shape{2 * count}, DType::BF16, Device::cuda());
@@ -215,7 +220,7 @@ void run_ops(const OpsOptions& opt) {
   softmax_case(96, 2048, 64);
 
   // --- fused softmax cross-entropy (GPT-2 vocabulary) ---
-  if (want("cross_entropy")) {
+  if (want_any({"cross_entropy fwd bf16", "cross_entropy bwd bf16"})) {
     const int64_t rows = 8192, vocab = 50304;
     Tensor logits = rnd(Shape{rows, vocab}, DType::BF16, 12, -8, 8);
     std::vector<int32_t> tv(static_cast<size_t>(rows));
@@ -236,7 +241,7 @@ void run_ops(const OpsOptions& opt) {
   }
 
   // --- embedding ---
-  if (want("embedding")) {
+  if (want_any({"embedding fwd bf16", "embedding bwd bf16->f32"})) {
     const int64_t n = 262144, vocab = 50304, dim = 768;
     Tensor table = rnd(Shape{vocab, dim}, DType::BF16, 13);
     std::vector<int32_t> iv(static_cast<size_t>(n));
@@ -255,7 +260,7 @@ void run_ops(const OpsOptions& opt) {
   }
 
   // --- optimizer ---
-  if (want("adamw") || want("global_norm")) {
+  if (want_any({"global_norm + clip f32", "adamw multi-tensor f32", "adamw 1 tensor f32"})) {
     // A 124M-parameter model's worth of tensors: one embedding-sized tensor plus 12 × (4 × 768² + 3 × 768·2048).
     std::vector<int64_t> sizes{50304 * 768};
     for (int l = 0; l < 12; ++l)
