@@ -270,7 +270,7 @@ __global__ void rope_kernel(const T* x, T* y, int64_t bh, int64_t n, int d, int6
   }
 }
 
-// ---------------------------------------------------------------- head RMSNorm (one warp per row)
+// ---------------------------------------------------------------- head RMSNorm (a lane group per row)
 
 // A group of G lanes per row (G a power of two ≤ 32, so a warp holds 32 / G rows); each lane takes V consecutive
 // elements per step (V = 1: any e and alignment; V = 16 bytes' worth when e is a multiple of it and the rows are
@@ -336,9 +336,9 @@ __global__ void head_rmsnorm_bwd_kernel(const T* y, const float* inv, const T* g
   }
 }
 
-// Launches a head RMSNorm kernel for rows of e elements: the lanes per row G are the largest power of two ≤ 32
-// that does not exceed the row's accesses (e / V), so short rows share a warp.
-template <class T, int V, class F>
+// Calls f(integral_constant<int, G>) with G, the head RMSNorm kernels' lanes per row of e elements: the largest
+// power of two ≤ 32 (at least 4) not above the row's accesses (e / V), so short rows share a warp.
+template <int V, class F>
 void with_row_group(int64_t e, F&& f) {
   const int64_t accesses = (e + V - 1) / V;
   if (accesses >= 32) f(std::integral_constant<int, 32>{});
@@ -793,7 +793,7 @@ void head_rmsnorm_forward(const void* x, float eps, void* y, float* inv_rms, DTy
     using T = decltype(tag);
     with_row_vector<T>(e, {x, y}, [&](auto width) {
       constexpr int V = decltype(width)::value;
-      with_row_group<T, V>(e, [&](auto group) {
+      with_row_group<V>(e, [&](auto group) {
         constexpr int G = decltype(group)::value;
         head_rmsnorm_fwd_kernel<T, V, G><<<grid_for(rows * G, kThreads, INT32_MAX), kThreads, 0,
                                            lat::cuda::stream()>>>(static_cast<const T*>(x), eps, static_cast<T*>(y),
@@ -811,7 +811,7 @@ void head_rmsnorm_backward(const void* y, const float* inv_rms, const void* dy, 
     using T = decltype(tag);
     with_row_vector<T>(e, {y, dy, dx}, [&](auto width) {
       constexpr int V = decltype(width)::value;
-      with_row_group<T, V>(e, [&](auto group) {
+      with_row_group<V>(e, [&](auto group) {
         constexpr int G = decltype(group)::value;
         head_rmsnorm_bwd_kernel<T, V, G><<<grid_for(rows * G, kThreads, INT32_MAX), kThreads, 0,
                                            lat::cuda::stream()>>>(static_cast<const T*>(y), inv_rms,

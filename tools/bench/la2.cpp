@@ -116,9 +116,9 @@ Result measure(int64_t b, int64_t h, int64_t n, int64_t d, int repeat, bool head
 }
 
 // The segmented path's state-only pass alone, at the slot geometry plan_segments picks for 1×8×131072 on 132 SMs
-// (30 of 31 slots of 4096 tokens per head): bytes of k' and v' it reads / time.
-// The state-only pass on its own, twice: without decay it reads every token of its slots (its streaming rate);
-// with the bench's decay it reads only each slot's decay window (kernels/cuda/lightning_attention_state.cuh).
+// (30 of 31 slots of 4096 tokens per head), twice: without decay it reads every token of its slots (bytes of k'
+// and v' / time: its streaming rate); with the bench's decay it reads only each slot's decay window
+// (kernels/cuda/lightning_attention_state.cuh).
 void state_pass(int repeat) {
   const int64_t heads = 8, n = 131072, d = 128;
   const int slot_tokens = 4096, slots = 31;
