@@ -238,8 +238,9 @@ void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
   copy_back(grad_initial_state, ginit);
 }
 
-// The normalised form on the fast path: one tile kernel computes num, den and the division (La2Forward::denominator);
-// the backward takes G' = G/den in bf16 and c = −(G'·o) in f32 (La2Backward::row_bias). Results in f32.
+// The normalised form on the fast path: one tile kernel computes num, den and the division (La2Forward::denominator;
+// o in f32); the backward's sweeps read G, o and den as they are (La2Backward::denominator) and write the gradients
+// in their own dtype (bf16, or f32).
 bool normalized_on_fast_path(const Tensor& q, int64_t e) {
   return q.device().is_cuda() && cuda::la2_fast_supported(q.size(3), e);
 }
@@ -272,19 +273,16 @@ void cuda_normalized_backward(const Dims& d, const Tensor& q, const Tensor& k, c
   const Tensor decay = log_decay.to(DType::F32).contiguous();
   const Tensor init = f32_or_empty(initial_state), gfin = f32_or_empty(grad_final_state);
   const Tensor o = out.to(DType::F32).contiguous(), den = denominator.to(DType::F32).contiguous();
-  const Tensor g = grad_out.dtype() == DType::BF16 ? grad_out.contiguous() : grad_out.to(DType::F32).contiguous();
-  Tensor g_num = Tensor::empty(v.shape(), DType::BF16, v.device());
-  Tensor bias = Tensor::empty(Shape{d.batch, d.heads, d.n}, DType::F32, v.device());
-  cuda::denominator_backward_rounded(g.raw_data(), g.dtype(), o.data<float>(), den.data<float>(), g_num.raw_data(),
-                                     bias.data<float>(), d.batch * d.heads * d.n, d.e);
-  const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v);
-  Tensor dq = la2_result(grad_q, DType::F32), dk = la2_result(grad_k, DType::F32), dv = la2_result(grad_v, DType::F32);
+  const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v), gb = bf16_operand(grad_out);
+  const DType rd = la2_result_dtype(grad_q);
+  Tensor dq = la2_result(grad_q, rd), dk = la2_result(grad_k, rd), dv = la2_result(grad_v, rd);
   Tensor ginit = target_for(grad_initial_state, DType::F32, false);
   Tensor ws = f32_workspace(cuda::la2_normalized_workspace_floats(d.batch * d.heads, d.n, d.m), q);
-  cuda::La2Backward b{la2_view(qb), la2_view(kb), la2_view(vb), la2_view(g_num), la2_view(dq), la2_view(dk),
-                      la2_view(dv), true, cuda::La2Feature::Identity, f32_ptr(decay), f32_ptr(init), f32_ptr(gfin),
-                      f32_mut(ginit), d.batch, d.heads, d.n, d.m, nullptr, f32_mut(ws)};
-  b.row_bias = bias.data<float>();
+  cuda::La2Backward b{la2_view(qb), la2_view(kb), la2_view(vb), la2_view(gb), la2_view(dq), la2_view(dk),
+                      la2_view(dv), rd == DType::F32, cuda::La2Feature::Identity, f32_ptr(decay), f32_ptr(init),
+                      f32_ptr(gfin), f32_mut(ginit), d.batch, d.heads, d.n, d.m, nullptr, f32_mut(ws)};
+  b.denominator = den.data<float>();
+  b.out = o.data<float>();
   b.eps = static_cast<float>(eps);
   cuda::la2_backward_bf16(b);
   copy_back(grad_q, dq);

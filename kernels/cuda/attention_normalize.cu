@@ -56,25 +56,6 @@ __global__ void denominator_backward_kernel(const T* grad_out, const T* out, con
   if (lane == 0) grad_den_column[row * den_stride] = from_float<T>(-dot / den);
 }
 
-// One warp per row: gn = bf16(G / den), c = −Σ gn·o over the rounded values.
-template <class T>
-__global__ void denominator_backward_rounded_kernel(const T* grad_out, const float* out, const float* denominator,
-                                                    bf16* grad_num, float* row_bias, int64_t rows, int64_t e) {
-  const int64_t warps_per_block = blockDim.x / 32;
-  const int64_t row = blockIdx.x * warps_per_block + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (row >= rows) return;
-  const float inv = 1.0f / denominator[row];
-  float dot = 0.0f;
-  for (int64_t c = lane; c < e; c += 32) {
-    const bf16 gn = __float2bfloat16_rn(to_float(grad_out[row * e + c]) * inv);
-    grad_num[row * e + c] = gn;
-    dot += __bfloat162float(gn) * out[row * e + c];
-  }
-  dot = warp_sum(dot);
-  if (lane == 0) row_bias[row] = -dot;
-}
-
 // Blocks of kThreads for one warp per row.
 int warp_per_row_blocks(int64_t rows) {
   const int64_t rows_per_block = kThreads / 32;
@@ -82,18 +63,6 @@ int warp_per_row_blocks(int64_t rows) {
 }
 
 }  // namespace
-
-void denominator_backward_rounded(const void* grad_out, DType dtype, const float* out, const float* denominator,
-                                  void* grad_num, float* row_bias, int64_t rows, int64_t e) {
-  if (rows == 0) return;
-  const int blocks = warp_per_row_blocks(rows);
-  dispatch_float_bf16("denominator_backward_rounded", dtype, [&](auto tag) {
-    using T = decltype(tag);
-    denominator_backward_rounded_kernel<T><<<blocks, kThreads, 0, lat::cuda::stream()>>>(
-        static_cast<const T*>(grad_out), out, denominator, static_cast<bf16*>(grad_num), row_bias, rows, e);
-  });
-  LAT_CUDA_CHECK_LAUNCH();
-}
 
 void augment_values(const void* v, void* v_aug, DType dtype, int64_t rows, int64_t e) {
   if (rows * e == 0) return;

@@ -20,10 +20,4 @@ void denominator_backward(const void* grad_out, const void* out, const void* den
                           int64_t num_stride, void* grad_den_column, int64_t den_stride, DType dtype, int64_t rows,
                           int64_t e);
 
-// For the fused kernel's backward (La2Backward::row_bias): grad_num [rows, e] bf16 = G / den, and
-// row_bias [rows] f32 = −(grad_num·o) from the rounded grad_num, so that the scores G'·v + c the kernel sums in fp32
-// cancel exactly where o is an average of v. grad_out (`dtype`: f32 or bf16), out and denominator (f32) contiguous.
-void denominator_backward_rounded(const void* grad_out, DType dtype, const float* out, const float* denominator,
-                                  void* grad_num, float* row_bias, int64_t rows, int64_t e);
-
 }  // namespace lat::kernels::cuda

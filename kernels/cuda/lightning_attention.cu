@@ -42,13 +42,18 @@ enum Mode { kFwd = 0, kBwdKV = 1 };
 
 // The normalised form (SPEC §1) inside the same loop: the augmented column of V (ones) becomes the decayed key sum
 // z, an fp32 vector next to S' (docs/perf/la2.md v8; the formula sheet is "the fused kernel's tile recurrences"
-// in tests/attention/test_lightning_core.cpp). Per token t, c_t = −(G'_t·o_t) with G' = G/den (one f32 per row).
+// in tests/attention/test_lightning_core.cpp). The backward's sweeps read G = ∂L/∂o as it is (bf16), the forward's
+// o (f32) and den; per token t, c̃_t = −(G_t·o_t) (fp32, from the bf16 G the products use) is formed in shared
+// memory when the tile lands, so that G·v_c + c̃_t cancels exactly where o is an average of v. Nothing of size N
+// is written between the kernels (the exact gradient of num is G' = G/den, of den c = c̃/den).
 //   kAugFwd (kFwd on q, k, v):  z ← λ^nb z + Σ_r λ^{nb−r} k_r (an extra 8-column tile of the state product with
 //       B = ones), den_r = λ^r q_r·z_b + Σ_c P_rc (fp32 scores) + eps, o = num / den; den goes to memory.
-//   kAugDq (kFwd on G', v, k):  P_rc = λ^{r−c} (G'_r·v_c + c_r) and dq_r += λ^r c_r z_b, z = Σ λ^{nb−r} k_r (the
-//       sweep's v' rows; an extra 16-row tile of the state product with A = the decay weights).
-//   kAugDkv (kBwdKV):  dk's scores get the column bias c, dz ← λ^nb dz + Σ_r λ^{nb−r−1} c_r q_r (B = c), and
-//       dk_r += λ^{r+1} dz_b.
+//   kAugDq (kFwd on G, v, k):  P_rc = λ^{r−c} (G_r·v_c + c̃_r) and dq_r += λ^r c̃_r z_b, z = Σ λ^{nb−r} k_r (the
+//       sweep's v' rows; an extra 16-row tile of the state product with A = the decay weights); the row is then
+//       divided by den_r and projected so that dq_r·q_r = −eps·c_r, which the exact gradient satisfies (o does not
+//       change when q_r is scaled): the sweep's cancelling sums leave their bf16 error mostly along q_r.
+//   kAugDkv (kBwdKV on k, q̃ = q/den (each row divided as it lands), G, v):  dk's scores get the column bias c̃,
+//       dz ← λ^nb dz + Σ_r λ^{nb−r−1} c̃_r q̃_r (B = c̃), and dk_r += λ^{r+1} dz_b.
 // States (initial, final) are [d, d + 1] with z (dz) in the last column; a segment starts from its slot's S and z.
 enum Aug { kAugNone = 0, kAugFwd = 1, kAugDq = 2, kAugDkv = 3 };
 
@@ -69,7 +74,8 @@ struct TileParams : La2Sweep {
   const float* start_z;   // kAug* with start_mode 3: z entering every slot, [bh][slots][d]
   int reverse;
   int shift;
-  const float* row_bias;  // c_t, [bh][n] f32 (kAugDq, kAugDkv)
+  const float* fwd_out;   // kAugDq, kAugDkv: the forward's o, f32 [bh][n][d] contiguous
+  const float* fwd_den;   // kAugDq, kAugDkv: its den_t + eps, [bh][n] f32
   float* den;             // den_t + eps, [bh][n] f32 (kAugFwd)
   float eps;
   int pos_cos;            // positional maps (F = kCosineFeature): cos (else sin) as the weight
@@ -77,13 +83,16 @@ struct TileParams : La2Sweep {
 
 constexpr int kPowTable = 80;  // λ^x for x ∈ [0, kBlk + 1]
 
+constexpr int kProjGroups = 4;  // kAugDq: column groups of the output tile whose row sums the projection adds
+
 template <int D, int M, int AUG>
 constexpr int tile_smem_bytes() {
   using T = ModeTraits<M>;
-  // kAug*: z of two tiles [2][D], c of every stage [kStages][kBlk], row sums of two column halves [2][kBlk] (f32).
-  // kAugDq also keeps the low bf16 half of its scores P [kBlk][kBlk + 8].
-  constexpr int aug = (AUG == kAugNone ? 0 : (2 * D + T::kStages * kBlk + 2 * kBlk) * 4) +
-                      (AUG == kAugDq ? kBlk * (kBlk + 8) * 2 : 0);
+  // kAug*: z of two tiles [2][D], c̃ and 1/den of every stage [2][kStages][kBlk], row sums of two column halves
+  // [2][kBlk] (f32). kAugDq also keeps the low bf16 half of its scores P [kBlk][kBlk + 8] and the projection's row
+  // sums [kProjGroups][kBlk][2] (f32).
+  constexpr int aug = (AUG == kAugNone ? 0 : (2 * D + 2 * T::kStages * kBlk + 2 * kBlk) * 4) +
+                      (AUG == kAugDq ? kBlk * (kBlk + 8) * 2 + kProjGroups * kBlk * 2 * 4 : 0);
   return T::kStages * T::kTensors * kBlk * (D + 8) * 2 + 2 * D * (D + 8) * 2 +
          T::kScores * kBlk * (kBlk + 8) * 2 + kPowTable * 4 + aug;
 }
@@ -105,7 +114,7 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   constexpr int NT = T::kTensors, ST = T::kStages, THREADS = NW * 32;
   constexpr bool kZRow = AUG == kAugFwd || AUG == kAugDkv;  // z indexed by the state's rows (k' channels)
   constexpr bool kZCol = AUG == kAugDq;                     // z indexed by its columns (v' channels)
-  constexpr bool kBias = AUG == kAugDq || AUG == kAugDkv;   // c_t is read
+  constexpr bool kBias = AUG == kAugDq || AUG == kAugDkv;   // c̃ and 1/den are formed per tile
   constexpr int SLD = AUG == kAugNone ? D : D + 1;          // row stride of the initial and final states
   constexpr int LD = D + 8, LDP = kBlk + 8, TILE = kBlk * LD;
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -114,9 +123,11 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   bf16* sP = sS + 2 * D * LD;                               // [kScores][kBlk][LDP]
   float* sPow = reinterpret_cast<float*>(sP + T::kScores * kBlk * LDP);
   float* sZ = sPow + kPowTable;  // kAug*: [2][D] z entering tile b in buffer b & 1
-  float* sC = sZ + 2 * D;        // [ST][kBlk] c of each stage's rows
-  float* sRow = sC + ST * kBlk;  // [2][kBlk] row sums of the fp32 scores, per column half
+  float* sC = sZ + 2 * D;          // [ST][kBlk] c̃ of each stage's rows
+  float* sInv = sC + ST * kBlk;    // [ST][kBlk] 1/den of each stage's rows
+  float* sRow = sInv + ST * kBlk;  // [2][kBlk] row sums of the fp32 scores, per column half
   bf16* sPlo = reinterpret_cast<bf16*>(sRow + 2 * kBlk);  // kAugDq: P − bf16(P), [kBlk][LDP]
+  float* sProj = reinterpret_cast<float*>(sPlo + kBlk * LDP);  // kAugDq: [kProjGroups][kBlk][2] dq·q, q·q
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   const int64_t bh = blockIdx.y;
@@ -137,6 +148,11 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   constexpr int CH = D / 8, RSTEP = THREADS / CH, RPT = kBlk / RSTEP;
   static_assert(THREADS % CH == 0 && kBlk % RSTEP == 0, "tile loads: whole rows per pass");
   const int r0 = tid / CH, c0 = (tid % CH) * 8;
+  // kAugDq, kAugDkv: the forward's o at this thread's chunks of the next tile and den of their rows, loaded into
+  // registers with the tile (one tile in flight: kStages = 2) and used when it lands (aug_tile below).
+  static_assert(!kBias || ST == 2, "the o and den prefetch holds one tile");
+  float o_next[kBias ? RPT : 1][8];
+  float den_next[kBias ? RPT : 1];
   auto load_tile = [&](int blk, int stage) {
     const int64_t t0 = tb + static_cast<int64_t>(blk) * kBlk + r0;  // sweep coordinate of this thread's first row
     const int64_t row0 = p.reverse ? n - 1 - t0 : t0;
@@ -151,10 +167,51 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
       }
     }
     if constexpr (kBias) {
-      if (tid < kBlk) {
-        const int64_t t = tb + static_cast<int64_t>(blk) * kBlk + tid;
-        const float* cb = p.row_bias + bh * n;
-        cp_async4(sC + stage * kBlk + tid, t < te ? cb + (p.reverse ? n - 1 - t : t) : cb, t < te);
+#pragma unroll
+      for (int i = 0; i < RPT; ++i) {
+        const int64_t t = t0 + i * RSTEP, row = p.reverse ? n - 1 - t : t;
+        float4 lo = make_float4(0.f, 0.f, 0.f, 0.f), hi = lo;
+        den_next[i] = 1.f;  // padding rows: G is zero there
+        if (t < te) {
+          const float4* o = reinterpret_cast<const float4*>(p.fwd_out + (bh * n + row) * D + c0);
+          lo = o[0];
+          hi = o[1];
+          den_next[i] = p.fwd_den[bh * n + row];
+        }
+        o_next[i][0] = lo.x, o_next[i][1] = lo.y, o_next[i][2] = lo.z, o_next[i][3] = lo.w;
+        o_next[i][4] = hi.x, o_next[i][5] = hi.y, o_next[i][6] = hi.z, o_next[i][7] = hi.w;
+      }
+    }
+  };
+  // kAugDq, kAugDkv, once the tile has landed (each thread its own chunks): c̃_r = −(G_r·o_r) over the CH threads
+  // of row r, and 1/den_r, into shared memory for the next barrier to publish; kAugDkv divides its q rows by den.
+  auto aug_tile = [&](int stage) {
+    constexpr int kGrad = M == kFwd ? 0 : 2;
+#pragma unroll
+    for (int i = 0; i < RPT; ++i) {
+      const int r = r0 + i * RSTEP;
+      const uint4 gx = *reinterpret_cast<const uint4*>(tile(stage, kGrad) + r * LD + c0);
+      const uint32_t* gh = reinterpret_cast<const uint32_t*>(&gx);
+      float dot = 0.f;
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const float2 gf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&gh[u]));
+        dot += gf.x * o_next[i][2 * u] + gf.y * o_next[i][2 * u + 1];
+      }
+#pragma unroll
+      for (int off = CH / 2; off > 0; off /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, off);
+      const float inv = 1.f / den_next[i];
+      if constexpr (M == kBwdKV) {
+        uint4* chunk = reinterpret_cast<uint4*>(tile(stage, 1) + r * LD + c0);
+        uint4 x = *chunk;
+        uint32_t* h = reinterpret_cast<uint32_t*>(&x);
+#pragma unroll
+        for (int u = 0; u < 4; ++u) h[u] = scale_bf16x2(h[u], inv, inv);
+        *chunk = x;
+      }
+      if (tid % CH == 0) {
+        sC[stage * kBlk + r] = -dot;
+        sInv[stage * kBlk + r] = inv;
       }
     }
   };
@@ -348,10 +405,12 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
                              p.out[1].data ? head_rows<OutT>(p.out[1], bh, p.heads) : nullptr};
   const int64_t out_st[2] = {p.out[0].token_stride, p.out[1].token_stride};
   // With a feature map, the chain rule scales one result (kFwd: out0 = dq; kBwdKV: out1 = dk) by F'(raw) at the
-  // raw operand's values for this thread's output positions, fetched at the start of the tile (registers).
+  // raw operand's values for this thread's output positions, fetched at the start of the tile (registers);
+  // kAugDq's projection reads q there the same way.
   constexpr int CHAIN = M == kBwdKV ? 1 : 0;
+  constexpr bool kRaw = F != 0 || AUG == kAugDq;
   const La2View& raw = p.raw[CHAIN];
-  const bf16* const raw_base = F != 0 && raw.data ? head_rows(raw, bh, p.heads) : nullptr;
+  const bf16* const raw_base = kRaw && raw.data ? head_rows(raw, bh, p.heads) : nullptr;
   // This thread's output positions of tile t0 (rows orow0 + mt·16 + g + hh·8, column pairs oc0 + nt·8 + 2·t4) of a
   // result-shaped tensor (token stride st), read into registers as two-element units U (zero past the end).
   auto fetch_outputs = [&](auto& dst, const auto* base, int64_t st, int64_t t0) {
@@ -368,9 +427,9 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
       }
   };
   uint32_t chain_raw[OMT][2][ONT];
-  // kAug*: cv = c of this tile's rows, zb = z entering it (fp32, shared memory).
+  // kAug*: cv = c̃ of this tile's rows, iv = their 1/den, zb = z entering it (fp32, shared memory).
   auto output = [&](const bf16* A, const bf16* S, bool transposed, const bf16* P, const bf16* Vt, int which,
-                    int64_t t0, const float* cv, const float* zb) {
+                    int64_t t0, const float* cv, const float* iv, const float* zb) {
     OutT* go = out_base[which];
     const int64_t ost = out_st[which];
     // cosFormer's second core adds to the first core's results (p.accumulate): their values are loaded here, so
@@ -428,7 +487,7 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
         oacc[mt][nt][2] *= w1;
         oacc[mt][nt][3] *= w1;
       }
-      // dq += λ^r c_r z_b (kAugDq), dk += λ^{r+1} dz_b (kAugDkv).
+      // dq += λ^r c̃_r z_b (kAugDq), dk += λ^{r+1} dz_b (kAugDkv).
       if ((AUG == kAugDq && which == 0) || (AUG == kAugDkv && which == 1)) {
         const float f0 = AUG == kAugDq ? w0 * cv[r0] : w0, f1 = AUG == kAugDq ? w1 * cv[r0 + 8] : w1;
 #pragma unroll
@@ -469,6 +528,62 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
           }
         }
       }
+    }
+    // kAugDq: dq_r = (the sums above) / den_r, then dq_r −= f q_r with f = (dq_r·q_r + eps·c_r) / (q_r·q_r),
+    // c_r = c̃_r / den_r; the row sums of the OWC column groups meet in shared memory.
+    if constexpr (AUG == kAugDq) {
+      static_assert(OWC <= kProjGroups, "projection row sums: one slot per column group");
+      float part[OMT][2][2];
+#pragma unroll
+      for (int mt = 0; mt < OMT; ++mt)
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh) {
+          const float inv = iv[orow0 + mt * 16 + g + hh * 8];
+          float gq = 0.f, qq = 0.f;
+#pragma unroll
+          for (int nt = 0; nt < ONT; ++nt) {
+            const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&chain_raw[mt][hh][nt]));
+            float& y0 = oacc[mt][nt][2 * hh];
+            float& y1 = oacc[mt][nt][2 * hh + 1];
+            y0 *= inv;
+            y1 *= inv;
+            gq += y0 * x.x + y1 * x.y;
+            qq += x.x * x.x + x.y * x.y;
+          }
+          part[mt][hh][0] = gq;
+          part[mt][hh][1] = qq;
+        }
+#pragma unroll
+      for (int mt = 0; mt < OMT; ++mt)
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+          for (int u = 0; u < 2; ++u) {
+            float x = part[mt][hh][u];
+            x += __shfl_xor_sync(0xffffffffu, x, 1);
+            x += __shfl_xor_sync(0xffffffffu, x, 2);
+            if (t4 == 0) sProj[((warp / OWR) * kBlk + orow0 + mt * 16 + g + hh * 8) * 2 + u] = x;
+          }
+      __syncthreads();  // every thread runs output() once per tile in kFwd
+#pragma unroll
+      for (int mt = 0; mt < OMT; ++mt)
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh) {
+          const int r = orow0 + mt * 16 + g + hh * 8;
+          float gq = 0.f, qq = 0.f;
+#pragma unroll
+          for (int w = 0; w < OWC; ++w) {
+            gq += sProj[(w * kBlk + r) * 2];
+            qq += sProj[(w * kBlk + r) * 2 + 1];
+          }
+          const float f = qq > 0.f ? (gq + p.eps * cv[r] * iv[r]) / qq : 0.f;
+#pragma unroll
+          for (int nt = 0; nt < ONT; ++nt) {
+            const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&chain_raw[mt][hh][nt]));
+            oacc[mt][nt][2 * hh] -= f * x.x;
+            oacc[mt][nt][2 * hh + 1] -= f * x.y;
+          }
+        }
     }
     // kAugFwd: den_r = λ^r q_r·z_b + Σ_c P_rc + eps (the q·z of row g sits in lane 4g: broadcast to the quad);
     // the output is num / den.
@@ -538,6 +653,7 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
   for (int b = 0; b < nblk; ++b) {
     cp_async_wait<ST - 2>();
     if constexpr (F != 0) map_tile(b, b % ST);
+    if constexpr (kBias) aug_tile(b % ST);
     __syncthreads();  // A
     {
       const int nxt = b + ST - 1;
@@ -547,12 +663,13 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
     const int stg = b % ST;
     const int64_t t0 = tb + static_cast<int64_t>(b) * kBlk;
     const int nb = static_cast<int>(te - t0 < kBlk ? te - t0 : kBlk);
-    if constexpr (F != 0)
+    if constexpr (kRaw)
       if (raw_base != nullptr)  // consumed at the end of phase 2
         fetch_outputs(chain_raw, raw_base, raw.token_stride, t0);
 
     // Phase 1: scores.
     const float* cv = sC + stg * kBlk;
+    const float* iv = sInv + stg * kBlk;
     if constexpr (M == kFwd)
       scores(tile(stg, 0), tile(stg, 1), sP, AUG == kAugDq ? 1 : 0, cv, AUG == kAugFwd ? sRow : nullptr,
              AUG == kAugDq ? sPlo : nullptr);
@@ -635,10 +752,10 @@ __global__ void __launch_bounds__(NW * 32, 1) la2_tile_kernel(const TileParams p
     // Phase 2: outputs from P and the state copy entering tile b.
     const bf16* cS = sS + (b & 1) * D * LD;
     const float* zb = sZ + (b & 1) * D;
-    if constexpr (M == kFwd) output(tile(stg, 0), cS, false, sP, tile(stg, 2), 0, t0, cv, zb);
+    if constexpr (M == kFwd) output(tile(stg, 0), cS, false, sP, tile(stg, 2), 0, t0, cv, iv, zb);
     if constexpr (M == kBwdKV) {
-      output(tile(stg, 0), cS, false, sP, tile(stg, 2), 0, t0, cv, zb);              // dv
-      output(tile(stg, 3), cS, true, sP + kBlk * LDP, tile(stg, 1), 1, t0, cv, zb);  // dk
+      output(tile(stg, 0), cS, false, sP, tile(stg, 2), 0, t0, cv, iv, zb);              // dv
+      output(tile(stg, 3), cS, true, sP + kBlk * LDP, tile(stg, 1), 1, t0, cv, iv, zb);  // dk
     }
   }
   cp_async_wait<0>();
@@ -695,48 +812,81 @@ __global__ void la2_prefix_kernel(float* ws, int rows, int cols, const float* in
 }
 
 // The normalised form's key sums of slots 0..gridDim.x−1 (each slot_len tokens, a multiple of 64, in sweep order):
-// z[bh][slot][j] = Σ_r λ^{slot_len − r − shift} w_r x_r[j] (w = row_weight, or 1 when null), in fp32. Each slot is
-// cut into kKeySumSplit pieces, one CTA each (enough loads in flight to stream x): part[bh][slot][piece][j] holds
-// the piece's sum weighted relative to the piece's end; la2_key_sum_combine_kernel adds the pieces. 256 threads:
-// channel pairs × row groups; each group runs its rows' recurrence with step λ^groups, then the groups are
-// summed in shared memory. Pieces wholly before the slot's decay window write zeros without reading x.
+// z[bh][slot][j] = Σ_r λ^{slot_len − r − shift} w_r x_r[j] in fp32, with w_r = 1, or (the dK/dV sweep's dz, when
+// w.grad is set) w_r = c_r = −(G_r·o_r) / den_r from the backward's G and the forward's o and den. Each slot is cut
+// into kKeySumSplit pieces, one CTA each (enough loads in flight to stream x): part[bh][slot][piece][j] holds the
+// piece's sum weighted relative to the piece's end; la2_key_sum_combine_kernel adds the pieces. 8 warps, one row
+// at a time each (lanes own D/32 channels; a row's c is a warp sum), each warp running its rows' recurrence with
+// step λ^8; then the warps are summed in shared memory. Pieces wholly before the slot's decay window write zeros
+// without reading x.
 constexpr int kKeySumSplit = 8;
-__global__ void __launch_bounds__(256) la2_key_sum_kernel(La2View x, const float* row_weight, const float* log_decay,
+struct KeySumWeights {
+  La2View grad{};              // G (bf16), or data null: w = 1
+  const float* out = nullptr;  // o, f32 [bh][n][D] contiguous
+  const float* den = nullptr;  // den + eps, [bh][n]
+};
+template <int D>
+__global__ void __launch_bounds__(256) la2_key_sum_kernel(La2View x, KeySumWeights w, const float* log_decay,
                                                           int heads, int64_t n, int slot_len, int reverse, int shift,
-                                                          int d, int window_bits, float* part_out) {
-  __shared__ float part[256 * 2];
+                                                          int window_bits, float* part_out) {
+  constexpr int kGroups = 8, VPL = D / 32;  // warps; channels per lane (2 or 4)
+  static_assert(VPL == 2 || VPL == 4, "key sums: d ∈ {64, 128}");
+  __shared__ float part[kGroups * D];
   const int64_t bh = blockIdx.y;
-  const int slot = blockIdx.x, piece = blockIdx.z, tid = threadIdx.x;
+  const int slot = blockIdx.x, piece = blockIdx.z, tid = threadIdx.x, grp = tid / 32, lane = tid % 32;
   const int piece_len = slot_len / kKeySumSplit;
-  const int pairs = d / 2, groups = 256 / pairs;
-  const int pair = tid % pairs, grp = tid / pairs;
   const float s = log_decay[bh % heads];
+  float* dst = part_out + ((bh * gridDim.x + slot) * kKeySumSplit + piece) * D;
   // A piece wholly before the slot's decay window (lightning_attention_state.cuh) adds nothing.
   if (static_cast<double>((kKeySumSplit - 1 - piece) * piece_len) >= la2_decay_window(s, window_bits)) {
-    if (tid < d) part_out[((bh * gridDim.x + slot) * kKeySumSplit + piece) * d + tid] = 0.f;
+    if (tid < D) dst[tid] = 0.f;
     return;
   }
-  const float step = decay_pow(s, groups);
-  const bf16* base = head_rows(x, bh, heads) + 2 * pair;
-  const float* w = row_weight != nullptr ? row_weight + bh * n : nullptr;
+  const float step = decay_pow(s, kGroups);
+  const int c0 = lane * VPL;
+  const bf16* xb = head_rows(x, bh, heads) + c0;
+  const bool weighted = w.grad.data != nullptr;
+  const bf16* gb = weighted ? head_rows(w.grad, bh, heads) + c0 : nullptr;
   const int64_t t0 = static_cast<int64_t>(slot) * slot_len + static_cast<int64_t>(piece) * piece_len;
-  float a0 = 0.f, a1 = 0.f;
-#pragma unroll 8
-  for (int r = grp; r < piece_len; r += groups) {
+  // VPL bf16 of a row as floats.
+  auto load = [](const bf16* p, float* f) {
+    if constexpr (VPL == 4) {
+      const uint2 u = *reinterpret_cast<const uint2*>(p);
+      const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.x));
+      const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.y));
+      f[0] = a.x, f[1] = a.y, f[2] = b.x, f[3] = b.y;
+    } else {
+      const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(p));
+      f[0] = a.x, f[1] = a.y;
+    }
+  };
+  float acc[VPL] = {};
+#pragma unroll 4
+  for (int r = grp; r < piece_len; r += kGroups) {
     const int64_t t = t0 + r, row = reverse ? n - 1 - t : t;
-    const float2 v = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(base + row * x.token_stride));
-    const float wr = w != nullptr ? w[row] : 1.f;
-    a0 = step * a0 + wr * v.x;
-    a1 = step * a1 + wr * v.y;
+    float xv[VPL];
+    load(xb + row * x.token_stride, xv);
+    float wr = 1.f;
+    if (weighted) {
+      float gv[VPL];
+      load(gb + row * w.grad.token_stride, gv);
+      const float* o = w.out + (bh * n + row) * D + c0;
+      float dot = 0.f;
+#pragma unroll
+      for (int j = 0; j < VPL; ++j) dot += gv[j] * o[j];
+      wr = -warp_sum(dot) / w.den[bh * n + row];
+    }
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) acc[j] = step * acc[j] + wr * xv[j];
   }
-  const float tail = decay_pow(s, groups - grp - shift);  // rows r = groups·i + grp: λ^{groups·(I−1−i)} · tail
-  part[grp * d + 2 * pair] = a0 * tail;
-  part[grp * d + 2 * pair + 1] = a1 * tail;
+  const float tail = decay_pow(s, kGroups - grp - shift);  // rows r = 8·i + grp: λ^{8·(I−1−i)} · tail
+#pragma unroll
+  for (int j = 0; j < VPL; ++j) part[grp * D + c0 + j] = acc[j] * tail;
   __syncthreads();
-  if (tid < d) {
+  if (tid < D) {
     float z = 0.f;
-    for (int g2 = 0; g2 < groups; ++g2) z += part[g2 * d + tid];
-    part_out[((bh * gridDim.x + slot) * kKeySumSplit + piece) * d + tid] = z;
+    for (int g2 = 0; g2 < kGroups; ++g2) z += part[g2 * D + tid];
+    dst[tid] = z;
   }
 }
 // z[bh][slot] = Σ_p λ^{(kKeySumSplit − 1 − p)·piece_len} part[bh][slot][p] for the slots la2_key_sum_kernel summed.
@@ -749,30 +899,6 @@ __global__ void la2_key_sum_combine_kernel(const float* part, const float* log_d
   float acc = 0.f;
   for (int i = 0; i < kKeySumSplit; ++i) acc = step * acc + p[i * d];
   z[(bh * nslots_total + slot) * d + j] = acc;
-}
-
-// The normalised output does not change when q_t is scaled (up to eps), so the exact gradient satisfies
-// dq_t·q_t = −eps·c_t. Its dQ sweep sums terms that cancel along the mean key direction, and their bf16 rounding
-// leaves an error mostly along q_t (positive features); this projection restores the identity. One warp per row.
-__global__ void la2_restore_scale_invariance_kernel(La2View dq, La2View q, const float* row_bias, float eps, int heads,
-                                                    int64_t n, int d, int64_t rows) {
-  const int64_t row = blockIdx.x * static_cast<int64_t>(blockDim.x / 32) + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (row >= rows) return;
-  const int64_t bh = row / n, t = row % n;
-  float* g = head_rows<float>(dq, bh, heads) + t * dq.token_stride;
-  const bf16* x = head_rows(q, bh, heads) + t * q.token_stride;
-  float gx = 0.f, xx = 0.f;
-  for (int c = lane; c < d; c += 32) {
-    const float xc = __bfloat162float(x[c]);
-    gx += g[c] * xc;
-    xx += xc * xc;
-  }
-  gx = warp_sum(gx);
-  xx = warp_sum(xx);
-  if (xx <= 0.f) return;
-  const float f = (gx + eps * row_bias[row]) / xx;
-  for (int c = lane; c < d; c += 32) g[c] -= f * __bfloat162float(x[c]);
 }
 
 int sm_count() {
@@ -842,14 +968,16 @@ void launch_tile_out(const TileParams& p, La2Feature feature, int grid_x, int64_
 }
 template <int D, int NW, int M>
 void launch_tile(const TileParams& p, La2Feature feature, bool f32_results, int aug, int grid_x, int64_t bh) {
-  if (aug != kAugNone) {  // the normalised form: identity map (applied before the core), f32 results
-    LAT_CHECK(feature == La2Feature::Identity && f32_results,
-              "lightning_attention (CUDA): the normalised form takes mapped operands and writes f32 results");
+  if (aug != kAugNone) {  // the normalised form: identity map (applied before the core); o in f32
+    LAT_CHECK(feature == La2Feature::Identity && (f32_results || aug != kAugFwd),
+              "lightning_attention (CUDA): the normalised form takes mapped operands and writes o in f32");
     if constexpr (M == kFwd) {
       if (aug == kAugFwd) return launch_tile_as<D, NW, M, 0, float, kAugFwd>(p, grid_x, bh);
-      return launch_tile_as<D, NW, M, 0, float, kAugDq>(p, grid_x, bh);
+      if (f32_results) return launch_tile_as<D, NW, M, 0, float, kAugDq>(p, grid_x, bh);
+      return launch_tile_as<D, NW, M, 0, bf16, kAugDq>(p, grid_x, bh);
     } else {
-      return launch_tile_as<D, NW, M, 0, float, kAugDkv>(p, grid_x, bh);
+      if (f32_results) return launch_tile_as<D, NW, M, 0, float, kAugDkv>(p, grid_x, bh);
+      return launch_tile_as<D, NW, M, 0, bf16, kAugDkv>(p, grid_x, bh);
     }
   }
   if (f32_results) launch_tile_out<D, NW, M, float>(p, feature, grid_x, bh);
@@ -877,7 +1005,8 @@ struct SweepArgs {
   int mapped[4];
   La2View raw0, raw1;
   int aug;               // Aug: the normalised form's sweep
-  const float* row_bias;
+  const float* fwd_out;  // kAugDq, kAugDkv: the forward's o (f32, contiguous) and den + eps
+  const float* fwd_den;
   float* den;
   float eps;
   int64_t max_context, position_offset;  // CosSin / CosCos
@@ -940,9 +1069,11 @@ void run_sweep(const SweepArgs& a) {
     const int val = a.mode == kFwd ? ModeTraits<kFwd>::kVal : ModeTraits<kBwdKV>::kVal;
     const La2View& kt = a.t[key];
     const La2View& vt = a.t[val];
+    // The normalised dK/dV sweep's keys are q̃ = q / den.
     la2_state_pass(D, kt, vt, a.log_decay, static_cast<int>(a.heads), a.bh, a.n, plan.sub_blocks * kBlk,
                    plan.nslots() - 1, plan.nslots(), a.reverse, a.shift, a.ws,
-                   {a.feature, a.mapped[key] != 0, a.mapped[val] != 0, s.pos_offset, s.pos_scale});
+                   {a.feature, a.mapped[key] != 0, a.mapped[val] != 0, s.pos_offset, s.pos_scale,
+                    a.aug == kAugDkv ? a.fwd_den : nullptr});
     const int threads = 256, gx = (D * D + threads - 1) / threads, slot_len = plan.sub_blocks * kBlk;
     const int sld = a.aug == kAugNone ? D : D + 1;  // the initial state's row stride ([d, d + 1] with z: kAug*)
     la2_prefix_kernel<<<dim3(gx, static_cast<unsigned>(a.bh)), threads, 0, ::lat::cuda::stream()>>>(
@@ -955,10 +1086,12 @@ void run_sweep(const SweepArgs& a) {
       float* ws_z = a.ws + a.bh * plan.nslots() * D * D;
       float* ws_part = ws_z + a.bh * plan.nslots() * D;
       const La2View& x = a.aug == kAugDq ? vt : kt;
+      KeySumWeights w;
+      if (a.aug == kAugDkv) w = {vt, a.fwd_out, a.fwd_den};  // dz: c_r = −(G_r·o_r) / den_r
       const dim3 slots(static_cast<unsigned>(plan.nslots() - 1), static_cast<unsigned>(a.bh));
-      la2_key_sum_kernel<<<dim3(slots.x, slots.y, kKeySumSplit), 256, 0, ::lat::cuda::stream()>>>(
-          x, a.aug == kAugDkv ? a.row_bias : nullptr, a.log_decay, static_cast<int>(a.heads), a.n, slot_len,
-          a.reverse ? 1 : 0, a.shift, D, la2_decay_window_bits(), ws_part);
+      la2_key_sum_kernel<D><<<dim3(slots.x, slots.y, kKeySumSplit), 256, 0, ::lat::cuda::stream()>>>(
+          x, w, a.log_decay, static_cast<int>(a.heads), a.n, slot_len, a.reverse ? 1 : 0, a.shift,
+          la2_decay_window_bits(), ws_part);
       LAT_CUDA_CHECK_LAUNCH();
       la2_key_sum_combine_kernel<<<slots, D, 0, ::lat::cuda::stream()>>>(
           ws_part, a.log_decay, static_cast<int>(a.heads), slot_len, plan.nslots(), D, ws_z);
@@ -988,7 +1121,8 @@ void run_sweep(const SweepArgs& a) {
   p.start_z = start_z;
   p.reverse = a.reverse ? 1 : 0;
   p.shift = a.shift;
-  p.row_bias = a.row_bias;
+  p.fwd_out = a.fwd_out;
+  p.fwd_den = a.fwd_den;
   p.den = a.den;
   p.eps = a.eps;
   p.pos_cos = a.feature == La2Feature::CosCos ? 1 : 0;
@@ -1073,24 +1207,17 @@ void la2_backward_bf16(const La2Backward& g) {
   a.init_transposed = true;
   a.entering = g.forward_states;
   a.mapped[2] = 1;        // φ(k)
-  a.raw0 = g.q;           // dq = dφ(q) ⊙ φ'(q)
-  const bool normalized = g.row_bias != nullptr;
-  LAT_CHECK(!normalized || g.forward_states == nullptr,
-            "lightning_attention (CUDA): the normalised form's backward takes no forward segment states");
+  a.raw0 = g.q;           // dq = dφ(q) ⊙ φ'(q); kAugDq: the projection's q
+  const bool normalized = g.denominator != nullptr;
+  LAT_CHECK(!normalized || (g.forward_states == nullptr && g.out != nullptr),
+            "lightning_attention (CUDA): the normalised form's backward takes o and no forward segment states");
   if (normalized) {
     a.aug = kAugDq;
-    a.row_bias = g.row_bias;
+    a.fwd_out = g.out;
+    a.fwd_den = g.denominator;
+    a.eps = g.eps;
   }
   run_sweep_d(g.d, a);
-  if (normalized) {
-    const int64_t rows = g.batch * g.heads * g.n;
-    const int threads = 256, per_block = threads / 32;
-    la2_restore_scale_invariance_kernel<<<static_cast<unsigned>((rows + per_block - 1) / per_block), threads, 0,
-                                          ::lat::cuda::stream()>>>(g.grad_q, g.q, g.row_bias, g.eps,
-                                                                   static_cast<int>(g.heads), g.n,
-                                                                   static_cast<int>(g.d), rows);
-    LAT_CUDA_CHECK_LAUNCH();
-  }
   // dV and dK in one reverse sweep with S' = D (shift 1); its final state is d(initial state).
   SweepArgs b = sweep_of(kBwdKV, g.log_decay, g.batch, g.heads, g.n, g.feature, g.f32_results, g.workspace,
                          g.max_context, g.position_offset, g.accumulate);
@@ -1108,7 +1235,8 @@ void la2_backward_bf16(const La2Backward& g) {
   b.raw1 = g.k;                   // dk = dφ(k) ⊙ φ'(k)
   if (normalized) {
     b.aug = kAugDkv;
-    b.row_bias = g.row_bias;
+    b.fwd_out = g.out;
+    b.fwd_den = g.denominator;
   }
   run_sweep_d(g.d, b);
 }

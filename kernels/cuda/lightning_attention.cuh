@@ -16,8 +16,9 @@
 // workspace is B·H·slots·m·e floats (la2_workspace_floats),
 // independent of N (slots ≤ about 2·SMs / (B·H) + B·H-independent constant).
 //
-// Normalised form (La2Forward::denominator, La2Backward::row_bias): the same tile kernel with the augmented column
-// as an fp32 key sum z next to the state; segmented like the rest, with the slots' key sums from their own pass.
+// Normalised form (La2Forward::denominator, La2Backward::denominator): the same tile kernel with the augmented
+// column as an fp32 key sum z next to the state; segmented like the rest, with the slots' key sums from their own
+// pass. Its backward forms G/den and the row bias inside the sweeps, from G, o and den: no O(N) temporaries.
 //
 // Generic path (any m, e ≤ 1024, f32 or bf16): one CTA per (batch, head) runs the per-token recurrence in fp32
 // with the state in shared memory (in a global workspace when it does not fit, e.g. d = 256). Exact and slow;
@@ -90,10 +91,12 @@ struct La2Backward {
   float* workspace;
   int64_t max_context = 0, position_offset = 0;  // as in La2Forward
   bool accumulate = false;  // add grad_q, grad_k, grad_v to what they hold instead of writing them
-  // The normalised form when non-null: grad_out holds G' = G / (den + eps) and row_bias [B·H, N] f32 holds
-  // c = −(G'·o) (denominator_backward_rounded); states [d, d + 1]; f32 results; no forward_states. dq is then
-  // projected so that dq_t·q_t = −eps·c_t, which the exact gradient satisfies (o is invariant to q_t's scale).
-  const float* row_bias = nullptr;
+  // The normalised form when non-null: denominator [B·H, N] f32 holds the forward's den + eps, out its o (f32,
+  // contiguous [B·H, N, d]) and grad_out G = ∂L/∂o; states [d, d + 1]; no forward_states. dq is projected so
+  // that dq_t·q_t = −eps·c_t (c_t = −(G_t·o_t)/den_t), which the exact gradient satisfies (o is invariant to q_t's
+  // scale).
+  const float* denominator = nullptr;
+  const float* out = nullptr;
   float eps = 0.0f;
 };
 void la2_backward_bf16(const La2Backward& b);

@@ -59,6 +59,7 @@ struct StateParams {
   int64_t pos_offset;    // positional maps (F = kCosineFeature): absolute position of global row 0,
   float pos_scale;       // π/(2M),
   int pos_cos;           // and cos (else sin) as the weight
+  const float* key_divisor;  // kernels with DIV: key row r divided by key_divisor[bh·n + r] (La2StateMap)
 };
 
 template <int D, int CW, int TOK, int NST>
@@ -100,7 +101,8 @@ __device__ uint4 weight_entry(int idx, float s, int64_t g0, int64_t end, int64_t
 // F: the feature map (pointwise.cuh code) of the operands flagged in p.map_key / p.map_val, applied to their
 // fragments after ldmatrix (a pointwise map does not care about the layout; a positional one weighs the two tokens
 // of each bf16x2 register, the same tokens in the A (k'ᵀ) and B (v') fragments); F = 0 compiles none of it.
-template <int D, int CW, int TOK, int NST, int F>
+// DIV: each key row's decay weight is divided by p.key_divisor at its global row (so the key is still rounded once).
+template <int D, int CW, int TOK, int NST, int F, bool DIV = false>
 __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
     la2_state_kernel(const __grid_constant__ CUtensorMap mk, const __grid_constant__ CUtensorMap mv,
                      const StateParams p) {
@@ -216,7 +218,6 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
                                        : ts + static_cast<int64_t>(i) * TOK;
 #pragma unroll
     for (int kk = 0; kk < TOK / 16; ++kk) {
-      const uint4 w = table[((gpos >> 4) + kk) * 4 + t4];
       // Positional weights of this thread's fragment tokens: buffer rows kk·16 + 2·t4 + {0, 1} and + {8, 9}.
       float pw[4] = {1.f, 1.f, 1.f, 1.f};
       if constexpr (positional_feature(F)) {
@@ -225,6 +226,22 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
         pw[1] = cosformer_weight(r + 1, p.pos_scale, p.pos_cos);
         pw[2] = cosformer_weight(r + 8, p.pos_scale, p.pos_cos);
         pw[3] = cosformer_weight(r + 9, p.pos_scale, p.pos_cos);
+      }
+      uint4 w = table[((gpos >> 4) + kk) * 4 + t4];
+      if constexpr (DIV) {  // w / divisor of rows kk·16 + 2·t4 + {0, 1, 8, 9} (rows outside [0, n) weigh 0)
+        float x[4];
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          const int64_t row = row_base + kk * 16 + 2 * t4 + (r & 1) + (r & 2) * 4;
+          x[r] = row >= 0 && row < p.n ? 1.f / p.key_divisor[bh * p.n + row] : 0.f;
+        }
+        auto redo = [](uint32_t hi, uint32_t lo, float x0, float x1, uint32_t& nh, uint32_t& nl) {
+          const float2 h = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&hi));
+          const float2 l = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&lo));
+          split_weights((h.x + l.x) * x0, (h.y + l.y) * x1, nh, nl);
+        };
+        redo(w.x, w.y, x[0], x[1], w.x, w.y);
+        redo(w.z, w.w, x[2], x[3], w.z, w.w);
       }
       uint32_t a[MT][4];
 #pragma unroll
@@ -282,26 +299,27 @@ __global__ void __launch_bounds__(StateCfg<D, CW, TOK, NST>::kThreads, 2)
     }
 }
 
-template <int D, int CW, int TOK, int NST, int F>
+template <int D, int CW, int TOK, int NST, int F, bool DIV = false>
 void launch_state_as(const La2View& key, const La2View& val, StateParams p, int64_t bh,
                      int nslots) {
   using C = StateCfg<D, CW, TOK, NST>;
   static bool configured = false;
   if (!configured) {
-    LAT_CUDA_CHECK(cudaFuncSetAttribute(la2_state_kernel<D, CW, TOK, NST, F>,
+    LAT_CUDA_CHECK(cudaFuncSetAttribute(la2_state_kernel<D, CW, TOK, NST, F, DIV>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem));
     configured = true;
   }
   const int64_t batch = bh / p.heads;
   const CUtensorMap mk = la2_tensor_map(key, D, p.n, p.heads, batch, TOK, p.perm_k);
   const CUtensorMap mv = la2_tensor_map(val, D, p.n, p.heads, batch, TOK, p.perm_v);
-  la2_state_kernel<D, CW, TOK, NST, F><<<dim3(static_cast<unsigned>(nslots), static_cast<unsigned>(bh)),
+  la2_state_kernel<D, CW, TOK, NST, F, DIV><<<dim3(static_cast<unsigned>(nslots), static_cast<unsigned>(bh)),
                                          C::kThreads, C::kSmem, ::lat::cuda::stream()>>>(mk, mv, p);
   LAT_CUDA_CHECK_LAUNCH();
 }
 template <int D, int CW, int TOK, int NST>
 void launch_state(const La2View& key, const La2View& val, const StateParams& p, int64_t bh,
                   int nslots, La2Feature feature) {
+  if (p.key_divisor != nullptr) return launch_state_as<D, CW, TOK, NST, 0, true>(key, val, p, bh, nslots);
   switch (feature) {
     case La2Feature::Identity: return launch_state_as<D, CW, TOK, NST, 0>(key, val, p, bh, nslots);
     case La2Feature::Elu1: return launch_state_as<D, CW, TOK, NST, 1>(key, val, p, bh, nslots);
@@ -399,6 +417,9 @@ void la2_state_pass(int d, const La2View& key, const La2View& val, const float* 
   p.pos_offset = map.position_offset;
   p.pos_scale = map.scale;
   p.pos_cos = feature == La2Feature::CosCos ? 1 : 0;
+  LAT_CHECK(map.key_divisor == nullptr || feature == La2Feature::Identity,
+            "lightning_attention (CUDA): the state pass divides identity keys only");
+  p.key_divisor = map.key_divisor;
   // Measured at d = 128 (docs/perf/la2.md, v6): 8 warps × 64-token stages × 3, 8 warps × 32 × 6 and 4 warps
   // (64 × 64 blocks) × 64 × 3 all ran at ≈ 3.6 TB/s.
   if (d == 64) launch_state<64, 4, 64, 6>(key, val, p, bh, nslots_computed, feature);

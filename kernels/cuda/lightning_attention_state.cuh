@@ -38,6 +38,9 @@ struct La2StateMap {
   bool key = false, val = false;
   int64_t position_offset = 0;
   float scale = 0.0f;
+  // Non-null (identity feature only): key row r is divided by key_divisor[bh·n + r] (global row) before its decay
+  // weight is applied; the normalised form's dK/dV sweep, whose keys are q / den.
+  const float* key_divisor = nullptr;
 };
 
 // The decay window: with log-decay s > 0, a token more than la2_decay_window(s, bits) sweep positions before a

@@ -426,10 +426,12 @@ TEST_CASE("normalised form: closed-form gradients with a per-row score bias and 
   close(ds0, s0.grad(), "d initial state");
 }
 
-// The same gradients by the tile recurrences a fused kernel would run (docs/perf/la2.md v7 addendum), per head, in
-// double, tiles of T tokens: forward with the key sum z next to S (den = λ^r q·z + row sums of the masked scores);
-// the dQ sweep with the row bias c_r in its scores and λ^r c_r z in its state term; the reverse dK/dV sweep with
-// the column bias c_i in dK's scores and dz = Σ λ c q next to D. Checked against the op (the core on [V | 1]).
+// The same gradients by the tile recurrences the fused kernel runs (kernels/cuda/lightning_attention.cu, "Aug"),
+// per head, in double, tiles of T tokens: forward with the key sum z next to S (den = λ^r q·z + row sums of the
+// masked scores); with G as given and c̃ = −(G·o): the dQ sweep with the row bias c̃_r in its scores and λ^r c̃_r z
+// in its state term, the row divided by den_r at the end; the reverse dK/dV sweep on q̃ = q / den, with the column
+// bias c̃_i in dK's scores and dz = Σ λ c̃ q̃ next to D. Checked against the op (the core on [V | 1]), and dq
+// against the scale invariance dq_t·q_t = −eps·c_t (c = c̃ / den) that the kernel's projection restores.
 TEST_CASE("normalised form: the fused kernel's tile recurrences (key sums, score biases) equal the op") {
   const int64_t H = 2, N = 13, m = 3, e = 2, T = 4;  // N not a multiple of the tile
   const std::vector<double> sv{0.3, 0.05};
@@ -501,7 +503,7 @@ TEST_CASE("normalised form: the fused kernel's tile recurrences (key sums, score
           o[static_cast<size_t>((h * N + t) * e + b)] = num[static_cast<size_t>(b)] / d;
           go += at(G, e, t, b) * num[static_cast<size_t>(b)] / d;
         }
-        c[static_cast<size_t>(t)] = -go / d;
+        c[static_cast<size_t>(t)] = -go;  // c̃ = −(G·o)
       }
       advance(t0, nb, V);
     }
@@ -509,7 +511,7 @@ TEST_CASE("normalised form: the fused kernel's tile recurrences (key sums, score
       for (int64_t b = 0; b < e; ++b) fin[static_cast<size_t>((h * m + a) * (e + 1) + b)] = S[a][b];
       fin[static_cast<size_t>((h * m + a) * (e + 1) + e)] = z[static_cast<size_t>(a)];
     }
-    auto gp = [&](int64_t t, int64_t b) { return at(G, e, t, b) / den[static_cast<size_t>(t)]; };  // G'
+    auto qt = [&](int64_t t, int64_t a) { return at(Q, m, t, a) / den[static_cast<size_t>(t)]; };  // q̃
     // dQ sweep: forward order, the same S and z.
     load_init();
     for (int64_t t0 = 0; t0 < N; t0 += T) {
@@ -518,14 +520,17 @@ TEST_CASE("normalised form: the fused kernel's tile recurrences (key sums, score
         const int64_t t = t0 + rr;
         for (int64_t a = 0; a < m; ++a) {
           double x = pw(rr) * z[static_cast<size_t>(a)] * c[static_cast<size_t>(t)];
-          for (int64_t b = 0; b < e; ++b) x += pw(rr) * S[a][b] * gp(t, b);
+          for (int64_t b = 0; b < e; ++b) x += pw(rr) * S[a][b] * at(G, e, t, b);
           for (int64_t cc = 0; cc <= rr; ++cc) {
             double p = c[static_cast<size_t>(t)];  // the row bias
-            for (int64_t b = 0; b < e; ++b) p += gp(t, b) * at(V, e, t0 + cc, b);
+            for (int64_t b = 0; b < e; ++b) p += at(G, e, t, b) * at(V, e, t0 + cc, b);
             x += pw(rr - cc) * p * at(K, m, t0 + cc, a);
           }
-          dq[static_cast<size_t>((h * N + t) * m + a)] = x;
+          dq[static_cast<size_t>((h * N + t) * m + a)] = x / den[static_cast<size_t>(t)];
         }
+        double dq_q = 0;
+        for (int64_t a = 0; a < m; ++a) dq_q += dq[static_cast<size_t>((h * N + t) * m + a)] * at(Q, m, t, a);
+        CHECK(dq_q == doctest::Approx(-eps * c[static_cast<size_t>(t)] / den[static_cast<size_t>(t)]).epsilon(1e-9));
       }
       advance(t0, nb, V);
     }
@@ -540,29 +545,29 @@ TEST_CASE("normalised form: the fused kernel's tile recurrences (key sums, score
     for (int64_t t0 = last_t0; t0 >= 0; t0 -= T) {
       const int64_t t1 = std::min(t0 + T, N);
       for (int64_t j = t0; j < t1; ++j) {
-        for (int64_t b = 0; b < e; ++b) {  // dv_j = λ^{t1−j} Dᵀ k_j + Σ_{j≤i<t1} λ^{i−j} (q_i·k_j) G'_i
+        for (int64_t b = 0; b < e; ++b) {  // dv_j = λ^{t1−j} Dᵀ k_j + Σ_{j≤i<t1} λ^{i−j} (q̃_i·k_j) G_i
           double x = 0;
           for (int64_t a = 0; a < m; ++a) x += pw(t1 - j) * D[a][b] * at(K, m, j, a);
-          for (int64_t i = j; i < t1; ++i) x += pw(i - j) * qk(i, j) * gp(i, b);
+          for (int64_t i = j; i < t1; ++i) x += pw(i - j) * qk(i, j) / den[static_cast<size_t>(i)] * at(G, e, i, b);
           dv[static_cast<size_t>((h * N + j) * e + b)] = x;
         }
-        for (int64_t a = 0; a < m; ++a) {  // dk_j = λ^{t1−j} (D v_j + dz) + Σ λ^{i−j} (G'_i·v_j + c_i) q_i
+        for (int64_t a = 0; a < m; ++a) {  // dk_j = λ^{t1−j} (D v_j + dz) + Σ λ^{i−j} (G_i·v_j + c̃_i) q̃_i
           double x = pw(t1 - j) * dz[static_cast<size_t>(a)];
           for (int64_t b = 0; b < e; ++b) x += pw(t1 - j) * D[a][b] * at(V, e, j, b);
           for (int64_t i = j; i < t1; ++i) {
             double p = c[static_cast<size_t>(i)];  // the column bias
-            for (int64_t b = 0; b < e; ++b) p += gp(i, b) * at(V, e, j, b);
-            x += pw(i - j) * p * at(Q, m, i, a);
+            for (int64_t b = 0; b < e; ++b) p += at(G, e, i, b) * at(V, e, j, b);
+            x += pw(i - j) * p * qt(i, a);
           }
           dk[static_cast<size_t>((h * N + j) * m + a)] = x;
         }
       }
-      for (int64_t a = 0; a < m; ++a) {  // D ← λ^{t1−t0} D + Σ λ^{i−t0} q_i G'_iᵀ, dz likewise with c_i q_i
+      for (int64_t a = 0; a < m; ++a) {  // D ← λ^{t1−t0} D + Σ λ^{i−t0} q̃_i G_iᵀ, dz likewise with c̃_i q̃_i
         dz[static_cast<size_t>(a)] *= pw(t1 - t0);
         for (int64_t b = 0; b < e; ++b) D[a][b] *= pw(t1 - t0);
         for (int64_t i = t0; i < t1; ++i) {
-          dz[static_cast<size_t>(a)] += pw(i - t0) * c[static_cast<size_t>(i)] * at(Q, m, i, a);
-          for (int64_t b = 0; b < e; ++b) D[a][b] += pw(i - t0) * at(Q, m, i, a) * gp(i, b);
+          dz[static_cast<size_t>(a)] += pw(i - t0) * c[static_cast<size_t>(i)] * qt(i, a);
+          for (int64_t b = 0; b < e; ++b) D[a][b] += pw(i - t0) * qt(i, a) * at(G, e, i, b);
         }
       }
     }

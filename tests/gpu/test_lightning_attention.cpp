@@ -216,7 +216,8 @@ TEST_CASE("gpu: lightning attention with cosFormer's map as two fused d x d core
 // The normalised form through kernels::lightning_attention_normalized_{forward,backward} on CUDA (d = e ∈ {64, 128}:
 // the tile kernel with the key sum z and the score biases; other d: the core on [v | 1], e + 1 columns, generic
 // path) against the composition on the CPU in double.
-void run_normalized_case(int64_t b, int64_t h, int64_t n, int64_t d, double decay, bool init) {
+// bf16 operands; the gradients in bf16, or in f32 with f32_grads (the kernels write either).
+void run_normalized_case(int64_t b, int64_t h, int64_t n, int64_t d, double decay, bool init, bool f32_grads = false) {
   const uint64_t seed = static_cast<uint64_t>(n * 17 + d + h * 7 + (init ? 3 : 0));
   const Shape qs{b, h, n, d}, ss{b, h, d, d + 1};
   Tensor q = gpu_test::random_device(qs, DType::BF16, seed, 0.05, 1);  // positive features: den > 0
@@ -231,13 +232,13 @@ void run_normalized_case(int64_t b, int64_t h, int64_t n, int64_t d, double deca
   auto run = [&](const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& ld_, const Tensor& s0_,
                  const Tensor& go_, const Tensor& gfin_, Device dev, DType dt) {
     // out and denominator in the accumulation dtype, as the autograd op keeps them for the backward.
-    const DType acc = accumulation_dtype(dt);
+    const DType acc = accumulation_dtype(dt), gd = f32_grads && dt == DType::BF16 ? DType::F32 : dt;
     std::vector<Tensor> r{Tensor::empty(qs, acc, dev),
                           Tensor::empty(ss, dt, dev),
                           Tensor::empty(Shape{b, h, n}, acc, dev),
-                          Tensor::empty(qs, dt, dev),
-                          Tensor::empty(qs, dt, dev),
-                          Tensor::empty(qs, dt, dev),
+                          Tensor::empty(qs, gd, dev),
+                          Tensor::empty(qs, gd, dev),
+                          Tensor::empty(qs, gd, dev),
                           init ? Tensor::empty(ss, dt, dev) : Tensor()};
     kernels::lightning_attention_normalized_forward(q_, k_, v_, ld_, s0_, 64, 1e-6, r[0], r[1], r[2]);
     kernels::lightning_attention_normalized_backward(q_, k_, v_, ld_, s0_, 64, 1e-6, r[0], r[2], go_, gfin_, r[3], r[4], r[5],
@@ -254,7 +255,8 @@ void run_normalized_case(int64_t b, int64_t h, int64_t n, int64_t d, double deca
     const double err = rel_rms(host(got[i]), ref[i].to_vector<double>());
     const std::string label = std::string("normalized ") + names[i] + " B=" + std::to_string(b) + " H=" +
                               std::to_string(h) + " N=" + std::to_string(n) + " d=" + std::to_string(d) +
-                              (init ? " init" : "") + ": rel RMS " + gpu_test::sci(err);
+                              (init ? " init" : "") + (f32_grads ? " f32 grads" : "") + ": rel RMS " +
+                              gpu_test::sci(err);
     MESSAGE(label);
     CHECK_MESSAGE(err <= gpu_test::kBF16Tolerance, label);
   }
@@ -268,6 +270,8 @@ TEST_CASE("gpu: normalised form (fused tile kernel; generic path for other d) vs
   run_normalized_case(3, 2, 63, 64, 2.0, true);      // strong decay, one partial tile
   run_normalized_case(1, 2, 4493, 128, 0.02, true);  // segmented: slots' S and key sums, the last tile partial
   run_normalized_case(1, 3, 2000, 64, 1.0, true);    // segmented, strong decay
+  run_normalized_case(1, 2, 4493, 128, 0.0, false, true);  // segmented, no decay (whole slots), f32 gradients
+  run_normalized_case(2, 3, 500, 128, 0.05, true, true);   // f32 gradients
   run_normalized_case(1, 3, 300, 96, 0.1, true);     // d = 96: generic path
 }
 
