@@ -311,7 +311,7 @@ void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor&
   const char* op = "lightning_attention";
   const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, feature_map);
   check_shape(op, "out", out, v.shape());
-  check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.rows, d.e});
+  if (final_state.defined()) check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.rows, d.e});
   if (segment_states != nullptr) *segment_states = Tensor();
   if (feature_map.kind != CoreFeatureMap::Kind::Identity && !fuses_feature_map(q, d)) {
     lightning_attention_forward(mapped(feature_map, q), mapped(feature_map, k), v, log_decay, initial_state, block,
@@ -325,7 +325,9 @@ void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor&
   }
   const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous(), decay = log_decay.contiguous();
   const Tensor init = contiguous_or_empty(initial_state);
-  Tensor oc = target_for(out, out.dtype(), false), fin = target_for(final_state, final_state.dtype(), false);
+  Tensor oc = target_for(out, out.dtype(), false);
+  Tensor fin = final_state.defined() ? target_for(final_state, final_state.dtype(), false)
+                                     : Tensor::empty(Shape{d.batch, d.heads, d.rows, d.e}, q.dtype(), q.device());
   dispatch_cpu_floating(op, q.dtype(), [&]<class T>() {
     cpu::lightning_attention_forward<T>(qc.data<T>(), kc.data<T>(), vc.data<T>(), decay.data<T>(),
                                         ptr_or_null<T>(init), oc.data<T>(), fin.data<T>(), d.batch, d.heads, d.n,
@@ -472,7 +474,7 @@ void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, co
   const char* op = "lightning_attention_normalized";
   const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, CoreFeatureMap::Identity, 1);
   const int64_t e = d.e;
-  check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.m, e + 1});
+  if (final_state.defined()) check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.m, e + 1});
   check_shape(op, "out", out, v.shape());
   check_shape(op, "denominator", denominator, Shape{d.batch, d.heads, d.n});
 #ifdef LAT_HAVE_CUDA

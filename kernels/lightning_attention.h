@@ -37,8 +37,8 @@ inline constexpr CoreFeatureMap CoreFeatureMap::Elu1{CoreFeatureMap::Kind::Elu1}
 inline constexpr CoreFeatureMap CoreFeatureMap::Silu{CoreFeatureMap::Kind::Silu};
 
 // q: [B, H, N, d], k: [B, H, N, d], v: [B, H, N, e], log_decay: [H] (≥ 0; q's dtype, or f32 for bf16 q),
-// initial_state: [B, H, m, e] or undefined (zeros) -> out: [B, H, N, e], final_state: [B, H, m, e], with
-// m = feature_map.features(d) (d but for cosine).
+// initial_state: [B, H, m, e] or undefined (zeros) -> out: [B, H, N, e], final_state: [B, H, m, e] (undefined:
+// not computed, e.g. in training, where nothing reads it), with m = feature_map.features(d) (d but for cosine).
 // One dtype (f32 or f64 on the CPU; bf16 or f32 on CUDA), any strides: a [B, N, H, D] buffer transposed to
 // [B, H, N, D] is read (and `out` written) in place by the CUDA fast path. block ≥ 1 is the tile size along N.
 // feature_map: the core attends with φ(q), φ(k) (see CoreFeatureMap).
@@ -60,12 +60,13 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
                                   const CoreFeatureMap& feature_map = CoreFeatureMap::Identity);
 
 // Normalised (Katharopoulos) form, SPEC §1: out = num / (den + eps) with [num | den] the core on [v | 1].
-// initial_state, final_state: [B, H, m, e + 1] (S with z appended as the last column; initial may be undefined);
-// out: [B, H, N, e] and denominator: [B, H, N] (= den + eps). Forward and backward run in the accumulation dtype
-// (f32 for bf16 operands) and round once at the end: dq is the sum of two nearly cancelling parts (o does not
-// change when q̃ is scaled), so bf16 intermediates cost it ≈ 1e-2 relative (measured on the H200); pass `out`
-// and `denominator` to the backward in that dtype. The core on [v | 1] has e + 1 columns: on CUDA the generic
-// path (docs/perf/la2.md v7 says why not two tensor-core cores).
+// initial_state, final_state: [B, H, m, e + 1] (S with z appended as the last column; initial may be undefined,
+// final undefined is not computed); out: [B, H, N, e] and denominator: [B, H, N] (= den + eps). Forward and
+// backward accumulate in f32 (the accumulation dtype) and round once at the end: dq is the sum of two nearly
+// cancelling parts (o does not change when q̃ is scaled), so bf16 intermediates cost it ≈ 1e-2 relative (measured
+// on the H200); pass `out` and `denominator` to the backward in that dtype. The core on [v | 1] has e + 1 columns:
+// on CUDA with m = e ∈ {64, 128} one tile kernel carries the ones column as an fp32 key sum (docs/perf/la2.md v8,
+// v15); other shapes run the generic path.
 void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                             const Tensor& log_decay, const Tensor& initial_state, int64_t block,
                                             double eps, Tensor& out, Tensor& final_state, Tensor& denominator);

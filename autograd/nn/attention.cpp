@@ -186,12 +186,13 @@ Variable Attention::run(const Variable& x, AttentionState* state) const {
     const Tensor s = log_decay_copy_.of(log_decay_, accumulation_dtype(x.dtype()), x.device());
     const Variable init = state && state->kv.defined() ? Variable(state->kv) : Variable();
     LinearAttentionOutput r;
+    const bool keep_state = state != nullptr;  // the final state is computed only for streaming
     if (config_.normalize == OutputForm::Denominator) {
-      r = lightning_attention_normalized(qf, kf, v, s, config_.block, init, config_.eps);
+      r = lightning_attention_normalized(qf, kf, v, s, config_.block, init, config_.eps, keep_state);
       o = r.out;
     } else {
       r = lightning_attention(qf, kf, v, s, config_.block, init,
-                              in_core.value_or(kernels::CoreFeatureMap::Identity));
+                              in_core.value_or(kernels::CoreFeatureMap::Identity), keep_state);
       o = r.out;
     }
     if (state) state->kv = r.final_state.data();

@@ -113,6 +113,29 @@ TEST_CASE("lightning_attention: streaming in chunks with the carried state equal
   }
 }
 
+TEST_CASE("lightning_attention without its final state: the same output and gradients, no state") {
+  const int64_t B = 2, H = 2, N = 37, m = 4, e = 5;
+  const Tensor q = testing::random_double(Shape{B, H, N, m}, "nq", 0.05, 1.0);
+  const Tensor k = testing::random_double(Shape{B, H, N, m}, "nk", 0.05, 1.0);
+  const Tensor v = testing::random_double(Shape{B, H, N, e}, "nv");
+  const Tensor g = testing::random_double(Shape{B, H, N, e}, "ng");
+  const Tensor s = decay_tensor({0.05, 0.7});
+  for (bool normalized : {false, true}) {
+    CAPTURE(normalized);
+    auto run = [&](bool with_state) {
+      Variable vq(q, true), vk(k, true), vv(v, true);
+      const LinearAttentionOutput r =
+          normalized ? lightning_attention_normalized(vq, vk, vv, s, 8, Variable(), 1e-6, with_state)
+                     : lightning_attention(vq, vk, vv, s, 8, Variable(), kernels::CoreFeatureMap::Identity, with_state);
+      CHECK(r.final_state.defined() == with_state);
+      sum(mul(r.out, Variable(g))).backward();
+      return std::vector<Tensor>{r.out.data(), vq.grad(), vk.grad(), vv.grad()};
+    };
+    const std::vector<Tensor> with = run(true), without = run(false);
+    for (size_t i = 0; i < with.size(); ++i) CHECK(with[i].to_vector<double>() == without[i].to_vector<double>());
+  }
+}
+
 TEST_CASE("lightning_attention on an empty sequence passes the state through, forward and backward") {
   const int64_t B = 2, H = 3, m = 4, e = 6;
   const Shape qs{B, H, 0, m}, vs{B, H, 0, e}, ss{B, H, m, e};

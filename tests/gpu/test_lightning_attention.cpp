@@ -5,7 +5,8 @@
 // that it does not; [B, N, H, D] buffers read and written in place; the backward with and without the forward's
 // segment states; elu1 and silu feature maps fused into the loads; cosFormer's map as two d × d cores (positions
 // from an offset, states [B, H, 2d, e]). The state-only pass of the segmented sweep also on its own: strided
-// [B, N, H, D] operands, a slot cut by n and one past n, forward and reverse, shift 0 and 1.
+// [B, N, H, D] operands, a slot cut by n and one past n, forward and reverse, shift 0 and 1. Without the optional
+// final state every path writes the same output, bit for bit.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -273,6 +274,38 @@ TEST_CASE("gpu: normalised form (fused tile kernel; generic path for other d) vs
   run_normalized_case(1, 2, 4493, 128, 0.0, false, true);  // segmented, no decay (whole slots), f32 gradients
   run_normalized_case(2, 3, 500, 128, 0.05, true, true);   // f32 gradients
   run_normalized_case(1, 3, 300, 96, 0.1, true);     // d = 96: generic path
+}
+
+TEST_CASE("gpu: lightning attention without the optional final state writes the same output, bit for bit") {
+  cuda::init(0);
+  struct Shape5 {
+    int64_t b, h, n, m, e;
+    bool normalized;
+  };
+  // Fast path one segment per head and segmented, the generic path, the normalised form segmented.
+  for (const Shape5& c : {Shape5{2, 70, 300, 128, 128, false}, Shape5{1, 2, 4493, 128, 128, false},
+                          Shape5{1, 2, 500, 64, 65, false}, Shape5{1, 3, 2000, 64, 64, true}}) {
+    const Shape qs{c.b, c.h, c.n, c.m}, vs{c.b, c.h, c.n, c.e};
+    const Tensor q = gpu_test::random_device(qs, DType::BF16, 71, 0.05, 1);
+    const Tensor k = gpu_test::random_device(qs, DType::BF16, 72, 0.05, 1);
+    const Tensor v = gpu_test::random_device(vs, DType::BF16, 73, -1, 1);
+    std::vector<double> dec(static_cast<size_t>(c.h));
+    for (int64_t i = 0; i < c.h; ++i) dec[static_cast<size_t>(i)] = 0.1 * static_cast<double>(i + 1) / c.h;
+    const Tensor ld = gpu_test::device_from(dec, Shape{c.h}, DType::F32);
+    auto out = [&](bool with_state) {
+      const int64_t cols = c.normalized ? c.e + 1 : c.e;
+      Tensor fin = with_state ? Tensor::empty(Shape{c.b, c.h, c.m, cols}, DType::F32, Device::cuda()) : Tensor();
+      Tensor o = Tensor::empty(vs, c.normalized ? DType::F32 : DType::BF16, Device::cuda());
+      Tensor den = Tensor::empty(Shape{c.b, c.h, c.n}, DType::F32, Device::cuda());
+      if (c.normalized) kernels::lightning_attention_normalized_forward(q, k, v, ld, Tensor(), 64, 1e-6, o, fin, den);
+      else kernels::lightning_attention_forward(q, k, v, ld, Tensor(), 64, o, fin);
+      return host(o);
+    };
+    const std::vector<double> with = out(true), without = out(false);
+    CAPTURE(c.h);
+    CAPTURE(c.n);
+    CHECK(with == without);
+  }
 }
 
 TEST_CASE("gpu: lightning attention on [B, N, H, D] buffers (in place through strides) vs CPU double reference") {

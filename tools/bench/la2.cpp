@@ -4,7 +4,8 @@
 // after 3 warm-ups; peak memory beyond inputs and outputs from the CUDA allocator. Rows for the [B, N, H, D] layout,
 // the normalised form and cosFormer's fused map follow the bar shapes (same floor). Then time per token at fixed
 // B·H·N (--flat-tokens, default 2^22) for N = 1K … 128K (flatness). --shape BxHxN (repeatable) measures only the
-// shapes given.
+// shapes given. The op is called as lat-train calls it, without its optional final state (B·H·d·e f32: 6 % of the
+// bytes at B·H = 4096, N = 1K); --final-state asks for it too.
 #ifdef LAT_HAVE_CUDA
 
 #include <cuda_runtime.h>
@@ -37,8 +38,10 @@ enum class Form { Core, Normalized, Cosine };
 // projections in a model; the kernels read and write it in place).
 struct Problem {
   Form form;
-  Tensor q, k, v, ld, go, o, fin, dq, dk, dv, segment_states, den;
-  Problem(int64_t b, int64_t h, int64_t n, int64_t d, bool heads_inner, Form form_ = Form::Core) : form(form_) {
+  Tensor q, k, v, ld, go, o, fin, dq, dk, dv, segment_states, den;  // fin undefined: no final state (as lat-train)
+  Problem(int64_t b, int64_t h, int64_t n, int64_t d, bool heads_inner, Form form_ = Form::Core,
+          bool final_state = false)
+      : form(form_) {
     auto buffer = [&] { return Tensor::empty(heads_inner ? Shape{b, n, h, d} : Shape{b, h, n, d}, DType::BF16,
                                              Device::cuda()); };
     auto as_bhnd = [&](const Tensor& t) { return heads_inner ? t.transpose(1, 2) : t; };
@@ -61,7 +64,7 @@ struct Problem {
     dk = make();
     dv = make();
     const int64_t rows = form == Form::Cosine ? 2 * d : d, cols = form == Form::Normalized ? d + 1 : d;
-    fin = Tensor::empty(Shape{b, h, rows, cols}, DType::F32, Device::cuda());
+    if (final_state) fin = Tensor::empty(Shape{b, h, rows, cols}, DType::F32, Device::cuda());
     den = Tensor::empty(Shape{b, h, n}, DType::F32, Device::cuda());
   }
   kernels::CoreFeatureMap map() const {
@@ -89,9 +92,9 @@ struct Result {
   double fwd_ms, fb_ms, fwd_floor_ms, fb_floor_ms, fwd_peak_mb, fb_peak_mb;
 };
 
-Result measure(int64_t b, int64_t h, int64_t n, int64_t d, int repeat, bool heads_inner = false,
+Result measure(int64_t b, int64_t h, int64_t n, int64_t d, int repeat, bool final_state, bool heads_inner = false,
                Form form = Form::Core) {
-  Problem p(b, h, n, d, heads_inner, form);
+  Problem p(b, h, n, d, heads_inner, form, final_state);
   Allocator& alloc = allocator_for(Device::cuda());
   LAT_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
   const double base = static_cast<double>(alloc.bytes_in_use());
@@ -147,7 +150,7 @@ void state_pass(int repeat) {
 
 // Only the shapes given as BxHxN (ratios and ns/token), e.g. for same-binary comparisons under LAT_LA2_WGMMA or
 // LAT_LA2_SEGMENTS.
-void run_shapes(int repeat, const std::vector<std::string>& shapes) {
+void run_shapes(int repeat, bool final_state, const std::vector<std::string>& shapes) {
   struct Shape3 {
     long long b, h, n;
   };
@@ -164,7 +167,7 @@ void run_shapes(int repeat, const std::vector<std::string>& shapes) {
   std::printf("| B×H×N | fwd ratio | fwd+bwd ratio | fwd ns/token | fwd+bwd ns/token |\n|---|---|---|---|---|\n");
   for (size_t i = 0; i < parsed.size(); ++i) {
     const Shape3& x = parsed[i];
-    const Result r = measure(x.b, x.h, x.n, 128, repeat);
+    const Result r = measure(x.b, x.h, x.n, 128, repeat, final_state);
     const double tokens = static_cast<double>(x.b * x.h * x.n);
     std::printf("| %s | %.2f | %.2f | %.3f | %.3f |\n", shapes[i].c_str(), r.fwd_ms / r.fwd_floor_ms,
                 r.fb_ms / r.fb_floor_ms, r.fwd_ms * 1e6 / tokens, r.fb_ms * 1e6 / tokens);
@@ -179,19 +182,20 @@ void check_flat_tokens(int64_t total) {
             " is not a positive multiple of 131072 (B·H·N must split into N = 1K ... 128K)");
 }
 
-void run(int repeat, bool flat, int64_t total) {
+void run(int repeat, bool flat, int64_t total, bool final_state) {
   check_flat_tokens(total);
   cuda::init(0);
   cudaDeviceProp prop{};
   LAT_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("lat-bench la2 on %s (%d SMs); d = e = 128, bf16, decay on; floor = tensors x B·H·N·d x 2 B / 4.3 TB/s "
-              "(forward 4, forward+backward 11); median of %d runs after 3 warm-ups\n\n",
-              prop.name, prop.multiProcessorCount, repeat);
+              "(forward 4, forward+backward 11); median of %d runs after 3 warm-ups; final state %s\n\n",
+              prop.name, prop.multiProcessorCount, repeat,
+              final_state ? "computed (--final-state)" : "not computed, as in training");
   std::printf("| B×H×N | fwd floor ms | fwd ms | fwd ratio | fwd+bwd floor ms | fwd+bwd ms | fwd+bwd ratio | "
               "peak extra MB fwd / fwd+bwd |\n|---|---|---|---|---|---|---|---|\n");
   const int64_t shapes[3][3] = {{8, 16, 2048}, {4, 32, 32768}, {1, 8, 131072}};
   for (const auto& s : shapes) {
-    const Result r = measure(s[0], s[1], s[2], 128, repeat);
+    const Result r = measure(s[0], s[1], s[2], 128, repeat, final_state);
     std::printf("| %lldx%lldx%lld | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f | %.1f / %.1f |\n",
                 static_cast<long long>(s[0]), static_cast<long long>(s[1]), static_cast<long long>(s[2]),
                 r.fwd_floor_ms, r.fwd_ms, r.fwd_ms / r.fwd_floor_ms, r.fb_floor_ms, r.fb_ms, r.fb_ms / r.fb_floor_ms,
@@ -211,7 +215,7 @@ void run(int repeat, bool flat, int64_t total) {
                            Variant{"normalised 1x8x131072", 1, 8, 131072, false, Form::Normalized},
                            Variant{"cosine 4x32x32768", 4, 32, 32768, false, Form::Cosine},
                            Variant{"cosine 1x8x131072", 1, 8, 131072, false, Form::Cosine}}) {
-    const Result r = measure(v.b, v.h, v.n, 128, repeat, v.heads_inner, v.form);
+    const Result r = measure(v.b, v.h, v.n, 128, repeat, final_state, v.heads_inner, v.form);
     std::printf("| %s | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f | %.1f / %.1f |\n", v.name, r.fwd_floor_ms, r.fwd_ms,
                 r.fwd_ms / r.fwd_floor_ms, r.fb_floor_ms, r.fb_ms, r.fb_ms / r.fb_floor_ms, r.fwd_peak_mb,
                 r.fb_peak_mb);
@@ -225,7 +229,7 @@ void run(int repeat, bool flat, int64_t total) {
               static_cast<long long>(total));
   for (int64_t n = 1024; n <= kFlatLongest; n *= 2) {
     const int64_t bh = total / n;
-    const Result r = measure(1, bh, n, 128, repeat);
+    const Result r = measure(1, bh, n, 128, repeat, final_state);
     std::printf("| %lld | %lld | %.3f | %.3f |\n", static_cast<long long>(n), static_cast<long long>(bh),
                 r.fwd_ms * 1e6 / static_cast<double>(total), r.fb_ms * 1e6 / static_cast<double>(total));
     std::fflush(stdout);
@@ -235,6 +239,7 @@ void run(int repeat, bool flat, int64_t total) {
 struct Options {
   int repeat = 20;
   bool flat = true;
+  bool final_state = false;
   long long flat_tokens = int64_t{1} << 22;
   std::vector<std::string> shapes;
 };
@@ -250,9 +255,11 @@ const Subcommand la2("la2", "Lightning Attention-2 CUDA forward / forward+backwa
                                       "B·H·N of the time-per-token sweep (a multiple of 131072; default 4194304)")
                            ->check(tools::kPositiveInteger);
                        sub.add_option("--shape", opt->shapes, "measure only these BxHxN shapes (repeatable)");
+                       sub.add_flag("--final-state", opt->final_state,
+                                    "also compute the final state (an optional output; lat-train does not ask for it)");
                        sub.callback([opt] {
-                         if (opt->shapes.empty()) run(opt->repeat, opt->flat, opt->flat_tokens);
-                         else run_shapes(opt->repeat, opt->shapes);
+                         if (opt->shapes.empty()) run(opt->repeat, opt->flat, opt->flat_tokens, opt->final_state);
+                         else run_shapes(opt->repeat, opt->final_state, opt->shapes);
                        });
                      });
 
