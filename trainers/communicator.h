@@ -7,8 +7,9 @@
 //           scalars, CPU tensors and barriers. Built when CUDA, MPI and NCCL are all found (LAT_HAVE_NCCL).
 //
 // make_communicator(device) picks: single unless the process was started by an MPI launcher; under one, nccl
-// when the training device is CUDA (also at world size 1: `mpirun -np 1` measures the bucket path), else mpi. Collectives are called by
-// every rank in the same order; MPI ones block, NCCL ones are ordered on the compute stream.
+// when the training device is CUDA (also at world size 1: `mpirun -np 1` measures the bucket path), else mpi.
+// Collectives are called by every rank in the same order; MPI ones block, NCCL ones are ordered on the compute
+// stream (start_all_reduce_sum: on a communication stream, after the compute stream's work so far).
 //
 // Watchdog: set_watchdog(seconds) makes a collective that has not finished after `seconds` print
 // "lat: rank R of N failed: watchdog: <collective> has not finished after S s ..." and abort the whole job
@@ -32,7 +33,7 @@ class PendingCollective {
   virtual ~PendingCollective() = default;
   // Advances the collective (MPI moves data only inside MPI calls) and says whether it has finished.
   virtual bool test() = 0;
-  // Blocks until it has finished.
+  // Blocks until it has finished (NCCL: makes the compute stream wait for it instead of the host).
   virtual void wait() = 0;
 };
 
@@ -51,8 +52,9 @@ class Communicator {
   virtual void all_reduce_sum_background(Tensor& t) { all_reduce_sum(t); }
   // The same, started now and finished later, for the thread that keeps computing in between (the gradient
   // reducer's inline overlap): test() now and then advances it, wait() finishes it. Collectives started this
-  // way and blocking ones must still be issued in one order on every rank. Default: all_reduce_sum now
-  // (NCCL: enqueued on the stream, so already asynchronous to the host).
+  // way and blocking ones must still be issued in one order on every rank. Default: all_reduce_sum now. NCCL:
+  // on the communication stream, after what the compute stream has enqueued so far; wait() makes the compute
+  // stream (not the host) wait for it.
   virtual std::unique_ptr<PendingCollective> start_all_reduce_sum(Tensor& t);
   // CPUs this process has to itself: those it may run on (its affinity mask), each divided by the number of
   // this node's ranks that may also run on it. 8 for two unbound ranks on 16 cores, 1 for two ranks on 2.

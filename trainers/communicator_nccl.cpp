@@ -1,6 +1,9 @@
-// The NCCL communicator: device tensors through NCCL on lat::cuda::stream(), everything else (host scalars,
-// CPU tensors, barriers, the bootstrap) through the MPI communicator it wraps. Compiled to nothing unless
-// LAT_HAVE_NCCL (CUDA, MPI and NCCL found; trainers/CMakeLists.txt).
+// The NCCL communicator: device tensors through NCCL, everything else (host scalars, CPU tensors, barriers, the
+// bootstrap) through the MPI communicator it wraps. all_reduce_sum and broadcast are enqueued on the compute stream
+// (lat::cuda::stream()); start_all_reduce_sum runs on a communication stream of its own, after the compute
+// stream's work so far (an event), so that backward goes on while a gradient bucket is reduced; its wait() makes
+// the compute stream, not the host, wait for it. Compiled to nothing unless LAT_HAVE_NCCL (CUDA, MPI and NCCL
+// found; trainers/CMakeLists.txt).
 #ifdef LAT_HAVE_NCCL
 
 #include <nccl.h>
@@ -22,6 +25,34 @@
 
 namespace lat::trainers::detail {
 namespace {
+
+// An all-reduce in flight on the communication stream: test() asks its event, wait() orders the compute stream
+// after it. The buffer stays untouched until then (the gradient reducer's flat buckets live as long as it does).
+class NcclPendingAllReduce final : public PendingCollective {
+ public:
+  NcclPendingAllReduce(cudaEvent_t done, int device) : done_(done), device_(device) {}
+  ~NcclPendingAllReduce() override {
+    if (done_ != nullptr) cudaEventDestroy(done_);  // released by the driver once the event has completed
+  }
+  bool test() override {
+    if (finished_) return true;
+    LAT_CUDA_CHECK(cudaSetDevice(device_));
+    const cudaError_t status = cudaEventQuery(done_);
+    if (status == cudaErrorNotReady) return false;
+    LAT_CUDA_CHECK(status);
+    finished_ = true;
+    return true;
+  }
+  void wait() override {
+    LAT_CUDA_CHECK(cudaSetDevice(device_));
+    LAT_CUDA_CHECK(cudaStreamWaitEvent(cuda::stream(), done_, 0));
+  }
+
+ private:
+  cudaEvent_t done_ = nullptr;
+  int device_ = 0;
+  bool finished_ = false;
+};
 
 ncclDataType_t nccl_type(const Tensor& t) {
   switch (t.dtype()) {
@@ -50,12 +81,17 @@ class NcclCommunicator final : public Communicator {
       auto scope = mpi_->watchdog().scope("ncclCommInitRank");
       LAT_NCCL_CHECK(ncclCommInitRank(&comm_, mpi_->world_size(), id, mpi_->rank()));
     }
+    int least = 0, greatest = 0;  // the communication stream at the highest priority: its kernels go first
+    LAT_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    LAT_CUDA_CHECK(cudaStreamCreateWithPriority(&comm_stream_, cudaStreamNonBlocking, greatest));
   }
   ~NcclCommunicator() override {
     if (comm_) {
+      cudaStreamSynchronize(comm_stream_);
       cudaStreamSynchronize(cuda::stream());
       ncclCommDestroy(comm_);
     }
+    if (comm_stream_) cudaStreamDestroy(comm_stream_);
   }
 
   int rank() const override { return mpi_->rank(); }
@@ -69,7 +105,23 @@ class NcclCommunicator final : public Communicator {
     LAT_CUDA_CHECK(cudaSetDevice(device_));  // the gradient reducer calls from its own thread
     LAT_NCCL_CHECK(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t), ncclSum,
                                  comm_, cuda::stream()));
-    watch("ncclAllReduce", t);
+    watch("ncclAllReduce", t, cuda::stream());
+  }
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(Tensor& t) override {
+    if (t.device().is_cpu()) return mpi_->start_all_reduce_sum(t);
+    LAT_CHECK(t.is_contiguous(), "NCCL all-reduce needs a contiguous tensor, got ", t.str());
+    LAT_CUDA_CHECK(cudaSetDevice(device_));
+    cudaEvent_t ready = nullptr, done = nullptr;
+    LAT_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
+    LAT_CUDA_CHECK(cudaEventRecord(ready, cuda::stream()));  // t as the compute stream has written it so far
+    LAT_CUDA_CHECK(cudaStreamWaitEvent(comm_stream_, ready, 0));
+    LAT_CUDA_CHECK(cudaEventDestroy(ready));
+    LAT_NCCL_CHECK(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t), ncclSum,
+                                 comm_, comm_stream_));
+    watch("ncclAllReduce", t, comm_stream_);
+    LAT_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    LAT_CUDA_CHECK(cudaEventRecord(done, comm_stream_));
+    return std::make_unique<NcclPendingAllReduce>(done, device_);
   }
   void broadcast(Tensor& t, int root) override {
     if (t.device().is_cpu()) return mpi_->broadcast(t, root);
@@ -77,7 +129,7 @@ class NcclCommunicator final : public Communicator {
     LAT_CUDA_CHECK(cudaSetDevice(device_));
     LAT_NCCL_CHECK(ncclBroadcast(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t), root,
                                  comm_, cuda::stream()));
-    watch("ncclBroadcast", t);
+    watch("ncclBroadcast", t, cuda::stream());
   }
   double all_reduce_sum(double value) override { return mpi_->all_reduce_sum(value); }
   void barrier() override { mpi_->barrier(); }
@@ -99,13 +151,13 @@ class NcclCommunicator final : public Communicator {
   }
 
  private:
-  // Asynchronous collectives: the watchdog polls an event recorded after the collective and the
+  // Asynchronous collectives: the watchdog polls an event recorded after the collective (on its stream) and the
   // communicator's asynchronous error state.
-  void watch(const char* op, const Tensor& t) {
+  void watch(const char* op, const Tensor& t, cudaStream_t stream) {
     if (!watchdog_.enabled()) return;
     cudaEvent_t event = nullptr;
     LAT_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
-    LAT_CUDA_CHECK(cudaEventRecord(event, cuda::stream()));
+    LAT_CUDA_CHECK(cudaEventRecord(event, stream));
     std::ostringstream what;
     what << op << " of " << t.numel() << " " << dtype_name(t.dtype()) << " (" << t.nbytes() << " bytes)";
     ncclComm_t comm = comm_;
@@ -126,6 +178,7 @@ class NcclCommunicator final : public Communicator {
   std::unique_ptr<MpiCommunicator> mpi_;
   Watchdog watchdog_;
   ncclComm_t comm_ = nullptr;
+  cudaStream_t comm_stream_ = nullptr;  // start_all_reduce_sum's collectives
   int device_ = 0;
 };
 

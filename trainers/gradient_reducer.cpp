@@ -34,7 +34,9 @@ OverlapMode resolve_overlap_mode(OverlapMode requested, const Communicator& comm
     }
   }
   if (requested != OverlapMode::Auto) return requested;
-  // NCCL only enqueues; a thread costs nothing there. On MPI (CPU) a thread needs a core of its own.
+  // NCCL starts a bucket's all-reduce on its communication stream and returns: inline, no thread. On MPI (CPU) a
+  // thread needs a core of its own.
+  if (comm.name() == "nccl") return OverlapMode::Inline;
   if (comm.name() != "mpi") return OverlapMode::Thread;
   return comm.cpus_per_rank() >= compute_threads + 1 ? OverlapMode::Thread : OverlapMode::Inline;
 }

@@ -7,9 +7,11 @@
 // one of two ways (OverlapMode):
 //   inline  the backward thread itself starts a non-blocking all-reduce and advances the ones in flight
 //           between backward's nodes (autograd/engine_hooks.h) and at later grad-ready hooks (MPI moves data
-//           only inside MPI calls). No extra thread: for CPU ranks that use every core.
+//           only inside MPI calls). No extra thread: for CPU ranks that use every core, and for NCCL, whose
+//           started all-reduce runs on its own stream next to backward's kernels (finish() makes the compute
+//           stream wait for it).
 //   thread  a communication thread runs the all-reduces one after the other while backward goes on: for
-//           CPU ranks with a spare core each, and for NCCL (whose all-reduce is only enqueued on a stream).
+//           CPU ranks with a spare core each (NCCL here enqueues on the compute stream: no overlap).
 // finish() waits for the rest, divides by the world size and unpacks. With overlap off the same buckets are
 // reduced in the same order after backward, so all give identical numbers (at two ranks; see
 // docs/distributed.md). In thread mode only the communication thread calls the communicator between arm()
