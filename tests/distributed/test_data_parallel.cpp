@@ -14,83 +14,16 @@
 #include <string>
 #include <thread>
 
-#include "support/temp_dir.h"
+#include "support/data_parallel.h"
 #include "support/shell.h"
+#include "support/temp_dir.h"
 #include "support/tiny_training.h"
 #include "trainers/checkpoint.h"
 
 using namespace lat;
-using lat::testing::run_shell;
-using lat::testing::ShellResult;
-using lat::testing::TempDir;
-using lat::testing::kTinyRecipe;
-using lat::testing::tiny_corpus;
+using namespace lat::testing;
 
 namespace {
-
-// One rank without mpirun, or `ranks` under mpirun; `args` go to lat-train, `env` (NAME=value ...) to every rank.
-// Every run is bounded by `timeout` so that a hang fails the test instead of the CI job.
-ShellResult lat_train(int ranks, const std::string& args, const std::string& env = "", int timeout_s = 60) {
-  ::setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-  ::setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-  ::setenv("OMP_NUM_THREADS", "1", 1);
-  std::string command = "timeout " + std::to_string(timeout_s) + " ";
-  if (ranks > 0) {
-    command += std::string(LAT_MPIRUN) + " -np " + std::to_string(ranks) +
-               " --oversubscribe --bind-to none -x OMP_NUM_THREADS";
-    for (size_t at = 0; at < env.size();) {  // -x NAME=value for each entry
-      size_t end = env.find(' ', at);
-      if (end == std::string::npos) end = env.size();
-      if (end > at) command += " -x " + env.substr(at, end - at);
-      at = end + 1;
-    }
-    command += " ";
-  } else if (!env.empty()) {
-    command = "env " + env + " " + command;
-  }
-  command += std::string(LAT_TRAIN_EXE) + " " + args + " --no-sample";
-  ShellResult r = run_shell(command);
-  MESSAGE("$ " << command << "\n  exit " << r.exit_code << " after " << r.seconds << " s");
-  return r;
-}
-
-std::string common_args(const TempDir& dir, const std::string& run, int batch_size) {
-  return dir / "tiny.toml" + " --run-dir " + dir / run + " --set training.batch_size=" + std::to_string(batch_size);
-}
-
-void write_inputs(const TempDir& dir) {
-  const std::string data = dir.write("corpus.txt", tiny_corpus());
-  // The data path goes into the recipe text: every rank reads the same file.
-  std::string recipe = kTinyRecipe;
-  recipe.replace(recipe.find("[data]\n"), 7, "[data]\npath = \"" + data + "\"\n");
-  dir.write("tiny.toml", recipe);
-}
-
-Checkpoint checkpoint(const TempDir& dir, const std::string& run, int64_t step) {
-  return read_checkpoint(checkpoint_path(dir / (run + "/checkpoints"), step));
-}
-
-double relative(double a, double b) { return std::abs(a - b) / std::max(std::abs(a), std::abs(b)); }
-
-// Two ways to compare tensors: the norm-wise relative difference ||a - b||_2 / ||a||_2 (the acceptance
-// measure), and the largest |a_i - b_i| relative to the tensor's largest |a_i| (reported: Adam's m / sqrt(v)
-// amplifies rounding differences in elements whose gradient nearly cancels over steps).
-struct TensorDiff {
-  double norm_relative = 0, max_relative = 0;
-};
-TensorDiff tensor_diff(const Tensor& a, const Tensor& b) {
-  const auto x = a.to_vector<float>(), y = b.to_vector<float>();
-  REQUIRE(x.size() == y.size());
-  double diff2 = 0, norm2 = 0, diff_max = 0, scale = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double d = static_cast<double>(x[i]) - static_cast<double>(y[i]);
-    diff2 += d * d;
-    norm2 += static_cast<double>(x[i]) * static_cast<double>(x[i]);
-    diff_max = std::max(diff_max, std::abs(d));
-    scale = std::max(scale, std::abs(static_cast<double>(x[i])));
-  }
-  return {norm2 > 0 ? std::sqrt(diff2 / norm2) : std::sqrt(diff2), scale > 0 ? diff_max / scale : diff_max};
-}
 
 // Every process whose command line mentions `marker` has gone (waits up to 5 s for the kernel to reap them).
 bool none_left(const std::string& marker) {
