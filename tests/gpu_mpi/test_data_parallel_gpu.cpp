@@ -21,7 +21,7 @@ const std::string kNcclEnv = "NCCL_NVLS_ENABLE=0";  // NVLink multicast off on s
 
 }  // namespace
 
-TEST_CASE("two GPUs x batch 4 track one GPU x batch 8 (fp32), with the communication stream, the thread, or no overlap") {
+TEST_CASE("two GPUs x batch 4 track one GPU x batch 8 (fp32) in every overlap mode") {
   TempDir dir("dp_gpu");
   write_inputs(dir);
   REQUIRE(lat_train(0, common_args(dir, "one", 8) + kOnCuda, kNcclEnv, 120).exit_code == 0);
