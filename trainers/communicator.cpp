@@ -527,4 +527,6 @@ std::unique_ptr<Communicator> make_communicator(Device device) {
   return std::make_unique<SingleCommunicator>();
 }
 
+std::unique_ptr<Communicator> make_single_communicator() { return std::make_unique<SingleCommunicator>(); }
+
 }  // namespace lat::trainers

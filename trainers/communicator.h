@@ -75,5 +75,7 @@ class Communicator {
 bool launched_by_mpi();
 // `device` is the training device: CUDA under an MPI launcher chooses the NCCL communicator.
 std::unique_ptr<Communicator> make_communicator(Device device = Device::cpu());
+// World size 1 whatever launched the process: for work each rank does on its own (lat-study's runs).
+std::unique_ptr<Communicator> make_single_communicator();
 
 }  // namespace lat::trainers
