@@ -31,8 +31,8 @@ std::optional<double> Metric::of(const SplitScore& s) const {
 Metric choose_metric(const std::vector<RunRecord>& runs, const std::string& name) {
   Metric m;
   if (!name.empty()) {
-    LAT_CHECK(name == "accuracy" || name == "bits_per_byte" || name == "loss", "unknown study metric '", name,
-              "' (expected accuracy, bits_per_byte or loss)");
+    if (name != "accuracy" && name != "bits_per_byte" && name != "loss")
+      LAT_THROW("unknown study metric '", name, "' (expected accuracy, bits_per_byte or loss)");
     m.name = name;
   } else {
     bool any_accuracy = false, any_byte_level = false;
@@ -74,8 +74,8 @@ std::string verdict(const PairedDifference& d) {
   return d.summary.ci_excludes_zero() ? "resolved" : "not resolved";
 }
 
-Analysis analyse(const std::vector<RunRecord>& runs, const std::string& metric_name, const std::string& baseline,
-                 const std::vector<std::string>& variant_order) {
+Analysis analyse(const std::vector<RunRecord>& runs, const std::string& metric_name,
+                 const std::string& baseline, const std::vector<std::string>& variant_order) {
   Analysis a;
   a.metric = choose_metric(runs, metric_name);
 
@@ -97,9 +97,12 @@ Analysis analyse(const std::vector<RunRecord>& runs, const std::string& metric_n
   if (variant_set.count(baseline)) a.baseline = baseline;
 
   for (const RunRecord& r : runs) {
-    if (!r.finished) a.missing.push_back({r.dir, "unfinished (no eval.json)"});
-    else if (!a.metric.of(r.val)) a.missing.push_back({r.dir, "eval.json has no validation " + a.metric.name});
-    else if (!a.metric.of(r.test)) a.missing.push_back({r.dir, "eval.json has no test " + a.metric.name});
+    if (!r.finished)
+      a.missing.push_back({r.dir, "unfinished (no eval.json)"});
+    else if (!a.metric.of(r.val))
+      a.missing.push_back({r.dir, "eval.json has no validation " + a.metric.name});
+    else if (!a.metric.of(r.test))
+      a.missing.push_back({r.dir, "eval.json has no test " + a.metric.name});
   }
   auto usable = [&](const RunRecord& r) { return r.finished && a.metric.of(r.val) && a.metric.of(r.test); };
 
@@ -122,8 +125,9 @@ Analysis analyse(const std::vector<RunRecord>& runs, const std::string& metric_n
         row.lr = lr;
         std::vector<double> values;
         for (const RunRecord* r : lr_runs) {
-          LAT_CHECK(!row.val_by_seed.count(r->seed), "two runs of variant ", variant, " at lr ", lr, " have seed ",
-                    r->seed, " (", r->dir, ")");
+          if (row.val_by_seed.count(r->seed))
+            LAT_THROW("two runs of variant ", variant, " at lr ", lr, " have seed ", r->seed, " (", r->dir,
+                      ")");
           row.val_by_seed[r->seed] = *a.metric.of(r->val);
           values.push_back(*a.metric.of(r->val));
         }
@@ -131,8 +135,8 @@ Analysis analyse(const std::vector<RunRecord>& runs, const std::string& metric_n
         cell.lrs.push_back(row);
         if (values.empty()) continue;
         // Ties keep the smaller lr.
-        const bool better = !cell.best_lr || (a.metric.higher_is_better ? row.val.mean > best_mean
-                                                                         : row.val.mean < best_mean);
+        const bool better = !cell.best_lr ||
+                            (a.metric.higher_is_better ? row.val.mean > best_mean : row.val.mean < best_mean);
         if (better) {
           best_mean = row.val.mean;
           cell.best_lr = lr;

@@ -1,6 +1,6 @@
-// The study's analysis, shared by the report's text (report.cpp) and its plots (report_plots.cpp): the metric,
-// the cells (variant × values of the extra axes), each cell's learning-rate table, the lr chosen on the
-// validation split, the test figures at that lr, and the paired differences from the baseline variant.
+// The study's analysis, shared by the report's text (report.cpp) and its plots (report_plots.cpp): the
+// metric, the cells (variant × values of the extra axes), each cell's learning-rate table, the lr chosen on
+// the validation split, the test figures at that lr, and the paired differences from the baseline variant.
 #pragma once
 
 #include <cstdint>
@@ -40,7 +40,7 @@ struct LrRow {
 struct Cell {
   std::string variant;
   Axes axes;
-  std::vector<LrRow> lrs;  // ascending lr
+  std::vector<LrRow> lrs;         // ascending lr
   std::optional<double> best_lr;  // by the mean validation metric over seeds (absent: no finished run)
   std::vector<const RunRecord*> best_runs;  // the finished runs at best_lr, by seed
   std::map<int64_t, double> test_by_seed;
@@ -53,8 +53,8 @@ struct Analysis {
   std::string baseline;               // "" when there is none among the runs
   std::vector<std::string> variants;  // in report order
   std::vector<std::string> axis_names;
-  std::vector<Axes> combos;           // the extra-axis combinations, ordered by axes_less
-  std::vector<Cell> cells;            // combo-major, then variants in order
+  std::vector<Axes> combos;  // the extra-axis combinations, ordered by axes_less
+  std::vector<Cell> cells;   // combo-major, then variants in order
   struct Missing {
     std::string dir, reason;
   };
@@ -62,9 +62,10 @@ struct Analysis {
 };
 
 // `variant_order` puts those variants first (the others follow alphabetically); `baseline` names the variant
-// others are compared with ("" or absent: no differences). Runs must outlive the Analysis (cells point at them).
-Analysis analyse(const std::vector<RunRecord>& runs, const std::string& metric_name, const std::string& baseline,
-                 const std::vector<std::string>& variant_order);
+// others are compared with ("" or absent: no differences). Runs must outlive the Analysis (cells point at
+// them).
+Analysis analyse(const std::vector<RunRecord>& runs, const std::string& metric_name,
+                 const std::string& baseline, const std::vector<std::string>& variant_order);
 
 // The verdict on a paired difference: "n/a" (fewer than 2 pairs), "not resolved" (the 95 % CI holds 0) or
 // "resolved".

@@ -18,13 +18,19 @@ namespace {
 
 const char* kind_name(Json::Kind k) {
   switch (k) {
-    case Json::Kind::null: return "null";
-    case Json::Kind::boolean: return "a boolean";
+    case Json::Kind::null:
+      return "null";
+    case Json::Kind::boolean:
+      return "a boolean";
     case Json::Kind::integer:
-    case Json::Kind::number: return "a number";
-    case Json::Kind::string: return "a string";
-    case Json::Kind::array: return "an array";
-    case Json::Kind::object: return "an object";
+    case Json::Kind::number:
+      return "a number";
+    case Json::Kind::string:
+      return "a string";
+    case Json::Kind::array:
+      return "an array";
+    case Json::Kind::object:
+      return "an object";
   }
   return "?";
 }
@@ -41,9 +47,7 @@ class Parser {
   }
 
  private:
-  [[noreturn]] void fail(const std::string& what) const {
-    LAT_THROW(source_, ": byte ", pos_, ": ", what);
-  }
+  [[noreturn]] void fail(const std::string& what) const { LAT_THROW(source_, ": byte ", pos_, ": ", what); }
 
   void skip_space() {
     while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
@@ -131,10 +135,14 @@ class Parser {
     for (int i = 0; i < 4; ++i) {
       const char c = s_[pos_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
-      else fail("bad hex digit in a \\u escape");
+      if (c >= '0' && c <= '9')
+        v |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= static_cast<unsigned>(c - 'A' + 10);
+      else
+        fail("bad hex digit in a \\u escape");
     }
     return v;
   }
@@ -177,14 +185,30 @@ class Parser {
       if (pos_ >= s_.size()) fail("unterminated escape");
       const char e = s_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           unsigned cp = hex4();
           if (cp >= 0xD800 && cp < 0xDC00) {
@@ -198,7 +222,9 @@ class Parser {
           append_utf8(out, cp);
           break;
         }
-        default: --pos_; fail(std::string("unknown escape '\\") + e + "'");
+        default:
+          --pos_;
+          fail(std::string("unknown escape '\\") + e + "'");
       }
     }
   }
@@ -248,13 +274,27 @@ void write_string(std::string& out, const std::string& s) {
   out += '"';
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -268,7 +308,9 @@ void write_string(std::string& out, const std::string& s) {
   out += '"';
 }
 
-bool is_scalar(const Json& j) { return !j.is_array() && !j.is_object(); }
+bool is_scalar(const Json& j) {
+  return !j.is_array() && !j.is_object();
+}
 
 }  // namespace
 
@@ -285,7 +327,9 @@ std::string json_double(double v) {
   return s;
 }
 
-Json Json::parse(const std::string& text, const std::string& source) { return Parser(text, source).document(); }
+Json Json::parse(const std::string& text, const std::string& source) {
+  return Parser(text, source).document();
+}
 
 Json Json::parse_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -305,7 +349,8 @@ int64_t Json::as_int(const std::string& what) const {
   if (kind_ == Kind::integer) return int_;
   if (kind_ == Kind::number && std::nearbyint(number_) == number_ && std::abs(number_) < 9.2e18)
     return static_cast<int64_t>(number_);
-  LAT_THROW(what, " should be an integer, not ", kind_ == Kind::number ? json_double(number_) : kind_name(kind_));
+  LAT_THROW(what, " should be an integer, not ",
+            kind_ == Kind::number ? json_double(number_) : kind_name(kind_));
 }
 
 bool Json::as_bool(const std::string& what) const {
@@ -353,13 +398,24 @@ std::string Json::dump(int indent) const {
 
 void Json::write(std::string& out, int indent, int level) const {
   switch (kind_) {
-    case Kind::null: out += "null"; return;
-    case Kind::boolean: out += bool_ ? "true" : "false"; return;
-    case Kind::integer: out += std::to_string(int_); return;
-    case Kind::number: out += json_double(number_); return;
-    case Kind::string: write_string(out, string_); return;
+    case Kind::null:
+      out += "null";
+      return;
+    case Kind::boolean:
+      out += bool_ ? "true" : "false";
+      return;
+    case Kind::integer:
+      out += std::to_string(int_);
+      return;
+    case Kind::number:
+      out += json_double(number_);
+      return;
+    case Kind::string:
+      write_string(out, string_);
+      return;
     case Kind::array:
-    case Kind::object: break;
+    case Kind::object:
+      break;
   }
   const bool is_obj = kind_ == Kind::object;
   const size_t n = size();

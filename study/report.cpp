@@ -33,7 +33,9 @@ std::string general(double v) {
   return buf;
 }
 
-Json optional_json(const std::optional<double>& v) { return v ? Json(*v) : Json(); }
+Json optional_json(const std::optional<double>& v) {
+  return v ? Json(*v) : Json();
+}
 
 Json seeds_json(const std::map<int64_t, double>& by_seed) {
   Json seeds = Json::array();
@@ -174,14 +176,19 @@ std::string markdown(const Analysis& a, const ReportOptions& options, const std:
   for (const std::string& line : options.preamble) md += line + "\n";
   if (!options.preamble.empty()) md += "\n";
   md += "Metric: test **" + m + "** (" + (a.metric.higher_is_better ? "higher" : "lower") +
-        " is better). In each cell (variant × extra axes) the learning rate is chosen by the mean *validation* " + m +
-        " over seeds; the test figures are at that learning rate. 95 % CI: mean ± t(0.975, n − 1)·s/√n (none for "
+        " is better). In each cell (variant × extra axes) the learning rate is chosen by the mean "
+        "*validation* " +
+        m +
+        " over seeds; the test figures are at that learning rate. 95 % CI: mean ± t(0.975, n − 1)·s/√n (none "
+        "for "
         "n = 1). Δ: paired difference variant − " +
         (a.baseline.empty() ? std::string("baseline (no baseline among the runs)") : a.baseline) +
         " over the seeds both have; *resolved* when its 95 % CI excludes 0.\n\n";
   for (const Axes& combo : a.combos) {
-    if (!combo.empty()) md += "## " + axes_label(combo) + "\n\n";
-    else md += "## Results\n\n";
+    if (!combo.empty())
+      md += "## " + axes_label(combo) + "\n\n";
+    else
+      md += "## Results\n\n";
     md += "| variant | best lr | test " + m + " (mean ± std) | 95 % CI | n | Δ vs " +
           (a.baseline.empty() ? "baseline" : a.baseline) +
           " (mean [95 % CI]) | verdict | parameters | state floats | tokens/s | wall s | peak MiB |\n";
@@ -202,15 +209,16 @@ std::string markdown(const Analysis& a, const ReportOptions& options, const std:
           if (d.has_ci()) diff.append(" ").append(ci_text(d));
         }
       }
-      md += "| " + c.variant + " | " + (c.best_lr ? general(*c.best_lr) : "—") + " | " + mean_std(c.test) + " | " +
-            ci_text(c.test) + " | " + std::to_string(c.test.n) + " | " + diff + " | " + v + " | " +
+      md += "| " + c.variant + " | " + (c.best_lr ? general(*c.best_lr) : "—") + " | " + mean_std(c.test) +
+            " | " + ci_text(c.test) + " | " + std::to_string(c.test.n) + " | " + diff + " | " + v + " | " +
             (c.best_runs.empty() ? "—" : std::to_string(c.best_runs.front()->parameters)) + " | " +
             (c.best_runs.empty() ? "—" : std::to_string(c.best_runs.front()->state_floats)) + " | " +
             fixed(summary_of(c.best_runs, &RunRecord::tokens_per_s).mean, 0) + " | " +
             fixed(summary_of(c.best_runs, &RunRecord::wall_s).mean, 1) + " | " +
             fixed(summary_of(c.best_runs, &RunRecord::peak_memory_mib).mean, 1) + " |\n";
     }
-    md += "\nValidation " + m + " by learning rate (mean ± std over seeds, n); the chosen lr in bold:\n\n| variant |";
+    md += "\nValidation " + m +
+          " by learning rate (mean ± std over seeds, n); the chosen lr in bold:\n\n| variant |";
     for (double lr : lrs) md += " lr " + general(lr) + " |";
     md += "\n|---|";
     for (size_t i = 0; i < lrs.size(); ++i) md += "---|";
@@ -220,8 +228,9 @@ std::string markdown(const Analysis& a, const ReportOptions& options, const std:
       md += "| " + c.variant + " |";
       for (double lr : lrs) {
         auto row = std::find_if(c.lrs.begin(), c.lrs.end(), [&](const LrRow& r) { return r.lr == lr; });
-        std::string cell = row == c.lrs.end() ? "—" : row->val.n == 0 ? "no finished run"
-                                                   : mean_std(row->val) + " (" + std::to_string(row->val.n) + ")";
+        std::string cell = row == c.lrs.end() ? "—"
+                           : row->val.n == 0  ? "no finished run"
+                                              : mean_std(row->val) + " (" + std::to_string(row->val.n) + ")";
         if (c.best_lr && *c.best_lr == lr) cell = "**" + cell + "**";
         md += " " + cell + " |";
       }
@@ -231,7 +240,8 @@ std::string markdown(const Analysis& a, const ReportOptions& options, const std:
   }
   md += "## Missing runs\n\n";
   if (a.missing.empty()) md += "None: every run finished and is counted.\n";
-  for (const auto& miss : a.missing) md += "- `" + miss.dir + "`: " + miss.reason + "; excluded from the statistics\n";
+  for (const auto& miss : a.missing)
+    md += "- `" + miss.dir + "`: " + miss.reason + "; excluded from the statistics\n";
   md += "\n## Plots\n\n";
   for (const std::string& p : plots) md += "![" + p + "](plots/" + p + ")\n\n";
   return md;
@@ -246,7 +256,8 @@ void write_text(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-void write_report(const std::vector<RunRecord>& runs, const ReportOptions& options, const std::string& study_dir) {
+void write_report(const std::vector<RunRecord>& runs, const ReportOptions& options,
+                  const std::string& study_dir) {
   const Analysis a = analyse(runs, options.metric, options.baseline, options.variant_order);
   const std::filesystem::path dir(study_dir);
   std::filesystem::create_directories(dir / "plots");

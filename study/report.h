@@ -18,11 +18,12 @@ struct ReportOptions {
   std::string title = "lat-study report";
   std::string baseline;                    // the variant others are compared with ("" = none)
   std::vector<std::string> variant_order;  // these first, in this order; other variants follow alphabetically
-  std::vector<std::string> preamble;       // lines printed verbatim at the top (commands, commit, device, ...)
-  std::string metric;                      // "" = derive: accuracy, else bits_per_byte, else loss
+  std::vector<std::string> preamble;  // lines printed verbatim at the top (commands, commit, device, ...)
+  std::string metric;                 // "" = derive: accuracy, else bits_per_byte, else loss
 };
 
 // Writes <study_dir>/report.md, <study_dir>/report.json and <study_dir>/plots/*.svg.
-void write_report(const std::vector<RunRecord>& runs, const ReportOptions& options, const std::string& study_dir);
+void write_report(const std::vector<RunRecord>& runs, const ReportOptions& options,
+                  const std::string& study_dir);
 
 }  // namespace lat::study

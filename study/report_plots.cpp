@@ -1,5 +1,5 @@
-// The report's SVG plots, each drawn from the Analysis with the svg module: one colour per variant throughout,
-// one panel per combination of the extra axes where a plot has several.
+// The report's SVG plots, each drawn from the Analysis with the svg module: one colour per variant
+// throughout, one panel per combination of the extra axes where a plot has several.
 #include "study/report_plots.h"
 
 #include <algorithm>
@@ -23,9 +23,13 @@ const std::string& variant_color(const Analysis& a, const std::string& variant) 
   return svg::color(static_cast<size_t>(it - a.variants.begin()));
 }
 
-std::string panel_title(const Axes& combo) { return combo.empty() ? "all runs" : axes_label(combo); }
+std::string panel_title(const Axes& combo) {
+  return combo.empty() ? "all runs" : axes_label(combo);
+}
 
-int columns_for(size_t panels) { return panels <= 1 ? 1 : panels <= 4 ? 2 : 3; }
+int columns_for(size_t panels) {
+  return panels <= 1 ? 1 : panels <= 4 ? 2 : 3;
+}
 
 // Mean, min and max over seeds of a per-step quantity, on the union of the seeds' steps.
 struct Aggregate {
@@ -58,8 +62,9 @@ Aggregate aggregate_curves(const std::vector<const RunRecord*>& runs, XFn x_of, 
 }
 
 double tokens_at(const RunRecord& r, const CurvePoint& p) {
-  return r.steps > 0 ? static_cast<double>(p.step) * static_cast<double>(r.tokens) / static_cast<double>(r.steps)
-                     : static_cast<double>(p.step);
+  return r.steps > 0
+             ? static_cast<double>(p.step) * static_cast<double>(r.tokens) / static_cast<double>(r.steps)
+             : static_cast<double>(p.step);
 }
 
 svg::Figure loss_figure(const Analysis& a, bool by_seconds) {
@@ -74,11 +79,13 @@ svg::Figure loss_figure(const Analysis& a, bool by_seconds) {
     p.notes = {"line: mean training loss over seeds, band: min–max; dots: validation loss (mean)"};
     for (const Cell& c : a.cells) {
       if (c.axes != combo || c.best_runs.empty()) continue;
-      auto x_of = [&](const RunRecord& r, const CurvePoint& q) { return by_seconds ? q.elapsed_s : tokens_at(r, q); };
-      const Aggregate train = aggregate_curves(c.best_runs, x_of, [](const CurvePoint& q) {
-        return std::optional<double>(q.loss);
-      });
-      const Aggregate val = aggregate_curves(c.best_runs, x_of, [](const CurvePoint& q) { return q.val_loss; });
+      auto x_of = [&](const RunRecord& r, const CurvePoint& q) {
+        return by_seconds ? q.elapsed_s : tokens_at(r, q);
+      };
+      const Aggregate train = aggregate_curves(
+          c.best_runs, x_of, [](const CurvePoint& q) { return std::optional<double>(q.loss); });
+      const Aggregate val =
+          aggregate_curves(c.best_runs, x_of, [](const CurvePoint& q) { return q.val_loss; });
       svg::Series s;
       s.label = c.variant;
       s.color = variant_color(a, c.variant);
@@ -163,7 +170,8 @@ svg::Figure position_figure(const Analysis& a) {
         for (const RunRecord* r : c.best_runs)
           for (const PositionProfile& prof : r->positions) {
             if (prof.length != length) continue;
-            if (!prof.available) unavailable = prof.reason.empty() ? "not available" : prof.reason;
+            if (!prof.available)
+              unavailable = prof.reason.empty() ? "not available" : prof.reason;
             else
               for (const PositionBucket& b : prof.buckets) buckets[{b.begin, b.end}].push_back(b.loss);
           }
@@ -195,7 +203,8 @@ svg::Figure width_figure(const Analysis& a) {
   for (const Axes& combo : a.combos) {
     Axes rest = combo;
     rest.erase(kWidthAxis);
-    if (std::find(rest_combos.begin(), rest_combos.end(), rest) == rest_combos.end()) rest_combos.push_back(rest);
+    if (std::find(rest_combos.begin(), rest_combos.end(), rest) == rest_combos.end())
+      rest_combos.push_back(rest);
   }
   std::sort(rest_combos.begin(), rest_combos.end(), axes_less);
   for (const Axes& rest : rest_combos) {
@@ -214,7 +223,8 @@ svg::Figure width_figure(const Analysis& a) {
       for (const Cell& c : a.cells) {
         Axes c_rest = c.axes;
         c_rest.erase(kWidthAxis);
-        if (c.variant == variant && c_rest == rest && c.test.n > 0 && c.axes.count(kWidthAxis)) cells.push_back(&c);
+        if (c.variant == variant && c_rest == rest && c.test.n > 0 && c.axes.count(kWidthAxis))
+          cells.push_back(&c);
       }
       std::sort(cells.begin(), cells.end(), [](const Cell* x, const Cell* y) {
         return axis_value_less(x->axes.at(kWidthAxis), y->axes.at(kWidthAxis));
@@ -238,10 +248,11 @@ svg::Figure width_figure(const Analysis& a) {
 
 svg::Figure forest_figure(const Analysis& a) {
   svg::Figure f;
-  f.title = "Paired test " + a.metric.name + " difference from " + (a.baseline.empty() ? "the baseline" : a.baseline) +
-            " (mean, 95 % CI)";
+  f.title = "Paired test " + a.metric.name + " difference from " +
+            (a.baseline.empty() ? "the baseline" : a.baseline) + " (mean, 95 % CI)";
   svg::Panel p;
-  p.title = a.metric.higher_is_better ? "right of 0: better than the baseline" : "left of 0: better than the baseline";
+  p.title = a.metric.higher_is_better ? "right of 0: better than the baseline"
+                                      : "left of 0: better than the baseline";
   p.x_label = "test " + a.metric.name + ": variant − " + (a.baseline.empty() ? "baseline" : a.baseline);
   p.x_markers.emplace_back(0.0, "");
   p.x_include.push_back(0);

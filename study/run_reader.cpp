@@ -1,4 +1,5 @@
-// read_run / read_runs: run.json, metrics.jsonl and eval.json into a RunRecord, with every error naming its file.
+// read_run / read_runs: run.json, metrics.jsonl and eval.json into a RunRecord, with every error naming its
+// file.
 #include "study/run_reader.h"
 
 #include <algorithm>
@@ -147,7 +148,7 @@ RunRecord read_run(const std::string& study_dir, const std::string& run_dir_rela
     r.lr = j.at("lr").as_double("lr");
     r.seed = j.at("seed").as_int("seed");
     if (const Json* axes = j.find("axes")) {
-      LAT_CHECK(axes->is_object(), "axes should be an object");
+      if (!axes->is_object()) LAT_THROW("axes should be an object");
       for (const auto& [key, value] : axes->members())
         r.axes[key] = value.is_string() ? value.as_string(key) : value.dump();
     }
@@ -166,7 +167,8 @@ RunRecord read_run(const std::string& study_dir, const std::string& run_dir_rela
   }
 
   const std::string eval_json = (dir / "eval.json").string();
-  if (fs::exists(eval_json)) naming_file(eval_json, [&] {
+  if (fs::exists(eval_json))
+    naming_file(eval_json, [&] {
       read_eval(Json::parse_file(eval_json), r);
       return 0;
     });
@@ -175,7 +177,7 @@ RunRecord read_run(const std::string& study_dir, const std::string& run_dir_rela
 
 std::vector<RunRecord> read_runs(const std::string& study_dir) {
   const fs::path runs = fs::path(study_dir) / "runs";
-  LAT_CHECK(fs::is_directory(runs), "study directory '", study_dir, "' has no runs/ folder");
+  if (!fs::is_directory(runs)) LAT_THROW("study directory '", study_dir, "' has no runs/ folder");
   std::vector<std::string> dirs;
   for (const auto& entry : fs::recursive_directory_iterator(runs))
     if (entry.is_regular_file() && entry.path().filename() == "run.json")

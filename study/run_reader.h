@@ -1,12 +1,12 @@
 // Reading a study's run directories back into RunRecords (study/run_record.h documents the files).
 //
-// metrics.jsonl after crashes and resumes: a resumed invocation appends rows again from its checkpoint's step,
-// so a step may appear more than once and steps may go backwards. For each step the row written last is kept,
-// and the kept rows are ordered by step. elapsed_s restarts from 0 at every invocation; the reader makes it
-// cumulative: rows are assigned to invocations in file order (a new invocation starts where the step or
-// elapsed_s goes backwards), and where two consecutive kept rows come from different invocations, the earlier
-// row's cumulative elapsed time is added as an offset to all later rows. Time spent on rows that a resume later
-// rewrote is therefore not counted: the cumulative time is that of the trajectory the run kept.
+// metrics.jsonl after crashes and resumes: a resumed invocation appends rows again from its checkpoint's
+// step, so a step may appear more than once and steps may go backwards. For each step the row written last is
+// kept, and the kept rows are ordered by step. elapsed_s restarts from 0 at every invocation; the reader
+// makes it cumulative: rows are assigned to invocations in file order (a new invocation starts where the step
+// or elapsed_s goes backwards), and where two consecutive kept rows come from different invocations, the
+// earlier row's cumulative elapsed time is added as an offset to all later rows. Time spent on rows that a
+// resume later rewrote is therefore not counted: the cumulative time is that of the trajectory the run kept.
 #pragma once
 
 #include <string>

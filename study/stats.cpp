@@ -1,7 +1,7 @@
 // Mean, sample std, Student-t quantiles and paired differences. The t quantile inverts the two-sided tail
 // P(|T| > t) = I_{df/(df+t²)}(df/2, 1/2) by bisection in x = df/(df+t²); the incomplete beta is the
-// continued fraction of Numerical Recipes §6.4 (modified Lentz), using the symmetry I_x(a,b) = 1 - I_{1-x}(b,a)
-// where the fraction converges slowly.
+// continued fraction of Numerical Recipes §6.4 (modified Lentz), using the symmetry I_x(a,b) = 1 -
+// I_{1-x}(b,a) where the fraction converges slowly.
 #include "study/stats.h"
 
 #include <cmath>
@@ -88,8 +88,10 @@ double student_t_critical(double confidence, double df) {
   for (int i = 0; i < 200 && hi - lo > 0; ++i) {
     const double mid = 0.5 * (lo + hi);
     if (mid == lo || mid == hi) break;
-    if (incomplete_beta(mid, df / 2, 0.5) < alpha) lo = mid;
-    else hi = mid;
+    if (incomplete_beta(mid, df / 2, 0.5) < alpha)
+      lo = mid;
+    else
+      hi = mid;
   }
   const double x = 0.5 * (lo + hi);
   return std::sqrt(df * (1 - x) / x);
@@ -101,8 +103,8 @@ Summary summarize(const std::vector<double>& values) {
   s.mean = mean(values);
   if (s.n >= 2) {
     s.std = sample_std(values);
-    const double half = student_t_critical(0.95, static_cast<double>(s.n - 1)) * *s.std /
-                        std::sqrt(static_cast<double>(s.n));
+    const double half =
+        student_t_critical(0.95, static_cast<double>(s.n - 1)) * *s.std / std::sqrt(static_cast<double>(s.n));
     s.ci_low = s.mean - half;
     s.ci_high = s.mean + half;
   }

@@ -9,8 +9,8 @@
 
 namespace lat::study {
 
-double mean(const std::vector<double>& values);         // NaN for no values
-double sample_std(const std::vector<double>& values);   // divides by n - 1; NaN for fewer than 2 values
+double mean(const std::vector<double>& values);        // NaN for no values
+double sample_std(const std::vector<double>& values);  // divides by n - 1; NaN for fewer than 2 values
 
 // I_x(a, b), the regularised incomplete beta function, for 0 <= x <= 1 and a, b > 0.
 double incomplete_beta(double x, double a, double b);
@@ -31,7 +31,8 @@ struct Summary {
 };
 Summary summarize(const std::vector<double>& values);
 
-// a - b over the seeds present in both (seed -> value); the seeds in order, their differences, and their summary.
+// a - b over the seeds present in both (seed -> value); the seeds in order, their differences, and their
+// summary.
 struct PairedDifference {
   std::vector<int64_t> seeds;
   std::vector<double> differences;

@@ -58,7 +58,9 @@ void line(std::string& out, double x1, double y1, double x2, double y2, const st
          "\" stroke=\"" + stroke + "\" stroke-width=\"" + num(width) + "\"" + extra + "/>\n";
 }
 
-bool finite(double v) { return std::isfinite(v); }
+bool finite(double v) {
+  return std::isfinite(v);
+}
 
 void draw_series(std::string& out, const Axes& ax, const Series& s) {
   const size_t n = s.x.size();
@@ -71,14 +73,15 @@ void draw_series(std::string& out, const Axes& ax, const Series& s) {
         lower = num(ax.px(s.x[i])) + "," + num(ax.py(s.band_low[i])) + " " + lower;
       }
     if (!upper.empty())
-      out += "<polygon points=\"" + upper + lower + "\" fill=\"" + s.color + "\" fill-opacity=\"0.18\" stroke=\"none\"/>\n";
+      out += "<polygon points=\"" + upper + lower + "\" fill=\"" + s.color +
+             "\" fill-opacity=\"0.18\" stroke=\"none\"/>\n";
   }
   if (s.line) {
     std::string points;
     auto flush = [&] {
       if (points.find(' ') != points.rfind(' '))  // at least two points
-        out += "<polyline points=\"" + points + "\" fill=\"none\" stroke=\"" + s.color + "\" stroke-width=\"2\"" +
-               (s.dashed ? " stroke-dasharray=\"6,4\"" : "") + "/>\n";
+        out += "<polyline points=\"" + points + "\" fill=\"none\" stroke=\"" + s.color +
+               "\" stroke-width=\"2\"" + (s.dashed ? " stroke-dasharray=\"6,4\"" : "") + "/>\n";
       points.clear();
     };
     for (size_t i = 0; i < n; ++i) {
@@ -137,8 +140,8 @@ void draw_panel(std::string& out, const Panel& p, double x0, double y0, double w
 
   out += "<g>\n";
   text(out, x0 + left + ax.width / 2, y0 + 18, p.title, "middle", kTitleFont, " font-weight=\"bold\"");
-  out += "<rect x=\"" + num(ax.left) + "\" y=\"" + num(ax.top) + "\" width=\"" + num(ax.width) + "\" height=\"" +
-         num(ax.height) + "\" fill=\"white\" stroke=\"#444\"/>\n";
+  out += "<rect x=\"" + num(ax.left) + "\" y=\"" + num(ax.top) + "\" width=\"" + num(ax.width) +
+         "\" height=\"" + num(ax.height) + "\" fill=\"white\" stroke=\"#444\"/>\n";
   if (xr.empty()) {
     text(out, ax.left + ax.width / 2, ax.top + ax.height / 2, "no data", "middle", kFont, " fill=\"#888\"");
   } else {
@@ -200,7 +203,8 @@ void draw_panel(std::string& out, const Panel& p, double x0, double y0, double w
   text(out, ax.left + ax.width / 2, ax.top + ax.height + 35, p.x_label);
   if (!categorical)
     text(out, 0, 0, p.y_label, "middle", kFont,
-         (" transform=\"translate(" + num(x0 + 16) + "," + num(ax.top + ax.height / 2) + ") rotate(-90)\"").c_str());
+         (" transform=\"translate(" + num(x0 + 16) + "," + num(ax.top + ax.height / 2) + ") rotate(-90)\"")
+             .c_str());
   for (size_t i = 0; i < p.notes.size(); ++i)
     text(out, x0 + 10, ax.top + ax.height + 52 + 15 * static_cast<double>(i), p.notes[i], "start", 11,
          " fill=\"#555\"");
@@ -219,11 +223,20 @@ std::string xml_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -259,7 +272,8 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
 
 std::vector<double> log_ticks(double lo, double hi) {
   std::vector<double> ticks;
-  const int d0 = static_cast<int>(std::floor(std::log10(lo))), d1 = static_cast<int>(std::ceil(std::log10(hi)));
+  const int d0 = static_cast<int>(std::floor(std::log10(lo))),
+            d1 = static_cast<int>(std::ceil(std::log10(hi)));
   const bool many_decades = d1 - d0 > 4;
   for (int d = d0; d <= d1; ++d)
     for (double m : many_decades ? std::vector<double>{1} : std::vector<double>{1, 2, 5}) {
@@ -274,10 +288,13 @@ std::string render(const Figure& f) {
   std::vector<std::pair<std::string, std::string>> legend;
   for (const Panel& p : f.panels)
     for (const Series& s : p.series)
-      if (!s.label.empty() && std::none_of(legend.begin(), legend.end(), [&](auto& e) { return e.first == s.label; }))
+      if (!s.label.empty() &&
+          std::none_of(legend.begin(), legend.end(), [&](auto& e) { return e.first == s.label; }))
         legend.emplace_back(s.label, s.color);
-  const int columns = std::max(1, std::min(f.columns, static_cast<int>(std::max<size_t>(1, f.panels.size()))));
-  const int rows = static_cast<int>((f.panels.size() + static_cast<size_t>(columns) - 1) / static_cast<size_t>(columns));
+  const int columns =
+      std::max(1, std::min(f.columns, static_cast<int>(std::max<size_t>(1, f.panels.size()))));
+  const int rows =
+      static_cast<int>((f.panels.size() + static_cast<size_t>(columns) - 1) / static_cast<size_t>(columns));
   const double width = f.panel_width * columns;
   // Lay the legend out in lines that fit the width.
   std::vector<std::vector<std::pair<std::string, std::string>>> legend_lines(1);
@@ -298,7 +315,8 @@ std::string render(const Figure& f) {
   std::string out = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(width) + "\" height=\"" +
                     num(height) + "\" viewBox=\"0 0 " + num(width) + " " + num(height) +
                     "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n";
-  out += "<rect x=\"0\" y=\"0\" width=\"" + num(width) + "\" height=\"" + num(height) + "\" fill=\"white\"/>\n";
+  out +=
+      "<rect x=\"0\" y=\"0\" width=\"" + num(width) + "\" height=\"" + num(height) + "\" fill=\"white\"/>\n";
   text(out, width / 2, 22, f.title, "middle", 16, " font-weight=\"bold\"");
   for (size_t l = 0; l < legend_lines.size() && !legend.empty(); ++l) {
     double line_w = 0;

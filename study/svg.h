@@ -1,6 +1,7 @@
-// A small SVG plotting module written directly (no dependency): figures of one or more panels, each with axes,
-// "nice" ticks and labels, axis titles, an optional log x axis or categorical y axis, line series with shaded
-// bands, markers, vertical and horizontal error bars, vertical marker lines and notes; one legend per figure.
+// A small SVG plotting module written directly (no dependency): figures of one or more panels, each with
+// axes, "nice" ticks and labels, axis titles, an optional log x axis or categorical y axis, line series with
+// shaded bands, markers, vertical and horizontal error bars, vertical marker lines and notes; one legend per
+// figure.
 #pragma once
 
 #include <optional>
@@ -13,10 +14,10 @@ namespace lat::study::svg {
 struct Series {
   std::string label;  // legend entry; series sharing a label share one entry; "" = not in the legend
   std::string color;
-  std::vector<double> x, y;                    // NaN y values break the line
-  std::vector<double> band_low, band_high;     // a shaded band around the line (empty: none)
-  std::vector<double> y_err_low, y_err_high;   // vertical error bars, absolute ends (empty: none)
-  std::vector<double> x_err_low, x_err_high;   // horizontal error bars, absolute ends (empty: none)
+  std::vector<double> x, y;                   // NaN y values break the line
+  std::vector<double> band_low, band_high;    // a shaded band around the line (empty: none)
+  std::vector<double> y_err_low, y_err_high;  // vertical error bars, absolute ends (empty: none)
+  std::vector<double> x_err_low, x_err_high;  // horizontal error bars, absolute ends (empty: none)
   bool line = true;
   bool markers = false;
   bool dashed = false;
@@ -25,9 +26,9 @@ struct Series {
 struct Panel {
   std::string title, x_label, y_label;
   bool log_x = false;
-  std::vector<double> x_ticks;                           // explicit x ticks (empty: chosen automatically)
+  std::vector<double> x_ticks;                            // explicit x ticks (empty: chosen automatically)
   std::vector<std::pair<double, std::string>> x_markers;  // vertical dashed lines with a label
-  std::vector<double> x_include;                         // values the x range must include (e.g. 0)
+  std::vector<double> x_include;                          // values the x range must include (e.g. 0)
   std::vector<std::string> y_categories;  // non-empty: a categorical y axis, row i at y = i, listed top down
   std::vector<Series> series;
   std::vector<std::string> notes;  // lines of text under the panel

@@ -25,8 +25,9 @@ TEST_SUITE("study json") {
     CHECK(j.at("big").as_int("big") == 9007199254740993LL);  // not rounded through a double
     CHECK(j.at("e").as_double("e") == 1e-300);
     const std::string once = j.dump();
-    CHECK(once ==
-          R"({"zeta": 1, "alpha": [true, false, null], "s": "a\"b\\c\nd)" "\xc3\xa9" R"(\t", "x": -0.125, "e": 1e-300, "big": 9007199254740993, "nested": {"b": {}, "a": []}})");
+    CHECK(once == R"({"zeta": 1, "alpha": [true, false, null], "s": "a\"b\\c\nd)"
+                  "\xc3\xa9"
+                  R"(\t", "x": -0.125, "e": 1e-300, "big": 9007199254740993, "nested": {"b": {}, "a": []}})");
     CHECK(Json::parse(once, "t2").dump() == once);
     CHECK(Json::parse(j.dump(2), "t3").dump() == once);
   }
@@ -58,7 +59,8 @@ TEST_SUITE("study json") {
   }
 
   TEST_CASE("malformed text names the source and the byte offset") {
-    CHECK(error_of([] { Json::parse(R"({"a": 1,})", "run.json"); }) == "run.json: byte 8: expected a key string");
+    CHECK(error_of([] { Json::parse(R"({"a": 1,})", "run.json"); }) ==
+          "run.json: byte 8: expected a key string");
     CHECK(error_of([] { Json::parse(R"({"a" 1})", "f"); }) == "f: byte 5: expected ':' after key \"a\"");
     CHECK(error_of([] { Json::parse("[1, 2", "f"); }) == "f: byte 5: expected ',' or ']' in an array");
     CHECK(error_of([] { Json::parse(R"("abc)", "f"); }) == "f: byte 4: unterminated string");
@@ -78,6 +80,8 @@ TEST_SUITE("study json") {
     lat::testing::TempDir dir("study_json");
     const std::string path = dir.write("bad.json", "{\"a\": [1,, 2]}");
     CHECK(error_of([&] { Json::parse_file(path); }) == path + ": byte 9: unexpected character ','");
-    CHECK(error_of([&] { Json::parse_file(dir / "absent.json"); }).rfind("cannot open '" + dir / "absent.json", 0) == 0);
+    CHECK(error_of([&] {
+            Json::parse_file(dir / "absent.json");
+          }).rfind("cannot open '" + dir / "absent.json", 0) == 0);
   }
 }

@@ -11,8 +11,9 @@ using namespace lat::study;
 TEST_SUITE("study stats") {
   TEST_CASE("t critical values for 95 % two-sided match the published table") {
     // Student-t table, two-sided 0.05 (e.g. NIST/SEMATECH e-Handbook, table 1.3.6.7.2).
-    const std::pair<double, double> table[] = {{1, 12.706}, {2, 4.303}, {3, 3.182}, {4, 2.776}, {5, 2.571},
-                                               {9, 2.262},  {10, 2.228}, {20, 2.086}, {30, 2.042}, {100, 1.984}};
+    const std::pair<double, double> table[] = {{1, 12.706}, {2, 4.303},  {3, 3.182},  {4, 2.776},
+                                               {5, 2.571},  {9, 2.262},  {10, 2.228}, {20, 2.086},
+                                               {30, 2.042}, {100, 1.984}};
     for (const auto& [df, t] : table) {
       CAPTURE(df);
       CHECK(student_t_critical(0.95, df) == doctest::Approx(t).epsilon(2e-4));
@@ -23,7 +24,8 @@ TEST_SUITE("study stats") {
     CHECK(student_t_critical(0.95, 1) == doctest::Approx(std::tan(M_PI / 2 * 0.95)).epsilon(1e-9));
     // df = 2 has the closed form t = (2p - 1) / sqrt(2p(1 - p)) at p = 0.975.
     const double p = 0.975;
-    CHECK(student_t_critical(0.95, 2) == doctest::Approx((2 * p - 1) / std::sqrt(2 * p * (1 - p))).epsilon(1e-9));
+    CHECK(student_t_critical(0.95, 2) ==
+          doctest::Approx((2 * p - 1) / std::sqrt(2 * p * (1 - p))).epsilon(1e-9));
   }
 
   TEST_CASE("the incomplete beta matches closed forms") {
@@ -54,8 +56,8 @@ TEST_SUITE("study stats") {
     CHECK_FALSE(one.has_ci());
     CHECK(std::isnan(mean({})));
 
-    const PairedDifference d = paired_difference({{0, 1.0}, {1, 2.0}, {2, 4.0}, {5, 9.0}},
-                                                 {{0, 0.5}, {1, 1.0}, {2, 3.0}, {3, 7.0}});
+    const PairedDifference d =
+        paired_difference({{0, 1.0}, {1, 2.0}, {2, 4.0}, {5, 9.0}}, {{0, 0.5}, {1, 1.0}, {2, 3.0}, {3, 7.0}});
     CHECK(d.seeds == std::vector<int64_t>{0, 1, 2});
     CHECK(d.differences == std::vector<double>{0.5, 1.0, 1.0});
     CHECK(d.summary.mean == doctest::Approx(2.5 / 3));
