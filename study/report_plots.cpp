@@ -192,7 +192,11 @@ svg::Figure position_figure(const Analysis& a) {
       f.panels.push_back(p);
     }
   }
-  f.columns = static_cast<int>(std::min<size_t>(4, std::max<size_t>(1, f.panels.size())));
+  // One row per combination, one column per evaluated length.
+  size_t lengths = 1;
+  for (const Cell& c : a.cells)
+    for (const RunRecord* r : c.best_runs) lengths = std::max(lengths, r->positions.size());
+  f.columns = static_cast<int>(std::min<size_t>(4, lengths));
   return f;
 }
 

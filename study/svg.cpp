@@ -119,7 +119,7 @@ void draw_panel(std::string& out, const Panel& p, double x0, double y0, double w
   size_t label_chars = 0;
   for (const std::string& c : p.y_categories) label_chars = std::max(label_chars, c.size());
   const double left = categorical ? 16 + kCharWidth * static_cast<double>(label_chars) : 68;
-  const double top = 30, right = 18, bottom = 46 + 15 * static_cast<double>(p.notes.size());
+  const double top = 30, right = 26, bottom = 46 + 15 * static_cast<double>(p.notes.size());
   Axes ax{x0 + left, y0 + top, w - left - right, h - top - bottom, 0, 1, 0, 1, p.log_x};
   if (ax.width < 40 || ax.height < 40) return;
 
@@ -139,7 +139,10 @@ void draw_panel(std::string& out, const Panel& p, double x0, double y0, double w
   for (double x : p.x_ticks) xr.add(x, p.log_x);
 
   out += "<g>\n";
-  text(out, x0 + left + ax.width / 2, y0 + 18, p.title, "middle", kTitleFont, " font-weight=\"bold\"");
+  // Long titles shrink to fit the panel (bold characters are about 0.62 em wide).
+  const double title_font =
+      std::min(kTitleFont, (w - 10) / (0.62 * std::max<double>(1, static_cast<double>(p.title.size()))));
+  text(out, x0 + w / 2, y0 + 18, p.title, "middle", title_font, " font-weight=\"bold\"");
   out += "<rect x=\"" + num(ax.left) + "\" y=\"" + num(ax.top) + "\" width=\"" + num(ax.width) +
          "\" height=\"" + num(ax.height) + "\" fill=\"white\" stroke=\"#444\"/>\n";
   if (xr.empty()) {
@@ -169,7 +172,8 @@ void draw_panel(std::string& out, const Panel& p, double x0, double y0, double w
     // Categorical rows are drawn top down: row i sits at y = n - 1 - i in data space.
     auto cat_y = [&](double i) { return static_cast<double>(p.y_categories.size()) - 1 - i; };
     for (double t : xt) {
-      if (t < ax.x_lo * (1 - 1e-9) - 1e-12 || t > ax.x_hi * (1 + 1e-9) + 1e-12) continue;
+      const double slack = 1e-9 * (std::abs(ax.x_hi) + std::abs(ax.x_lo));
+      if (t < ax.x_lo - slack || t > ax.x_hi + slack) continue;
       const double x = ax.px(t);
       line(out, x, ax.top, x, ax.top + ax.height, "#e3e3e3");
       line(out, x, ax.top + ax.height, x, ax.top + ax.height + 4, "#444");
@@ -246,7 +250,17 @@ std::string tick_label(double v) {
   if (v == 0) return "0";
   char buf[32];
   const double a = std::abs(v);
-  std::snprintf(buf, sizeof buf, (a >= 1e5 || a < 1e-3) ? "%.3g" : "%.6g", v);
+  // Large counts (tokens, steps) read better as 500k, 1.5M, 2G.
+  const struct {
+    double from, scale;
+    const char* suffix;
+  } suffixes[] = {{1e9, 1e9, "G"}, {1e6, 1e6, "M"}, {1e4, 1e3, "k"}};
+  for (const auto& [from, scale, suffix] : suffixes)
+    if (a >= from) {
+      std::snprintf(buf, sizeof buf, "%.4g%s", v / scale, suffix);
+      return buf;
+    }
+  std::snprintf(buf, sizeof buf, a < 1e-3 ? "%.3g" : "%.6g", v);
   return buf;
 }
 
@@ -257,16 +271,22 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
     hi += pad;
   }
   const double raw = (hi - lo) / std::max(1, target);
-  const double mag = std::pow(10, std::floor(std::log10(raw)));
-  double step = 10 * mag;
+  const int exponent = static_cast<int>(std::floor(std::log10(raw)));
+  const double mag = std::pow(10.0, exponent);
+  double multiple = 10;
   for (double m : {1.0, 2.0, 5.0})
     if (m * mag >= raw) {
-      step = m * mag;
+      multiple = m;
       break;
     }
+  const double step = multiple * mag;
+  // k·m / 10^-e rather than k·(m·10^e): one rounding, so 0.1 steps give 0.6, not 0.6000000000000001.
+  auto tick = [&](double k) {
+    return exponent < 0 ? k * multiple / std::pow(10.0, -exponent) : k * multiple * mag;
+  };
   std::vector<double> ticks;
   const double first = std::floor(lo / step + 1e-9), last = std::ceil(hi / step - 1e-9);
-  for (double k = first; k <= last + 0.5; ++k) ticks.push_back(std::abs(k) < 1e-12 ? 0 : k * step);
+  for (double k = first; k <= last + 0.5; ++k) ticks.push_back(k == 0 ? 0 : tick(k));
   return ticks;
 }
 

@@ -48,7 +48,7 @@ void write(const Figure& figure, const std::string& path);  // errors name the p
 std::vector<double> nice_ticks(double lo, double hi, int target = 5);
 // Ticks for a log axis over [lo, hi] (lo > 0): 1, 2, 5 × 10^k, or only powers of 10 over many decades.
 std::vector<double> log_ticks(double lo, double hi);
-std::string tick_label(double v);  // "0.003", "1e-05", "2000", "1.5e+06"
+std::string tick_label(double v);  // "0.003", "1e-05", "2000", "50k", "1.5M"
 // The i-th colour of a palette of distinguishable colours (cycles after ten).
 const std::string& color(size_t i);
 std::string xml_escape(const std::string& text);
