@@ -44,7 +44,7 @@ std::string run_json(const StudyRun& run) {
   for (const auto& [k, v] : run.axes) axes.set(k, Json(v));
   j.set("axes", axes);
   Json overrides = Json::array();
-  for (const std::string& o : run.overrides) overrides.push(Json(o));
+  for (const std::string& o : run.overrides) overrides.push_back(Json(o));
   j.set("overrides", overrides);
   return j.dump() + "\n";
 }
@@ -89,10 +89,10 @@ std::string eval_json(const StudyRun& run, const autograd::nn::LanguageModel& mo
       bj.set("begin", Json(b.begin));
       bj.set("end", Json(b.end));
       bj.set("loss", std::isfinite(b.loss) ? Json(b.loss) : Json());
-      buckets.push(bj);
+      buckets.push_back(bj);
     }
     pj.set("buckets", buckets);
-    positions.push(pj);
+    positions.push_back(pj);
   }
   j.set("positions", positions);
   return j.dump() + "\n";
