@@ -407,12 +407,12 @@ const std::vector<Field>& fields() {
     add(make_field("data", "kind", &R::data, &DataConfig::kind, any(), "text | shards | mqar"));
     add(make_field("data", "path", &R::data, &DataConfig::path, any(),
                    "text: a UTF-8 file or folder (relative to the working directory)"));
-    add(make_field("data", "pattern", &R::data, &DataConfig::pattern, any(),
-                   "shards: glob of llm.c-format train shards"));
     add(make_field("data", "val_path", &R::data, &DataConfig::val_path, any(),
                    "text: held-out validation file or folder; empty: hold out val_fraction of data.path"));
     add(make_field("data", "test_path", &R::data, &DataConfig::test_path, any(),
                    "text: held-out test file or folder; empty: no test split"));
+    add(make_field("data", "pattern", &R::data, &DataConfig::pattern, any(),
+                   "shards: glob of llm.c-format train shards"));
     add(make_field("data", "val_pattern", &R::data, &DataConfig::val_pattern, any(),
                    "shards: glob of validation shards; empty: hold out val_fraction"));
     add(make_field("data", "test_pattern", &R::data, &DataConfig::test_pattern, any(),
