@@ -20,6 +20,24 @@ void InMemoryTokens::read(int64_t start, int64_t count, int32_t* out) const {
   for (int64_t i = 0; i < count; ++i) out[i] = p[i];
 }
 
+TokenSlice::TokenSlice(std::shared_ptr<const TokenDataset> dataset, int64_t start, int64_t count)
+    : dataset_(std::move(dataset)), start_(start), count_(count) {
+  LAT_CHECK(dataset_ != nullptr, "token slice: no dataset");
+  if (start_ < 0 || count_ < 0 || start_ + count_ > dataset_->size())
+    LAT_THROW("token slice [", start_, ", ", start_ + count_, ") is outside ", dataset_->describe(), " of ",
+              dataset_->size(), " tokens");
+}
+
+void TokenSlice::read(int64_t start, int64_t count, int32_t* out) const {
+  LAT_CHECK(start >= 0 && count >= 0 && start + count <= count_, "token range [", start, ", ", start + count,
+            ") is outside ", describe(), " of ", count_, " tokens");
+  dataset_->read(start_ + start, count, out);
+}
+
+std::string TokenSlice::describe() const {
+  return "tokens [" + std::to_string(start_) + ", " + std::to_string(start_ + count_) + ") of " + dataset_->describe();
+}
+
 namespace {
 
 std::string read_whole_file(const std::string& path) {

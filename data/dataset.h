@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,21 @@ class InMemoryTokens : public TokenDataset {
  private:
   std::vector<uint16_t> tokens_;
   std::string description_;
+};
+
+// Tokens [start, start + count) of another dataset, as a dataset of its own (the held-out tail of a stream cut
+// into windows of another length). Throws lat::Error when the range is outside the dataset.
+class TokenSlice : public TokenDataset {
+ public:
+  TokenSlice(std::shared_ptr<const TokenDataset> dataset, int64_t start, int64_t count);
+  int64_t size() const override { return count_; }
+  void read(int64_t start, int64_t count, int32_t* out) const override;
+  std::string describe() const override;
+  using TokenDataset::read;
+
+ private:
+  std::shared_ptr<const TokenDataset> dataset_;
+  int64_t start_, count_;
 };
 
 // A UTF-8 text file, or every regular file of a folder (names sorted, hidden files skipped, not recursive),

@@ -43,8 +43,14 @@ Batch make_batch(const WindowSource& source, const std::vector<int64_t>& windows
   return batch;
 }
 
-Loader::Loader(std::shared_ptr<const WindowSource> source, const LoaderConfig& config)
-    : source_(std::move(source)), config_(config) {
+int64_t held_out_windows(int64_t num_windows, double val_fraction) {
+  if (!(val_fraction > 0.0)) return 0;
+  return std::max<int64_t>(1, std::llround(val_fraction * static_cast<double>(num_windows)));
+}
+
+Loader::Loader(std::shared_ptr<const WindowSource> source, const LoaderConfig& config,
+               std::shared_ptr<const WindowSource> validation)
+    : source_(std::move(source)), validation_(std::move(validation)), config_(config) {
   LAT_CHECK(source_ != nullptr, "loader: no data source");
   if (config_.world_size < 1) LAT_THROW("loader: world_size must be at least 1, got ", config_.world_size);
   if (config_.rank < 0 || config_.rank >= config_.world_size)
@@ -53,10 +59,22 @@ Loader::Loader(std::shared_ptr<const WindowSource> source, const LoaderConfig& c
   if (!(config_.val_fraction >= 0.0 && config_.val_fraction < 1.0))
     LAT_THROW("loader: val_fraction must lie in [0, 1), got ", config_.val_fraction);
   const int64_t W = source_->num_windows();
-  num_val_ = 0;
-  if (config_.val_fraction > 0.0)
-    num_val_ = std::max<int64_t>(1, std::llround(config_.val_fraction * static_cast<double>(W)));
+  num_val_ = held_out_windows(W, config_.val_fraction);
   num_train_ = W - num_val_;
+  if (validation_) {
+    if (num_val_ > 0)
+      LAT_THROW("loader: val_fraction ", config_.val_fraction, " holds out windows of ", source_->describe(),
+                " although a separate validation source (", validation_->describe(), ") is given");
+    if (validation_->seq_len() != source_->seq_len())
+      LAT_THROW("loader: the validation source ", validation_->describe(), " has seq_len ", validation_->seq_len(),
+                ", the training source ", source_->seq_len());
+    if (validation_->num_windows() < global_batch())
+      LAT_THROW("loader: the validation source ", validation_->describe(), " has ", validation_->num_windows(),
+                " windows of seq_len ", validation_->seq_len(), ", fewer than one global batch of ", global_batch());
+  } else {
+    validation_ = source_;
+    val_first_ = num_train_;
+  }
   const int64_t G = global_batch();
   if (num_train_ < G)
     LAT_THROW("loader: ", source_->describe(), " gives ", num_train_, " training windows of seq_len ",
@@ -100,7 +118,7 @@ Batch Loader::next() {
 ValidationIterator Loader::validation(int64_t max_batches) const {
   int64_t n = num_val_batches();
   if (max_batches >= 0) n = std::min(n, max_batches);
-  return ValidationIterator(source_, config_, num_train_, n);
+  return ValidationIterator(validation_, config_, val_first_, n);
 }
 
 bool ValidationIterator::next(Batch& out) {

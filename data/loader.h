@@ -1,8 +1,8 @@
 // The deterministic, sharded, resumable loader.
 //
 // Windows [0, W) of a WindowSource split into training windows [0, W - V) and validation windows [W - V, W)
-// (V = round(val_fraction · W), at least 1 when val_fraction > 0): the tail is held out, so no training
-// window is ever a validation window. Each epoch visits the training windows in the order of a Philox-keyed
+// (V = held_out_windows(W, val_fraction)): the tail is held out, so no training window is ever a validation
+// window. Alternatively the validation windows come from a source of their own (held-out files) and V = 0. Each epoch visits the training windows in the order of a Philox-keyed
 // permutation of (seed, epoch). Step s of an epoch takes the global batch of G = batch_size · world_size
 // consecutive permuted windows starting at index = s · G; rank r keeps rows [r B, (r + 1) B). So the rows of
 // 2 ranks × B are exactly those of 1 rank × 2B, and a position saved on any rank resumes every rank (and
@@ -19,6 +19,10 @@
 #include "data/window.h"
 
 namespace lat::data {
+
+// V, the validation windows held out of the end of W windows: round(val_fraction · W), at least 1 when
+// val_fraction > 0 (the one definition, shared with trainers' evaluation sources).
+int64_t held_out_windows(int64_t num_windows, double val_fraction);
 
 // One batch: inputs and targets, i32 [B, T] on the CPU (the trainer moves them to the device).
 struct Batch {
@@ -80,7 +84,10 @@ class Loader {
   // Throws lat::Error for a bad config (rank outside [0, world_size), batch_size < 1, val_fraction outside
   // [0, 1)) or too little data (fewer training windows than one global batch, or a validation split smaller
   // than one global batch), naming the numbers.
-  Loader(std::shared_ptr<const WindowSource> source, const LoaderConfig& config);
+  // With `validation` (a source of held-out windows at the same seq_len), validation() iterates it instead
+  // of a tail of `source`; config.val_fraction must then be 0.
+  Loader(std::shared_ptr<const WindowSource> source, const LoaderConfig& config,
+         std::shared_ptr<const WindowSource> validation = nullptr);
 
   // The next training batch of this rank; rolls into the next epoch when the current one is used up.
   Batch next();
@@ -96,17 +103,20 @@ class Loader {
   int64_t seq_len() const { return source_->seq_len(); }
   int64_t global_batch() const { return config_.batch_size * config_.world_size; }
   int64_t num_train_windows() const { return num_train_; }
-  int64_t num_val_windows() const { return num_val_; }
+  // Validation windows: the held-out tail of the source, or the separate validation source's windows.
+  int64_t num_val_windows() const { return validation_->num_windows() - val_first_; }
   int64_t steps_per_epoch() const { return num_train_ / global_batch(); }
-  int64_t num_val_batches() const { return num_val_ / global_batch(); }
+  int64_t num_val_batches() const { return num_val_windows() / global_batch(); }
   // The training window of global row `row` of the epoch's order (what rank r, row j of a batch at index i
   // reads is window_of(epoch, i + r B + j)).
   int64_t window_of(int64_t epoch, int64_t row) const;
 
  private:
   std::shared_ptr<const WindowSource> source_;
+  std::shared_ptr<const WindowSource> validation_;  // source_ itself when the tail is held out
   LoaderConfig config_;
-  int64_t num_train_ = 0, num_val_ = 0;
+  int64_t num_train_ = 0, num_val_ = 0;  // num_val_: windows held out of source_
+  int64_t val_first_ = 0;                // first validation window of validation_
   LoaderPosition position_;
 };
 

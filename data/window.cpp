@@ -26,4 +26,21 @@ void TokenWindows::window(int64_t w, int32_t* inputs, int32_t* targets) const {
   }
 }
 
+WindowSlice::WindowSlice(std::shared_ptr<const WindowSource> source, int64_t first, int64_t count)
+    : source_(std::move(source)), first_(first), count_(count) {
+  LAT_CHECK(source_ != nullptr, "window slice: no source");
+  if (first_ < 0 || count_ < 1 || first_ + count_ > source_->num_windows())
+    LAT_THROW("window slice [", first_, ", ", first_ + count_, ") is empty or outside the ", source_->num_windows(),
+              " windows of ", source_->describe());
+}
+
+void WindowSlice::window(int64_t w, int32_t* inputs, int32_t* targets) const {
+  LAT_CHECK(w >= 0 && w < count_, "window ", w, " outside [0, ", count_, ") of ", describe());
+  source_->window(first_ + w, inputs, targets);
+}
+
+std::string WindowSlice::describe() const {
+  return "windows [" + std::to_string(first_) + ", " + std::to_string(first_ + count_) + ") of " + source_->describe();
+}
+
 }  // namespace lat::data

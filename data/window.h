@@ -42,4 +42,20 @@ class TokenWindows : public WindowSource {
   int64_t num_windows_;
 };
 
+// Windows [first, first + count) of another source, renumbered from 0 (a held-out split of a source whose
+// windows are a pure function of their index, such as MQAR's disjoint test range). Throws lat::Error when the
+// range is empty or outside the source.
+class WindowSlice : public WindowSource {
+ public:
+  WindowSlice(std::shared_ptr<const WindowSource> source, int64_t first, int64_t count);
+  int64_t num_windows() const override { return count_; }
+  int64_t seq_len() const override { return source_->seq_len(); }
+  void window(int64_t w, int32_t* inputs, int32_t* targets) const override;
+  std::string describe() const override;
+
+ private:
+  std::shared_ptr<const WindowSource> source_;
+  int64_t first_, count_;
+};
+
 }  // namespace lat::data

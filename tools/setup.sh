@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine for lat and builds it: installs the Debian packages lat needs (as root or
-# through sudo), writes the King James Bible text to data/kjv.txt (the quickstart corpus), configures with
+# through sudo), writes the King James Bible text to data/kjv.txt (the quickstart corpus) and its split by
+# books to data/kjv/{train,val,test}.txt (recipes/kjv; tools/split-kjv.sh), configures with
 # CUDA when the toolkit is at /usr/local/cuda, and builds into build/. Safe to run again: it only does what
 # is missing. Usage: tools/setup.sh [--werror] [--build-dir DIR]
 set -euo pipefail
@@ -35,6 +36,9 @@ mkdir -p data
 if [ ! -s data/kjv.txt ]; then
   bible gen1:1-rev22:21 > data/kjv.txt.tmp && mv data/kjv.txt.tmp data/kjv.txt
   echo "setup: wrote data/kjv.txt ($(wc -c < data/kjv.txt) bytes)"
+fi
+if [ ! -s data/kjv/test.txt ]; then
+  tools/split-kjv.sh data/kjv
 fi
 
 cuda_args=()

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "trainers/recipe_checks.h"
 
 static_assert(TOML_EXCEPTIONS, "recipe.cpp expects toml++ with exceptions");
 
@@ -406,12 +407,18 @@ const std::vector<Field>& fields() {
     add(make_field("data", "kind", &R::data, &DataConfig::kind, any(), "text | shards | mqar"));
     add(make_field("data", "path", &R::data, &DataConfig::path, any(),
                    "text: a UTF-8 file or folder (relative to the working directory)"));
+    add(make_field("data", "val_path", &R::data, &DataConfig::val_path, any(),
+                   "text: held-out validation file or folder; empty: hold out val_fraction of data.path"));
+    add(make_field("data", "test_path", &R::data, &DataConfig::test_path, any(),
+                   "text: held-out test file or folder; empty: no test split"));
     add(make_field("data", "pattern", &R::data, &DataConfig::pattern, any(),
                    "shards: glob of llm.c-format train shards"));
     add(make_field("data", "val_pattern", &R::data, &DataConfig::val_pattern, any(),
                    "shards: glob of validation shards; empty: hold out val_fraction"));
+    add(make_field("data", "test_pattern", &R::data, &DataConfig::test_pattern, any(),
+                   "shards: glob of test shards; empty: no test split"));
     add(make_field("data", "val_fraction", &R::data, &DataConfig::val_fraction, Range{0.0, 1.0, false, true},
-                   "text, shards: share held out for validation"));
+                   "text, shards (no val_path/val_pattern), mqar: share held out for validation"));
     add(make_field("data", "vocab", &R::data, &DataConfig::vocab, between(4, 2147483647),
                    "mqar: vocabulary (keys, values, filler)"));
     add(make_field("data", "key_vocab", &R::data, &DataConfig::key_vocab, between(0, 2147483647),
@@ -422,6 +429,10 @@ const std::vector<Field>& fields() {
                    "mqar: sequences offered to the loader"));
     add(make_field("data", "power_a", &R::data, &DataConfig::power_a, positive(),
                    "mqar: query placement p(gap) ~ gap^(a-1)"));
+    add(make_field("data", "random_non_queries", &R::data, &DataConfig::random_non_queries, any(),
+                   "mqar: filler tokens random (Zoology) or 0"));
+    add(make_field("data", "test_examples", &R::data, &DataConfig::test_examples, at_least(1),
+                   "mqar: test sequences, indices after the loader's"));
     // [training]
     add(make_field("training", "steps", &R::training, &TrainingConfig::steps, at_least(1),
                    "optimizer steps"));
@@ -740,39 +751,7 @@ void Recipe::validate() const {
   for (const Field& f : fields())
     if (f.check) f.check(*this, f.full());
 
-  // A key the user set is the better one to blame in a cross-key message.
-  auto blame = [&](const char* a, const char* b) { return origins.count(a) || !origins.count(b) ? a : b; };
-
-  if (model.vocab_size == 1) fail("model.vocab_size", "1 is out of range (0 for auto, or >= 2)");
-  if (attention.head_dim == 0 && model.d_model % attention.heads != 0)
-    fail(
-        blame("attention.heads", "model.d_model"),
-        fmt::format("model.d_model = {} is not divisible by attention.heads = {} (or set attention.head_dim)",
-                    model.d_model, attention.heads));
-  if (attention.rope && resolved_head_dim() % 2 != 0)
-    fail(blame("attention.rope", "attention.head_dim"),
-         fmt::format("rope needs an even head_dim, got {}", resolved_head_dim()));
-  if (attention.max_context > 0 && attention.max_context < training.seq_len)
-    fail(blame("attention.max_context", "training.seq_len"),
-         fmt::format("max_context = {} is shorter than training.seq_len = {}", attention.max_context,
-                     training.seq_len));
-  switch (data.kind) {
-    case DataKind::Text:
-      if (data.path.empty()) fail("data.path", "required when data.kind = \"text\"");
-      break;
-    case DataKind::Shards:
-      if (data.pattern.empty()) fail("data.pattern", "required when data.kind = \"shards\"");
-      break;
-    case DataKind::Mqar:
-      // seq_len against pairs + queries is checked by data::validate(MqarConfig), which owns the layout.
-      if (data.key_vocab != 0 && data.key_vocab >= data.vocab)
-        fail("data.key_vocab",
-             fmt::format("{} leaves no room for values below data.vocab = {}", data.key_vocab, data.vocab));
-      break;
-  }
-  if (training.precision == Precision::Bf16 && training.device == DeviceKind::Cpu)
-    fail("training.precision", "bf16 needs training.device = \"cuda\" (or \"auto\"); the CPU trains in fp32");
-  if (checkpoint.dir.empty()) fail("checkpoint.dir", "must not be empty");
+  recipe_detail::check_relations(*this);
 }
 
 std::string Recipe::to_toml() const {

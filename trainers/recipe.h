@@ -88,14 +88,19 @@ struct ScheduleConfig {
 struct DataConfig {
   DataKind kind = DataKind::Text;
   std::string path = "data/kjv.txt";  // text: a UTF-8 file or a folder of them (relative to the working dir)
+  std::string val_path;               // text: held-out validation text; empty: hold out val_fraction of path
+  std::string test_path;              // text: held-out test text; empty: the recipe has no test split
   std::string pattern;                // shards: glob of llm.c-format train shards
   std::string val_pattern;            // shards: glob of validation shards; empty: hold out val_fraction
-  double val_fraction = 0.05;         // text and shards: share held out for validation
+  std::string test_pattern;           // shards: glob of test shards; empty: the recipe has no test split
+  double val_fraction = 0.05;         // share held out for validation (text/shards without val_path/val_pattern)
   int64_t vocab = 8192;               // mqar: vocabulary (keys, values and filler)
   int64_t key_vocab = 0;              // mqar: keys in [1, key_vocab), values above; 0: vocab / 2
   int64_t num_kv_pairs = 16;          // mqar: key-value pairs per sequence (each key is queried once)
   int64_t num_examples = 100000;      // mqar: sequences offered to the loader (validation comes off the end)
   double power_a = 0.01;              // mqar: query placement p(gap) ~ gap^(a-1)
+  bool random_non_queries = true;     // mqar: filler tokens random (Zoology) or 0
+  int64_t test_examples = 3000;       // mqar: test sequences, at indices [num_examples, num_examples + this)
   bool operator==(const DataConfig&) const = default;
 };
 

@@ -3,40 +3,113 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "data/loader.h"
 #include "data/mqar.h"
 #include "data/shards.h"
 #include "data/tokenizer.h"
 
 namespace lat::trainers {
 
-std::shared_ptr<const data::WindowSource> make_window_source(const Recipe& recipe) {
-  const DataConfig& d = recipe.data;
-  const int64_t seq_len = recipe.training.seq_len;
-  switch (d.kind) {
-    case DataKind::Text: {
-      if (!std::filesystem::exists(d.path))
-        recipe.fail("data.path", "data file '" + d.path + "' does not exist" +
-                                     (d.path == "data/kjv.txt" ? " (tools/setup.sh writes it)" : ""));
-      auto tokens = std::make_shared<data::InMemoryTokens>(data::load_text_dataset(d.path));
-      return std::make_shared<data::TokenWindows>(tokens, seq_len);
-    }
-    case DataKind::Shards: {
-      auto shards = std::make_shared<data::ShardDataset>(d.pattern);
-      return std::make_shared<data::TokenWindows>(shards, seq_len);
-    }
-    case DataKind::Mqar: {
-      data::MqarConfig m;
-      m.vocab_size = static_cast<int32_t>(d.vocab);
-      m.seq_len = seq_len;
-      m.num_kv_pairs = d.num_kv_pairs;
-      m.key_vocab = static_cast<int32_t>(d.key_vocab);
-      m.num_examples = d.num_examples;
-      m.power_a = d.power_a;
-      m.seed = static_cast<uint64_t>(recipe.training.seed);
-      return std::make_shared<data::MqarTask>(m);
-    }
+namespace {
+
+// The data files a recipe key names, loaded; any failure is rethrown as "<where>: <key>: <what is wrong>".
+std::shared_ptr<const data::TokenDataset> load_tokens(const Recipe& recipe, const char* key, const std::string& path) {
+  const bool text = recipe.data.kind == DataKind::Text;
+  if (text && !std::filesystem::exists(path))
+    recipe.fail(key, "data file '" + path + "' does not exist" + (path == "data/kjv.txt" ? " (tools/setup.sh writes it)" : ""));
+  try {
+    if (text) return std::make_shared<data::InMemoryTokens>(data::load_text_dataset(path));
+    return std::make_shared<data::ShardDataset>(path);
+  } catch (const Error& e) {
+    recipe.fail(key, e.what());
   }
-  LAT_THROW("unknown data.kind");
+}
+
+std::shared_ptr<const data::WindowSource> token_windows(const Recipe& recipe, const char* key,
+                                                        std::shared_ptr<const data::TokenDataset> tokens,
+                                                        int64_t seq_len) {
+  try {
+    return std::make_shared<data::TokenWindows>(std::move(tokens), seq_len);
+  } catch (const Error& e) {
+    recipe.fail(key, e.what());
+  }
+}
+
+data::MqarConfig mqar_config(const Recipe& recipe, int64_t seq_len, int64_t num_examples) {
+  const DataConfig& d = recipe.data;
+  data::MqarConfig m;
+  m.vocab_size = static_cast<int32_t>(d.vocab);
+  m.seq_len = seq_len;
+  m.num_kv_pairs = d.num_kv_pairs;
+  m.key_vocab = static_cast<int32_t>(d.key_vocab);
+  m.num_examples = num_examples;
+  m.power_a = d.power_a;
+  m.random_non_queries = d.random_non_queries;
+  m.seed = static_cast<uint64_t>(recipe.training.seed);
+  return m;
+}
+
+const char* train_key(const Recipe& r) { return r.data.kind == DataKind::Text ? "data.path" : "data.pattern"; }
+const std::string& train_location(const Recipe& r) {
+  return r.data.kind == DataKind::Text ? r.data.path : r.data.pattern;
+}
+const char* held_out_key(const Recipe& r, Split split) {
+  const bool text = r.data.kind == DataKind::Text;
+  if (split == Split::Validation) return text ? "data.val_path" : "data.val_pattern";
+  return text ? "data.test_path" : "data.test_pattern";
+}
+const std::string& held_out_location(const Recipe& r, Split split) {
+  const bool text = r.data.kind == DataKind::Text;
+  if (split == Split::Validation) return text ? r.data.val_path : r.data.val_pattern;
+  return text ? r.data.test_path : r.data.test_pattern;
+}
+
+}  // namespace
+
+bool has_separate_validation(const Recipe& recipe) {
+  return recipe.data.kind != DataKind::Mqar && !held_out_location(recipe, Split::Validation).empty();
+}
+
+bool byte_level(const Recipe& recipe) {
+  return recipe.data.kind == DataKind::Text;
+}
+
+std::shared_ptr<const data::WindowSource> make_window_source(const Recipe& recipe) {
+  const int64_t seq_len = recipe.training.seq_len;
+  if (recipe.data.kind == DataKind::Mqar)
+    return std::make_shared<data::MqarTask>(mqar_config(recipe, seq_len, recipe.data.num_examples));
+  return token_windows(recipe, train_key(recipe), load_tokens(recipe, train_key(recipe), train_location(recipe)),
+                       seq_len);
+}
+
+std::shared_ptr<const data::WindowSource> make_eval_source(const Recipe& recipe, Split split, int64_t seq_len) {
+  const DataConfig& d = recipe.data;
+  const int64_t T = recipe.training.seq_len;
+  if (seq_len < 1) LAT_THROW("evaluation seq_len must be at least 1, got ", seq_len);
+  if (d.kind == DataKind::Mqar) {
+    if (split == Split::Test)
+      return std::make_shared<data::WindowSlice>(
+          std::make_shared<data::MqarTask>(mqar_config(recipe, seq_len, d.num_examples + d.test_examples)),
+          d.num_examples, d.test_examples);
+    const int64_t held_out = data::held_out_windows(d.num_examples, d.val_fraction);
+    if (held_out == 0) recipe.fail("data.val_fraction", "is 0, so the recipe has no validation split");
+    return std::make_shared<data::WindowSlice>(
+        std::make_shared<data::MqarTask>(mqar_config(recipe, seq_len, d.num_examples)), d.num_examples - held_out,
+        held_out);
+  }
+  const char* key = held_out_key(recipe, split);
+  if (const std::string& location = held_out_location(recipe, split); !location.empty())
+    return token_windows(recipe, key, load_tokens(recipe, key, location), seq_len);
+  if (split == Split::Test) recipe.fail(key, "is not set, so the recipe has no test split");
+  // The loader's held-out tail: windows [W - V, W) at seq_len T are tokens [(W - V) T, size) of the stream.
+  const char* train = train_key(recipe);
+  std::shared_ptr<const data::TokenDataset> tokens = load_tokens(recipe, train, train_location(recipe));
+  const int64_t num_windows = token_windows(recipe, train, tokens, T)->num_windows();
+  const int64_t held_out = data::held_out_windows(num_windows, d.val_fraction);
+  if (held_out == 0) recipe.fail("data.val_fraction", std::string("is 0 and ") + key + " is not set, so the recipe has no validation split");
+  const int64_t start = (num_windows - held_out) * T;
+  return token_windows(recipe, "data.val_fraction",
+                       std::make_shared<data::TokenSlice>(tokens, start, tokens->size() - start), seq_len);
 }
 
 int64_t resolved_vocab_size(const Recipe& recipe, const data::WindowSource& source) {

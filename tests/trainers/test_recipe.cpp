@@ -55,14 +55,19 @@ min_lr_ratio = 0.0
 [data]
 kind = "mqar"
 path = "x/y.txt"
+val_path = "x/val"
+test_path = "x/test"
 pattern = "shards/*.bin"
 val_pattern = "shards/val_*.bin"
+test_pattern = "shards/test_*.bin"
 val_fraction = 0.1
 vocab = 512
 key_vocab = 200
 num_kv_pairs = 4
 num_examples = 5000
 power_a = 0.02
+random_non_queries = false
+test_examples = 77
 
 [training]
 steps = 1e3
@@ -142,6 +147,11 @@ TEST_CASE("recipe: every section and key parses") {
   CHECK(r.data.num_kv_pairs == 4);
   CHECK(r.data.num_examples == 5000);
   CHECK(r.data.power_a == 0.02);
+  CHECK(r.data.val_path == "x/val");
+  CHECK(r.data.test_path == "x/test");
+  CHECK(r.data.test_pattern == "shards/test_*.bin");
+  CHECK(!r.data.random_non_queries);
+  CHECK(r.data.test_examples == 77);
   CHECK(r.training.steps == 1000);  // 1e3: a whole-number float is accepted for an integer key
   CHECK(r.training.batch_size == 5);
   CHECK(r.training.seq_len == 64);
@@ -182,7 +192,7 @@ TEST_CASE("recipe: to_toml writes every key and parses back to an identical reci
   odd.optimizer.eps = 1e-300;
   odd.distributed.bucket_mb = 3.0;
   CHECK(Recipe::from_string(odd.to_toml()) == odd);
-  CHECK(Recipe::keys().size() == 56);
+  CHECK(Recipe::keys().size() == 61);  // 56 + data.val_path, test_path, test_pattern, random_non_queries, test_examples
 }
 
 TEST_CASE("recipe: include composes, nested, relative to the including file, later values win") {
@@ -308,6 +318,15 @@ TEST_CASE("recipe: each error names the file, the line and the key") {
         x + ":2: attention.heads: model.d_model = 128 is not divisible by attention.heads = 3 (or set "
             "attention.head_dim)");
   CHECK(err("[data]\nkind = \"shards\"\n") == x + ": data.pattern: required when data.kind = \"shards\"");
+  CHECK(err("[data]\npath = \"a.txt\"\nval_path = \"a.txt\"\n") ==
+        x + ":3: data.val_path: 'a.txt' is also data.path; held-out data must differ from it");
+  CHECK(err("[data]\nval_path = \"v\"\ntest_path = \"v\"\n") ==
+        x + ":3: data.test_path: 'v' is also data.val_path; held-out data must differ from it");
+  CHECK(err("[data]\nkind = \"shards\"\npattern = \"s/*.bin\"\ntest_pattern = \"s/*.bin\"\n") ==
+        x + ":4: data.test_pattern: 's/*.bin' is also data.pattern; held-out data must differ from it");
+  CHECK(err("[data]\ntest_examples = 0\n") == x + ":2: data.test_examples: 0 is out of range (must be >= 1)");
+  CHECK(err("[data]\nrandom_non_queries = 0\n") ==
+        x + ":2: data.random_non_queries: expected true or false, got integer 0");
   CHECK(
       err("[training]\ndevice = \"cpu\"\nprecision = \"bf16\"\n").find(x + ":3: training.precision: bf16") ==
       0);
