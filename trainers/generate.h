@@ -15,10 +15,17 @@ struct SamplingOptions {
   uint64_t seed = 0;
 };
 
-// Continues `prompt` (token ids, non-empty) by options.tokens tokens. Linear attention advances a
-// fixed-size recurrent state per token (O(1) per token); softmax attention keeps a KV cache.
+// Continues `prompt` (token ids, non-empty) by options.tokens tokens, or fewer so that prompt and sample stay
+// within the model's attention.max_context (cosFormer's positions end there; RoPE and the other variants were
+// trained no further), logging a note when it stops early. Linear attention advances a fixed-size recurrent
+// state per token (O(1) per token); softmax attention keeps a KV cache.
 std::vector<int32_t> generate(const autograd::nn::LanguageModel& model, const std::vector<int32_t>& prompt,
                               const SamplingOptions& options);
+
+// How many tokens generate() produces after `prompt_tokens` when `requested` are asked for: at most
+// max_context - prompt_tokens (no limit when the model's max_context is 0). A prompt longer than max_context is
+// a lat::Error naming attention.max_context.
+int64_t generation_budget(const autograd::nn::LanguageModel& model, int64_t prompt_tokens, int64_t requested);
 
 // Picks a token from logits [V] (host, fp32) with temperature and top-k, using Philox draw `draw` of `seed`.
 int32_t sample_token(const std::vector<float>& logits, const SamplingOptions& options, uint64_t draw);

@@ -16,7 +16,7 @@
 #include <utility>
 
 #include "core/error.h"
-#include "trainers/recipe_checks.h"
+#include "trainers/recipe_resolve.h"
 
 static_assert(TOML_EXCEPTIONS, "recipe.cpp expects toml++ with exceptions");
 
@@ -351,8 +351,10 @@ const std::vector<Field>& fields() {
     add(make_field("model", "d_model", &R::model, &ModelConfig::d_model, at_least(1),
                    "residual stream width"));
     add(make_field("model", "layers", &R::model, &ModelConfig::layers, at_least(1), "transformer blocks"));
+    add(make_field("model", "mlp", &R::model, &ModelConfig::mlp, any(),
+                   "SwiGLU MLP in each block; false: attention-only blocks (Zoology's MQAR models)"));
     add(make_field("model", "mlp_hidden", &R::model, &ModelConfig::mlp_hidden, at_least(0),
-                   "SwiGLU hidden width; 0: round(mlp_ratio * d_model)"));
+                   "SwiGLU hidden width; 0: round(mlp_ratio * d_model); ignored when mlp = false"));
     add(make_field("model", "mlp_ratio", &R::model, &ModelConfig::mlp_ratio, positive(),
                    "used when mlp_hidden = 0"));
     add(make_field("model", "tie_embeddings", &R::model, &ModelConfig::tie_embeddings, any(),
@@ -374,13 +376,16 @@ const std::vector<Field>& fields() {
     add(make_field("attention", "head_dim", &R::attention, &AttentionConfig::head_dim, at_least(0),
                    "0: d_model / heads"));
     add(make_field("attention", "feature_dim", &R::attention, &AttentionConfig::feature_dim, at_least(0),
-                   "feature-map output size (random: number of features); 0: head_dim (2 x head_dim for cosine)"));
+                   "feature-map output size (random: number of features); 0: head_dim (2 x head_dim for cosine, random)"));
     add(make_field("attention", "block", &R::attention, &AttentionConfig::block, at_least(1),
                    "lightning attention tile along the sequence"));
     add(make_field("attention", "max_context", &R::attention, &AttentionConfig::max_context, at_least(0),
                    "longest sequence (RoPE tables, generation); 0: training.seq_len"));
     add(make_field("attention", "redraw_interval", &R::attention, &AttentionConfig::redraw_interval,
-                   at_least(0), "random features: redraw every N steps; 0: never"));
+                   at_least(-1),
+                   fmt::format("random features: redraw every N steps; 0: never; -1: auto ({})",
+                               Recipe::kDefaultRedrawInterval)
+                       .c_str()));
     add(make_field("attention", "gate", &R::attention, &AttentionConfig::gate, any(),
                    "output gate on the attention result"));
     add(make_field("attention", "key_shift", &R::attention, &AttentionConfig::key_shift, any(),
@@ -730,28 +735,10 @@ void Recipe::fail(std::string_view key, const std::string& message) const {
   fail_at(where, key, message);
 }
 
-int64_t Recipe::resolved_head_dim() const {
-  return attention.head_dim > 0 ? attention.head_dim : model.d_model / attention.heads;
-}
-int64_t Recipe::resolved_feature_dim() const {
-  // The feature map fixes m for every map but random features: cosFormer doubles the head (sin and cos halves).
-  if (attention.feature_dim > 0) return attention.feature_dim;
-  return attention.feature_map == FeatureMap::Cosine ? 2 * resolved_head_dim() : resolved_head_dim();
-}
-int64_t Recipe::resolved_mlp_hidden() const {
-  return model.mlp_hidden > 0
-             ? model.mlp_hidden
-             : std::max<int64_t>(1, std::llround(model.mlp_ratio * static_cast<double>(model.d_model)));
-}
-int64_t Recipe::resolved_max_context() const {
-  return attention.max_context > 0 ? attention.max_context : training.seq_len;
-}
-
 void Recipe::validate() const {
   for (const Field& f : fields())
     if (f.check) f.check(*this, f.full());
-
-  recipe_detail::check_relations(*this);
+  validate_cross_keys(*this);
 }
 
 std::string Recipe::to_toml() const {
@@ -763,7 +750,8 @@ std::string Recipe::to_toml() const {
       out += fmt::format("\n[{}]\n", section);
     }
     std::string line = fmt::format("{} = {}", f.key, f.format(*this));
-    out += fmt::format("{:<36} # {}\n", line, f.help);
+    const std::string resolved = resolved_value_text(*this, f.full());
+    out += fmt::format("{:<36} # {}{}\n", line, f.help, resolved.empty() ? "" : " (here: " + resolved + ")");
   }
   return out;
 }

@@ -44,7 +44,8 @@ struct ModelConfig {
   int64_t vocab_size = 0;  // 0: from the data (258 for byte-level text, data.vocab for MQAR)
   int64_t d_model = 128;
   int64_t layers = 4;
-  int64_t mlp_hidden = 0;  // SwiGLU hidden width; 0: round(mlp_ratio * d_model)
+  bool mlp = true;         // false: attention-only blocks (no SwiGLU, no norm before it), as Zoology's MQAR models
+  int64_t mlp_hidden = 0;  // SwiGLU hidden width; 0: round(mlp_ratio * d_model); ignored when mlp = false
   double mlp_ratio = 4.0;
   bool tie_embeddings = true;
   double norm_eps = 1e-5;
@@ -58,13 +59,15 @@ struct AttentionConfig {
   AttentionDecay decay = AttentionDecay::None;
   bool rope = false;
   int64_t heads = 4;
-  int64_t head_dim = 0;         // 0: d_model / heads
-  int64_t feature_dim = 0;      // feature-map output size (random features: number of draws); 0: head_dim
-  int64_t block = 64;           // lightning attention tile along the sequence
-  int64_t max_context = 0;      // longest sequence (RoPE tables, softmax cache); 0: training.seq_len
-  int64_t redraw_interval = 0;  // random features: redraw every N steps; 0: never
-  bool gate = false;            // output gate on the attention result
-  bool key_shift = false;       // keys projected from the previous token's input (token shift)
+  int64_t head_dim = 0;          // 0: d_model / heads
+  int64_t feature_dim = 0;       // feature-map output size (random features: number of draws); 0: auto
+                                 // (head_dim; 2·head_dim for cosine and random)
+  int64_t block = 64;            // lightning attention tile along the sequence
+  int64_t max_context = 0;       // longest sequence (RoPE tables, softmax cache); 0: training.seq_len
+  int64_t redraw_interval = -1;  // random features: redraw every N steps; 0: never; -1: auto
+                                 // (Recipe::kDefaultRedrawInterval for random features)
+  bool gate = false;             // output gate on the attention result
+  bool key_shift = false;        // keys projected from the previous token's input (token shift)
   bool operator==(const AttentionConfig&) const = default;
 };
 
@@ -172,11 +175,17 @@ struct Recipe {
   // Throws lat::Error "<origin of key>: <key>: <message>": for checks made outside the recipe (data files).
   [[noreturn]] void fail(std::string_view key, const std::string& message) const;
 
-  // Derived values ("0: auto" keys).
+  // Derived values ("auto" keys; trainers/recipe_resolve.cpp). resolved_mlp_hidden() is 0 when model.mlp = false.
   int64_t resolved_head_dim() const;
   int64_t resolved_feature_dim() const;
   int64_t resolved_mlp_hidden() const;
   int64_t resolved_max_context() const;
+  int64_t resolved_redraw_interval() const;
+
+  // attention.redraw_interval = -1 with random features: a fresh W every 100 steps. performer-pytorch uses
+  // 1000, sized for runs of 10^5 steps; lat's comparison runs are 300 to a few thousand steps, where 1000 would
+  // leave W frozen or redraw it once, so 100 (3-4 redraws in a 400-step KJV run, as that recipe already used).
+  static constexpr int64_t kDefaultRedrawInterval = 100;
 
   // Every "section.key" the recipe knows, in to_toml order.
   static std::vector<std::string> keys();

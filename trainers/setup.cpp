@@ -152,6 +152,7 @@ autograd::nn::LanguageModelConfig model_config(const Recipe& recipe, int64_t voc
   c.vocab_size = vocab_size;
   c.d_model = recipe.model.d_model;
   c.layers = recipe.model.layers;
+  c.mlp = recipe.model.mlp;
   c.mlp_hidden = recipe.resolved_mlp_hidden();
   c.tie_embeddings = recipe.model.tie_embeddings;
   c.norm_eps = recipe.model.norm_eps;

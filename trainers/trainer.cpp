@@ -171,9 +171,9 @@ struct Trainer::State {
     feature_draw = draw;
     for (auto* block : session->model().blocks()) block->attention().redraw_random_features(draw);
   }
-  // FAVOR+ redraw policy (SPEC §2): a fresh W every attention.redraw_interval steps (0: frozen).
+  // FAVOR+ redraw policy (SPEC §2): a fresh W every resolved attention.redraw_interval steps (0: frozen).
   void maybe_redraw_features() {
-    const int64_t interval = recipe.attention.redraw_interval;
+    const int64_t interval = recipe.resolved_redraw_interval();
     if (!uses_random_features() || interval <= 0 || step == 0 || step % interval != 0) return;
     set_feature_draw(step / interval);
   }

@@ -216,6 +216,19 @@ double Attention::projection_parameters() const {
   return (config_.gate ? 4.0 : 3.0) * hd * d + hd * d;
 }
 
+int64_t Attention::state_floats_per_layer() const {
+  if (config_.kind == AttentionKind::Softmax) return 0;
+  const int64_t h = config_.heads, m = config_.feature_dim, e = config_.head_dim;
+  int64_t floats = h * m * (e + (config_.normalize == OutputForm::Denominator ? 1 : 0));
+  if (config_.feature_map == FeatureMapKind::Random) floats += h;
+  if (config_.key_shift) floats += d_model_;
+  return floats;
+}
+
+int64_t Attention::kv_cache_floats_per_token() const {
+  return config_.kind == AttentionKind::Softmax ? 2 * config_.heads * config_.head_dim : 0;
+}
+
 double Attention::forward_flops_per_token(int64_t seq_len) const {
   const double h = static_cast<double>(config_.heads), d = static_cast<double>(config_.head_dim);
   if (config_.kind == AttentionKind::Softmax) return h * static_cast<double>(seq_len + 1) * 2.0 * d;  // (d + e) per key

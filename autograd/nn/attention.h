@@ -77,6 +77,13 @@ class Attention : public Module {
   double projection_parameters() const;
   double forward_flops_per_token(int64_t seq_len) const;
 
+  // Size of the recurrent state step() carries per sequence, in floats: for linear attention the kv state
+  // (H·m·e, plus H·m for the denominator's z), FAVOR+'s key stabiliser (H) and key shift's previous input
+  // (d_model); it does not grow with the context. Softmax attention has no fixed-size state: 0, and its KV cache
+  // grows by kv_cache_floats_per_token() per token.
+  int64_t state_floats_per_layer() const;
+  int64_t kv_cache_floats_per_token() const;  // softmax: H·(d + e); linear: 0
+
   Variable w_q, w_k, w_v, w_o, w_g;  // w_g undefined without the gate
 
  private:

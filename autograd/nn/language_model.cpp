@@ -33,28 +33,30 @@ class NvtxRange {
 }  // namespace
 
 Block::Block(const InitContext& ctx, const LanguageModelConfig& config, int64_t layer)
-    : norm_attention(ctx.child("norm_attention"), config.d_model, config.norm_eps),
-      norm_mlp(ctx.child("norm_mlp"), config.d_model, config.norm_eps),
-      // GPT-2's residual scaling: output projections ~ N(0, 0.02 / sqrt(2 L)).
-      mlp(ctx.child("mlp"), config.d_model, config.mlp_hidden, 0.02 / std::sqrt(2.0 * static_cast<double>(config.layers))) {
+    : norm_attention(ctx.child("norm_attention"), config.d_model, config.norm_eps) {
   AttentionConfig a = config.attention;
   a.layer = layer;
   a.num_layers = config.layers;
   attention_ = std::make_unique<Attention>(ctx.child("attention"), config.d_model, a);
   register_module("norm_attention", norm_attention);
   register_module("attention", *attention_);
-  register_module("norm_mlp", norm_mlp);
-  register_module("mlp", mlp);
+  if (!config.mlp) return;
+  LAT_CHECK(config.mlp_hidden > 0, "model.mlp_hidden must be positive with an MLP, got ", config.mlp_hidden);
+  norm_mlp.emplace(ctx.child("norm_mlp"), config.d_model, config.norm_eps);
+  // GPT-2's residual scaling: output projections ~ N(0, 0.02 / sqrt(2 L)).
+  mlp.emplace(ctx.child("mlp"), config.d_model, config.mlp_hidden, 0.02 / std::sqrt(2.0 * static_cast<double>(config.layers)));
+  register_module("norm_mlp", *norm_mlp);
+  register_module("mlp", *mlp);
 }
 
+Variable Block::mlp_residual(const Variable& h) const { return mlp ? add(h, mlp->forward(norm_mlp->forward(h))) : h; }
+
 Variable Block::forward(const Variable& x) const {
-  Variable h = add(x, attention_->forward(norm_attention.forward(x)));
-  return add(h, mlp.forward(norm_mlp.forward(h)));
+  return mlp_residual(add(x, attention_->forward(norm_attention.forward(x))));
 }
 
 Variable Block::step(const Variable& x, AttentionState& state) const {
-  Variable h = add(x, attention_->step(norm_attention.forward(x), state));
-  return add(h, mlp.forward(norm_mlp.forward(h)));
+  return mlp_residual(add(x, attention_->step(norm_attention.forward(x), state)));
 }
 
 LanguageModel::LanguageModel(const LanguageModelConfig& config, Device device)
@@ -124,7 +126,7 @@ double LanguageModel::flops_per_token(int64_t seq_len) const {
   const double d = static_cast<double>(config_.d_model);
   const double matmul_params = static_cast<double>(config_.layers) *
                                    (blocks_.front()->attention().projection_parameters() +
-                                    3.0 * d * static_cast<double>(config_.mlp_hidden)) +
+                                    (config_.mlp ? 3.0 * d * static_cast<double>(config_.mlp_hidden) : 0.0)) +
                                d * static_cast<double>(config_.vocab_size);
   double attention = 0;
   for (const auto& b : blocks_) attention += b->attention().forward_flops_per_token(seq_len);

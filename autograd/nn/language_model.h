@@ -1,9 +1,11 @@
 // The decoder-only language model (DESIGN.md, "A training step"): token embedding, L blocks of
 // [RMSNorm → Attention → +residual → RMSNorm → SwiGLU MLP → +residual], final RMSNorm, LM head (tied to the
-// embedding or its own), fused softmax cross-entropy.
+// embedding or its own), fused softmax cross-entropy. With mlp = false a block is [RMSNorm → Attention →
+// +residual] only (attention-only blocks, as Zoology's MQAR models) and has no norm_mlp or mlp parameters.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "autograd/nn/attention.h"
@@ -15,6 +17,7 @@ struct LanguageModelConfig {
   int64_t vocab_size = 258;
   int64_t d_model = 128;
   int64_t layers = 4;
+  bool mlp = true;  // false: attention-only blocks
   int64_t mlp_hidden = 512;
   bool tie_embeddings = true;
   double norm_eps = 1e-5;
@@ -37,10 +40,12 @@ class Block : public Module {
   // The same on a chunk, advancing the attention's streaming state.
   Variable step(const Variable& x, AttentionState& state) const;
   Attention& attention() { return *attention_; }
-  RMSNorm norm_attention, norm_mlp;
-  SwiGLUMLP mlp;
+  RMSNorm norm_attention;
+  std::optional<RMSNorm> norm_mlp;  // both empty when config.mlp = false
+  std::optional<SwiGLUMLP> mlp;
 
  private:
+  Variable mlp_residual(const Variable& h) const;  // h + mlp(norm_mlp(h)), or h without an MLP
   std::unique_ptr<Attention> attention_;
 };
 
@@ -61,7 +66,7 @@ class LanguageModel : public Module {
   const LanguageModelConfig& config() const { return config_; }
   std::vector<Block*> blocks() const;
   // Training FLOPs per token at sequence length T (forward + backward = 3 × forward): 6 × (matmul
-  // parameters, LM head included) + 3 × attention's own forward FLOPs per token.
+  // parameters, LM head included; no MLP term without MLPs) + 3 × attention's own forward FLOPs per token.
   double flops_per_token(int64_t seq_len) const;
 
  private:

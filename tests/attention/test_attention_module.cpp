@@ -221,3 +221,33 @@ TEST_CASE("gradcheck Attention module input gradient (several configurations)") 
     testing::check_gradients("attention module " + describe(c), {x}, [&](const Vars& in) { return a->forward(in[0]); });
   }
 }
+
+TEST_CASE("Attention: state_floats_per_layer() is the size of the state step() carries") {
+  const int64_t B = 3, T = 5;
+  Tensor x = testing::random_float(Shape{B, T, kModel}, "state.x");
+  auto numel = [](const Tensor& t) { return t.defined() ? t.numel() : int64_t{0}; };
+  for (const AttentionConfig& c : streaming_configs()) {
+    CAPTURE(describe(c));
+    CAPTURE(c.key_shift);
+    Attention a(InitContext{"layers.1.attention", 3, Device::cpu()}, kModel, c);
+    AttentionState s;
+    NoGradGuard no_grad;
+    a.step(Variable(x), s);
+    a.step(Variable(x.slice(1, 0, 1).contiguous()), s);  // one more token: the fixed-size state does not grow
+    const int64_t fixed = numel(s.kv) + numel(s.key_stabilizer) + numel(s.last_input);
+    if (c.kind == AttentionKind::Softmax) {
+      CHECK(a.state_floats_per_layer() == 0);
+      CHECK(numel(s.k_cache) + numel(s.v_cache) == a.kv_cache_floats_per_token() * B * (T + 1));
+      CHECK(a.kv_cache_floats_per_token() == 2 * c.heads * c.head_dim);
+      continue;
+    }
+    CHECK(numel(s.k_cache) + numel(s.v_cache) == 0);
+    CHECK(a.kv_cache_floats_per_token() == 0);
+    CHECK(fixed == a.state_floats_per_layer() * B);
+    // By hand: H·m·e, + H·m for the denominator's z, + H for FAVOR+'s key constant, + d_model for key shift.
+    const int64_t by_hand = c.heads * c.feature_dim * c.head_dim +
+                            (c.normalize == OutputForm::Denominator ? c.heads * c.feature_dim : 0) +
+                            (c.feature_map == FeatureMapKind::Random ? c.heads : 0) + (c.key_shift ? kModel : 0);
+    CHECK(a.state_floats_per_layer() == by_hand);
+  }
+}
