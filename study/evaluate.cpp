@@ -95,8 +95,7 @@ PositionProfile position_profile(const autograd::nn::LanguageModel& model, const
   const bool cosine = recipe.attention.kind == AttentionKind::Linear && recipe.attention.feature_map == FeatureMap::Cosine;
   if (cosine && length > recipe.resolved_max_context()) {
     p.available = false;
-    p.reason = "cosFormer's positions are defined up to M = " + std::to_string(recipe.resolved_max_context()) +
-               " (attention.max_context)";
+    p.reason = "cosFormer's M = " + std::to_string(recipe.resolved_max_context()) + " (attention.max_context)";
     return p;
   }
   std::shared_ptr<const data::WindowSource> source;

@@ -57,11 +57,11 @@ std::vector<std::string> string_list(const std::string& file, const std::string&
   return out;
 }
 
-// A directory-name-safe spelling: anything outside [A-Za-z0-9._+-] becomes '_'.
+// A directory-name-safe spelling: anything outside [A-Za-z0-9._+=-] becomes '_'.
 std::string path_safe(const std::string& s) {
   std::string out = s;
   for (char& c : out)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '+' && c != '-') c = '_';
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '+' && c != '-' && c != '=') c = '_';
   return out.empty() ? "_" : out;
 }
 
@@ -121,7 +121,7 @@ Study Study::from_file(const std::string& path) {
   const fs::path folder = fs::path(path).parent_path();
 
   s.name = root["name"].value_or(fs::path(path).stem().string());
-  if (s.name.empty() || path_safe(s.name) != s.name)
+  if (s.name.empty() || path_safe(s.name) != s.name || s.name.find('=') != std::string::npos)
     fail(path, "name: '" + s.name + "' must be a non-empty name of letters, digits, '.', '_', '+' or '-'");
   auto recipe = root["recipe"].value<std::string>();
   if (!recipe) fail(path, "recipe: missing (the base recipe file, relative to the study file)");
@@ -204,7 +204,7 @@ Study Study::from_file(const std::string& path) {
     Variant variant;
     variant.name = (*t)["name"].value_or(std::string());
     if (variant.name.empty()) fail(where(path, e), "variant: a [[variant]] without a name");
-    if (path_safe(variant.name) != variant.name)
+    if (path_safe(variant.name) != variant.name || variant.name.find('=') != std::string::npos)
       fail(where(path, e), "variant '" + variant.name + "': names may hold only letters, digits, '.', '_', '+' and '-'");
     for (const Variant& other : s.variants)
       if (other.name == variant.name) fail(where(path, e), "variant '" + variant.name + "' is defined twice");
