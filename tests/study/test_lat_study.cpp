@@ -5,6 +5,7 @@
 // study reads data/kjv/, which tools/setup.sh writes).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
