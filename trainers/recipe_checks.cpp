@@ -54,8 +54,8 @@ void check_relations(const Recipe& recipe) {
     case DataKind::Mqar:
       // seq_len against pairs + queries is checked by data::validate(MqarConfig), which owns the layout.
       if (data.key_vocab != 0 && data.key_vocab >= data.vocab)
-        recipe.fail("data.key_vocab",
-                    fmt::format("{} leaves no room for values below data.vocab = {}", data.key_vocab, data.vocab));
+        recipe.fail("data.key_vocab", fmt::format("{} leaves no room for values below data.vocab = {}",
+                                                  data.key_vocab, data.vocab));
       break;
   }
   if (training.precision == Precision::Bf16 && training.device == DeviceKind::Cpu)
