@@ -35,7 +35,8 @@ void TokenSlice::read(int64_t start, int64_t count, int32_t* out) const {
 }
 
 std::string TokenSlice::describe() const {
-  return "tokens [" + std::to_string(start_) + ", " + std::to_string(start_ + count_) + ") of " + dataset_->describe();
+  return "tokens [" + std::to_string(start_) + ", " + std::to_string(start_ + count_) + ") of " +
+         dataset_->describe();
 }
 
 namespace {

@@ -42,8 +42,8 @@ class InMemoryTokens : public TokenDataset {
   std::string description_;
 };
 
-// Tokens [start, start + count) of another dataset, as a dataset of its own (the held-out tail of a stream cut
-// into windows of another length). Throws lat::Error when the range is outside the dataset.
+// Tokens [start, start + count) of another dataset, as a dataset of its own (the held-out tail of a stream
+// cut into windows of another length). Throws lat::Error when the range is outside the dataset.
 class TokenSlice : public TokenDataset {
  public:
   TokenSlice(std::shared_ptr<const TokenDataset> dataset, int64_t start, int64_t count);

@@ -66,11 +66,12 @@ Loader::Loader(std::shared_ptr<const WindowSource> source, const LoaderConfig& c
       LAT_THROW("loader: val_fraction ", config_.val_fraction, " holds out windows of ", source_->describe(),
                 " although a separate validation source (", validation_->describe(), ") is given");
     if (validation_->seq_len() != source_->seq_len())
-      LAT_THROW("loader: the validation source ", validation_->describe(), " has seq_len ", validation_->seq_len(),
-                ", the training source ", source_->seq_len());
+      LAT_THROW("loader: the validation source ", validation_->describe(), " has seq_len ",
+                validation_->seq_len(), ", the training source ", source_->seq_len());
     if (validation_->num_windows() < global_batch())
-      LAT_THROW("loader: the validation source ", validation_->describe(), " has ", validation_->num_windows(),
-                " windows of seq_len ", validation_->seq_len(), ", fewer than one global batch of ", global_batch());
+      LAT_THROW("loader: the validation source ", validation_->describe(), " has ",
+                validation_->num_windows(), " windows of seq_len ", validation_->seq_len(),
+                ", fewer than one global batch of ", global_batch());
   } else {
     validation_ = source_;
     val_first_ = num_train_;

@@ -2,12 +2,13 @@
 //
 // Windows [0, W) of a WindowSource split into training windows [0, W - V) and validation windows [W - V, W)
 // (V = held_out_windows(W, val_fraction)): the tail is held out, so no training window is ever a validation
-// window. Alternatively the validation windows come from a source of their own (held-out files) and V = 0. Each epoch visits the training windows in the order of a Philox-keyed
-// permutation of (seed, epoch). Step s of an epoch takes the global batch of G = batch_size · world_size
-// consecutive permuted windows starting at index = s · G; rank r keeps rows [r B, (r + 1) B). So the rows of
-// 2 ranks × B are exactly those of 1 rank × 2B, and a position saved on any rank resumes every rank (and
-// resumes with a different world size, as long as the global batch is the same). An epoch has
-// floor((W - V) / G) steps; the tail of the permutation that does not fill a batch is skipped that epoch.
+// window. Alternatively the validation windows come from a source of their own (held-out files) and V = 0.
+// Each epoch visits the training windows in the order of a Philox-keyed permutation of (seed, epoch). Step s
+// of an epoch takes the global batch of G = batch_size · world_size consecutive permuted windows starting at
+// index = s · G; rank r keeps rows [r B, (r + 1) B). So the rows of 2 ranks × B are exactly those of 1 rank ×
+// 2B, and a position saved on any rank resumes every rank (and resumes with a different world size, as long
+// as the global batch is the same). An epoch has floor((W - V) / G) steps; the tail of the permutation that
+// does not fill a batch is skipped that epoch.
 #pragma once
 
 #include <array>

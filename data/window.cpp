@@ -30,8 +30,8 @@ WindowSlice::WindowSlice(std::shared_ptr<const WindowSource> source, int64_t fir
     : source_(std::move(source)), first_(first), count_(count) {
   LAT_CHECK(source_ != nullptr, "window slice: no source");
   if (first_ < 0 || count_ < 1 || first_ + count_ > source_->num_windows())
-    LAT_THROW("window slice [", first_, ", ", first_ + count_, ") is empty or outside the ", source_->num_windows(),
-              " windows of ", source_->describe());
+    LAT_THROW("window slice [", first_, ", ", first_ + count_, ") is empty or outside the ",
+              source_->num_windows(), " windows of ", source_->describe());
 }
 
 void WindowSlice::window(int64_t w, int32_t* inputs, int32_t* targets) const {
@@ -40,7 +40,8 @@ void WindowSlice::window(int64_t w, int32_t* inputs, int32_t* targets) const {
 }
 
 std::string WindowSlice::describe() const {
-  return "windows [" + std::to_string(first_) + ", " + std::to_string(first_ + count_) + ") of " + source_->describe();
+  return "windows [" + std::to_string(first_) + ", " + std::to_string(first_ + count_) + ") of " +
+         source_->describe();
 }
 
 }  // namespace lat::data

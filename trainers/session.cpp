@@ -18,7 +18,8 @@ TrainingSession::TrainingSession(const Recipe& recipe, Device device, int rank, 
   lc.seed = static_cast<uint64_t>(recipe.training.seed);
   // Validation data of its own (val_path, val_pattern) replaces the held-out tail: nothing is held out.
   std::shared_ptr<const data::WindowSource> validation;
-  if (has_separate_validation(recipe)) validation = make_eval_source(recipe, Split::Validation, recipe.training.seq_len);
+  if (has_separate_validation(recipe))
+    validation = make_eval_source(recipe, Split::Validation, recipe.training.seq_len);
   lc.val_fraction = validation ? 0.0 : recipe.data.val_fraction;
   loader_ = std::make_unique<data::Loader>(source_, lc, validation);
   autograd::nn::LanguageModelConfig model = model_config(recipe, resolved_vocab_size(recipe, *source_));

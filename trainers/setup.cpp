@@ -13,10 +13,12 @@ namespace lat::trainers {
 namespace {
 
 // The data files a recipe key names, loaded; any failure is rethrown as "<where>: <key>: <what is wrong>".
-std::shared_ptr<const data::TokenDataset> load_tokens(const Recipe& recipe, const char* key, const std::string& path) {
+std::shared_ptr<const data::TokenDataset> load_tokens(const Recipe& recipe, const char* key,
+                                                      const std::string& path) {
   const bool text = recipe.data.kind == DataKind::Text;
   if (text && !std::filesystem::exists(path))
-    recipe.fail(key, "data file '" + path + "' does not exist" + (path == "data/kjv.txt" ? " (tools/setup.sh writes it)" : ""));
+    recipe.fail(key, "data file '" + path + "' does not exist" +
+                         (path == "data/kjv.txt" ? " (tools/setup.sh writes it)" : ""));
   try {
     if (text) return std::make_shared<data::InMemoryTokens>(data::load_text_dataset(path));
     return std::make_shared<data::ShardDataset>(path);
@@ -49,7 +51,9 @@ data::MqarConfig mqar_config(const Recipe& recipe, int64_t seq_len, int64_t num_
   return m;
 }
 
-const char* train_key(const Recipe& r) { return r.data.kind == DataKind::Text ? "data.path" : "data.pattern"; }
+const char* train_key(const Recipe& r) {
+  return r.data.kind == DataKind::Text ? "data.path" : "data.pattern";
+}
 const std::string& train_location(const Recipe& r) {
   return r.data.kind == DataKind::Text ? r.data.path : r.data.pattern;
 }
@@ -78,11 +82,12 @@ std::shared_ptr<const data::WindowSource> make_window_source(const Recipe& recip
   const int64_t seq_len = recipe.training.seq_len;
   if (recipe.data.kind == DataKind::Mqar)
     return std::make_shared<data::MqarTask>(mqar_config(recipe, seq_len, recipe.data.num_examples));
-  return token_windows(recipe, train_key(recipe), load_tokens(recipe, train_key(recipe), train_location(recipe)),
-                       seq_len);
+  return token_windows(recipe, train_key(recipe),
+                       load_tokens(recipe, train_key(recipe), train_location(recipe)), seq_len);
 }
 
-std::shared_ptr<const data::WindowSource> make_eval_source(const Recipe& recipe, Split split, int64_t seq_len) {
+std::shared_ptr<const data::WindowSource> make_eval_source(const Recipe& recipe, Split split,
+                                                           int64_t seq_len) {
   const DataConfig& d = recipe.data;
   const int64_t T = recipe.training.seq_len;
   if (seq_len < 1) LAT_THROW("evaluation seq_len must be at least 1, got ", seq_len);
@@ -94,8 +99,8 @@ std::shared_ptr<const data::WindowSource> make_eval_source(const Recipe& recipe,
     const int64_t held_out = data::held_out_windows(d.num_examples, d.val_fraction);
     if (held_out == 0) recipe.fail("data.val_fraction", "is 0, so the recipe has no validation split");
     return std::make_shared<data::WindowSlice>(
-        std::make_shared<data::MqarTask>(mqar_config(recipe, seq_len, d.num_examples)), d.num_examples - held_out,
-        held_out);
+        std::make_shared<data::MqarTask>(mqar_config(recipe, seq_len, d.num_examples)),
+        d.num_examples - held_out, held_out);
   }
   const char* key = held_out_key(recipe, split);
   if (const std::string& location = held_out_location(recipe, split); !location.empty())
@@ -106,7 +111,9 @@ std::shared_ptr<const data::WindowSource> make_eval_source(const Recipe& recipe,
   std::shared_ptr<const data::TokenDataset> tokens = load_tokens(recipe, train, train_location(recipe));
   const int64_t num_windows = token_windows(recipe, train, tokens, T)->num_windows();
   const int64_t held_out = data::held_out_windows(num_windows, d.val_fraction);
-  if (held_out == 0) recipe.fail("data.val_fraction", std::string("is 0 and ") + key + " is not set, so the recipe has no validation split");
+  if (held_out == 0)
+    recipe.fail("data.val_fraction",
+                std::string("is 0 and ") + key + " is not set, so the recipe has no validation split");
   const int64_t start = (num_windows - held_out) * T;
   return token_windows(recipe, "data.val_fraction",
                        std::make_shared<data::TokenSlice>(tokens, start, tokens->size() - start), seq_len);

@@ -12,22 +12,23 @@
 
 namespace lat::trainers {
 
-// The training windows described by [data] at [training] seq_len (and, unless the recipe has validation data of
-// its own, the held-out tail the loader takes off their end). Missing or bad data files throw lat::Error naming
-// the recipe key and file.
+// The training windows described by [data] at [training] seq_len (and, unless the recipe has validation data
+// of its own, the held-out tail the loader takes off their end). Missing or bad data files throw lat::Error
+// naming the recipe key and file.
 std::shared_ptr<const data::WindowSource> make_window_source(const Recipe& recipe);
 
 enum class Split { Validation, Test };
 
-// The held-out windows of `split` at any sequence length (evaluation at 1x, 2x, ... the training context):
-//   text    data.val_path / data.test_path; shards  data.val_pattern / data.test_pattern;
-//           without them Validation is the tail held out of the training data (at training.seq_len exactly the
-//           loader's validation windows; at other lengths the same tokens cut differently) and Test throws
-//           lat::Error naming data.test_path / data.test_pattern.
-//   mqar    Validation: the loader's held-out sequence indices [num_examples - V, num_examples); Test: indices
-//           [num_examples, num_examples + data.test_examples), never trained or validated on. A sequence is a
-//           function of (seed, index, seq_len): at training.seq_len these are the very sequences the loader sees.
-std::shared_ptr<const data::WindowSource> make_eval_source(const Recipe& recipe, Split split, int64_t seq_len);
+// The held-out windows of `split` at any sequence length (evaluation at 1x, 2x, ... the training context).
+// Text: data.val_path / data.test_path; shards: data.val_pattern / data.test_pattern. Without them,
+// Validation is the tail held out of the training data (at training.seq_len exactly the loader's validation
+// windows; at other lengths the same tokens cut differently) and Test throws lat::Error naming
+// data.test_path / data.test_pattern. MQAR: Validation is the loader's held-out sequence indices
+// [num_examples - V, num_examples) and Test the indices [num_examples, num_examples + data.test_examples),
+// never trained or validated on. A sequence is a function of (seed, index, seq_len): at training.seq_len
+// these are the very sequences the loader sees.
+std::shared_ptr<const data::WindowSource> make_eval_source(const Recipe& recipe, Split split,
+                                                           int64_t seq_len);
 // Whether validation comes from data of its own (val_path or val_pattern) rather than a held-out tail: the
 // loader then holds nothing out and validates on make_eval_source(recipe, Split::Validation, seq_len).
 bool has_separate_validation(const Recipe& recipe);

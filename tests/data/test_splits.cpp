@@ -45,7 +45,8 @@ TEST_CASE("token and window slices read the slice of their parent, and refuse ra
   CHECK(slice.read(0, 3) == std::vector<int32_t>{40, 41, 42});
   CHECK(slice.read(27, 3) == std::vector<int32_t>{67, 68, 69});
   CHECK_THROWS_AS(slice.read(28, 3), Error);
-  CHECK(error_of([&] { TokenSlice(tokens, 90, 11); }).find("outside counting of 100 tokens") != std::string::npos);
+  CHECK(error_of([&] { TokenSlice(tokens, 90, 11); }).find("outside counting of 100 tokens") !=
+        std::string::npos);
 
   auto windows = std::make_shared<TokenWindows>(tokens, 8);  // 12 windows
   WindowSlice tail(windows, 9, 3);
@@ -61,8 +62,8 @@ TEST_CASE("token and window slices read the slice of their parent, and refuse ra
 }
 
 TEST_CASE("loader with a validation source: trains on every window, validates on the other source in order") {
-  auto train = std::make_shared<TokenWindows>(counting_tokens(16 * 40 + 1), 16);        // 40 windows
-  auto held = std::make_shared<TokenWindows>(counting_tokens(16 * 10 + 1, 100), 16);    // 10 windows
+  auto train = std::make_shared<TokenWindows>(counting_tokens(16 * 40 + 1), 16);      // 40 windows
+  auto held = std::make_shared<TokenWindows>(counting_tokens(16 * 10 + 1, 100), 16);  // 10 windows
   Loader loader(train, {.batch_size = 4, .seed = 3, .shuffle = false}, held);
   CHECK(loader.num_train_windows() == 40);  // nothing held out of the training source
   CHECK(loader.position().num_val_windows == 0);
@@ -95,8 +96,9 @@ TEST_CASE("loader with a validation source: refuses val_fraction, another seq_le
   CHECK(error_of([&] { Loader(train, c, other_len); }).find("has seq_len 8, the training source 16") !=
         std::string::npos);
   auto small = std::make_shared<TokenWindows>(counting_tokens(16 * 3 + 1), 16);
-  CHECK(error_of([&] { Loader(train, c, small); }).find("has 3 windows of seq_len 16, fewer than one global batch of 4") !=
-        std::string::npos);
+  CHECK(error_of([&] {
+          Loader(train, c, small);
+        }).find("has 3 windows of seq_len 16, fewer than one global batch of 4") != std::string::npos);
   LoaderConfig fraction = c;
   fraction.val_fraction = 0.1;
   auto held = std::make_shared<TokenWindows>(counting_tokens(16 * 10 + 1), 16);

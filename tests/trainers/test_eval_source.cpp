@@ -29,14 +29,13 @@ namespace {
 // Random "sentences" from a 60-word list: one seed per split, so a 64-byte window of one split is (with
 // overwhelming probability) nowhere in another.
 std::string random_text(uint32_t seed, size_t bytes) {
-  static const char* words[] = {"alpha", "bravo",  "charlie", "delta",  "echo",    "foxtrot", "golf",    "hotel",
-                                "india", "juliet", "kilo",    "lima",   "mike",    "november", "oscar",  "papa",
-                                "quebec", "romeo", "sierra",  "tango",  "uniform", "victor",  "whiskey", "xray",
-                                "yankee", "zulu",  "red",     "green",  "blue",    "cyan",    "magenta", "yellow",
-                                "black", "white",  "north",   "south",  "east",    "west",    "up",      "down",
-                                "one",   "two",    "three",   "four",   "five",    "six",     "seven",   "eight",
-                                "nine",  "ten",    "apple",   "pear",   "plum",    "fig",     "lemon",   "lime",
-                                "river", "hill",   "stone",   "tree"};
+  static const char* words[] = {
+      "alpha",   "bravo",  "charlie", "delta",    "echo",   "foxtrot", "golf",   "hotel", "india",  "juliet",
+      "kilo",    "lima",   "mike",    "november", "oscar",  "papa",    "quebec", "romeo", "sierra", "tango",
+      "uniform", "victor", "whiskey", "xray",     "yankee", "zulu",    "red",    "green", "blue",   "cyan",
+      "magenta", "yellow", "black",   "white",    "north",  "south",   "east",   "west",  "up",     "down",
+      "one",     "two",    "three",   "four",     "five",   "six",     "seven",  "eight", "nine",   "ten",
+      "apple",   "pear",   "plum",    "fig",      "lemon",  "lime",    "river",  "hill",  "stone",  "tree"};
   std::mt19937 rng(seed);
   std::string out;
   while (out.size() < bytes) {
@@ -61,8 +60,9 @@ Recipe text_recipe(const std::vector<std::string>& overrides) {
 TEST_CASE("eval sources (text): val_path and test_path windows are their files' text, never training text") {
   TempDir dir("eval_text");
   const std::string train = random_text(1, 20000), val = random_text(2, 3000), test = random_text(3, 3000);
-  const Recipe r = text_recipe({"data.path=" + dir.write("train.txt", train), "data.val_path=" + dir.write("v.txt", val),
-                                "data.test_path=" + dir.write("t.txt", test)});
+  const Recipe r =
+      text_recipe({"data.path=" + dir.write("train.txt", train), "data.val_path=" + dir.write("v.txt", val),
+                   "data.test_path=" + dir.write("t.txt", test)});
   for (Split split : {Split::Validation, Split::Test}) {
     const std::string& held = split == Split::Validation ? val : test;
     for (int64_t T : {32, 64, 128}) {  // 1x, 2x, 4x training.seq_len
@@ -90,7 +90,8 @@ TEST_CASE("eval sources (text): val_path and test_path windows are their files' 
 TEST_CASE("eval sources (text): without val_path, Validation is the loader's held-out tail at any length") {
   TempDir dir("eval_tail");
   const std::string train = random_text(4, 10000);
-  const Recipe r = text_recipe({"data.path=" + dir.write("train.txt", train)});  // val_fraction 0.1, seq_len 32
+  const Recipe r =
+      text_recipe({"data.path=" + dir.write("train.txt", train)});  // val_fraction 0.1, seq_len 32
   const int64_t W = static_cast<int64_t>((train.size() - 1) / 32);
   const int64_t V = std::llround(0.1 * static_cast<double>(W));
   const size_t tail = static_cast<size_t>((W - V) * 32);  // first byte of the held-out windows
@@ -126,9 +127,10 @@ TEST_CASE("eval sources (text): without val_path, Validation is the loader's hel
 }
 
 TEST_CASE("eval sources (mqar): validation is the loader's tail, test indices follow num_examples") {
-  const Recipe r = Recipe::from_string(kTinyRecipe, "tiny.toml",
-                                       {"data.kind=mqar", "data.vocab=64", "data.num_kv_pairs=4",
-                                        "data.num_examples=200", "data.test_examples=40", "data.val_fraction=0.1"});
+  const Recipe r =
+      Recipe::from_string(kTinyRecipe, "tiny.toml",
+                          {"data.kind=mqar", "data.vocab=64", "data.num_kv_pairs=4", "data.num_examples=200",
+                           "data.test_examples=40", "data.val_fraction=0.1"});
   data::MqarConfig c;
   c.vocab_size = 64;
   c.seq_len = 32;
@@ -151,7 +153,8 @@ TEST_CASE("eval sources (mqar): validation is the loader's tail, test indices fo
   REQUIRE(test->num_windows() == 40);
   std::set<std::vector<int32_t>> seen;  // training and validation sequences
   for (uint64_t i = 0; i < 200; ++i) seen.insert(generated(reference, i));
-  for (int64_t w = 0; w < 20; ++w) CHECK(sequence(*val, w) == generated(reference, 180 + static_cast<uint64_t>(w)));
+  for (int64_t w = 0; w < 20; ++w)
+    CHECK(sequence(*val, w) == generated(reference, 180 + static_cast<uint64_t>(w)));
   for (int64_t w = 0; w < 40; ++w) {
     const std::vector<int32_t> x = sequence(*test, w);
     CHECK(x == generated(reference, 200 + static_cast<uint64_t>(w)));
@@ -173,22 +176,27 @@ TEST_CASE("eval sources (mqar): validation is the loader's tail, test indices fo
   CHECK(sequence(*test2, 5) == generated(longer, 205));
 }
 
-TEST_CASE("data.random_non_queries = false fills non-query positions with 0; true (Zoology) with random tokens") {
+TEST_CASE(
+    "data.random_non_queries = false fills non-query positions with 0; true (Zoology) with random tokens") {
   for (bool random_fill : {true, false}) {
-    const Recipe r = Recipe::from_string(
-        kTinyRecipe, "tiny.toml",
-        {"data.kind=mqar", "data.vocab=64", "data.num_kv_pairs=4", std::string("data.random_non_queries=") + (random_fill ? "true" : "false")});
+    const Recipe r =
+        Recipe::from_string(kTinyRecipe, "tiny.toml",
+                            {"data.kind=mqar", "data.vocab=64", "data.num_kv_pairs=4",
+                             std::string("data.random_non_queries=") + (random_fill ? "true" : "false")});
     auto s = trainers::make_window_source(r);
     int64_t filler = 0, nonzero = 0;
     std::vector<int32_t> x(32), y(32);
     for (int64_t w = 0; w < 50; ++w) {
       s->window(w, x.data(), y.data());
       for (int64_t t = 8; t < 32; ++t)  // after the 4 key-value pairs
-        if (y[static_cast<size_t>(t)] == data::kIgnoreIndex) ++filler, nonzero += x[static_cast<size_t>(t)] != 0;
+        if (y[static_cast<size_t>(t)] == data::kIgnoreIndex)
+          ++filler, nonzero += x[static_cast<size_t>(t)] != 0;
     }
     CHECK(filler > 500);
-    if (random_fill) CHECK(nonzero > filler / 2);
-    else CHECK(nonzero == 0);
+    if (random_fill)
+      CHECK(nonzero > filler / 2);
+    else
+      CHECK(nonzero == 0);
   }
 }
 
@@ -205,7 +213,8 @@ TEST_CASE("eval sources (shards): val_pattern and test_pattern, refused with the
     o.insert(o.begin(), {"data.kind=shards", "data.pattern=" + dir / "train_*.bin"});
     return Recipe::from_string(kTinyRecipe, "tiny.toml", o);
   };
-  const Recipe r = recipe({"data.val_pattern=" + dir / "val_*.bin", "data.test_pattern=" + dir / "test_*.bin"});
+  const Recipe r =
+      recipe({"data.val_pattern=" + dir / "val_*.bin", "data.test_pattern=" + dir / "test_*.bin"});
   for (auto [split, first] : {std::pair{Split::Validation, 1000}, std::pair{Split::Test, 2000}}) {
     auto s = make_eval_source(r, split, 64);
     CHECK(s->num_windows() == 299 / 64);
@@ -220,11 +229,14 @@ TEST_CASE("eval sources (shards): val_pattern and test_pattern, refused with the
   CHECK(error_of([&] { make_eval_source(recipe({}), Split::Test, 32); }) ==
         "tiny.toml: data.test_pattern: is not set, so the recipe has no test split");
   dir.write("bad_val.bin", std::string(2048, '\x07'));  // wrong magic
-  const std::string bad = error_of([&] { trainers::TrainingSession(recipe({"data.val_pattern=" + dir / "bad_*.bin"}), Device::cpu()); });
+  const std::string bad = error_of(
+      [&] { trainers::TrainingSession(recipe({"data.val_pattern=" + dir / "bad_*.bin"}), Device::cpu()); });
   CHECK(bad.find("--set data.val_pattern=" + dir / "bad_*.bin" + ": data.val_pattern: ") == 0);
   CHECK(bad.find("bad_val.bin") != std::string::npos);
   CHECK(bad.find("magic") != std::string::npos);
-  const std::string none = error_of([&] { make_eval_source(recipe({"data.val_pattern=" + dir / "nothing_*.bin"}), Split::Validation, 32); });
+  const std::string none = error_of([&] {
+    make_eval_source(recipe({"data.val_pattern=" + dir / "nothing_*.bin"}), Split::Validation, 32);
+  });
   CHECK(none.find("data.val_pattern: ") != std::string::npos);
   CHECK(none.find("nothing_*.bin") != std::string::npos);
 }
@@ -233,12 +245,18 @@ TEST_CASE("held-out text that is missing or too short is an error naming the key
   TempDir dir("eval_errors");
   const std::string train = dir.write("train.txt", random_text(5, 5000));
   const std::string missing = dir / "nope.txt";
-  CHECK(error_of([&] { trainers::TrainingSession(text_recipe({"data.path=" + train, "data.val_path=" + missing}), Device::cpu()); }) ==
+  CHECK(error_of([&] {
+          trainers::TrainingSession(text_recipe({"data.path=" + train, "data.val_path=" + missing}),
+                                    Device::cpu());
+        }) ==
         "--set data.val_path=" + missing + ": data.val_path: data file '" + missing + "' does not exist");
-  const Recipe short_test = text_recipe({"data.path=" + train, "data.test_path=" + dir.write("t.txt", "tiny")});
-  CHECK(error_of([&] { make_eval_source(short_test, Split::Test, 32); }).find("data.test_path: text '") != std::string::npos);
+  const Recipe short_test =
+      text_recipe({"data.path=" + train, "data.test_path=" + dir.write("t.txt", "tiny")});
+  CHECK(error_of([&] { make_eval_source(short_test, Split::Test, 32); }).find("data.test_path: text '") !=
+        std::string::npos);
   CHECK(trainers::byte_level(short_test));
-  CHECK(!trainers::byte_level(Recipe::from_string(kTinyRecipe, "tiny.toml", {"data.kind=mqar", "data.vocab=64", "data.num_kv_pairs=4"})));
+  CHECK(!trainers::byte_level(Recipe::from_string(
+      kTinyRecipe, "tiny.toml", {"data.kind=mqar", "data.vocab=64", "data.num_kv_pairs=4"})));
 }
 
 TEST_CASE("the Trainer's val_loss is the model's loss on data.val_path") {
@@ -263,7 +281,9 @@ TEST_CASE("the Trainer's val_loss is the model's loss on data.val_path") {
       x.data<int32_t>()[i] = static_cast<unsigned char>(val[at]);
       y.data<int32_t>()[i] = static_cast<unsigned char>(val[at + 1]);
     }
-    sum += autograd::softmax_cross_entropy(trainer.model().logits(x), y.reshape({-1}), data::kIgnoreIndex).data().item();
+    sum += autograd::softmax_cross_entropy(trainer.model().logits(x), y.reshape({-1}), data::kIgnoreIndex)
+               .data()
+               .item();
   }
   CHECK(*result.val_loss == doctest::Approx(sum / 2).epsilon(1e-9));
 }
