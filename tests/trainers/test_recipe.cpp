@@ -182,7 +182,7 @@ TEST_CASE("recipe: to_toml writes every key and parses back to an identical reci
   odd.optimizer.eps = 1e-300;
   odd.distributed.bucket_mb = 3.0;
   CHECK(Recipe::from_string(odd.to_toml()) == odd);
-  CHECK(Recipe::keys().size() == 56);
+  CHECK(Recipe::keys().size() == 57);
 }
 
 TEST_CASE("recipe: include composes, nested, relative to the including file, later values win") {
