@@ -383,7 +383,7 @@ const std::vector<Field>& fields() {
                    "longest sequence (RoPE tables, generation); 0: training.seq_len"));
     add(make_field("attention", "redraw_interval", &R::attention, &AttentionConfig::redraw_interval,
                    at_least(-1),
-                   fmt::format("random features: redraw every N steps; 0: never; -1: auto ({})",
+                   fmt::format("random features: redraw every N steps; 0: never; -1: auto ({} with random)",
                                Recipe::kDefaultRedrawInterval)
                        .c_str()));
     add(make_field("attention", "gate", &R::attention, &AttentionConfig::gate, any(),

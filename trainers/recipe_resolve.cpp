@@ -13,11 +13,12 @@ int64_t Recipe::resolved_head_dim() const {
   return attention.head_dim > 0 ? attention.head_dim : model.d_model / attention.heads;
 }
 int64_t Recipe::resolved_feature_dim() const {
-  // The feature map fixes m for every map but random features: cosFormer doubles the head (sin and cos halves).
-  // FAVOR+ defaults to m = 2·head_dim (SPEC §2): m = head_dim gives a visibly noisier softmax estimate, and the
-  // Performer implementations use more (256, or d·ln d).
+  // The feature map fixes m for every map but random features: cosFormer doubles the head (sin and cos
+  // halves). FAVOR+ defaults to m = 2·head_dim (SPEC §2): m = head_dim gives a visibly noisier softmax
+  // estimate, and the Performer implementations use more (256, or d·ln d).
   if (attention.feature_dim > 0) return attention.feature_dim;
-  const bool doubled = attention.feature_map == FeatureMap::Cosine || attention.feature_map == FeatureMap::Random;
+  const bool doubled =
+      attention.feature_map == FeatureMap::Cosine || attention.feature_map == FeatureMap::Random;
   return doubled ? 2 * resolved_head_dim() : resolved_head_dim();
 }
 int64_t Recipe::resolved_mlp_hidden() const {
@@ -41,7 +42,8 @@ std::string resolved_value_text(const Recipe& r, std::string_view key) {
   if (key == "attention.head_dim" && r.attention.head_dim == 0) return text(r.resolved_head_dim());
   if (key == "attention.feature_dim" && r.attention.feature_dim == 0) return text(r.resolved_feature_dim());
   if (key == "attention.max_context" && r.attention.max_context == 0) return text(r.resolved_max_context());
-  if (key == "attention.redraw_interval" && r.attention.redraw_interval < 0) return text(r.resolved_redraw_interval());
+  if (key == "attention.redraw_interval" && r.attention.redraw_interval < 0)
+    return text(r.resolved_redraw_interval());
   return "";
 }
 
@@ -58,13 +60,16 @@ void check_held_out(const Recipe& r, const char* key, const std::string& value, 
 
 void validate_cross_keys(const Recipe& r) {
   // A key the user set is the better one to blame in a cross-key message.
-  auto blame = [&](const char* a, const char* b) { return r.origins.count(a) || !r.origins.count(b) ? a : b; };
+  auto blame = [&](const char* a, const char* b) {
+    return r.origins.count(a) || !r.origins.count(b) ? a : b;
+  };
 
   if (r.model.vocab_size == 1) r.fail("model.vocab_size", "1 is out of range (0 for auto, or >= 2)");
   if (r.attention.head_dim == 0 && r.model.d_model % r.attention.heads != 0)
-    r.fail(blame("attention.heads", "model.d_model"),
-           fmt::format("model.d_model = {} is not divisible by attention.heads = {} (or set attention.head_dim)",
-                       r.model.d_model, r.attention.heads));
+    r.fail(
+        blame("attention.heads", "model.d_model"),
+        fmt::format("model.d_model = {} is not divisible by attention.heads = {} (or set attention.head_dim)",
+                    r.model.d_model, r.attention.heads));
   if (r.attention.rope && r.resolved_head_dim() % 2 != 0)
     r.fail(blame("attention.rope", "attention.head_dim"),
            fmt::format("rope needs an even head_dim, got {}", r.resolved_head_dim()));
@@ -88,12 +93,13 @@ void validate_cross_keys(const Recipe& r) {
     case DataKind::Mqar:
       // seq_len against pairs + queries is checked by data::validate(MqarConfig), which owns the layout.
       if (r.data.key_vocab != 0 && r.data.key_vocab >= r.data.vocab)
-        r.fail("data.key_vocab",
-               fmt::format("{} leaves no room for values below data.vocab = {}", r.data.key_vocab, r.data.vocab));
+        r.fail("data.key_vocab", fmt::format("{} leaves no room for values below data.vocab = {}",
+                                             r.data.key_vocab, r.data.vocab));
       break;
   }
   if (r.training.precision == Precision::Bf16 && r.training.device == DeviceKind::Cpu)
-    r.fail("training.precision", "bf16 needs training.device = \"cuda\" (or \"auto\"); the CPU trains in fp32");
+    r.fail("training.precision",
+           "bf16 needs training.device = \"cuda\" (or \"auto\"); the CPU trains in fp32");
   if (r.checkpoint.dir.empty()) r.fail("checkpoint.dir", "must not be empty");
 }
 

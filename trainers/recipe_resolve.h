@@ -1,6 +1,6 @@
 // The parts of a Recipe that relate keys to each other (docs/recipes.md): the values of "auto" keys
-// (Recipe::resolved_*(), defined in recipe_resolve.cpp) and the cross-key checks Recipe::validate() runs after
-// each key's own range check. Internal to trainers/: the public interface is trainers/recipe.h.
+// (Recipe::resolved_*(), defined in recipe_resolve.cpp) and the cross-key checks Recipe::validate() runs
+// after each key's own range check. Internal to trainers/: the public interface is trainers/recipe.h.
 #pragma once
 
 #include <string>

@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <set>
+#include <string>
 
 #include "trainers/recipe.h"
 
@@ -15,5 +17,20 @@ TEST_CASE("every shipped recipe parses and validates") {
     ++count;
   }
   MESSAGE(count << " recipes checked");
-  CHECK(count >= 11);
+  CHECK(count >= 21);
+}
+
+TEST_CASE("the KJV and MQAR comparisons ship the same attention variants") {
+  namespace fs = std::filesystem;
+  auto variants = [](const char* folder) {
+    std::set<std::string> names;
+    for (const auto& entry : fs::directory_iterator(fs::path(LAT_SOURCE_DIR) / "recipes" / folder))
+      if (entry.path().extension() == ".toml" && entry.path().filename() != "base.toml")
+        names.insert(entry.path().stem().string());
+    return names;
+  };
+  const std::set<std::string> kjv = variants("kjv");
+  CHECK(kjv == variants("mqar"));
+  for (const char* name : {"softmax", "elu1", "cosine", "random", "lightning", "lightning_nogate", "tnl"})
+    CHECK_MESSAGE(kjv.count(name) == 1, name);
 }

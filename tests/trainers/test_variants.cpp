@@ -1,7 +1,7 @@
-// The variant switches of the comparison (docs/recipes.md, docs/attention.md): parameter counts with and without
-// the output gate and the MLP against a hand count, FAVOR+'s defaults (m = 2·head_dim, a redraw every 100 steps)
-// and explicit values, the attention-only model's forward, the TNL-like recipe training on the CPU, and
-// generation stopping at max_context.
+// The variant switches of the comparison (docs/recipes.md, docs/attention.md): parameter counts with and
+// without the output gate and the MLP against a hand count, FAVOR+'s defaults (m = 2·head_dim, a redraw every
+// 100 steps) and explicit values, the attention-only model's forward, the TNL-like recipe training on the
+// CPU, and generation stopping at max_context.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -24,7 +24,9 @@ using lat::testing::TempDir;
 
 namespace {
 
-std::string shipped(const std::string& name) { return std::string(LAT_SOURCE_DIR) + "/recipes/" + name; }
+std::string shipped(const std::string& name) {
+  return std::string(LAT_SOURCE_DIR) + "/recipes/" + name;
+}
 
 autograd::nn::LanguageModel model_of(const Recipe& r, int64_t vocab) {
   return autograd::nn::LanguageModel(trainers::model_config(r, vocab));
@@ -48,12 +50,13 @@ TEST_CASE("variants: parameter counts with and without the gate and the MLP matc
   // The KJV comparison's model: d = 128, 4 layers, SwiGLU hidden 384, 258 byte tokens, tied head.
   const int64_t d = 128, layers = 4, hidden = 384, vocab = 258;
   const int64_t embed = vocab * d, final_norm = d;
-  const int64_t attention = 4 * d * d;    // w_q, w_k, w_v [H·d, D] and w_o [D, H·d], H·d = D
-  const int64_t gate = d * d;             // w_g
+  const int64_t attention = 4 * d * d;     // w_q, w_k, w_v [H·d, D] and w_o [D, H·d], H·d = D
+  const int64_t gate = d * d;              // w_g
   const int64_t mlp = 3 * d * hidden + d;  // w_gate, w_up, w_down + norm_mlp's gain
   const int64_t norm_attention = d;
   auto count = [&](bool with_gate, bool with_mlp) {
-    return embed + final_norm + layers * (norm_attention + attention + (with_gate ? gate : 0) + (with_mlp ? mlp : 0));
+    return embed + final_norm +
+           layers * (norm_attention + attention + (with_gate ? gate : 0) + (with_mlp ? mlp : 0));
   };
   struct Case {
     const char* recipe;
@@ -112,7 +115,8 @@ TEST_CASE("variants: FAVOR+ defaults to m = 2·head_dim and a redraw every 100 s
   CHECK(fixed.resolved_feature_dim() == 16);
   CHECK(fixed.resolved_redraw_interval() == 0);
   CHECK(trainers::model_config(fixed, 258).attention.feature_dim == 16);
-  CHECK(Recipe::from_file(shipped("kjv/random.toml"), {"attention.redraw_interval=7"}).resolved_redraw_interval() == 7);
+  CHECK(Recipe::from_file(shipped("kjv/random.toml"), {"attention.redraw_interval=7"})
+            .resolved_redraw_interval() == 7);
 
   // Other maps are unchanged: m = head_dim (2·head_dim for cosine), nothing to redraw.
   const Recipe elu1 = Recipe::from_file(shipped("kjv/elu1.toml"));
@@ -153,15 +157,16 @@ TEST_CASE("variants: the TNL-like recipe trains on the CPU with a finite, decrea
   for (const std::string recipe : {"kjv/tnl.toml", "kjv/lightning_nogate.toml"}) {
     CAPTURE(recipe);
     const Recipe r = Recipe::from_file(
-        shipped(recipe), {"data.path=" + data, "model.d_model=32", "model.layers=2", "model.mlp_hidden=64",
-                          "attention.heads=2", "attention.block=16", "training.seq_len=32", "training.batch_size=4",
-                          "training.steps=30", "schedule.warmup_steps=3", "training.device=cpu",
-                          "data.val_fraction=0.1"});
+        shipped(recipe),
+        {"data.path=" + data, "model.d_model=32", "model.layers=2", "model.mlp_hidden=64",
+         "attention.heads=2", "attention.block=16", "training.seq_len=32", "training.batch_size=4",
+         "training.steps=30", "schedule.warmup_steps=3", "training.device=cpu", "data.val_fraction=0.1"});
     trainers::TrainingSession session(r, Device::cpu());
     std::vector<double> losses;
     for (int64_t s = 0; s < r.training.steps; ++s) losses.push_back(session.step(s).loss());
     for (double l : losses) REQUIRE(std::isfinite(l));
-    const double first = (losses[0] + losses[1] + losses[2]) / 3, last = (losses[27] + losses[28] + losses[29]) / 3;
+    const double first = (losses[0] + losses[1] + losses[2]) / 3,
+                 last = (losses[27] + losses[28] + losses[29]) / 3;
     CHECK(last < first - 1.0);  // from ~ln 258 = 5.55 to below 4.5 on the repeated corpus
   }
 }
@@ -169,10 +174,11 @@ TEST_CASE("variants: the TNL-like recipe trains on the CPU with a finite, decrea
 TEST_CASE("variants: generation stops at max_context for every variant") {
   const LogLevel level = log_level();
   set_log_level(LogLevel::Warn);  // each generate() below logs its early stop
-  for (const std::string recipe : {"kjv/cosine.toml", "kjv/elu1.toml", "kjv/softmax.toml", "kjv/tnl.toml", "kjv/random.toml"}) {
+  for (const std::string recipe :
+       {"kjv/cosine.toml", "kjv/elu1.toml", "kjv/softmax.toml", "kjv/tnl.toml", "kjv/random.toml"}) {
     CAPTURE(recipe);
-    const Recipe r = Recipe::from_file(shipped(recipe), {"model.d_model=16", "model.layers=1", "attention.heads=2",
-                                                         "training.seq_len=24"});
+    const Recipe r = Recipe::from_file(
+        shipped(recipe), {"model.d_model=16", "model.layers=1", "attention.heads=2", "training.seq_len=24"});
     const auto model = model_of(r, 258);
     REQUIRE(model.config().attention.max_context == 24);
     trainers::SamplingOptions options;
@@ -183,8 +189,8 @@ TEST_CASE("variants: generation stops at max_context for every variant") {
     CHECK(trainers::generate(model, prompt, options).size() == 24 - prompt.size());
     options.tokens = 4;
     CHECK(trainers::generate(model, prompt, options).size() == 4);
-    CHECK_THROWS_WITH_AS(trainers::generation_budget(model, 25, 10), doctest::Contains("attention.max_context = 24"),
-                         Error);
+    CHECK_THROWS_WITH_AS(trainers::generation_budget(model, 25, 10),
+                         doctest::Contains("attention.max_context = 24"), Error);
   }
   set_log_level(level);
 }
