@@ -30,13 +30,6 @@ std::string lat_study(const std::string& args) {
          "/tools/lat-study " + args;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // The deterministic part of a report (report.h: "results" is byte-identical for the same runs).
 std::string results_of(const std::string& study_dir) {
   return Json::parse_file(study_dir + "/report.json").at("results").dump(1);
@@ -126,9 +119,14 @@ TEST_CASE("lat-study smoke: report.md, report.json and every plot, and each tabl
     CHECK(d.at("std").as_double("std") == doctest::Approx(std_of(diffs)).epsilon(1e-12));
   }
   // cosFormer cannot run past its M (= the training context): the runs say so instead of failing.
-  const std::string cosine_eval = slurp(dir + "/runs/cosine/lr=0.003/seed=1/eval.json");
-  CHECK(cosine_eval.find("\"available\":false") != std::string::npos);
-  CHECK(cosine_eval.find("cosFormer") != std::string::npos);
+  const Json cosine = Json::parse_file(dir + "/runs/cosine/lr=0.003/seed=1/eval.json").at("positions");
+  REQUIRE(cosine.size() == 3);  // eval_lengths = [1, 2, 4]
+  CHECK(cosine.items()[0].at("available").as_bool("available"));
+  CHECK_FALSE(cosine.items()[1].at("available").as_bool("available"));
+  CHECK(cosine.items()[1].at("reason").as_string("reason").find("cosFormer") != std::string::npos);
+  const Json elu1 = Json::parse_file(dir + "/runs/elu1/lr=0.003/seed=1/eval.json").at("positions");
+  CHECK(elu1.items()[2].at("available").as_bool("available"));
+  CHECK(elu1.items()[2].at("length").as_int("length") == 128);
 }
 
 TEST_CASE("lat-study killed with SIGKILL midway and rerun gives the report of an uninterrupted study") {
