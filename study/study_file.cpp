@@ -233,10 +233,12 @@ void Study::expand() {
     if (a < 0) break;
   }
   std::set<std::string> dirs;
-  for (const Variant& v : variants) {
+  // Seed slowest and variant fastest: a study stopped early (or a shard) holds every variant at the same seeds,
+  // axes and learning rates, so what has finished can already be compared pairwise.
+  for (int64_t seed : seeds) {
     for (const auto& combo : combos) {
       for (double lr : learning_rates) {
-        for (int64_t seed : seeds) {
+        for (const Variant& v : variants) {
           StudyRun run;
           run.index = static_cast<int64_t>(runs_.size());
           run.variant = v.name;

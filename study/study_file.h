@@ -66,7 +66,7 @@ struct Study {
 
   // Reads and validates a study file, building every run's recipe. Throws lat::Error naming the problem.
   static Study from_file(const std::string& path);
-  // The grid in its fixed order: variant, then the axes (in key order, first key slowest), then lr, then seed.
+  // The grid in its fixed order: seed (slowest), the axes (in key order), lr, then variant (fastest).
   const std::vector<StudyRun>& runs() const { return runs_; }
 
  private:

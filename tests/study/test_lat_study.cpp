@@ -132,13 +132,13 @@ TEST_CASE("lat-study smoke: report.md, report.json and every plot, and each tabl
 TEST_CASE("lat-study killed with SIGKILL midway and rerun gives the report of an uninterrupted study") {
   const std::string& reference = reference_study();
   TempDir dir("study_killed");
-  // Start the study, wait until it is inside its fifth run, then SIGKILL it (no chance to clean up).
+  // Start the study, wait until it is inside its sixth run (grid order: seed, lr, variant), then SIGKILL it.
   const std::string pid_file = dir / "pid";
   run_shell(lat_study("recipes/study/smoke.toml --study-dir " + dir / "s" + " > " + dir / "log" + " 2>&1 & echo $! > " +
                       pid_file));
-  const std::string fifth = dir / "s/runs/elu1/lr=0.003/seed=1/run.json";
-  for (int i = 0; i < 600 && !fs::exists(fifth); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  REQUIRE(fs::exists(fifth));
+  const std::string sixth = dir / "s/runs/cosine/lr=0.01/seed=1/run.json";
+  for (int i = 0; i < 600 && !fs::exists(sixth); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(fs::exists(sixth));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   // The shell wrapper's child is lat-study itself (cd && timeout lat-study): kill the whole group below it.
   run_shell("pkill -9 -f -- '--study-dir " + dir / "s" + "'");
