@@ -337,7 +337,10 @@ std::string render(const Figure& f) {
                     "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n";
   out +=
       "<rect x=\"0\" y=\"0\" width=\"" + num(width) + "\" height=\"" + num(height) + "\" fill=\"white\"/>\n";
-  text(out, width / 2, 22, f.title, "middle", 16, " font-weight=\"bold\"");
+  // Like panel titles, a long figure title shrinks to fit the figure (bold characters are about 0.62 em wide).
+  const double figure_title_font =
+      std::min(16.0, (width - 10) / (0.62 * std::max<double>(1, static_cast<double>(f.title.size()))));
+  text(out, width / 2, 22, f.title, "middle", figure_title_font, " font-weight=\"bold\"");
   for (size_t l = 0; l < legend_lines.size() && !legend.empty(); ++l) {
     double line_w = 0;
     for (const auto& e : legend_lines[l]) line_w += 34 + kCharWidth * static_cast<double>(e.first.size());
