@@ -8,16 +8,17 @@
 #include "core/error.h"
 #include "data/loader.h"
 #include "data/mqar.h"
+#include "kernels/embedding.h"
 #include "trainers/setup.h"
 
 namespace lat::study {
 namespace {
 
 // Sequences scored per forward pass: the training batch, fewer for long evaluation lengths, and few enough that
-// the host copy of the logits ([rows · length, V] doubles) stays under 128 MiB.
+// the logits ([rows · length, V]) stay under 2^26 elements.
 int64_t eval_batch(const Recipe& recipe, int64_t length, int64_t vocab) {
   const int64_t by_tokens = recipe.training.batch_size * recipe.training.seq_len / std::max<int64_t>(length, 1);
-  const int64_t by_memory = (int64_t{1} << 24) / std::max<int64_t>(length * vocab, 1);
+  const int64_t by_memory = (int64_t{1} << 26) / std::max<int64_t>(length * vocab, 1);
   return std::max<int64_t>(std::min(by_tokens, by_memory), 1);
 }
 
@@ -48,24 +49,36 @@ Scores score(const autograd::nn::LanguageModel& model, const data::WindowSource&
     std::vector<int64_t> windows;
     for (int64_t w = first; w < std::min(count, first + batch_rows); ++w) windows.push_back(w);
     const data::Batch batch = data::make_batch(source, windows);
-    const autograd::Variable logits = model.logits(batch.inputs.to(device));
-    const Tensor host = logits.data().to(Device::cpu()).to(DType::F64);
-    const int64_t V = host.size(-1);
-    const std::vector<double> x = host.to_vector<double>();
+    s.examples += static_cast<int64_t>(windows.size());
+    const Tensor logits = model.logits(batch.inputs.to(device)).data();  // [rows · L, V]
+    const int64_t V = logits.size(-1);
+    // Only rows with a target are scored: gather them on the device first (MQAR scores a few query positions of
+    // each sequence, and its logits are large), so the host copy holds just those rows.
     const std::vector<int32_t> y = batch.targets.to_vector<int32_t>();
-    const std::vector<double> nll = token_nll(x, V, y, data::kIgnoreIndex);
+    std::vector<int32_t> kept, kept_targets;
+    for (size_t i = 0; i < y.size(); ++i)
+      if (y[i] != data::kIgnoreIndex) kept.push_back(static_cast<int32_t>(i)), kept_targets.push_back(y[i]);
+    if (kept.empty()) continue;
+    const int64_t n = static_cast<int64_t>(kept.size());
+    Tensor picked = logits;
+    if (kept.size() < y.size()) {
+      picked = Tensor::empty(Shape{n, V}, DType::F32, device);
+      kernels::embedding_forward(logits, Tensor::from_vector<int32_t>(kept, Shape{n}, device), picked);
+    }
+    const Tensor host = picked.to(Device::cpu()).to(DType::F64);
+    const std::vector<double> nll = token_nll(host.to_vector<double>(), V, kept_targets, data::kIgnoreIndex);
     for (size_t i = 0; i < nll.size(); ++i) {
-      if (std::isnan(nll[i])) continue;
       s.nll_sum += nll[i];
       s.tokens += 1;
-      const int b = buckets.empty() ? -1 : bucket_of[i % static_cast<size_t>(L)];
+      const int b = buckets.empty() ? -1 : bucket_of[static_cast<size_t>(kept[i] % L)];
       if (b >= 0) {
         s.bucket_sum[static_cast<size_t>(b)] += nll[i];
         s.bucket_count[static_cast<size_t>(b)] += 1;
       }
     }
-    if (with_accuracy) s.accuracy += data::mqar_accuracy(data::argmax_last_dim(host).reshape(batch.targets.shape().vec()), batch.targets);
-    s.examples += static_cast<int64_t>(windows.size());
+    if (with_accuracy)
+      s.accuracy += data::mqar_accuracy(data::argmax_last_dim(host).reshape({1, n}),
+                                        Tensor::from_vector<int32_t>(kept_targets, Shape{1, n}));
   }
   return s;
 }
