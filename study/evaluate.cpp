@@ -62,7 +62,7 @@ Scores score(const autograd::nn::LanguageModel& model, const data::WindowSource&
     const int64_t n = static_cast<int64_t>(kept.size());
     Tensor picked = logits;
     if (kept.size() < y.size()) {
-      picked = Tensor::empty(Shape{n, V}, DType::F32, device);
+      picked = Tensor::empty(Shape{n, V}, logits.dtype(), device);  // the gather keeps the logits' dtype
       kernels::embedding_forward(logits, Tensor::from_vector<int32_t>(kept, Shape{n}, device), picked);
     }
     const Tensor host = picked.to(Device::cpu()).to(DType::F64);
