@@ -258,7 +258,11 @@ void write_text(const std::string& path, const std::string& text) {
 
 void write_report(const std::vector<RunRecord>& runs, const ReportOptions& options,
                   const std::string& study_dir) {
-  const Analysis a = analyse(runs, options.metric, options.baseline, options.variant_order);
+  Analysis a = analyse(runs, options.metric, options.baseline, options.variant_order);
+  // Runs of the grid that never started have no directory: list them too, so a partial study says so.
+  for (const std::string& expected : options.expected_runs)
+    if (std::none_of(runs.begin(), runs.end(), [&](const RunRecord& r) { return r.dir == expected; }))
+      a.missing.push_back({expected, "not run (no run directory)"});
   const std::filesystem::path dir(study_dir);
   std::filesystem::create_directories(dir / "plots");
   const std::vector<std::string> plots = write_report_plots(a, (dir / "plots").string());

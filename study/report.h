@@ -20,6 +20,7 @@ struct ReportOptions {
   std::vector<std::string> variant_order;  // these first, in this order; other variants follow alphabetically
   std::vector<std::string> preamble;  // lines printed verbatim at the top (commands, commit, device, ...)
   std::string metric;                 // "" = derive: accuracy, else bits_per_byte, else loss
+  std::vector<std::string> expected_runs;  // the grid's run directories; those without one are listed as not run
 };
 
 // Writes <study_dir>/report.md, <study_dir>/report.json and <study_dir>/plots/*.svg.

@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
       options.baseline = study.baseline;
       for (const auto& v : study.variants) options.variant_order.push_back(v.name);
       options.preamble = notes;
+      for (const auto& run : study.runs()) options.expected_runs.push_back(run.dir);
       lat::study::write_report(lat::study::read_runs(study_dir), options, study_dir);
       lat::log_info("lat-study: wrote {}/report.md, report.json and plots/", study_dir);
     }

@@ -209,3 +209,16 @@ TEST_CASE("lat-study refuses bad study files with one line naming the problem, a
   CHECK(r.output.find("parameters") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "dry"));
 }
+
+TEST_CASE("the committed study reports reproduce: --report-only on their committed run files gives their results") {
+  for (const char* name : {"lm"}) {
+    INFO(name);
+    const std::string committed = std::string(LAT_SOURCE_DIR) + "/docs/study/" + name;
+    TempDir dir(std::string("study_committed_") + name);
+    fs::copy(committed + "/runs", dir / "runs", fs::copy_options::recursive);
+    const auto r = run_shell(lat_study("recipes/study/" + std::string(name) + ".toml --report-only --study-dir " + dir.str()));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK(results_of(dir.str()) == results_of(committed));
+  }
+}
