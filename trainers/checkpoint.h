@@ -85,9 +85,10 @@ std::vector<std::string> list_checkpoints(const std::string& dir, std::vector<st
 // What `--resume auto` finds in a checkpoint folder.
 struct CheckpointScan {
   std::optional<std::string> latest;  // the newest checkpoint that reads and validates completely
-  std::vector<std::string> damaged;   // the newer ones that do not: "<path>: <why>" (left in place)
+  std::vector<std::string> damaged;   // the newer ones that do not: "checkpoint '<path>': <why>" (left in place)
+  std::vector<std::string> ignored;   // files named step_<digits>.h5 whose step does not fit an int64
 };
-// Scans `dir` newest first until a checkpoint validates; warns about each damaged file and each stray name.
+// Scans `dir` newest first until a checkpoint validates. Logs nothing: the caller decides what to say.
 CheckpointScan scan_checkpoints(const std::string& dir);
 
 // Writes an analysis file (for lat-export): the /model tree (fp32, each dataset with a `shape` attribute),

@@ -75,17 +75,13 @@ std::string save_checkpoint(const Checkpoint& ckpt, const std::string& dir, int6
 
 CheckpointScan scan_checkpoints(const std::string& dir) {
   CheckpointScan scan;
-  std::vector<std::string> ignored;
-  const std::vector<std::string> files = list_checkpoints(dir, &ignored);
-  for (const std::string& path : ignored)
-    log_warn("ignoring '{}': not a checkpoint name lat writes (the step does not fit a 64-bit integer)", path);
+  const std::vector<std::string> files = list_checkpoints(dir, &scan.ignored);
   for (const std::string& path : files) {
     try {
       read_checkpoint(path);
       scan.latest = path;
       break;
     } catch (const Error& e) {
-      log_warn("skipping unusable checkpoint: {}", e.what());
       scan.damaged.push_back(e.what());
     }
   }

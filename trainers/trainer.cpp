@@ -205,6 +205,11 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
   std::string resume_file;
   if (options.resume == "auto") {
     const CheckpointScan scan = scan_checkpoints(s.checkpoint_dir);
+    if (scan.latest || scan.damaged.empty() || options.allow_fresh) {
+      for (const std::string& path : scan.ignored)
+        log_warn("ignoring '{}': not a checkpoint name lat writes (the step does not fit a 64-bit integer)", path);
+      for (const std::string& why : scan.damaged) log_warn("skipping unusable checkpoint: {}", why);
+    }
     if (scan.latest) {
       resume_file = *scan.latest;
     } else if (!scan.damaged.empty() && !options.allow_fresh) {

@@ -239,6 +239,7 @@ TEST_CASE("checkpoint: scan_checkpoints skips a corrupt newest file and reports 
   scan = scan_checkpoints(dir.path());
   CHECK(scan.latest == checkpoint_path(dir.path(), 200));
   CHECK(scan.damaged.size() == 2);
+  CHECK(scan.ignored == std::vector<std::string>{dir / "step_99999999999999999999.h5"});
   set_log_level(LogLevel::Info);
   CHECK(fs::exists(newest));  // skipped, not deleted
 }
