@@ -1,4 +1,5 @@
-// Checkpoints: one HDF5 file per checkpoint, readable by h5py, MATLAB, Julia and h5dump (docs/checkpoints.md).
+// Checkpoints: one HDF5 file per checkpoint, readable by h5py, MATLAB, Julia and h5dump
+// (docs/checkpoints.md).
 //
 //   bytes 0-511              lat's integrity seal (an HDF5 user block; trainers/file_seal.h): size and CRC-64
 //   /                        attribute lat_checkpoint_version = 2, attribute recipe (resolved TOML text)
@@ -9,12 +10,13 @@
 //                            group random_features/<tree> (fp32 feature draws)
 //   /metrics                 datasets step int64, loss f64, val_loss f64 (NaN where not evaluated)
 //
-// Every dataset with values is chunked with HDF5's Fletcher32 checksum. Writing goes to "<path>.tmp", is closed,
-// sealed and fsync'ed, then renamed over <path>: a crash never leaves a half-written file under a real name.
-// Reading verifies the seal before HDF5 sees the file, parses it once in a forked child (a crash there means
-// "damaged"), never modifies the file, and refuses anything that is not a complete, finite lat checkpoint with a
-// lat::Error naming the file and the problem. Tensors cross this API on the CPU. Code by role:
-// checkpoint_write.cpp, checkpoint_read.cpp, checkpoint_dir.cpp (the checkpoints/ folder), checkpoint_checks.h.
+// Every dataset with values is chunked with HDF5's Fletcher32 checksum. Writing goes to "<path>.tmp", is
+// closed, sealed and fsync'ed, then renamed over <path>: a crash never leaves a half-written file under a
+// real name. Reading verifies the seal before HDF5 sees the file, parses it once in a forked child (a crash
+// there means "damaged"), never modifies the file, and refuses anything that is not a complete, finite lat
+// checkpoint with a lat::Error naming the file and the problem. Tensors cross this API on the CPU. Code by
+// role: checkpoint_write.cpp, checkpoint_read.cpp, checkpoint_dir.cpp (the checkpoints/ folder),
+// checkpoint_checks.h.
 #pragma once
 
 #include <cstdint>
@@ -61,9 +63,9 @@ struct Checkpoint {
 // Writes `ckpt` to `path` atomically (path.tmp, flush, fsync, rename). Throws lat::Error naming the file.
 void write_checkpoint(const Checkpoint& ckpt, const std::string& path);
 
-// Reads and validates a checkpoint. A missing, truncated, foreign, damaged (seal or checksum mismatch, or HDF5
-// crashed reading it in the child) or non-finite (NaN/inf weights or moments, negative v) file -> lat::Error
-// "checkpoint '<path>': <what is wrong>". The file is opened read-only.
+// Reads and validates a checkpoint. A missing, truncated, foreign, damaged (seal or checksum mismatch, or
+// HDF5 crashed reading it in the child) or non-finite (NaN/inf weights or moments, negative v) file ->
+// lat::Error "checkpoint '<path>': <what is wrong>". The file is opened read-only.
 Checkpoint read_checkpoint(const std::string& path);
 
 // "<dir>/step_00000100.h5"
@@ -78,15 +80,18 @@ std::string save_checkpoint(const Checkpoint& ckpt, const std::string& dir, int6
 // including digits that do not fit an int64.
 std::optional<int64_t> checkpoint_step(const std::string& filename);
 
-// The step_*.h5 files in `dir`, newest (highest step) first. Empty when `dir` does not exist. Files whose name
-// looks like a checkpoint but whose step does not parse are left out (and appended to `ignored` when given).
-std::vector<std::string> list_checkpoints(const std::string& dir, std::vector<std::string>* ignored = nullptr);
+// The step_*.h5 files in `dir`, newest (highest step) first. Empty when `dir` does not exist. Files whose
+// name looks like a checkpoint but whose step does not parse are left out (and appended to `ignored` when
+// given).
+std::vector<std::string> list_checkpoints(const std::string& dir,
+                                          std::vector<std::string>* ignored = nullptr);
 
 // What `--resume auto` finds in a checkpoint folder.
 struct CheckpointScan {
   std::optional<std::string> latest;  // the newest checkpoint that reads and validates completely
-  std::vector<std::string> damaged;   // the newer ones that do not: "checkpoint '<path>': <why>" (left in place)
-  std::vector<std::string> ignored;   // files named step_<digits>.h5 whose step does not fit an int64
+  std::vector<std::string>
+      damaged;  // the newer ones that do not: "checkpoint '<path>': <why>" (left in place)
+  std::vector<std::string> ignored;  // files named step_<digits>.h5 whose step does not fit an int64
 };
 // Scans `dir` newest first until a checkpoint validates. Logs nothing: the caller decides what to say.
 CheckpointScan scan_checkpoints(const std::string& dir);

@@ -10,7 +10,8 @@ namespace lat::checkpoint_checks {
 std::string tree_path(const std::string& file, const std::string& name) {
   if (name.empty() || name.front() == '.' || name.back() == '.' || name.find("..") != std::string::npos ||
       name.find('/') != std::string::npos)
-    LAT_THROW("checkpoint '", file, "': tensor name '", name, "' is not a dotted path (no empty parts, no '/')");
+    LAT_THROW("checkpoint '", file, "': tensor name '", name,
+              "' is not a dotted path (no empty parts, no '/')");
   std::string out = name;
   std::replace(out.begin(), out.end(), '.', '/');
   return out;
@@ -47,13 +48,14 @@ void check_finite(const std::string& file, const std::map<std::string, Tensor>& 
   }
 }
 
-std::vector<unsigned long long> loader_dims(const std::string& file, const std::vector<std::vector<int64_t>>& rows,
+std::vector<unsigned long long> loader_dims(const std::string& file,
+                                            const std::vector<std::vector<int64_t>>& rows,
                                             std::vector<int64_t>& flat) {
   const size_t k = rows.empty() ? 0 : rows[0].size();
   for (size_t r = 0; r < rows.size(); ++r) {
     if (rows[r].size() != k)
-      LAT_THROW("checkpoint '", file, "': loader position of rank ", r, " has ", rows[r].size(), " values, rank 0 has ",
-                k);
+      LAT_THROW("checkpoint '", file, "': loader position of rank ", r, " has ", rows[r].size(),
+                " values, rank 0 has ", k);
     flat.insert(flat.end(), rows[r].begin(), rows[r].end());
   }
   return {rows.size(), k};

@@ -13,8 +13,8 @@ namespace lat::checkpoint_checks {
 // "layers.3.mlp.w_up" -> "layers/3/mlp/w_up"; refuses names that would not map back.
 std::string tree_path(const std::string& file, const std::string& name);
 
-// The AdamW moments `which` ("m" or "v") hold exactly the parameters of c.model, shape for shape (an empty map:
-// no optimizer state).
+// The AdamW moments `which` ("m" or "v") hold exactly the parameters of c.model, shape for shape (an empty
+// map: no optimizer state).
 void check_moments(const std::string& file, const Checkpoint& c, const std::map<std::string, Tensor>& moments,
                    const char* which);
 
@@ -24,7 +24,8 @@ void check_finite(const std::string& file, const std::map<std::string, Tensor>& 
                   bool non_negative = false);
 
 // Flattens loader rows (every rank the same number of values) and returns their dims [ranks, k].
-std::vector<unsigned long long> loader_dims(const std::string& file, const std::vector<std::vector<int64_t>>& rows,
+std::vector<unsigned long long> loader_dims(const std::string& file,
+                                            const std::vector<std::vector<int64_t>>& rows,
                                             std::vector<int64_t>& flat);
 
 }  // namespace lat::checkpoint_checks

@@ -1,5 +1,5 @@
-// The checkpoints/ folder: file names, listing (stray names ignored, never parsed unsafely), saving with pruning,
-// and the scan behind `--resume auto`.
+// The checkpoints/ folder: file names, listing (stray names ignored, never parsed unsafely), saving with
+// pruning, and the scan behind `--resume auto`.
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -39,7 +39,8 @@ std::vector<std::string> list_checkpoints(const std::string& dir, std::vector<st
   if (!fs::is_directory(dir, ec)) return {};
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind("step_", 0) != 0 || entry.path().extension() != ".h5" || !entry.is_regular_file(ec)) continue;
+    if (name.rfind("step_", 0) != 0 || entry.path().extension() != ".h5" || !entry.is_regular_file(ec))
+      continue;
     if (const auto step = checkpoint_step(name))
       found.emplace_back(*step, entry.path().string());
     else if (ignored)
@@ -56,7 +57,8 @@ std::vector<std::string> list_checkpoints(const std::string& dir, std::vector<st
 std::string save_checkpoint(const Checkpoint& ckpt, const std::string& dir, int64_t keep_last) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec || !fs::is_directory(dir)) LAT_THROW("checkpoint directory '", dir, "' cannot be created: ", ec.message());
+  if (ec || !fs::is_directory(dir))
+    LAT_THROW("checkpoint directory '", dir, "' cannot be created: ", ec.message());
   std::string path = checkpoint_path(dir, ckpt.step);
   write_checkpoint(ckpt, path);
   if (keep_last > 0) {

@@ -1,6 +1,7 @@
 // Reading checkpoints (layout: checkpoint.h). Three gates, in order:
 //   1. the seal (trainers/file_seal.h): size and CRC-64 of the whole file, checked without HDF5;
-//   2. a full parse in a forked child (trainers/isolated_call.h): a file that passes the checksum but was crafted
+//   2. a full parse in a forked child (trainers/isolated_call.h): a file that passes the checksum but was
+//   crafted
 //      to crash HDF5 kills the child, and is reported as damaged;
 //   3. the parse itself, which checks every attribute's and dataset's type, size and shape before reading it.
 #include <hdf5.h>
@@ -23,7 +24,7 @@ using hdf5::Context;
 using hdf5::Handle;
 
 constexpr size_t kMaxStringBytes = size_t{64} << 20;  // the recipe is a few KiB
-constexpr int kMaxGroupDepth = 64;                     // a module tree is a handful of levels; links may loop
+constexpr int kMaxGroupDepth = 64;                    // a module tree is a handful of levels; links may loop
 
 struct Reader {
   Context ctx;
@@ -38,9 +39,11 @@ struct Reader {
     if (!exists(path)) ctx.fail("missing group " + path + " (not a complete lat checkpoint)");
     H5O_info_t info;
 #if H5_VERSION_GE(1, 12, 0)
-    ctx.check(H5Oget_info_by_name3(file, path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT), "cannot read " + path);
+    ctx.check(H5Oget_info_by_name3(file, path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT),
+              "cannot read " + path);
 #else
-    ctx.check(H5Oget_info_by_name2(file, path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT), "cannot read " + path);
+    ctx.check(H5Oget_info_by_name2(file, path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT),
+              "cannot read " + path);
 #endif
     if (info.type != H5O_TYPE_GROUP) ctx.fail(path + " is not a group");
   }
@@ -49,8 +52,8 @@ struct Reader {
     if (e < 0) ctx.fail(std::string("cannot look up attribute ") + name);
     return e > 0;
   }
-  // Opens attribute `name` and checks, before anything is read, that it holds one value of class `cls` that is
-  // at most `max_size` bytes wide.
+  // Opens attribute `name` and checks, before anything is read, that it holds one value of class `cls` that
+  // is at most `max_size` bytes wide.
   Handle open_attr(hid_t loc, const char* name, const std::string& where, H5T_class_t cls, size_t max_size,
                    Handle* type_out) const {
     const std::string label = std::string("attribute ") + name + " on " + where;
@@ -60,7 +63,8 @@ struct Reader {
     if (H5Sget_simple_extent_npoints(space.get()) != 1) ctx.fail(label + " is not a single value");
     Handle type = ctx.check(H5Aget_type(a.get()), H5Tclose, "cannot read the type of " + label);
     const size_t size = H5Tget_size(type.get());
-    if (H5Tget_class(type.get()) != cls || size == 0 || size > max_size) ctx.fail(label + " has the wrong type");
+    if (H5Tget_class(type.get()) != cls || size == 0 || size > max_size)
+      ctx.fail(label + " has the wrong type");
     if (type_out) *type_out = std::move(type);
     return a;
   }
@@ -68,7 +72,8 @@ struct Reader {
   T attr_integer(hid_t loc, const char* name, hid_t mem_type, const std::string& where) const {
     Handle a = open_attr(loc, name, where, H5T_INTEGER, sizeof(T), nullptr);
     T value{};
-    ctx.check(H5Aread(a.get(), mem_type, &value), std::string("cannot read attribute ") + name + " on " + where);
+    ctx.check(H5Aread(a.get(), mem_type, &value),
+              std::string("cannot read attribute ") + name + " on " + where);
     return value;
   }
   std::string attr_string(hid_t loc, const char* name, const std::string& where) const {
@@ -95,29 +100,33 @@ struct Reader {
     return out;
   }
 
-  // Opens dataset `path`, checks its class and that it stores at least as many bytes as its shape claims (so a
-  // damaged shape cannot make us allocate terabytes), and returns its dims.
+  // Opens dataset `path`, checks its class and that it stores at least as many bytes as its shape claims (so
+  // a damaged shape cannot make us allocate terabytes), and returns its dims.
   Handle open_dataset(const std::string& path, H5T_class_t cls, std::vector<hsize_t>& dims) const {
     if (!exists(path)) ctx.fail("missing dataset " + path);
     Handle d = ctx.check(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose, "cannot open dataset " + path);
     Handle type = ctx.check(H5Dget_type(d.get()), H5Tclose, "cannot read the type of " + path);
     const size_t type_size = H5Tget_size(type.get());
-    if (H5Tget_class(type.get()) != cls || type_size == 0 || type_size > 8) ctx.fail("dataset " + path + " has the wrong type");
+    if (H5Tget_class(type.get()) != cls || type_size == 0 || type_size > 8)
+      ctx.fail("dataset " + path + " has the wrong type");
     Handle space = ctx.check(H5Dget_space(d.get()), H5Sclose, "cannot read the dataspace of " + path);
     const int n = H5Sget_simple_extent_ndims(space.get());
     if (n < 0) ctx.fail("cannot read the dataspace of " + path);
     if (n > kMaxDims)
-      ctx.fail("dataset " + path + " has " + std::to_string(n) + " dimensions (at most " + std::to_string(kMaxDims) + ")");
+      ctx.fail("dataset " + path + " has " + std::to_string(n) + " dimensions (at most " +
+               std::to_string(kMaxDims) + ")");
     dims.assign(static_cast<size_t>(n), 0);
     if (n > 0 && H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr) < 0)
       ctx.fail("cannot read the dataspace of " + path);
     hsize_t values = 1;
     for (hsize_t x : dims) {
-      if (x != 0 && values > (hsize_t{1} << 40) / x) ctx.fail("dataset " + path + " claims an impossible shape");
+      if (x != 0 && values > (hsize_t{1} << 40) / x)
+        ctx.fail("dataset " + path + " claims an impossible shape");
       values *= x;
     }
     if (values > 0 && H5Dget_storage_size(d.get()) < values * type_size)
-      ctx.fail("dataset " + path + " claims " + std::to_string(values) + " values but stores fewer (damaged file)");
+      ctx.fail("dataset " + path + " claims " + std::to_string(values) +
+               " values but stores fewer (damaged file)");
     return d;
   }
 
@@ -140,7 +149,8 @@ struct Reader {
     for (hsize_t x : dims) n *= static_cast<size_t>(x);
     std::vector<T> out(n);
     if (n > 0)
-      ctx.check(H5Dread(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "cannot read dataset " + path);
+      ctx.check(H5Dread(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
+                "cannot read dataset " + path);
     if (dims_out) *dims_out = dims;
     return out;
   }
@@ -150,7 +160,8 @@ struct Reader {
     const ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     if (len < 0 || static_cast<size_t>(len) > kMaxStringBytes) ctx.fail("cannot list group " + group_path);
     std::string name(static_cast<size_t>(len) + 1, '\0');
-    if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT) != len)
+    if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT) !=
+        len)
       ctx.fail("cannot list group " + group_path);
     name.resize(static_cast<size_t>(len));
     return name;
@@ -164,8 +175,10 @@ struct Reader {
   }
   void walk(const std::string& group_path, const std::string& prefix, int depth,
             std::map<std::string, Tensor>& out) const {
-    if (depth > kMaxGroupDepth) ctx.fail("groups nest deeper than " + std::to_string(kMaxGroupDepth) + " at " + group_path);
-    Handle g = ctx.check(H5Gopen2(file, group_path.c_str(), H5P_DEFAULT), H5Gclose, "cannot open group " + group_path);
+    if (depth > kMaxGroupDepth)
+      ctx.fail("groups nest deeper than " + std::to_string(kMaxGroupDepth) + " at " + group_path);
+    Handle g = ctx.check(H5Gopen2(file, group_path.c_str(), H5P_DEFAULT), H5Gclose,
+                         "cannot open group " + group_path);
     H5G_info_t info;
     ctx.check(H5Gget_info(g.get(), &info), "cannot read group " + group_path);
     for (hsize_t i = 0; i < info.nlinks; ++i) {
@@ -196,10 +209,12 @@ struct Reader {
 #endif
     std::map<std::string, uint64_t> out;
     for (hsize_t i = 0; i < info.num_attrs; ++i) {
-      const ssize_t len = H5Aget_name_by_idx(rng.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+      const ssize_t len =
+          H5Aget_name_by_idx(rng.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
       if (len < 0 || static_cast<size_t>(len) > kMaxStringBytes) ctx.fail("cannot list /state/rng_offsets");
       std::string name(static_cast<size_t>(len) + 1, '\0');
-      if (H5Aget_name_by_idx(rng.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT) != len)
+      if (H5Aget_name_by_idx(rng.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(),
+                             H5P_DEFAULT) != len)
         ctx.fail("cannot list /state/rng_offsets");
       name.resize(static_cast<size_t>(len));
       out[name] = attr_integer<uint64_t>(rng.get(), name.c_str(), H5T_NATIVE_UINT64, "/state/rng_offsets");
@@ -243,7 +258,8 @@ Checkpoint parse_checkpoint(const std::string& path) {
     ctx.fail("/state holds impossible values (step " + std::to_string(c.step) + ", world_size " +
              std::to_string(c.world_size) + ")");
   std::vector<hsize_t> dims;
-  std::vector<int64_t> flat = r.array<int64_t>("/state/loader_positions", H5T_INTEGER, H5T_NATIVE_INT64, &dims);
+  std::vector<int64_t> flat =
+      r.array<int64_t>("/state/loader_positions", H5T_INTEGER, H5T_NATIVE_INT64, &dims);
   if (dims.size() != 2) ctx.fail("/state/loader_positions is not a 2-D array [ranks, k]");
   for (hsize_t row = 0; row < dims[0]; ++row)
     c.loader_positions.emplace_back(flat.begin() + static_cast<ptrdiff_t>(row * dims[1]),
@@ -276,8 +292,10 @@ Checkpoint read_checkpoint(const std::string& path) {
     case FileKind::Export:
       LAT_THROW(label, ": this is a lat-export analysis file (no optimizer state), not a checkpoint");
     case FileKind::Hdf5:
-      LAT_THROW(label, ": not a lat checkpoint (an HDF5 file without lat's integrity seal: someone else's, or "
-                       "written by lat before checkpoint format ", kCheckpointVersion, ")");
+      LAT_THROW(label,
+                ": not a lat checkpoint (an HDF5 file without lat's integrity seal: someone else's, or "
+                "written by lat before checkpoint format ",
+                kCheckpointVersion, ")");
     case FileKind::Other:
       LAT_THROW(label, ": not a lat checkpoint (no lat seal and no HDF5 signature: foreign or damaged file)");
   }

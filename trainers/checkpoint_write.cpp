@@ -1,6 +1,7 @@
 // Writing checkpoints and analysis files through the HDF5 C API (layout: checkpoint.h). Every file is written
-// to "<path>.tmp" with a kSealBytes user block, closed, sealed (trainers/file_seal.h), fsync'ed and renamed into
-// place. Datasets with values are chunked with HDF5's Fletcher32 filter, so h5py verifies them on reading too.
+// to "<path>.tmp" with a kSealBytes user block, closed, sealed (trainers/file_seal.h), fsync'ed and renamed
+// into place. Datasets with values are chunked with HDF5's Fletcher32 filter, so h5py verifies them on
+// reading too.
 #include <fcntl.h>
 #include <hdf5.h>
 #include <toml++/toml.h>
@@ -53,7 +54,8 @@ struct Writer {
                      "cannot create group " + path);
   }
 
-  Handle dataset(const std::string& path, hid_t file_type, const std::vector<hsize_t>& dims, bool scalar = false) {
+  Handle dataset(const std::string& path, hid_t file_type, const std::vector<hsize_t>& dims,
+                 bool scalar = false) {
     Handle space = ctx.check(scalar ? H5Screate(H5S_SCALAR)
                                     : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                              H5Sclose, "cannot create a dataspace for " + path);
@@ -62,11 +64,13 @@ struct Writer {
     for (hsize_t d : dims) has_values = has_values && d > 0;
     if (has_values) {  // Fletcher32 needs chunked storage, which needs a non-empty simple dataspace
       const std::vector<hsize_t> chunk = chunk_dims(dims, H5Tget_size(file_type));
-      ctx.check(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), "cannot chunk " + path);
+      ctx.check(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()),
+                "cannot chunk " + path);
       ctx.check(H5Pset_fletcher32(dcpl.get()), "cannot add a Fletcher32 checksum to " + path);
     }
-    return ctx.check(H5Dcreate2(file, path.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
-                     H5Dclose, "cannot create dataset " + path);
+    return ctx.check(
+        H5Dcreate2(file, path.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT), H5Dclose,
+        "cannot create dataset " + path);
   }
 
   void tensor(const std::string& path, const Tensor& t, bool with_shape_attr) {
@@ -102,14 +106,20 @@ struct Writer {
                          std::string("cannot create attribute ") + name);
     ctx.check(H5Awrite(a.get(), mem_type, value), std::string("cannot write attribute ") + name);
   }
-  void attr_int64(hid_t loc, const char* name, int64_t v) { attr(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v); }
-  void attr_uint64(hid_t loc, const char* name, uint64_t v) { attr(loc, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v); }
-  void attr_double(hid_t loc, const char* name, double v) { attr(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v); }
+  void attr_int64(hid_t loc, const char* name, int64_t v) {
+    attr(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+  }
+  void attr_uint64(hid_t loc, const char* name, uint64_t v) {
+    attr(loc, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
+  }
+  void attr_double(hid_t loc, const char* name, double v) {
+    attr(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+  }
   void attr_int64_array(hid_t loc, const char* name, const std::vector<int64_t>& v) {
     hsize_t n = v.size();
     Handle space = ctx.check(H5Screate_simple(1, &n, nullptr), H5Sclose, "cannot create a dataspace");
-    Handle a = ctx.check(H5Acreate2(loc, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
-                         std::string("cannot create attribute ") + name);
+    Handle a = ctx.check(H5Acreate2(loc, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                         H5Aclose, std::string("cannot create attribute ") + name);
     if (n > 0)
       ctx.check(H5Awrite(a.get(), H5T_NATIVE_INT64, v.data()), std::string("cannot write attribute ") + name);
   }
@@ -131,8 +141,8 @@ struct Writer {
   void metrics(const MetricsHistory& m) {
     size_t n = m.step.size();
     if (m.loss.size() != n || m.val_loss.size() != n)
-      LAT_THROW("checkpoint '", ctx.path, "': metrics columns differ in length (step ", n, ", loss ", m.loss.size(),
-                ", val_loss ", m.val_loss.size(), ")");
+      LAT_THROW("checkpoint '", ctx.path, "': metrics columns differ in length (step ", n, ", loss ",
+                m.loss.size(), ", val_loss ", m.val_loss.size(), ")");
     Handle g = group("/metrics");
     array("/metrics/step", H5T_STD_I64LE, H5T_NATIVE_INT64, m.step);
     array("/metrics/loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, m.loss);
@@ -219,7 +229,8 @@ void write_checkpoint(const Checkpoint& c, const std::string& path) {
 }
 
 void export_analysis(const Checkpoint& c, const std::string& out_path) {
-  // Only an earlier analysis file may be replaced: never a checkpoint (the input included) or anyone's other file.
+  // Only an earlier analysis file may be replaced: never a checkpoint (the input included) or anyone's other
+  // file.
   std::error_code ec;
   if (fs::exists(fs::symlink_status(out_path, ec)) || fs::is_symlink(fs::symlink_status(out_path, ec))) {
     const FileKind kind = claimed_kind(out_path);

@@ -16,13 +16,16 @@
 namespace lat {
 namespace {
 
-const char* magic(FileKind kind) { return kind == FileKind::Checkpoint ? "LAT-CHECKPOINT 2\n" : "LAT-EXPORT 1\n"; }
+const char* magic(FileKind kind) {
+  return kind == FileKind::Checkpoint ? "LAT-CHECKPOINT 2\n" : "LAT-EXPORT 1\n";
+}
 constexpr char kHdf5Signature[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
 
 // The 512-byte header for a file of `size` bytes whose bytes after the header have checksum `crc`.
 std::vector<char> header(FileKind kind, uint64_t crc, uint64_t size) {
   std::vector<char> block(kSealBytes, '\0');
-  std::snprintf(block.data(), block.size(), "%scrc64 %016" PRIx64 "\nbytes %" PRIu64 "\n", magic(kind), crc, size);
+  std::snprintf(block.data(), block.size(), "%scrc64 %016" PRIx64 "\nbytes %" PRIu64 "\n", magic(kind), crc,
+                size);
   return block;
 }
 
@@ -100,7 +103,8 @@ void seal_file(const std::string& path, FileKind kind, const std::string& label)
   const uint64_t size = f.size();
   if (size < kSealBytes) LAT_THROW(label, ": HDF5 wrote no user block to hold the seal");
   char block[kSealBytes];
-  if (f.read_at(block, kSealBytes, 0) != kSealBytes || std::any_of(block, block + kSealBytes, [](char c) { return c; }))
+  if (f.read_at(block, kSealBytes, 0) != kSealBytes ||
+      std::any_of(block, block + kSealBytes, [](char c) { return c; }))
     LAT_THROW(label, ": the user block is not empty; refusing to seal");
   const std::vector<char> h = header(kind, f.body_checksum(), size);
   f.write_at(h.data(), h.size(), 0);

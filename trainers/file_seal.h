@@ -26,8 +26,8 @@ enum class FileKind {
 // What the first bytes of `path` claim (no check of the checksum). Other for a missing or unreadable file.
 FileKind claimed_kind(const std::string& path);
 
-// Writes the seal into the user block of `path`, an HDF5 file created with a kSealBytes user block and already
-// closed. `label` prefixes errors ("checkpoint 'x.h5.tmp'").
+// Writes the seal into the user block of `path`, an HDF5 file created with a kSealBytes user block and
+// already closed. `label` prefixes errors ("checkpoint 'x.h5.tmp'").
 void seal_file(const std::string& path, FileKind kind, const std::string& label);
 
 // Verifies the seal of `path`: the header reads back exactly, the size matches and the checksum of the rest

@@ -1,6 +1,6 @@
 // HDF5 plumbing shared by the checkpoint reader and writer (internal to trainers/checkpoint_*.cpp): an owning
-// handle, and the file context whose failures become one-line lat::Errors naming the file and HDF5's innermost
-// message. HDF5's own error printing is switched off.
+// handle, and the file context whose failures become one-line lat::Errors naming the file and HDF5's
+// innermost message. HDF5's own error printing is switched off.
 #pragma once
 
 #include <hdf5.h>

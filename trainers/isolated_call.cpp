@@ -48,16 +48,17 @@ void run_isolated(const std::function<void()>& fn, const std::string& on_crash) 
   char buffer[4096];
   for (;;) {
     const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
-    if (n > 0) message.append(buffer, static_cast<size_t>(n));
-    else if (n == 0 || errno != EINTR) break;
+    if (n > 0)
+      message.append(buffer, static_cast<size_t>(n));
+    else if (n == 0 || errno != EINTR)
+      break;
   }
   ::close(fds[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (WIFSIGNALED(status)) LAT_THROW(on_crash, " (signal ", WTERMSIG(status), ")");
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw Error(message.empty() ? on_crash : message);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw Error(message.empty() ? on_crash : message);
 }
 
 }  // namespace lat

@@ -14,11 +14,11 @@ void load_model_weights(const std::vector<autograd::nn::NamedParameter>& params,
     names.insert(p.name);
     auto it = ckpt.model.find(p.name);
     if (it == ckpt.model.end())
-      LAT_THROW(prefix, "it has no parameter '", p.name, "' (", ckpt.model.size(), " parameters in the checkpoint, ",
-                params.size(), " in the model)");
+      LAT_THROW(prefix, "it has no parameter '", p.name, "' (", ckpt.model.size(),
+                " parameters in the checkpoint, ", params.size(), " in the model)");
     if (it->second.shape() != p.variable.shape())
-      LAT_THROW(prefix, "parameter '", p.name, "' has shape ", it->second.shape().str(), " in the checkpoint and ",
-                p.variable.shape().str(), " in the model");
+      LAT_THROW(prefix, "parameter '", p.name, "' has shape ", it->second.shape().str(),
+                " in the checkpoint and ", p.variable.shape().str(), " in the model");
   }
   for (const auto& [name, t] : ckpt.model)
     if (!names.count(name))

@@ -1,5 +1,5 @@
-// Putting a checkpoint's weights into a model (the Trainer on resume, lat-generate): one place that checks the
-// checkpoint's parameters are exactly the model's, name for name and shape for shape, before copying any.
+// Putting a checkpoint's weights into a model (the Trainer on resume, lat-generate): one place that checks
+// the checkpoint's parameters are exactly the model's, name for name and shape for shape, before copying any.
 #pragma once
 
 #include <string>
@@ -10,8 +10,8 @@
 
 namespace lat::trainers {
 
-// Throws lat::Error "checkpoint '<file>' does not match the recipe's model: ..." naming the first parameter that
-// is missing, extra or of another shape; otherwise copies every parameter's values into `params`.
+// Throws lat::Error "checkpoint '<file>' does not match the recipe's model: ..." naming the first parameter
+// that is missing, extra or of another shape; otherwise copies every parameter's values into `params`.
 void load_model_weights(const std::vector<autograd::nn::NamedParameter>& params, const Checkpoint& ckpt,
                         const std::string& file);
 

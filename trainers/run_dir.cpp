@@ -107,9 +107,10 @@ void claim_for_fresh_run(const std::string& run_dir, const std::string& checkpoi
   if (!overwrite) {
     std::string what = "'" + previous.front() + "'";
     if (previous.size() > 1) what += " and " + std::to_string(previous.size() - 1) + " more";
-    LAT_THROW("run directory '", run_dir, "' already holds a run (", what,
-              "); continue it with --resume auto, or pass --overwrite to delete its checkpoints and metrics and "
-              "start over");
+    LAT_THROW(
+        "run directory '", run_dir, "' already holds a run (", what,
+        "); continue it with --resume auto, or pass --overwrite to delete its checkpoints and metrics and "
+        "start over");
   }
   for (const std::string& file : previous) {
     std::error_code ec;
@@ -142,8 +143,8 @@ void keep_metrics_through(const std::string& path, int64_t last_step) {
   }
   if (kept == text) return;
   write_text_file(path, kept);
-  log_info("{}: kept the rows up to step {}, dropped {} (later steps, repeats or a torn last line)", path, last_step,
-           dropped);
+  log_info("{}: kept the rows up to step {}, dropped {} (later steps, repeats or a torn last line)", path,
+           last_step, dropped);
 }
 
 }  // namespace lat::trainers

@@ -14,14 +14,14 @@ namespace lat::trainers {
 // files are never touched.
 void prepare_run_dir(const std::string& run_dir, const std::string& checkpoint_dir);
 
-// For a fresh run (no --resume): refuses, naming the directory and what it holds, when `run_dir` holds another
-// run (any step_*.h5 in checkpoint_dir, or a metrics.jsonl with rows). With `overwrite` it deletes exactly
-// those files instead.
+// For a fresh run (no --resume): refuses, naming the directory and what it holds, when `run_dir` holds
+// another run (any step_*.h5 in checkpoint_dir, or a metrics.jsonl with rows). With `overwrite` it deletes
+// exactly those files instead.
 void claim_for_fresh_run(const std::string& run_dir, const std::string& checkpoint_dir, bool overwrite);
 
-// Rewrites the metrics file at `path` (atomically) so that it holds each row with step <= `last_step` once, in
-// increasing step order: rows the resumed run will log again, duplicates and torn lines (a kill mid-write) are
-// dropped. A missing file stays missing.
+// Rewrites the metrics file at `path` (atomically) so that it holds each row with step <= `last_step` once,
+// in increasing step order: rows the resumed run will log again, duplicates and torn lines (a kill mid-write)
+// are dropped. A missing file stays missing.
 void keep_metrics_through(const std::string& path, int64_t last_step);
 
 // Writes `text` to `path` through "<path>.tmp" (written, fsync'ed, renamed); throws naming the path.

@@ -1,5 +1,5 @@
-// A checkpoint with every part filled (random parameters and moments, a scalar, an empty tensor, loader rows for
-// two ranks, RNG offsets, random features, metrics with NaN gaps) for the checkpoint tests.
+// A checkpoint with every part filled (random parameters and moments, a scalar, an empty tensor, loader rows
+// for two ranks, RNG offsets, random features, metrics with NaN gaps) for the checkpoint tests.
 #pragma once
 
 #include <cmath>

@@ -1,6 +1,6 @@
-// Checkpoints and run directories under damage and misuse, through the real lat-train / lat-export / lat-generate
-// binaries: each refusal exits non-zero with one line naming the offending file, and leaves every file that existed
-// before byte-identical; no input crashes a tool (exit >= 128).
+// Checkpoints and run directories under damage and misuse, through the real lat-train / lat-export /
+// lat-generate binaries: each refusal exits non-zero with one line naming the offending file, and leaves
+// every file that existed before byte-identical; no input crashes a tool (exit >= 128).
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -20,7 +20,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string tool(const std::string& name) { return std::string(LAT_BINARY_DIR) + "/tools/" + name; }
+std::string tool(const std::string& name) {
+  return std::string(LAT_BINARY_DIR) + "/tools/" + name;
+}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -71,14 +73,18 @@ struct TinyRun {
     std::string corpus;
     for (int i = 0; i < 200; ++i) corpus += "And God said, Let there be light: and there was light.\n";
     const std::string data = dir.write("corpus.txt", corpus);
-    recipe = dir.write("tiny.toml", "[model]\nd_model = 16\nlayers = 1\nmlp_hidden = 32\n[attention]\nheads = 2\n"
-                                    "[data]\npath = \"" + data + "\"\n[training]\nsteps = 4\nbatch_size = 2\n"
-                                    "seq_len = 16\ndevice = \"cpu\"\neval_interval = 0\n[checkpoint]\ninterval = 2\n"
-                                    "keep_last = 0\n[logging]\ninterval = 1\nlevel = \"warn\"\n");
+    recipe = dir.write("tiny.toml",
+                       "[model]\nd_model = 16\nlayers = 1\nmlp_hidden = 32\n[attention]\nheads = 2\n"
+                       "[data]\npath = \"" +
+                           data +
+                           "\"\n[training]\nsteps = 4\nbatch_size = 2\n"
+                           "seq_len = 16\ndevice = \"cpu\"\neval_interval = 0\n[checkpoint]\ninterval = 2\n"
+                           "keep_last = 0\n[logging]\ninterval = 1\nlevel = \"warn\"\n");
     run_dir = dir / "run";
   }
   std::string train(const std::string& args, const std::string& run = "") const {
-    return tool("lat-train") + " " + recipe + " --no-sample --run-dir " + (run.empty() ? run_dir : run) + " " + args;
+    return tool("lat-train") + " " + recipe + " --no-sample --run-dir " + (run.empty() ? run_dir : run) +
+           " " + args;
   }
   std::string ckpt(int64_t step) const { return lat::checkpoint_path(run_dir + "/checkpoints", step); }
   std::string metrics() const { return run_dir + "/metrics.jsonl"; }
@@ -99,7 +105,8 @@ void check_refused(const std::string& command, const std::string& named, const s
 
 }  // namespace
 
-TEST_CASE("flipped bytes: lat-export, lat-train --resume and lat-generate refuse with one line and never crash") {
+TEST_CASE(
+    "flipped bytes: lat-export, lat-train --resume and lat-generate refuse with one line and never crash") {
   TinyRun t;
   REQUIRE(run_shell(t.train("")).exit_code == 0);
   const std::string original = slurp(t.ckpt(4));
@@ -118,7 +125,8 @@ TEST_CASE("flipped bytes: lat-export, lat-train --resume and lat-generate refuse
   // 200 deterministic offsets spread over the file, plus the heap that holds the root `recipe` attribute.
   std::vector<size_t> offsets;
   uint64_t x = 0x9E3779B97F4A7C15ull;
-  for (int i = 0; i < 200; ++i) offsets.push_back((x = x * 6364136223846793005ull + 1442695040888963407ull) >> 33);
+  for (int i = 0; i < 200; ++i)
+    offsets.push_back((x = x * 6364136223846793005ull + 1442695040888963407ull) >> 33);
   const size_t recipe_at = original.find("[model]");
   REQUIRE(recipe_at != std::string::npos);
   for (size_t k = 0; k < 5; ++k) offsets.push_back(recipe_at + k * 7);
@@ -153,14 +161,16 @@ TEST_CASE("flipped bytes: lat-export, lat-train --resume and lat-generate refuse
 TEST_CASE("lat-export refuses to write over its input or any checkpoint") {
   TinyRun t;
   REQUIRE(run_shell(t.train("")).exit_code == 0);
-  check_refused(tool("lat-export") + " " + t.ckpt(4) + " " + t.ckpt(4), "output '" + t.ckpt(4) + "' is a lat checkpoint",
+  check_refused(tool("lat-export") + " " + t.ckpt(4) + " " + t.ckpt(4),
+                "output '" + t.ckpt(4) + "' is a lat checkpoint", t.dir.path());
+  check_refused(tool("lat-export") + " " + t.ckpt(4) + " " + t.ckpt(2),
+                "output '" + t.ckpt(2) + "' is a lat checkpoint", t.dir.path());
+  check_refused(tool("lat-export") + " " + t.ckpt(4) + " " + t.recipe, "output '" + t.recipe + "' exists",
                 t.dir.path());
-  check_refused(tool("lat-export") + " " + t.ckpt(4) + " " + t.ckpt(2), "output '" + t.ckpt(2) + "' is a lat checkpoint",
-                t.dir.path());
-  check_refused(tool("lat-export") + " " + t.ckpt(4) + " " + t.recipe, "output '" + t.recipe + "' exists", t.dir.path());
   const std::string out = t.dir / "analysis.h5";
   CHECK(run_shell(tool("lat-export") + " " + t.ckpt(4) + " " + out).exit_code == 0);
-  CHECK(run_shell(tool("lat-export") + " " + t.ckpt(2) + " " + out).exit_code == 0);  // replacing an export is fine
+  CHECK(run_shell(tool("lat-export") + " " + t.ckpt(2) + " " + out).exit_code ==
+        0);  // replacing an export is fine
 }
 
 TEST_CASE("a fresh run refuses a run directory that holds a run; --overwrite clears it and starts over") {
@@ -184,7 +194,8 @@ TEST_CASE("a fresh run refuses a run directory that holds a run; --overwrite cle
   CHECK(slurp(notes) == "mine");
 }
 
-TEST_CASE("--resume auto skips a damaged newest checkpoint, and refuses to start fresh over only damaged ones") {
+TEST_CASE(
+    "--resume auto skips a damaged newest checkpoint, and refuses to start fresh over only damaged ones") {
   TinyRun t;
   REQUIRE(run_shell(t.train("")).exit_code == 0);
   std::string bytes = slurp(t.ckpt(4));
@@ -193,15 +204,17 @@ TEST_CASE("--resume auto skips a damaged newest checkpoint, and refuses to start
   Outcome r = run_shell(t.train("--resume auto --set training.steps=6 --set logging.level=info"));
   CAPTURE(r.output);
   CHECK(r.exit_code == 0);
-  CHECK(r.output.find("skipping unusable checkpoint: checkpoint '" + t.ckpt(4) + "': damaged (checksum mismatch") !=
-        std::string::npos);
+  CHECK(r.output.find("skipping unusable checkpoint: checkpoint '" + t.ckpt(4) +
+                      "': damaged (checksum mismatch") != std::string::npos);
   CHECK(r.output.find("resumed from " + t.ckpt(2) + " at step 2") != std::string::npos);
   CHECK(metric_steps(t.metrics()) == one_to(6));
 
   // Now every checkpoint is damaged: no silent start from step 0 over them.
   for (int64_t step : {2, 4, 6}) spit(t.ckpt(step), "damaged");
-  check_refused(t.train("--resume auto --set training.steps=6"), "--resume auto: no usable checkpoint in '" + t.run_dir +
-                "/checkpoints' (3 damaged; newest: checkpoint '" + t.ckpt(6) + "'", t.dir.path());
+  check_refused(t.train("--resume auto --set training.steps=6"),
+                "--resume auto: no usable checkpoint in '" + t.run_dir +
+                    "/checkpoints' (3 damaged; newest: checkpoint '" + t.ckpt(6) + "'",
+                t.dir.path());
   r = run_shell(t.train("--resume auto --allow-fresh --set training.steps=3"));
   CAPTURE(r.output);
   CHECK(r.exit_code == 0);
@@ -212,8 +225,8 @@ TEST_CASE("--resume auto skips a damaged newest checkpoint, and refuses to start
 TEST_CASE("after a crash past the last checkpoint, metrics.jsonl holds each step once, in order") {
   TinyRun t;
   REQUIRE(run_shell(t.train("")).exit_code == 0);
-  // As if killed after logging steps 3 and 4 but before checkpoint 4 was renamed into place, mid-way through a row,
-  // by a run that had already been resumed once without cutting the file (duplicates).
+  // As if killed after logging steps 3 and 4 but before checkpoint 4 was renamed into place, mid-way through
+  // a row, by a run that had already been resumed once without cutting the file (duplicates).
   fs::remove(t.ckpt(4));
   std::string rows = slurp(t.metrics());
   spit(t.metrics(), rows + rows.substr(0, rows.find('\n') + 1) + "{\"step\": 5, \"lo");
@@ -222,10 +235,12 @@ TEST_CASE("after a crash past the last checkpoint, metrics.jsonl holds each step
   CHECK(r.exit_code == 0);
   CHECK(metric_steps(t.metrics()) == one_to(4));
   const std::string text = slurp(t.metrics());
-  CHECK(text.substr(0, rows.find("{\"step\": 3")) == rows.substr(0, rows.find("{\"step\": 3")));  // rows 1-2 kept
+  CHECK(text.substr(0, rows.find("{\"step\": 3")) ==
+        rows.substr(0, rows.find("{\"step\": 3")));  // rows 1-2 kept
 }
 
-TEST_CASE("a stray checkpoint name is ignored with a warning, never 'stoll'; stale .tmp files are cleaned up") {
+TEST_CASE(
+    "a stray checkpoint name is ignored with a warning, never 'stoll'; stale .tmp files are cleaned up") {
   TinyRun t;
   const std::string stray = t.dir.write("run/checkpoints/step_99999999999999999999.h5", "stray");
   const std::string stale_ckpt = t.dir.write("run/checkpoints/step_00000002.h5.tmp", "half");
@@ -253,7 +268,8 @@ TEST_CASE("NaN weights and a checkpoint of another model are refused, naming the
   c.model.at("layers.0.mlp.w_up.weight").data<float>()[5] = std::numeric_limits<float>::quiet_NaN();
   const std::string nan_file = t.dir / "nan.h5";
   lat::write_checkpoint(c, nan_file);
-  const std::string nan_message = "checkpoint '" + nan_file + "': parameter layers.0.mlp.w_up.weight holds nan at flat index 5";
+  const std::string nan_message =
+      "checkpoint '" + nan_file + "': parameter layers.0.mlp.w_up.weight holds nan at flat index 5";
   check_refused(t.train("--resume " + nan_file, t.dir / "r2"), nan_message, t.dir.path());
   check_refused(tool("lat-generate") + " " + nan_file, nan_message, t.dir.path());
   check_refused(tool("lat-export") + " " + nan_file + " " + t.dir / "x.h5", nan_message, t.dir.path());
@@ -261,12 +277,15 @@ TEST_CASE("NaN weights and a checkpoint of another model are refused, naming the
   // Written by a 2-layer model, resumed with the 1-layer recipe (and the reverse).
   REQUIRE(run_shell(t.train("--set model.layers=2", t.dir / "two")).exit_code == 0);
   const std::string two = lat::checkpoint_path(t.dir / "two/checkpoints", 4);
-  check_refused(t.train("--resume " + two, t.dir / "r3"),
-                "lat-train: checkpoint '" + two + "' does not match the recipe's model: it has parameter 'layers.1.",
-                t.dir.path());
+  check_refused(
+      t.train("--resume " + two, t.dir / "r3"),
+      "lat-train: checkpoint '" + two + "' does not match the recipe's model: it has parameter 'layers.1.",
+      t.dir.path());
   check_refused(t.train("--resume " + t.ckpt(4) + " --set model.layers=2", t.dir / "r4"),
-                "lat-train: checkpoint '" + t.ckpt(4) + "' does not match the recipe's model: it has no parameter 'layers.1.",
+                "lat-train: checkpoint '" + t.ckpt(4) +
+                    "' does not match the recipe's model: it has no parameter 'layers.1.",
                 t.dir.path());
-  check_refused(t.train("--resume " + t.ckpt(4) + " --set model.d_model=32 --set attention.heads=2", t.dir / "r5"),
-                "lat-train: checkpoint '" + t.ckpt(4) + "' does not match the recipe's model: parameter", t.dir.path());
+  check_refused(
+      t.train("--resume " + t.ckpt(4) + " --set model.d_model=32 --set attention.heads=2", t.dir / "r5"),
+      "lat-train: checkpoint '" + t.ckpt(4) + "' does not match the recipe's model: parameter", t.dir.path());
 }

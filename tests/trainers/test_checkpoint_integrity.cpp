@@ -1,6 +1,7 @@
-// The checkpoint reader's three gates (trainers/checkpoint_read.cpp): the seal catches a flipped byte anywhere;
-// with the seal forged over damaged bytes, the forked-child parse and the defensive reader still answer every
-// file with a one-line error or a checkpoint, never a crash; non-finite values are refused by name.
+// The checkpoint reader's three gates (trainers/checkpoint_read.cpp): the seal catches a flipped byte
+// anywhere; with the seal forged over damaged bytes, the forked-child parse and the defensive reader still
+// answer every file with a one-line error or a checkpoint, never a crash; non-finite values are refused by
+// name.
 #include <doctest/doctest.h>
 #include <hdf5.h>
 
@@ -38,7 +39,9 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-bool one_line(const std::string& s) { return !s.empty() && s.find('\n') == std::string::npos; }
+bool one_line(const std::string& s) {
+  return !s.empty() && s.find('\n') == std::string::npos;
+}
 
 }  // namespace
 
@@ -66,7 +69,8 @@ TEST_CASE("checkpoint integrity: a byte flipped anywhere is refused by the seal,
   CHECK(bytes_of(good) == original);
 }
 
-TEST_CASE("checkpoint integrity: with the seal forged over damaged bytes, every read is one line or a checkpoint") {
+TEST_CASE(
+    "checkpoint integrity: with the seal forged over damaged bytes, every read is one line or a checkpoint") {
   TempDir dir("ckpt_forged");
   const std::string good = dir / "good.h5";
   const Checkpoint reference = sample_checkpoint(5);
@@ -84,12 +88,14 @@ TEST_CASE("checkpoint integrity: with the seal forged over damaged bytes, every 
     try {
       const Checkpoint c = read_checkpoint(damaged);
       // The flip hit bytes HDF5 does not use, or metadata no check inside HDF5 covers: Fletcher32 guards raw
-      // chunk bytes only, not a dataset's datatype message or a scalar (unchunked) dataset. That is why the seal
-      // covers the whole file (docs/checkpoints.md); here it was forged, so some values may read back changed.
+      // chunk bytes only, not a dataset's datatype message or a scalar (unchunked) dataset. That is why the
+      // seal covers the whole file (docs/checkpoints.md); here it was forged, so some values may read back
+      // changed.
       ++read_back;
       bool same = c.model.size() == reference.model.size();
       for (const auto& [name, t] : c.model)
-        same = same && reference.model.count(name) && t.to_vector<float>() == reference.model.at(name).to_vector<float>();
+        same = same && reference.model.count(name) &&
+               t.to_vector<float>() == reference.model.at(name).to_vector<float>();
       changed_silently += !same;
     } catch (const Error& e) {
       const std::string what = e.what();
@@ -105,16 +111,19 @@ TEST_CASE("checkpoint integrity: with the seal forged over damaged bytes, every 
   CHECK(bytes_of(good) == original);
 }
 
-TEST_CASE("run_isolated: a crash in the child is an error naming the signal; an exception keeps its message") {
+TEST_CASE(
+    "run_isolated: a crash in the child is an error naming the signal; an exception keeps its message") {
   CHECK_NOTHROW(run_isolated([] {}, "crashed"));
   CHECK(error_of([] { run_isolated([] { throw Error("checkpoint 'x': bad"); }, "crashed"); }) ==
         "checkpoint 'x': bad");
   CHECK(error_of([] { run_isolated([] { std::raise(SIGSEGV); }, "checkpoint 'x': damaged"); }) ==
         "checkpoint 'x': damaged (signal " + std::to_string(SIGSEGV) + ")");
-  CHECK(error_of([] { run_isolated([] { std::abort(); }, "c"); }) == "c (signal " + std::to_string(SIGABRT) + ")");
+  CHECK(error_of([] { run_isolated([] { std::abort(); }, "c"); }) ==
+        "c (signal " + std::to_string(SIGABRT) + ")");
 }
 
-TEST_CASE("checkpoint integrity: NaN or inf weights or moments and negative second moments are refused by name") {
+TEST_CASE(
+    "checkpoint integrity: NaN or inf weights or moments and negative second moments are refused by name") {
   TempDir dir("ckpt_nan");
   const std::string path = dir / "c.h5";
   struct Case {
@@ -131,7 +140,9 @@ TEST_CASE("checkpoint integrity: NaN or inf weights or moments and negative seco
   for (const Case& c : cases) {
     CAPTURE(c.message);
     Checkpoint ck = sample_checkpoint(3);
-    auto& tree = std::string(c.tree) == "model" ? ck.model : std::string(c.tree) == "m" ? ck.optim_m : ck.optim_v;
+    auto& tree = std::string(c.tree) == "model" ? ck.model
+                 : std::string(c.tree) == "m"   ? ck.optim_m
+                                                : ck.optim_v;
     tree.at("layers.0.attention.w_q").data<float>()[3] = c.value;
     write_checkpoint(ck, path);
     const std::string e = error_of([&] { read_checkpoint(path); });
@@ -186,7 +197,8 @@ TEST_CASE("export_analysis replaces only an earlier analysis file, never a check
   CHECK(error_of([&] { export_analysis(c, ckpt); }) ==
         "output '" + ckpt + "' is a lat checkpoint; refusing to overwrite it (choose another output path)");
   CHECK(error_of([&] { export_analysis(c, notes); }) ==
-        "output '" + notes + "' exists and is not a lat-export file; refusing to overwrite it (choose another output path)");
+        "output '" + notes +
+            "' exists and is not a lat-export file; refusing to overwrite it (choose another output path)");
   CHECK(error_of([&] { export_analysis(c, dir.path()); }).find("refusing to overwrite") != std::string::npos);
   CHECK(bytes_of(ckpt) == ckpt_bytes);
   CHECK(bytes_of(notes) == "my notes");
