@@ -123,8 +123,9 @@ RunOutcome run_one(const Study& study, const StudyRun& run, const std::string& s
 
   trainers::TrainOptions options;
   options.run_dir = dir.string();
-  // A run killed before its first checkpoint starts again from step 0 (its metrics.jsonl is rewritten).
+  // A run killed before its first checkpoint starts again from step 0, over its own partial metrics.jsonl.
   if (!list_checkpoints((dir / run.recipe.checkpoint.dir).string()).empty()) options.resume = "auto";
+  else options.overwrite = true;
   const Device device = trainers::resolve_device(run.recipe);
   allocator_for(device).reset_peak();
   auto comm = trainers::make_single_communicator();

@@ -9,6 +9,7 @@
 #include "data/tokenizer.h"
 #include "trainers/checkpoint.h"
 #include "trainers/generate.h"
+#include "trainers/model_weights.h"
 #include "trainers/recipe.h"
 #include "trainers/setup.h"
 
@@ -34,12 +35,7 @@ int main(int argc, char** argv) {
     if (embed == ck.model.end()) throw lat::Error("checkpoint '" + checkpoint + "' has no embed.weight");
     const lat::Device device = lat::parse_device(device_name);
     lat::autograd::nn::LanguageModel model(lat::trainers::model_config(recipe, embed->second.size(0)), device);
-    for (auto& p : model.parameters()) {
-      auto it = ck.model.find(p.name);
-      if (it == ck.model.end()) throw lat::Error("checkpoint '" + checkpoint + "' has no parameter '" + p.name + "'");
-      lat::Tensor dst = p.variable.data();
-      dst.copy_(it->second);
-    }
+    lat::trainers::load_model_weights(model.parameters(), ck, checkpoint);
     lat::data::ByteTokenizer tok;
     std::vector<int32_t> ids = lat::trainers::generate(model, tok.encode(prompt, true), options);
     std::printf("%s%s\n", prompt.c_str(), tok.decode(ids).c_str());

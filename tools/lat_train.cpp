@@ -1,6 +1,7 @@
 // lat-train: train a model from a TOML recipe.
 //
-//   lat-train [RECIPE] [--set section.key=value]... [--run-dir DIR] [--resume PATH|auto]
+//   lat-train [RECIPE] [--set section.key=value]... [--run-dir DIR] [--resume PATH|auto [--allow-fresh]]
+//             [--overwrite]
 //
 // Without RECIPE it runs the quickstart recipe compiled into the binary. Under mpirun every rank runs this
 // same command; rank 0 prints and writes checkpoints. The loop itself lives in trainers/trainer.cpp.
@@ -45,13 +46,17 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("lat ") + LAT_VERSION);
   std::string recipe_path, run_dir, resume;
   std::vector<std::string> overrides;
-  bool print_recipe = false, no_sample = false;
+  bool print_recipe = false, no_sample = false, overwrite = false, allow_fresh = false;
   int64_t stop_after = 0;
   app.add_option("recipe", recipe_path, "recipe file (TOML); default: the built-in quickstart recipe");
   app.add_option("--set", overrides, "override a recipe value: section.key=value (repeatable)")
       ->allow_extra_args(false);
   app.add_option("--run-dir", run_dir, "directory for metrics.jsonl, recipe.toml and checkpoints (default runs/<recipe name>)");
   app.add_option("--resume", resume, "checkpoint to resume from, or 'auto' for the newest valid one in the run directory");
+  app.add_flag("--allow-fresh", allow_fresh,
+               "with --resume auto: start from step 0 when every checkpoint is damaged (they are kept)");
+  app.add_flag("--overwrite", overwrite,
+               "start a fresh run in a run directory that holds another run, deleting its checkpoints and metrics");
   app.add_option("--stop-after", stop_after, "stop after N steps of this invocation, writing a checkpoint (resume later)")
       ->check(lat::tools::kPositiveInteger);
   app.add_flag("--print-recipe", print_recipe, "print the resolved recipe and exit");
@@ -73,6 +78,8 @@ int main(int argc, char** argv) {
     lat::trainers::TrainOptions options;
     options.run_dir = run_dir.empty() ? default_run_dir(recipe_path) : run_dir;
     options.resume = resume;
+    options.overwrite = overwrite;
+    options.allow_fresh = allow_fresh;
     options.stop_after = stop_after;
     lat::trainers::Trainer trainer(recipe, options, *comm);
     lat::trainers::Trainer::install_signal_handlers();

@@ -26,6 +26,8 @@
 #include "trainers/checkpoint.h"
 #include "trainers/gradient_reducer.h"
 #include "trainers/metrics.h"
+#include "trainers/model_weights.h"
+#include "trainers/run_dir.h"
 #include "trainers/session.h"
 #include "trainers/setup.h"
 
@@ -50,30 +52,6 @@ data::LoaderPosition unpack(const std::vector<int64_t>& v, const std::string& fi
     LAT_THROW("checkpoint '", file, "': loader position has ", v.size(), " fields, expected ", a.size());
   std::copy(v.begin(), v.end(), a.begin());
   return data::LoaderPosition::from_array(a);
-}
-
-// Writes `text` to `path` through a temporary file; throws naming the path when it cannot.
-void write_text_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) LAT_THROW("cannot write '", tmp, "': ", std::strerror(errno));
-    out << text;
-    if (!out.flush()) LAT_THROW("cannot write '", tmp, "': ", std::strerror(errno));
-  }
-  fs::rename(tmp, path);
-}
-
-// Creates the run directory and proves it is writable before training starts.
-void prepare_run_dir(const std::string& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) LAT_THROW("run directory '", dir, "' cannot be created: ", ec.message());
-  const std::string probe = (fs::path(dir) / ".lat_write_probe").string();
-  std::FILE* f = std::fopen(probe.c_str(), "w");
-  if (!f) LAT_THROW("run directory '", dir, "' is not writable: ", std::strerror(errno));
-  std::fclose(f);
-  fs::remove(probe, ec);
 }
 
 int64_t env_int(const char* name, int64_t fallback) {
@@ -127,17 +105,7 @@ struct Trainer::State {
   }
 
   void load_checkpoint(const Checkpoint& ck, const std::string& file) {
-    for (const auto& p : params()) {
-      auto it = ck.model.find(p.name);
-      if (it == ck.model.end()) LAT_THROW("checkpoint '", file, "' has no parameter '", p.name, "' (a different model?)");
-      if (it->second.shape() != p.variable.shape())
-        LAT_THROW("checkpoint '", file, "': parameter '", p.name, "' has shape ", it->second.shape().str(),
-                  ", the recipe's model has ", p.variable.shape().str());
-    }
-    for (const auto& p : params()) {
-      Tensor dst = p.variable.data();
-      dst.copy_(ck.model.at(p.name));
-    }
+    load_model_weights(params(), ck, file);
     optim::AdamWState st;
     st.step = ck.optim_step;
     st.exp_avg = ck.optim_m;
@@ -224,21 +192,37 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
   set_log_level(recipe.logging.level);
   s.device = resolve_device(recipe);
   comm.set_watchdog(static_cast<double>(recipe.distributed.watchdog_seconds));
-  if (comm.is_root()) prepare_run_dir(options.run_dir);
-  comm.barrier();
+  if (options.overwrite && !options.resume.empty())
+    LAT_THROW("--overwrite starts a fresh run and cannot be combined with --resume ", options.resume);
+  if (options.allow_fresh && options.resume != "auto")
+    LAT_THROW("--allow-fresh applies only to --resume auto");
   s.checkpoint_dir = (fs::path(options.run_dir) / recipe.checkpoint.dir).string();
+  if (comm.is_root()) prepare_run_dir(options.run_dir, s.checkpoint_dir);
+  comm.barrier();
 
   // Resume source first: a bad --resume path must fail before anything is written.
   std::optional<Checkpoint> resume;
   std::string resume_file;
   if (options.resume == "auto") {
-    if (auto latest = latest_valid_checkpoint(s.checkpoint_dir)) resume_file = *latest;
-    else log_info("--resume auto: no checkpoint in {}, starting fresh", s.checkpoint_dir);
+    const CheckpointScan scan = scan_checkpoints(s.checkpoint_dir);
+    if (scan.latest || scan.damaged.empty() || options.allow_fresh) {
+      for (const std::string& path : scan.ignored)
+        log_warn("ignoring '{}': not a checkpoint name lat writes (the step does not fit a 64-bit integer)", path);
+      for (const std::string& why : scan.damaged) log_warn("skipping unusable checkpoint: {}", why);
+    }
+    if (scan.latest) {
+      resume_file = *scan.latest;
+    } else if (!scan.damaged.empty() && !options.allow_fresh) {
+      LAT_THROW("--resume auto: no usable checkpoint in '", s.checkpoint_dir, "' (", scan.damaged.size(),
+                " damaged; newest: ", scan.damaged.front(),
+                "); pass --allow-fresh to start from step 0 anyway (the damaged files are kept)");
+    } else {
+      log_info("--resume auto: no usable checkpoint in {}, starting fresh", s.checkpoint_dir);
+    }
   } else if (!options.resume.empty()) {
     resume_file = options.resume;
   }
   if (!resume_file.empty()) resume = read_checkpoint(resume_file);
-
   s.session = std::make_unique<TrainingSession>(recipe, s.device, comm.rank(), comm.world_size());
   // Also NCCL at world size 1 (mpirun -np 1): the bucket machinery's cost can then be measured against none.
   if (comm.world_size() > 1 || comm.name() == "nccl") {
@@ -256,7 +240,13 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
       comm.broadcast(t, 0);
     }
   }
-  if (comm.is_root()) write_text_file((fs::path(options.run_dir) / "recipe.toml").string(), recipe.to_toml());
+  // Last, once everything has validated: the run directory's files change only now.
+  if (comm.is_root()) {
+    if (options.resume.empty()) claim_for_fresh_run(options.run_dir, s.checkpoint_dir, options.overwrite);
+    write_text_file((fs::path(options.run_dir) / "recipe.toml").string(), recipe.to_toml());
+    // Each step once, in order: the rows past the step this run starts from are logged again as it redoes them.
+    keep_metrics_through((fs::path(options.run_dir) / "metrics.jsonl").string(), s.step);
+  }
 }
 
 Trainer::~Trainer() = default;
@@ -288,7 +278,7 @@ TrainResult Trainer::run() {
              s.model().flops_per_token(r.training.seq_len), s.session->source().describe());
   }
   std::unique_ptr<MetricsFile> metrics;
-  if (root) metrics = std::make_unique<MetricsFile>((fs::path(s.options.run_dir) / "metrics.jsonl").string(), s.step > 0);
+  if (root) metrics = std::make_unique<MetricsFile>((fs::path(s.options.run_dir) / "metrics.jsonl").string(), true);
 
   TrainResult result;
   Timer run_timer, interval_timer;

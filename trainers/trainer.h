@@ -15,6 +15,11 @@ namespace lat::trainers {
 struct TrainOptions {
   std::string run_dir = "runs/default";  // metrics.jsonl, recipe.toml and checkpoints/ go here
   std::string resume;                    // "": fresh; "auto": newest valid checkpoint in the run dir; else a path
+  // A fresh run (resume "") refuses a run directory that holds another run's checkpoints or metrics unless
+  // `overwrite`, which deletes them first.
+  bool overwrite = false;
+  // resume "auto" finding only damaged checkpoints refuses to start from step 0 unless `allow_fresh`.
+  bool allow_fresh = false;
   int64_t stop_after = 0;                // > 0: stop (with a checkpoint) after this many steps of this invocation
 };
 

@@ -13,47 +13,16 @@
 #include "core/random.h"
 #include "trainers/checkpoint.h"
 #include "trainers/recipe.h"
+#include "support/sample_checkpoint.h"
 #include "support/temp_dir.h"
 
 using namespace lat;
 using lat::testing::TempDir;
 using lat::testing::error_of;
+using lat::testing::sample_checkpoint;
 namespace fs = std::filesystem;
 
 namespace {
-
-Tensor random_tensor(const Shape& shape, uint64_t offset) {
-  Tensor t = Tensor::empty(shape, DType::F32);
-  fill_normal(t, 1234, offset);
-  return t;
-}
-
-Checkpoint sample_checkpoint(int64_t step) {
-  Checkpoint c;
-  c.model["embed.weight"] = random_tensor({258, 16}, 0);
-  c.model["layers.0.attention.w_q"] = random_tensor({16, 16}, 10000);
-  c.model["layers.0.norm1.weight"] = random_tensor({16}, 20000);
-  c.model["layers.10.mlp.w_up"] = random_tensor({2, 3, 4}, 30000);
-  c.model["scale"] = random_tensor({}, 40000);  // a scalar
-  c.model["empty"] = Tensor::empty({0, 4}, DType::F32);
-  uint64_t offset = 50000;
-  for (const auto& [name, t] : c.model) {
-    c.optim_m[name] = random_tensor(t.shape(), offset += 10000);
-    c.optim_v[name] = random_tensor(t.shape(), offset += 10000);
-  }
-  c.optim_step = step;
-  c.step = step;
-  c.tokens_seen = step * 2048;
-  c.world_size = 2;
-  c.rng_offsets = {{"data", 123}, {"features", std::numeric_limits<uint64_t>::max()}};
-  c.loader_positions = {{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {11, 12, 13, 14, 15, 16, 17, 18, 19, 20}};
-  c.random_features["layers.0.attention.omega"] = random_tensor({4, 8, 8}, 900000);
-  c.recipe = Recipe::embedded_default().to_toml() + "# ünïcödé\n";
-  c.metrics.step = {10, 20, 30};
-  c.metrics.loss = {5.5, 4.25, 3.0 + 1e-12};
-  c.metrics.val_loss = {std::nan(""), 4.5, std::nan("")};
-  return c;
-}
 
 bool bit_equal(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
@@ -196,8 +165,9 @@ TEST_CASE("checkpoint: truncated, random, foreign and missing files are refused 
   fs::resize_file(truncated, original.size() / 2);
   std::string before = file_bytes(truncated);
   std::string e = error_of([&] { read_checkpoint(truncated); });
-  CHECK_MESSAGE(
-      e.find("checkpoint '" + truncated + "': cannot open as HDF5 (truncated or damaged file)") == 0, e);
+  CHECK_MESSAGE(e == "checkpoint '" + truncated + "': damaged (" + std::to_string(original.size() / 2) +
+                         " bytes, the seal says " + std::to_string(original.size()) + ": truncated or extended)",
+                e);
   CHECK(file_bytes(truncated) == before);
 
   // Random bytes.
@@ -212,8 +182,9 @@ TEST_CASE("checkpoint: truncated, random, foreign and missing files are refused 
   }
   before = file_bytes(random);
   e = error_of([&] { read_checkpoint(random); });
-  CHECK_MESSAGE(
-      e == "checkpoint '" + random + "': not an HDF5 file (no HDF5 signature: foreign or damaged file)", e);
+  CHECK_MESSAGE(e == "checkpoint '" + random +
+                         "': not a lat checkpoint (no lat seal and no HDF5 signature: foreign or damaged file)",
+                e);
   CHECK(file_bytes(random) == before);
 
   // A valid HDF5 file that is not ours.
@@ -223,8 +194,7 @@ TEST_CASE("checkpoint: truncated, random, foreign and missing files are refused 
   H5Gclose(H5Gcreate2(f, "/model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   H5Fclose(f);
   e = error_of([&] { read_checkpoint(foreign); });
-  CHECK_MESSAGE(e == "checkpoint '" + foreign +
-                         "': not a lat checkpoint (the root has no lat_checkpoint_version attribute)",
+  CHECK_MESSAGE(e.find("checkpoint '" + foreign + "': not a lat checkpoint (an HDF5 file without lat's integrity seal") == 0,
                 e);
 
   // Damaged metadata in the middle of the file: bytes overwritten after the superblock.
@@ -232,11 +202,11 @@ TEST_CASE("checkpoint: truncated, random, foreign and missing files are refused 
   fs::copy_file(good, damaged);
   {
     std::fstream io(damaged, std::ios::binary | std::ios::in | std::ios::out);
-    io.seekp(96);
+    io.seekp(512 + 96);  // past the seal, into HDF5's superblock and root group
     for (int i = 0; i < 2048; ++i) io.put(static_cast<char>(0xA5));
   }
   e = error_of([&] { read_checkpoint(damaged); });
-  CHECK_MESSAGE(e.find("checkpoint '" + damaged + "': ") == 0, e);
+  CHECK_MESSAGE(e.find("checkpoint '" + damaged + "': damaged (checksum mismatch: crc64 ") == 0, e);
 
   // Missing.
   CHECK(error_of([&] { read_checkpoint(dir / "missing.h5"); }) ==
@@ -251,20 +221,43 @@ TEST_CASE("checkpoint: truncated, random, foreign and missing files are refused 
   CHECK(read_checkpoint(good).step == 7);
 }
 
-TEST_CASE("checkpoint: latest_valid_checkpoint skips a corrupt newest file") {
+TEST_CASE("checkpoint: scan_checkpoints skips a corrupt newest file and reports it") {
   TempDir dir("ckpt_latest");
-  CHECK(!latest_valid_checkpoint(dir / "none").has_value());
-  CHECK(!latest_valid_checkpoint(dir.path()).has_value());
+  CHECK(!scan_checkpoints(dir / "none").latest.has_value());
+  CHECK(!scan_checkpoints(dir.path()).latest.has_value());
   for (int64_t step : {100, 200, 300}) save_checkpoint(sample_checkpoint(step), dir.path(), 0);
-  CHECK(latest_valid_checkpoint(dir.path()) == checkpoint_path(dir.path(), 300));
+  CHECK(scan_checkpoints(dir.path()).latest == checkpoint_path(dir.path(), 300));
   std::string newest = checkpoint_path(dir.path(), 300);
   fs::resize_file(newest, fs::file_size(newest) - 100);
   set_log_level(LogLevel::Off);  // the warning names the skipped file; keep test output quiet
-  CHECK(latest_valid_checkpoint(dir.path()) == checkpoint_path(dir.path(), 200));
+  CheckpointScan scan = scan_checkpoints(dir.path());
+  CHECK(scan.latest == checkpoint_path(dir.path(), 200));
+  REQUIRE(scan.damaged.size() == 1);
+  CHECK(scan.damaged[0].find("checkpoint '" + newest + "': damaged") == 0);
   std::ofstream(checkpoint_path(dir.path(), 400)) << "not hdf5";
-  CHECK(latest_valid_checkpoint(dir.path()) == checkpoint_path(dir.path(), 200));
+  std::ofstream(dir / "step_99999999999999999999.h5") << "a stray name";
+  scan = scan_checkpoints(dir.path());
+  CHECK(scan.latest == checkpoint_path(dir.path(), 200));
+  CHECK(scan.damaged.size() == 2);
+  CHECK(scan.ignored == std::vector<std::string>{dir / "step_99999999999999999999.h5"});
   set_log_level(LogLevel::Info);
   CHECK(fs::exists(newest));  // skipped, not deleted
+}
+
+TEST_CASE("checkpoint: names are parsed safely; a stray name is ignored by listing, saving and pruning") {
+  CHECK(checkpoint_step("step_00000100.h5") == 100);
+  CHECK(checkpoint_step("step_9223372036854775807.h5") == std::numeric_limits<int64_t>::max());
+  for (const char* bad : {"step_99999999999999999999.h5", "step_9223372036854775808.h5", "step_.h5", "step_-1.h5",
+                          "step_1x.h5", "step_ 1.h5", "step_1.h5.tmp", "Step_1.h5", "step_1.H5"})
+    CHECK_MESSAGE(!checkpoint_step(bad).has_value(), bad);
+  TempDir dir("ckpt_stray");
+  const std::string stray = dir.write("step_99999999999999999999.h5", "stray");
+  std::vector<std::string> ignored;
+  CHECK(list_checkpoints(dir.path(), &ignored).empty());
+  CHECK(ignored == std::vector<std::string>{stray});
+  for (int64_t step : {1, 2, 3}) save_checkpoint(sample_checkpoint(step), dir.path(), 2);
+  CHECK(list_checkpoints(dir.path()) == std::vector<std::string>{checkpoint_path(dir.path(), 3), checkpoint_path(dir.path(), 2)});
+  CHECK(file_bytes(stray) == "stray");
 }
 
 TEST_CASE("checkpoint: export_analysis has weights, shapes, config and metrics but no optimizer state") {
