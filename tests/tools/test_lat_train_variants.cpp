@@ -35,9 +35,10 @@ std::string line_starting(const std::string& text, const std::string& prefix) {
 TEST_CASE("lat-train: a cosine run's sample stops at max_context and the run exits 0") {
   TempDir dir("cosine_sample");
   const std::string data = dir.write("corpus.txt", lat::testing::tiny_corpus());
+  const std::string held_out = dir.write("held_out.txt", lat::testing::tiny_corpus());
   // The shipped cosine recipe, shrunk: seq_len 16 makes max_context 16, shorter than the 300-token sample.
   const std::string cmd = lat_train() + " " + LAT_SOURCE_DIR + "/recipes/kjv/cosine.toml --run-dir " +
-                          (dir / "run") + " --set data.path=" + data +
+                          (dir / "run") + " --set data.path=" + data + " --set data.val_path=" + held_out +
                           " --set model.d_model=16 --set model.layers=1 --set model.mlp_hidden=32"
                           " --set attention.heads=2 --set attention.block=8 --set training.seq_len=16"
                           " --set training.batch_size=2 --set training.steps=2 --set schedule.warmup_steps=1"

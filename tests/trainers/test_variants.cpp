@@ -154,13 +154,16 @@ TEST_CASE("variants: an attention-only model equals one whose MLPs output zero")
 TEST_CASE("variants: the TNL-like recipe trains on the CPU with a finite, decreasing loss") {
   TempDir dir("tnl");
   const std::string data = dir.write("corpus.txt", lat::testing::tiny_corpus());
+  // The shipped KJV recipes name held-out files (data/kjv/{val,test}.txt); the test brings its own.
+  const std::string val = dir.write("val.txt", lat::testing::tiny_corpus());
+  const std::string test = dir.write("test.txt", lat::testing::tiny_corpus());
   for (const std::string recipe : {"kjv/tnl.toml", "kjv/lightning_nogate.toml"}) {
     CAPTURE(recipe);
     const Recipe r = Recipe::from_file(
         shipped(recipe),
-        {"data.path=" + data, "model.d_model=32", "model.layers=2", "model.mlp_hidden=64",
+        {"data.path=" + data, "data.val_path=" + val, "data.test_path=" + test, "model.d_model=32", "model.layers=2", "model.mlp_hidden=64",
          "attention.heads=2", "attention.block=16", "training.seq_len=32", "training.batch_size=4",
-         "training.steps=30", "schedule.warmup_steps=3", "training.device=cpu", "data.val_fraction=0.1"});
+         "training.steps=30", "schedule.warmup_steps=3", "training.device=cpu"});
     trainers::TrainingSession session(r, Device::cpu());
     std::vector<double> losses;
     for (int64_t s = 0; s < r.training.steps; ++s) losses.push_back(session.step(s).loss());
