@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "study/json.h"
+#include "support/sample_stats.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
 
@@ -22,6 +23,9 @@ using lat::study::Json;
 using lat::testing::run_shell;
 using lat::testing::TempDir;
 namespace fs = std::filesystem;
+
+using lat::testing::mean_of;
+using lat::testing::std_of;
 
 namespace {
 
@@ -47,19 +51,6 @@ const std::string& reference_study() {
   }
   static const std::string path = dir.str();
   return path;
-}
-
-double mean_of(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return s / static_cast<double>(v.size());
-}
-
-double std_of(const std::vector<double>& v) {
-  const double m = mean_of(v);
-  double s = 0;
-  for (double x : v) s += (x - m) * (x - m);
-  return std::sqrt(s / static_cast<double>(v.size() - 1));
 }
 
 }  // namespace

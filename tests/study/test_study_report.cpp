@@ -12,10 +12,14 @@
 #include "study/json.h"
 #include "study/report.h"
 #include "study/run_reader.h"
+#include "support/sample_stats.h"
 #include "support/temp_dir.h"
 
 using namespace lat::study;
 using lat::testing::TempDir;
+
+using lat::testing::mean_of;
+using lat::testing::std_of;
 
 namespace {
 
@@ -74,18 +78,6 @@ void write_run(const TempDir& dir, const FakeRun& r, const std::string& axes_pat
           split(r.val, r.val_loss) + ", \"test\": " + split(r.test, r.test_loss) +
           R"(, "positions": [{"length": 16, "available": true, "buckets": [{"begin": 0, "end": 1, "loss": 3.1}, {"begin": 1, "end": 4, "loss": 2.1}, {"begin": 4, "end": 16, "loss": 1.5}]}, )" +
           p32 + "]}\n");
-}
-
-double mean_of(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return s / static_cast<double>(v.size());
-}
-double std_of(const std::vector<double>& v) {
-  const double m = mean_of(v);
-  double s = 0;
-  for (double x : v) s += (x - m) * (x - m);
-  return std::sqrt(s / static_cast<double>(v.size() - 1));
 }
 
 // A balanced-tag check: every <name ...> is closed by </name> in order; <.../> closes itself.
