@@ -7,11 +7,13 @@
 #   tools/mutate/run.sh --ids a,b,c     only these ids;  --layer optim   only one layer
 #   options: --jobs N (ninja -j, default 2)  --timeout S (per test run, default 300)  --build-dir DIR
 #            --no-baseline (skip checking that the named tests pass without the mutation)  --list
+#            --tag NAME (results in DIR/results-NAME.tsv)
 #
 # The mutants are built from a mirror of the working tree (DIR/src, default build-mutate/), so the working tree
 # and its build/ are never touched. In the mirror, each mutation copies its file aside, applies the replacement
 # (the pattern must occur exactly once, else it is an error), rebuilds, runs the named doctest cases with a
-# timeout and restores the file (a trap restores it on any exit). Results: DIR/results.tsv, logs in DIR/logs/.
+# timeout and restores the file (a trap restores it on any exit). Results: DIR/results.tsv (a "failing" column
+# names the test cases that failed), logs in DIR/logs/.
 #
 # Catalogue columns (tab-separated; '#' lines are comments):
 #   id  layer  file  pattern  replacement  tests  rationale
@@ -25,7 +27,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 catalogue=$repo/tools/mutate/catalogue.tsv
 sample_file=$repo/tools/mutate/sample.txt
 dir=$repo/build-mutate
-jobs=2 timeout_s=300 ids="" layer="" baseline=1 list=0
+jobs=2 timeout_s=300 ids="" layer="" baseline=1 list=0 tag=""
 
 die() { echo "mutate: $*" >&2; exit 2; }
 while (($#)); do
@@ -38,6 +40,7 @@ while (($#)); do
     --build-dir) [[ $# -ge 2 ]] || die "--build-dir: needs a folder"; dir=$(realpath -m "$2"); shift ;;
     --catalogue) [[ $# -ge 2 ]] || die "--catalogue: needs a file"; catalogue=$(realpath "$2"); shift ;;
     --no-baseline) baseline=0 ;;
+    --tag) [[ $# -ge 2 ]] || die "--tag: needs a name"; tag=-$2; shift ;;
     --list) list=1 ;;
     -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "$1: unknown option (see --help)" ;;
@@ -134,14 +137,14 @@ restore() {
 trap 'restore' EXIT
 trap 'restore; exit 130' INT TERM
 
-results=$dir/results.tsv
-printf 'id\tlayer\tfile\tstatus\tseconds\ttests\n' >"$results"
+results=$dir/results$tag.tsv
+printf 'id\tlayer\tfile\tstatus\tseconds\ttests\tfailing\n' >"$results"
 declare -A killed_by_layer total_by_layer
 failed=0 n_killed=0 n_equiv=0
 for i in "${!M_ID[@]}"; do
   id=${M_ID[$i]} lay=${M_LAYER[$i]} file=${M_FILE[$i]} tests=${M_TESTS[$i]}
   base_layer=${lay%%=*}
-  start=$SECONDS status=""
+  start=$SECONDS status="" failing=""
   pat=$(unescape "${M_PAT[$i]}") rep=$(unescape "${M_REP[$i]}")
   if [[ ! -f $src/$file ]]; then
     status=no-file
@@ -159,6 +162,7 @@ for i in "${!M_ID[@]}"; do
       else
         run_tests "$tests" "$logs/$id.test.log"
         rc=$?
+        failing=$(grep -A1 "^TEST CASE:" "$logs/$id.test.log" | sed -n "s/^TEST CASE: *//p" | sort -u | paste -sd";" -)
         cases=$(count_cases "$logs/$id.test.log")
         if [[ $rc == 124 || $rc == 137 ]]; then status=killed-timeout
         elif [[ $rc != 0 ]]; then status=killed
@@ -177,7 +181,7 @@ for i in "${!M_ID[@]}"; do
       if [[ $lay == *=equivalent ]]; then status=equivalent; n_equiv=$((n_equiv + 1)); else failed=1; fi ;;
     *) failed=1 ;;
   esac
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$lay" "$file" "$status" "$secs" "$tests" >>"$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$lay" "$file" "$status" "$secs" "$tests" "$failing" >>"$results"
   printf 'mutate: [%d/%d] %-30s %-16s %4ss  %s\n' "$((i + 1))" "${#M_ID[@]}" "$id" "$status" "$secs" "$file"
 done
 
@@ -185,7 +189,7 @@ done
 echo
 echo "| id | layer | file | status | s |"
 echo "|---|---|---|---|---|"
-tail -n +2 "$results" | while IFS=$'\t' read -r id lay file status secs tests; do
+tail -n +2 "$results" | while IFS=$'\t' read -r id lay file status secs tests failing; do
   echo "| $id | $lay | $file | $status | $secs |"
 done
 echo
