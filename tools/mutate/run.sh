@@ -109,6 +109,11 @@ run_tests() {  # tests-spec log
   (cd "$build" && timeout -k 10 "$timeout_s" "$exe" -tc="$spec" --no-colors >"$log" 2>&1)
 }
 count_cases() { grep -o 'test cases: *[0-9]*' "$1" | grep -o '[0-9]*$' | head -1; }
+# The test cases with an ERROR (doctest also prints a TEST CASE header above a MESSAGE), joined by ";".
+failing_cases() {
+  awk '/^TEST CASE:/ { sub(/^TEST CASE: */, ""); name = $0 } /ERROR/ { if (name != "") bad[name] = 1 }
+       END { for (n in bad) print n }' "$1" | sort | paste -sd";" -
+}
 
 echo "mutate: building ${targets[*]} in $build (unmutated)"
 ninja -C "$build" -j"$jobs" "${targets[@]}" >"$logs/build-original.log" 2>&1 ||
@@ -162,7 +167,7 @@ for i in "${!M_ID[@]}"; do
       else
         run_tests "$tests" "$logs/$id.test.log"
         rc=$?
-        failing=$(grep -A1 "^TEST CASE:" "$logs/$id.test.log" | sed -n "s/^TEST CASE: *//p" | sort -u | paste -sd";" -)
+        failing=$(failing_cases "$logs/$id.test.log")
         cases=$(count_cases "$logs/$id.test.log")
         if [[ $rc == 124 || $rc == 137 ]]; then status=killed-timeout
         elif [[ $rc != 0 ]]; then status=killed
