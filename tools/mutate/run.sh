@@ -106,7 +106,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 run_tests() {  # tests-spec log
   local spec=$1 log=$2 exe=$build/tests/lat_tests
   if [[ $spec == mpi:* ]]; then spec=${spec#mpi:}; exe=$build/tests/lat_mpi_tests; export OMP_NUM_THREADS=1; fi
-  (cd "$build" && timeout -k 10 "$timeout_s" "$exe" -tc="$spec" --no-colors >"$log" 2>&1)
+  (cd "$src" && timeout -k 10 "$timeout_s" "$exe" -tc="$spec" --no-colors >"$log" 2>&1)
 }
 count_cases() { grep -o 'test cases: *[0-9]*' "$1" | grep -o '[0-9]*$' | head -1; }
 # The test cases with an ERROR (doctest also prints a TEST CASE header above a MESSAGE), joined by ";".
