@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "autograd/nn/language_model.h"
+#include "core/error.h"
 #include "support/temp_dir.h"
 #include "support/tiny_training.h"
 #include "trainers/checkpoint.h"
@@ -240,4 +241,11 @@ TEST_CASE("setup: every optimizer and schedule key reaches AdamW and the schedul
   CHECK(s.min_lr == doctest::Approx(0.0005).epsilon(1e-12));
   CHECK(s.warmup_steps == 3);
   CHECK(s.total_steps == 20);
+}
+
+TEST_CASE("recipe: attention.max_context = training.seq_len is valid, one token shorter is refused naming both") {
+  // The tiny recipe trains on 32-token windows: a context of exactly 32 is enough, 31 is not.
+  CHECK_NOTHROW(Recipe::from_string(kTinyRecipe, "tiny.toml", {"data.path=unused.txt", "attention.max_context=32"}));
+  CHECK_THROWS_WITH_AS(Recipe::from_string(kTinyRecipe, "tiny.toml", {"data.path=unused.txt", "attention.max_context=31"}),
+                       doctest::Contains("training.seq_len = 32"), Error);
 }
