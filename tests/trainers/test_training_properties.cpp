@@ -249,3 +249,27 @@ TEST_CASE("recipe: attention.max_context = training.seq_len is valid, one token 
   CHECK_THROWS_WITH_AS(Recipe::from_string(kTinyRecipe, "tiny.toml", {"data.path=unused.txt", "attention.max_context=31"}),
                        doctest::Contains("training.seq_len = 32"), Error);
 }
+
+TEST_CASE("recipe: key_vocab = vocab leaves no values and is refused; rope checks the resolved (auto) head_dim") {
+  const std::vector<std::string> mqar = {"data.kind=\"mqar\"", "data.vocab=64", "data.num_kv_pairs=4"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), mqar.begin(), mqar.end());
+    return extra;
+  };
+  CHECK_NOTHROW(Recipe::from_string(kTinyRecipe, "tiny.toml", with({"data.key_vocab=63"})));
+  CHECK_THROWS_WITH_AS(Recipe::from_string(kTinyRecipe, "tiny.toml", with({"data.key_vocab=64"})),
+                       doctest::Contains("data.key_vocab"), Error);
+  // d_model 30 over 2 heads: head_dim 15 (auto), odd, so rope cannot pair its dimensions.
+  CHECK_NOTHROW(Recipe::from_string(kTinyRecipe, "tiny.toml", {"data.path=unused.txt", "model.d_model=30"}));
+  CHECK_THROWS_WITH_AS(
+      Recipe::from_string(kTinyRecipe, "tiny.toml", {"data.path=unused.txt", "model.d_model=30", "attention.rope=true"}),
+      doctest::Contains("even head_dim"), Error);
+}
+
+TEST_CASE("recipe: a fractional mlp_ratio resolves to round(ratio · d_model) hidden units (key_vocab file)") {
+  // 2.5 x 32 = 80; 2.7 x 32 = 86.4 -> 86. A ratio truncated to an integer first would give 64.
+  const Recipe a = Recipe::from_string(kTinyRecipe, "tiny.toml", {"data.path=unused.txt", "model.mlp_hidden=0", "model.mlp_ratio=2.5"});
+  CHECK(a.resolved_mlp_hidden() == 80);
+  const Recipe b = Recipe::from_string(kTinyRecipe, "tiny.toml", {"data.path=unused.txt", "model.mlp_hidden=0", "model.mlp_ratio=2.7"});
+  CHECK(b.resolved_mlp_hidden() == 86);
+}
