@@ -191,15 +191,15 @@ TEST_CASE("LanguageModel: weight decay applies to exactly the weight matrices, n
   // The rule, by name and shape: the token embedding (also the tied head) and every RMSNorm gain are exempt; every
   // other 2-D weight (attention projections, MLP, an untied head) decays.
   for (const bool tied : {true, false}) {
-    for (const char* variant : {"elu1", "lightning-gate", "softmax"}) {
+    for (const std::string variant : {"elu1", "lightning-gate", "softmax"}) {
       CAPTURE(tied);
       CAPTURE(variant);
       std::vector<std::string> overrides = {"data.path=unused.txt", "model.vocab_size=40",
                                             std::string("model.tie_embeddings=") + (tied ? "true" : "false")};
-      if (std::string(variant) == "lightning-gate")
+      if (variant == "lightning-gate")
         overrides.insert(overrides.end(), {"attention.feature_map=identity", "attention.normalize=rmsnorm",
                                            "attention.gate=true"});
-      if (std::string(variant) == "softmax") overrides.push_back("attention.kind=softmax");
+      if (variant == "softmax") overrides.push_back("attention.kind=softmax");
       const Recipe recipe = Recipe::from_string(kTinyRecipe, "tiny.toml", overrides);
       const autograd::nn::LanguageModel model(trainers::model_config(recipe, 40));
       int decayed = 0, exempt = 0, gains = 0;
