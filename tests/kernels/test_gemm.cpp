@@ -99,15 +99,27 @@ TEST_CASE("gemm_own with beta = 0 ignores NaNs already in C") {
 }
 
 TEST_CASE("gemm_own is deterministic across thread counts") {
+  // 1 thread against 2, 3 and 4, set explicitly: omp_get_max_threads() is 1 under OMP_NUM_THREADS=1 (as the MPI
+  // suite runs), where comparing it with 1 thread would compare a run with itself. 150³ is above the size at
+  // which gemm_own splits the work, and 150 is not a multiple of any strip, so the strips differ per count.
   const int64_t n = 150;
   Tensor a = testing::random_float(Shape{n, n}, "det-a"), b = testing::random_float(Shape{n, n}, "det-b");
-  Tensor c1 = Tensor::empty(Shape{n, n}, DType::F32), c2 = Tensor::empty(Shape{n, n}, DType::F32);
-  const int threads = omp_get_max_threads();
-  kernels::cpu::gemm_own<float>(false, false, n, n, n, 1.f, a.data<float>(), n, b.data<float>(), n, 0.f,
-                                c1.data<float>(), n);
-  omp_set_num_threads(1);
-  kernels::cpu::gemm_own<float>(false, false, n, n, n, 1.f, a.data<float>(), n, b.data<float>(), n, 0.f,
-                                c2.data<float>(), n);
-  omp_set_num_threads(threads);
-  CHECK(c1.to_vector<float>() == c2.to_vector<float>());
+  auto run = [&](int threads) {
+    Tensor c = Tensor::empty(Shape{n, n}, DType::F32);
+    omp_set_num_threads(threads);
+    kernels::cpu::gemm_own<float>(false, false, n, n, n, 1.f, a.data<float>(), n, b.data<float>(), n, 0.f,
+                                  c.data<float>(), n);
+    return c.to_vector<float>();
+  };
+  const int saved = omp_get_max_threads();
+  const std::vector<float> one = run(1);
+  for (int threads : {2, 3, 4}) {
+    CAPTURE(threads);
+    CHECK(run(threads) == one);
+  }
+  omp_set_num_threads(saved);
+  // And the thing being compared is the product (a hand-rolled dot product for one element in double).
+  double c00 = 0;
+  for (int64_t k = 0; k < n; ++k) c00 += static_cast<double>(a.data<float>()[k]) * b.data<float>()[k * n];
+  CHECK(one[0] == doctest::Approx(c00).epsilon(1e-5));
 }

@@ -1,0 +1,59 @@
+// Data parallelism without gradient clipping. The tiny recipe clips every step (grad_clip = 1), which rescales a
+// gradient that is off by any constant factor back to the same update: a reducer that sums instead of averaging
+// passed every other test. Here the clip is off and the pre-clip gradient norm (metrics.jsonl's grad_norm) of
+// 2 ranks x 4 rows must equal that of 1 rank x 8 rows, step by step: the all-reduce must divide by the world size.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "support/data_parallel.h"
+#include "support/temp_dir.h"
+#include "trainers/checkpoint.h"
+
+using namespace lat;
+using namespace lat::testing;
+
+namespace {
+
+std::vector<double> grad_norms(const std::string& metrics_path) {
+  std::ifstream in(metrics_path);
+  REQUIRE_MESSAGE(in.good(), "cannot read ", metrics_path);
+  std::vector<double> norms;
+  const std::string tag = "\"grad_norm\": ";
+  for (std::string line; std::getline(in, line);) {
+    const size_t at = line.find(tag);
+    REQUIRE_MESSAGE(at != std::string::npos, "no grad_norm in ", line);
+    norms.push_back(std::stod(line.substr(at + tag.size())));
+  }
+  return norms;
+}
+
+}  // namespace
+
+TEST_CASE("2 ranks without clipping track 1 rank: the reducer averages gradients, tokens_seen counts every rank") {
+  TempDir dir("dp_noclip");
+  write_inputs(dir);
+  const std::string noclip = " --set optimizer.grad_clip=0";
+  REQUIRE(lat_train(0, common_args(dir, "one", 8) + noclip).exit_code == 0);
+  REQUIRE(lat_train(2, common_args(dir, "two", 4) + noclip).exit_code == 0);
+  const Checkpoint one = checkpoint(dir, "one", 20), two = checkpoint(dir, "two", 20);
+  const std::vector<double> n1 = grad_norms(dir / "one/metrics.jsonl"), n2 = grad_norms(dir / "two/metrics.jsonl");
+  REQUIRE(n1.size() == 20);
+  REQUIRE(n2.size() == 20);
+  for (size_t i = 0; i < 20; ++i) {
+    CAPTURE(i);
+    CHECK(n1[i] > 0);
+    CHECK(relative(n1[i], n2[i]) <= 1e-5);  // a sum over 2 ranks would be 2x
+    CHECK(relative(one.metrics.loss[i], two.metrics.loss[i]) <= 1e-6);
+  }
+  for (const auto& [name, t] : one.model) {
+    CAPTURE(name);
+    CHECK(tensor_diff(t, two.model.at(name)).norm_relative <= 1e-5);
+  }
+  // 20 steps x 8 rows x 32 tokens, however the rows are split over ranks.
+  CHECK(one.tokens_seen == 20 * 8 * 32);
+  CHECK(two.tokens_seen == 20 * 8 * 32);
+  CHECK(two.world_size == 2);
+}
