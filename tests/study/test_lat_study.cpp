@@ -202,7 +202,7 @@ TEST_CASE("lat-study refuses bad study files with one line naming the problem, a
 }
 
 TEST_CASE("the committed study reports reproduce: --report-only on their committed run files gives their results") {
-  for (const char* name : {"lm"}) {
+  for (const char* name : {"lm", "mqar_cpu"}) {
     INFO(name);
     const std::string committed = std::string(LAT_SOURCE_DIR) + "/docs/study/" + name;
     TempDir dir(std::string("study_committed_") + name);
