@@ -24,7 +24,13 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   t.strides_ = shape.contiguous_strides();
   t.dtype_ = dtype;
   t.device_ = device;
-  t.storage_ = std::make_shared<Storage>(static_cast<size_t>(shape.numel()) * dtype_size(dtype), device);
+  // The size in bytes, checked: a product of user-chosen sizes that wraps around would allocate a few bytes
+  // and be written far beyond them.
+  size_t bytes = dtype_size(dtype);
+  for (int i = 0; i < shape.ndim(); ++i)
+    if (__builtin_mul_overflow(bytes, static_cast<size_t>(shape.dim(i)), &bytes))
+      LAT_THROW("cannot allocate a tensor of shape ", shape.str(), ": its size in bytes exceeds 2^64");
+  t.storage_ = std::make_shared<Storage>(bytes, device);
   return t;
 }
 

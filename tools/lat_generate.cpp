@@ -3,16 +3,22 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <span>
+#include <string>
 
 #include "tools/cli.h"
 #include "core/error.h"
+#include "core/stop.h"
+#include "core/threads.h"
 #include "data/tokenizer.h"
 #include "trainers/checkpoint.h"
 #include "trainers/generate.h"
+#include "trainers/memory_estimate.h"
 #include "trainers/recipe.h"
 #include "trainers/setup.h"
 
 int main(int argc, char** argv) {
+  lat::prefer_short_spinning(argv);  // before anything else: it may re-execute the tool (core/threads.h)
   CLI::App app{"lat-generate: sample text from a lat checkpoint (byte-level models)"};
   app.set_version_flag("--version", std::string("lat ") + LAT_VERSION);
   std::string checkpoint, prompt = "\n", device_name = "cpu";
@@ -33,6 +39,16 @@ int main(int argc, char** argv) {
     auto embed = ck.model.find("embed.weight");
     if (embed == ck.model.end()) throw lat::Error("checkpoint '" + checkpoint + "' has no embed.weight");
     const lat::Device device = lat::parse_device(device_name);
+    // The recipe decides the model's shape: one that disagrees with the stored tensors (a damaged or edited
+    // checkpoint) must not make us build a far larger model first.
+    double stored = 0;
+    for (const auto& [name, t] : ck.model) stored += static_cast<double>(t.numel());
+    const double expected =
+        lat::trainers::estimate_training_memory(recipe, embed->second.size(0), lat::Device::cpu()).parameters;
+    if (expected > 2 * stored + 1e6)
+      throw lat::Error("checkpoint '" + checkpoint + "': its recipe describes a model of about " +
+                       std::to_string(static_cast<long long>(expected)) + " parameters, but it stores " +
+                       std::to_string(static_cast<long long>(stored)));
     lat::autograd::nn::LanguageModel model(lat::trainers::model_config(recipe, embed->second.size(0)), device);
     for (auto& p : model.parameters()) {
       auto it = ck.model.find(p.name);
@@ -40,9 +56,17 @@ int main(int argc, char** argv) {
       lat::Tensor dst = p.variable.data();
       dst.copy_(it->second);
     }
+    // Tokens are printed as they come, so a long generation shows progress and Ctrl-C keeps what was printed.
     lat::data::ByteTokenizer tok;
-    std::vector<int32_t> ids = lat::trainers::generate(model, tok.encode(prompt, true), options);
-    std::printf("%s%s\n", prompt.c_str(), tok.decode(ids).c_str());
+    std::fputs(prompt.c_str(), stdout);
+    std::fflush(stdout);
+    options.on_token = [&](int32_t id) {
+      std::fputs(tok.decode(std::span<const int32_t>(&id, 1)).c_str(), stdout);
+      std::fflush(stdout);
+    };
+    lat::install_stop_handlers();
+    lat::trainers::generate(model, tok.encode(prompt, true), options);
+    std::fputs("\n", stdout);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lat-generate: %s\n", e.what());

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/random.h"
+#include "core/stop.h"
 
 namespace lat::trainers {
 
@@ -56,8 +57,10 @@ std::vector<int32_t> generate(const autograd::nn::LanguageModel& model, const st
   for (int32_t id : prompt) logits = model.step(id, state);
   std::vector<int32_t> out;
   for (int64_t i = 0; i < tokens; ++i) {
+    if (stop_requested()) break;
     const int32_t next = sample_token(logits, options, static_cast<uint64_t>(i));
     out.push_back(next);
+    if (options.on_token) options.on_token(next);
     // The last token is not fed back: its logits would go unused, and its position may be max_context itself.
     if (i + 1 < tokens) logits = model.step(next, state);
   }
