@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
     }
     // Tokens are printed as they come, so a long generation shows progress and Ctrl-C keeps what was printed.
     lat::data::ByteTokenizer tok;
+    const std::vector<int32_t> prompt_ids = tok.encode(prompt, true);
+    lat::trainers::generation_budget(model, static_cast<int64_t>(prompt_ids.size()), options.tokens);  // may refuse
     std::fputs(prompt.c_str(), stdout);
     std::fflush(stdout);
     options.on_token = [&](int32_t id) {
@@ -65,7 +67,7 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     };
     lat::install_stop_handlers();
-    lat::trainers::generate(model, tok.encode(prompt, true), options);
+    lat::trainers::generate(model, prompt_ids, options);
     std::fputs("\n", stdout);
     return 0;
   } catch (const std::exception& e) {

@@ -39,14 +39,14 @@ int32_t sample_token(const std::vector<float>& logits, const SamplingOptions& op
 int64_t generation_budget(const autograd::nn::LanguageModel& model, int64_t prompt_tokens, int64_t requested) {
   const int64_t context = model.config().attention.max_context;
   if (context <= 0) return requested;
-  LAT_CHECK(prompt_tokens <= context, "generate: the prompt has ", prompt_tokens,
-            " tokens, more than the model's attention.max_context = ", context);
+  if (prompt_tokens > context)
+    LAT_THROW("the prompt has ", prompt_tokens, " tokens, more than the model's attention.max_context = ", context);
   return std::min(requested, context - prompt_tokens);
 }
 
 std::vector<int32_t> generate(const autograd::nn::LanguageModel& model, const std::vector<int32_t>& prompt,
                               const SamplingOptions& options) {
-  LAT_CHECK(!prompt.empty(), "generate: the prompt must contain at least one token");
+  if (prompt.empty()) LAT_THROW("the prompt must contain at least one token");
   const int64_t tokens = generation_budget(model, static_cast<int64_t>(prompt.size()), options.tokens);
   if (tokens < options.tokens)
     log_info("generate: stopping after {} of {} tokens: prompt + sample reach the model's attention.max_context = {}",

@@ -25,7 +25,8 @@ double device_memory_bytes(Device device) {
 #endif
 }
 
-// The key a refusal names: of those that drive the estimate, the one furthest above its default.
+// The key a refusal names: of those that drive the estimate, the one furthest above its default, among the keys
+// the recipe sets if it sets any (a derived head_dim is not what to change).
 const char* blamed_key(const Recipe& r) {
   const Recipe d;
   const std::pair<const char*, double> ratios[] = {
@@ -42,8 +43,11 @@ const char* blamed_key(const Recipe& r) {
   };
   const char* best = "model.d_model";
   double most = 0;
-  for (const auto& [key, ratio] : ratios)
-    if (ratio > most) most = ratio, best = key;
+  for (const bool only_set : {true, false}) {
+    for (const auto& [key, ratio] : ratios)
+      if (ratio > most && (!only_set || r.origin(key) != "default")) most = ratio, best = key;
+    if (most > 1) break;
+  }
   return best;
 }
 
