@@ -309,7 +309,7 @@ TEST_CASE("recipe: each error names the file, the line and the key") {
             "did you mean \"elu1\"?)");
   // Out of range.
   CHECK(err("[training]\nbatch_size = 0\n") ==
-        x + ":2: training.batch_size: 0 is out of range (must be >= 1)");
+        x + ":2: training.batch_size: 0 is out of range (must be in [1, 2147483647])");
   CHECK(err("[optimizer]\nbeta2 = 1.0\n") ==
         x + ":2: optimizer.beta2: 1 is out of range (must be in [0, 1))");
   CHECK(err("[optimizer]\nlr = -1e-3\n") == x + ":2: optimizer.lr: -0.001 is out of range (must be > 0)");
