@@ -7,9 +7,9 @@
 
 namespace lat {
 
-void prefer_short_spinning(char** argv) {
+void prefer_passive_waiting(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
-  setenv("GOMP_SPINCOUNT", kDefaultSpinCount, 0);
+  setenv("OMP_WAIT_POLICY", "passive", 0);
   execv("/proc/self/exe", argv);  // returns only on failure: carry on with the defaults
 }
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # CPU training on a busy machine (docs/reliability.md, "A busy machine"): quickstart tokens/s with the machine
 # idle and with one busy process (`yes > /dev/null`) per OpenMP waiting policy:
-#   libgomp default   GOMP_SPINCOUNT=300000, which is what libgomp does when neither variable is set (lat before
-#                     it set its own; lat-train re-executes itself with GOMP_SPINCOUNT=10000 only when the
-#                     user has set neither, so setting one measures that policy)
-#   lat default       nothing set: lat-train's own choice (core/threads.h)
-#   passive           OMP_WAIT_POLICY=passive
+#   before            GOMP_SPINCOUNT=300000: what libgomp does when neither variable is set, i.e. lat before it
+#                     chose (lat-train re-executes itself with OMP_WAIT_POLICY=passive only when the user has set
+#                     neither variable, so setting one measures that policy)
+#   after             nothing set: lat-train's own choice (core/threads.h)
+#   spin 10000        GOMP_SPINCOUNT=10000: a short spin, then sleep
 # Prints one table row per policy: idle tok/s, busy tok/s, busy/idle. Usage:
 #   tools/contention-bench.sh [--steps N] [--build-dir DIR] [--repeat R]
 # Needs data/kjv.txt (tools/setup.sh). Each measurement is the mean tokens/s of the progress lines after the
@@ -67,6 +67,6 @@ row() {
 echo "# $(nproc) cores, load before: $(cut -d' ' -f1-3 /proc/loadavg); lat $(git rev-parse --short HEAD); $steps steps x $repeat"
 echo "| policy             | idle tok/s | busy tok/s | busy/idle |"
 echo "|---|---|---|---|"
-row "libgomp default" GOMP_SPINCOUNT=300000
-row "lat default" -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT
-row "passive" OMP_WAIT_POLICY=passive
+row "before" GOMP_SPINCOUNT=300000
+row "after" -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT
+row "spin 10000" GOMP_SPINCOUNT=10000

@@ -18,7 +18,7 @@ std::vector<SubcommandEntry>& registry() {
 }  // namespace lat::bench
 
 int main(int argc, char** argv) {
-  lat::prefer_short_spinning(argv);  // before anything else: it may re-execute the tool (core/threads.h)
+  lat::prefer_passive_waiting(argv);  // before anything else: it may re-execute the tool (core/threads.h)
   CLI::App app{"lat-bench: benchmarks of lat's kernels"};
   app.set_version_flag("--version", std::string("lat ") + LAT_VERSION);
   auto entries = lat::bench::registry();

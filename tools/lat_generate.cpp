@@ -17,8 +17,8 @@
 #include "trainers/recipe.h"
 #include "trainers/setup.h"
 
-int main(int argc, char** argv) {
-  lat::prefer_short_spinning(argv);  // before anything else: it may re-execute the tool (core/threads.h)
+// The whole tool but the re-execution; tests/fuzz/fuzz_generate_args.cpp drives it with arbitrary arguments.
+int generate_main(int argc, char** argv) {
   CLI::App app{"lat-generate: sample text from a lat checkpoint (byte-level models)"};
   app.set_version_flag("--version", std::string("lat ") + LAT_VERSION);
   std::string checkpoint, prompt = "\n", device_name = "cpu";
@@ -75,3 +75,10 @@ int main(int argc, char** argv) {
     return 1;
   }
 }
+
+#ifndef LAT_GENERATE_NO_MAIN
+int main(int argc, char** argv) {
+  lat::prefer_passive_waiting(argv);  // before anything else: it may re-execute the tool (core/threads.h)
+  return generate_main(argc, argv);
+}
+#endif

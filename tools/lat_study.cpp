@@ -46,7 +46,7 @@ bool parse_shard(const std::string& text, int& index, int& count) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  lat::prefer_short_spinning(argv);  // before anything else: it may re-execute the tool (core/threads.h)
+  lat::prefer_passive_waiting(argv);  // before anything else: it may re-execute the tool (core/threads.h)
   CLI::App app{"lat-study: sweep attention variants x learning rates x seeds and write the report"};
   app.set_version_flag("--version", std::string("lat ") + LAT_VERSION);
   std::string study_path, study_dir, only, shard = "1/1";

@@ -42,7 +42,7 @@ void print_sample(const lat::trainers::Trainer& trainer) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  lat::prefer_short_spinning(argv);  // before anything else: it may re-execute the tool (core/threads.h)
+  lat::prefer_passive_waiting(argv);  // before anything else: it may re-execute the tool (core/threads.h)
   CLI::App app{"lat-train: train a linear-attention language model from a TOML recipe"};
   app.set_version_flag("--version", std::string("lat ") + LAT_VERSION);
   std::string recipe_path, run_dir, resume;
