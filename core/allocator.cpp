@@ -20,7 +20,8 @@ namespace {
 class CpuAllocator final : public Allocator {
  public:
   void* allocate(size_t bytes) override {
-    void* p = bytes <= SIZE_MAX - 64 ? std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64) : nullptr;
+    void* p = bytes <= SIZE_MAX - 64 ? std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64)
+                                     : nullptr;
     if (!p)
       LAT_THROW("out of host memory allocating ", format_bytes(static_cast<double>(bytes)), " (", bytes,
                 " bytes; this machine has ", format_bytes(host_memory_bytes()), ")");

@@ -17,6 +17,8 @@ void set_cpu_threads(int64_t n) {
   if (n > 0) omp_set_num_threads(static_cast<int>(n));
 }
 
-int cpu_threads() { return omp_get_max_threads(); }
+int cpu_threads() {
+  return omp_get_max_threads();
+}
 
 }  // namespace lat

@@ -4,9 +4,9 @@
 // the cores, a spinning thread burns the time slice its partner needs: on 2 cores with one busy neighbour the
 // quickstart fell from 9,400 to 3,200 tokens/s. Passive waiting (sleep at once) keeps most of the idle speed
 // there and costs little when the machine is idle (docs/reliability.md measures both). libgomp reads
-// OMP_WAIT_POLICY and GOMP_SPINCOUNT once, when it is loaded, before main: a process cannot change how its own
-// threads wait. prefer_passive_waiting() therefore re-executes the tool once with OMP_WAIT_POLICY=passive,
-// unless the user set either variable (their choice wins).
+// OMP_WAIT_POLICY and GOMP_SPINCOUNT once, when it is loaded, before main: a process cannot change how its
+// own threads wait. prefer_passive_waiting() therefore re-executes the tool once with
+// OMP_WAIT_POLICY=passive, unless the user set either variable (their choice wins).
 #pragma once
 
 #include <cstdint>

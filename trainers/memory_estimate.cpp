@@ -25,20 +25,23 @@ double device_memory_bytes(Device device) {
 #endif
 }
 
-// The key a refusal names: of those that drive the estimate, the one furthest above its default, among the keys
-// the recipe sets if it sets any (a derived head_dim is not what to change).
+// The key a refusal names: of those that drive the estimate, the one furthest above its default, among the
+// keys the recipe sets if it sets any (a derived head_dim is not what to change).
 const char* blamed_key(const Recipe& r) {
   const Recipe d;
   const std::pair<const char*, double> ratios[] = {
       {"model.d_model", static_cast<double>(r.model.d_model) / static_cast<double>(d.model.d_model)},
       {"model.layers", static_cast<double>(r.model.layers) / static_cast<double>(d.model.layers)},
-      {"model.mlp_hidden", static_cast<double>(r.resolved_mlp_hidden()) / static_cast<double>(d.resolved_mlp_hidden())},
+      {"model.mlp_hidden",
+       static_cast<double>(r.resolved_mlp_hidden()) / static_cast<double>(d.resolved_mlp_hidden())},
       {"attention.heads", static_cast<double>(r.attention.heads) / static_cast<double>(d.attention.heads)},
-      {"attention.head_dim", static_cast<double>(r.resolved_head_dim()) / static_cast<double>(d.resolved_head_dim())},
+      {"attention.head_dim",
+       static_cast<double>(r.resolved_head_dim()) / static_cast<double>(d.resolved_head_dim())},
       {"attention.feature_dim",
        static_cast<double>(r.resolved_feature_dim()) / static_cast<double>(d.resolved_feature_dim())},
       {"model.vocab_size", static_cast<double>(r.model.vocab_size) / 50304.0},
-      {"training.batch_size", static_cast<double>(r.training.batch_size) / static_cast<double>(d.training.batch_size)},
+      {"training.batch_size",
+       static_cast<double>(r.training.batch_size) / static_cast<double>(d.training.batch_size)},
       {"training.seq_len", static_cast<double>(r.training.seq_len) / static_cast<double>(d.training.seq_len)},
   };
   const char* best = "model.d_model";
@@ -54,7 +57,8 @@ const char* blamed_key(const Recipe& r) {
 }  // namespace
 
 MemoryEstimate estimate_training_memory(const Recipe& recipe, int64_t vocab_size, Device device) {
-  const double d = static_cast<double>(recipe.model.d_model), layers = static_cast<double>(recipe.model.layers);
+  const double d = static_cast<double>(recipe.model.d_model),
+               layers = static_cast<double>(recipe.model.layers);
   const double heads = static_cast<double>(recipe.attention.heads);
   const double hd = heads * static_cast<double>(recipe.resolved_head_dim());
   const double m = heads * static_cast<double>(recipe.resolved_feature_dim());
@@ -69,7 +73,8 @@ MemoryEstimate estimate_training_memory(const Recipe& recipe, int64_t vocab_size
   // projections, the feature maps, the MLP's hidden activations; then the logits with their softmax and
   // gradient.
   const double element = compute_dtype(recipe, device) == DType::F32 ? 4 : 2;
-  const double tokens = static_cast<double>(recipe.training.batch_size) * static_cast<double>(recipe.training.seq_len);
+  const double tokens =
+      static_cast<double>(recipe.training.batch_size) * static_cast<double>(recipe.training.seq_len);
   const double per_token_layer = 8 * d + 6 * hd + 2 * m + 4 * hidden;
   e.activation_bytes = element * tokens * (layers * per_token_layer + 3 * vocab);
   return e;
@@ -80,11 +85,12 @@ void check_training_memory(const Recipe& recipe, int64_t vocab_size, Device devi
   const double available = device_memory_bytes(device);
   if (available <= 0 || e.total() <= available) return;
   const char* key = blamed_key(recipe);
-  recipe.fail(key, fmt::format("this run needs about {} of {} memory ({:.3g} parameters with gradients and AdamW "
-                               "state: {}; activations of one micro-batch: {}); this machine has {}",
-                               format_bytes(e.total()), device.is_cpu() ? "host" : device.str(), e.parameters,
-                               format_bytes(e.state_bytes), format_bytes(e.activation_bytes),
-                               format_bytes(available)));
+  recipe.fail(
+      key,
+      fmt::format("this run needs about {} of {} memory ({:.3g} parameters with gradients and AdamW "
+                  "state: {}; activations of one micro-batch: {}); this machine has {}",
+                  format_bytes(e.total()), device.is_cpu() ? "host" : device.str(), e.parameters,
+                  format_bytes(e.state_bytes), format_bytes(e.activation_bytes), format_bytes(available)));
 }
 
 }  // namespace lat::trainers

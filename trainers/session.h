@@ -37,8 +37,9 @@ class TrainingSession {
   // Optimizer step number `step` (0-based): zero grads; training.grad_accum micro-batches of forward +
   // backward with the loss scaled by 1/grad_accum; the reducer (if any) armed for the last one; the global
   // norm and clip factor (optimizer.grad_clip) on the device; AdamW at lr_at(step) scaling by that factor.
-  // Nothing is read back to the host, except on the CPU, where a non-finite loss throws (require_finite_loss).
-  // A stop request (core/stop.h) between micro-batches abandons the step (single process only).
+  // Nothing is read back to the host, except on the CPU, where a non-finite loss throws
+  // (require_finite_loss). A stop request (core/stop.h) between micro-batches abandons the step (single
+  // process only).
   StepResult step(int64_t step);
 
   // Averages gradients across ranks during the last micro-batch's backward; not owned; may be null.

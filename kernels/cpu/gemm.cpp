@@ -266,14 +266,15 @@ void gemm_own(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const 
   ParallelErrors errors;
 #pragma omp parallel for schedule(static, 1) \
     num_threads(static_cast <int>(std::min <int64_t>(threads, strips)))
-  for (int64_t s = 0; s < strips; ++s) errors.run([&] {  // gemm_serial allocates its packing buffers
-    const int64_t lo = s * strip, len = std::min(strip, extent - lo);
-    if (by_columns) {  // op(B)[:, lo:lo+len] and C[:, lo:lo+len]
-      gemm_serial<T>(ta, tb, M, len, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, C + lo, ldc);
-    } else {  // op(A)[lo:lo+len, :] and C[lo:lo+len, :]
-      gemm_serial<T>(ta, tb, len, N, K, alpha, ta ? A + lo : A + lo * lda, lda, B, ldb, C + lo * ldc, ldc);
-    }
-  });
+  for (int64_t s = 0; s < strips; ++s)
+    errors.run([&] {  // gemm_serial allocates its packing buffers
+      const int64_t lo = s * strip, len = std::min(strip, extent - lo);
+      if (by_columns) {  // op(B)[:, lo:lo+len] and C[:, lo:lo+len]
+        gemm_serial<T>(ta, tb, M, len, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, C + lo, ldc);
+      } else {  // op(A)[lo:lo+len, :] and C[lo:lo+len, :]
+        gemm_serial<T>(ta, tb, len, N, K, alpha, ta ? A + lo : A + lo * lda, lda, B, ldb, C + lo * ldc, ldc);
+      }
+    });
   errors.rethrow();
 }
 

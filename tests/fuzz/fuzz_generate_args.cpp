@@ -1,6 +1,6 @@
 // libFuzzer harness: lat-generate's argument path (tools/lat_generate.cpp, built without its main). The input
-// is the argument list, NUL-separated. Run from a folder holding a small checkpoint c.h5 (tools/fuzz.sh trains
-// one), so that valid argument lists reach generation; the tool must return 0, 1 or 2 and never crash.
+// is the argument list, NUL-separated. Run from a folder holding a small checkpoint c.h5 (tools/fuzz.sh
+// trains one), so that valid argument lists reach generation; the tool must return 0, 1 or 2 and never crash.
 #include <unistd.h>
 
 #include <cstdint>
@@ -12,7 +12,8 @@
 int generate_main(int argc, char** argv);
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  setenv("HDF5_USE_FILE_LOCKING", "FALSE", 1);  // (tools/fuzz.sh passes -close_fd_mask=3: the tool's output is muted)
+  setenv("HDF5_USE_FILE_LOCKING", "FALSE",
+         1);  // (tools/fuzz.sh passes -close_fd_mask=3: the tool's output is muted)
   return 0;
 }
 

@@ -1,5 +1,6 @@
-// libFuzzer harness: the llm.c token-shard reader (data/shards.h) on arbitrary bytes written to a file. Either
-// the shard is refused with a lat::Error or every token it reports can be read and is below its vocabulary.
+// libFuzzer harness: the llm.c token-shard reader (data/shards.h) on arbitrary bytes written to a file.
+// Either the shard is refused with a lat::Error or every token it reports can be read and is below its
+// vocabulary.
 #include <unistd.h>
 
 #include <cstdint>

@@ -1,7 +1,7 @@
-// The bad-input suite (docs/reliability.md): the real binaries on wrong recipes, wrong command lines and wrong
-// files. Every case must exit with the expected code (2 for a malformed command line, 1 otherwise), print one
-// line "lat-<tool>: ..." naming the offending key, file or value, carry no source-file suffix ("[x.cpp:12]"),
-// and leave every file of an existing run directory byte-identical.
+// The bad-input suite (docs/reliability.md): the real binaries on wrong recipes, wrong command lines and
+// wrong files. Every case must exit with the expected code (2 for a malformed command line, 1 otherwise),
+// print one line "lat-<tool>: ..." naming the offending key, file or value, carry no source-file suffix
+// ("[x.cpp:12]"), and leave every file of an existing run directory byte-identical.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -25,7 +25,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string tool(const std::string& name) { return std::string(LAT_BINARY_DIR) + "/tools/" + name; }
+std::string tool(const std::string& name) {
+  return std::string(LAT_BINARY_DIR) + "/tools/" + name;
+}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -68,7 +70,8 @@ struct Case {
 
 }  // namespace
 
-TEST_CASE("bad input: every tool refuses with one line naming the culprit and leaves the run directory intact") {
+TEST_CASE(
+    "bad input: every tool refuses with one line naming the culprit and leaves the run directory intact") {
   TempDir dir("bad_input");
   const std::string corpus = dir.write("corpus.txt", lat::testing::tiny_corpus());
   const std::string recipe = dir.write("tiny.toml", lat::testing::kTinyRecipe);
@@ -101,18 +104,21 @@ TEST_CASE("bad input: every tool refuses with one line naming the culprit and le
     return train + " --set data.kind=shards --set data.pattern=" + dir / folder + "/*.bin";
   };
   auto recipe_file = [&](const std::string& name, const std::string& text) {
-    return tool("lat-train") + " " + dir.write(name, text) + " --set data.path=" + corpus + " --run-dir " + run;
+    return tool("lat-train") + " " + dir.write(name, text) + " --set data.path=" + corpus + " --run-dir " +
+           run;
   };
   auto set = [&](const std::string& assignment) { return train + " --set " + quoted(assignment); };
   auto mqar = [&](const std::string& assignment) {
-    return train + " --set data.kind=mqar --set data.vocab=64 --set training.seq_len=64 --set " + quoted(assignment);
+    return train + " --set data.kind=mqar --set data.vocab=64 --set training.seq_len=64 --set " +
+           quoted(assignment);
   };
   const std::string gen = tool("lat-generate") + " " + ckpt;
 
   const std::vector<Case> cases = {
       // [model]
       {"zero width", set("model.d_model=0"), 1, "model.d_model: 0 is out of range"},
-      {"width beyond 2^31 (allocation size overflow)", set("model.d_model=4611686018427387904"), 1, "model.d_model"},
+      {"width beyond 2^31 (allocation size overflow)", set("model.d_model=4611686018427387904"), 1,
+       "model.d_model"},
       {"negative width", set("model.d_model=-5"), 1, "model.d_model"},
       {"width as text", set("model.d_model=abc"), 1, "model.d_model: expected an integer"},
       {"fractional width", set("model.d_model=1.5"), 1, "model.d_model: expected an integer"},
@@ -125,15 +131,19 @@ TEST_CASE("bad input: every tool refuses with one line naming the culprit and le
       {"zero norm epsilon", set("model.norm_eps=0"), 1, "model.norm_eps"},
       {"norm epsilon above 1", set("model.norm_eps=2"), 1, "model.norm_eps"},
       {"vocabulary of 1", set("model.vocab_size=1"), 1, "model.vocab_size"},
-      {"vocabulary smaller than the data's", set("model.vocab_size=100"), 1, "model.vocab_size: 100 is smaller"},
-      {"boolean as a word", set("model.tie_embeddings=maybe"), 1, "model.tie_embeddings: expected true or false"},
+      {"vocabulary smaller than the data's", set("model.vocab_size=100"), 1,
+       "model.vocab_size: 100 is smaller"},
+      {"boolean as a word", set("model.tie_embeddings=maybe"), 1,
+       "model.tie_embeddings: expected true or false"},
       // [attention]
-      {"unknown attention kind", set("attention.kind=quadratic"), 1, "attention.kind: unknown value \"quadratic\""},
+      {"unknown attention kind", set("attention.kind=quadratic"), 1,
+       "attention.kind: unknown value \"quadratic\""},
       {"near-miss feature map", set("attention.feature_map=elu"), 1, "did you mean \"elu1\""},
       {"unknown normalisation", set("attention.normalize=layer"), 1, "attention.normalize"},
       {"unknown decay", set("attention.decay=exp"), 1, "attention.decay"},
       {"no heads", set("attention.heads=0"), 1, "attention.heads"},
-      {"heads not dividing the width", set("attention.heads=3"), 1, "is not divisible by attention.heads = 3"},
+      {"heads not dividing the width", set("attention.heads=3"), 1,
+       "is not divisible by attention.heads = 3"},
       {"negative head width", set("attention.head_dim=-1"), 1, "attention.head_dim"},
       {"zero tile", set("attention.block=0"), 1, "attention.block"},
       {"tile of 10^11 (bad_alloc in OpenMP)", set("attention.block=100000000000"), 1, "attention.block"},
@@ -141,7 +151,8 @@ TEST_CASE("bad input: every tool refuses with one line naming the culprit and le
       {"redraw interval below -1", set("attention.redraw_interval=-2"), 1, "attention.redraw_interval"},
       {"integer for a boolean", set("attention.rope=1"), 1, "attention.rope: expected true or false"},
       {"negative feature count", set("attention.feature_dim=-3"), 1, "attention.feature_dim"},
-      {"odd head width with RoPE", set("attention.rope=true") + " --set attention.head_dim=15", 1, "attention"},
+      {"odd head width with RoPE", set("attention.rope=true") + " --set attention.head_dim=15", 1,
+       "attention"},
       // [optimizer]
       {"zero learning rate", set("optimizer.lr=0"), 1, "optimizer.lr: 0 is out of range"},
       {"negative learning rate", set("optimizer.lr=-1"), 1, "optimizer.lr"},
@@ -158,12 +169,14 @@ TEST_CASE("bad input: every tool refuses with one line naming the culprit and le
       // [schedule]
       {"unknown schedule", set("schedule.kind=exponential"), 1, "schedule.kind"},
       {"negative warmup", set("schedule.warmup_steps=-1"), 1, "schedule.warmup_steps"},
-      {"warmup longer than the run", set("schedule.warmup_steps=100000"), 1, "schedule.warmup_steps: warmup of"},
+      {"warmup longer than the run", set("schedule.warmup_steps=100000"), 1,
+       "schedule.warmup_steps: warmup of"},
       {"min lr ratio above 1", set("schedule.min_lr_ratio=2"), 1, "schedule.min_lr_ratio"},
       // [data]
       {"unknown data kind", set("data.kind=audio"), 1, "data.kind"},
       {"missing data file", set("data.path=" + missing), 1, "missing.txt"},
-      {"endless device as data (/dev/zero)", set("data.path=/dev/zero"), 1, "'/dev/zero' is not a regular file"},
+      {"endless device as data (/dev/zero)", set("data.path=/dev/zero"), 1,
+       "'/dev/zero' is not a regular file"},
       {"empty data file", set("data.path=" + empty_file), 1, "empty.txt"},
       {"empty data folder", set("data.path=" + empty_folder), 1, "empty_folder"},
       {"no data path", set("data.path=\"\""), 1, "data.path: required"},
@@ -172,10 +185,11 @@ TEST_CASE("bad input: every tool refuses with one line naming the culprit and le
       {"validation share of 1", set("data.val_fraction=1"), 1, "data.val_fraction"},
       {"negative validation share", set("data.val_fraction=-0.5"), 1, "data.val_fraction"},
       {"evaluation without validation data (val_loss nan)",
-       set("data.val_fraction=0") + " --set training.eval_interval=5", 1, "data.val_fraction: no validation data"},
+       set("data.val_fraction=0") + " --set training.eval_interval=5", 1,
+       "data.val_fraction: no validation data"},
       {"shards without a pattern", set("data.kind=shards"), 1, "data.pattern: required"},
-      {"shard pattern matching nothing", set("data.kind=shards") + " --set data.pattern=" + dir / "none/*.bin", 1,
-       "data.pattern"},
+      {"shard pattern matching nothing",
+       set("data.kind=shards") + " --set data.pattern=" + dir / "none/*.bin", 1, "data.pattern"},
       {"shard with a wrong magic", shards("shards"), 1, "bad_magic.bin"},
       {"shard with a wrong version", shards("shards_v"), 1, "bad_version.bin"},
       {"truncated shard", shards("shards_t"), 1, "truncated.bin"},
@@ -222,16 +236,20 @@ TEST_CASE("bad input: every tool refuses with one line naming the culprit and le
       {"unknown section in a file", recipe_file("section.toml", "[trainin]\nsteps = 3\n"), 1,
        "did you mean training?"},
       {"duplicate key", recipe_file("dup.toml", "[training]\nsteps = 1\nsteps = 2\n"), 1, "dup.toml:3"},
-      {"section that is a value", recipe_file("notable.toml", "training = 3\n"), 1, "expected a table [training]"},
+      {"section that is a value", recipe_file("notable.toml", "training = 3\n"), 1,
+       "expected a table [training]"},
       {"missing include", recipe_file("inc.toml", "include = \"nowhere.toml\"\n"), 1, "nowhere.toml"},
       {"include cycle", recipe_file("cycle.toml", "include = \"cycle.toml\"\n"), 1, "include cycle"},
-      {"include of a number", recipe_file("incnum.toml", "include = 3\n"), 1, "include: expected a file name"},
+      {"include of a number", recipe_file("incnum.toml", "include = 3\n"), 1,
+       "include: expected a file name"},
       {"string for an integer", recipe_file("type.toml", "[training]\nsteps = \"100\"\n"), 1, "type.toml:2"},
       {"date for an integer", recipe_file("date.toml", "[training]\nsteps = 1979-05-27\n"), 1, "got date"},
       {"binary garbage recipe", recipe_file("garbage.toml", std::string("\x01\xff\xfe[\x00\x7f]=", 8)), 1,
        "garbage.toml"},
-      {"recipe is a folder", tool("lat-train") + " " + empty_folder + " --run-dir " + run, 1, "is a directory"},
-      {"missing recipe", tool("lat-train") + " " + dir / "missing.toml" + " --run-dir " + run, 1, "missing.toml"},
+      {"recipe is a folder", tool("lat-train") + " " + empty_folder + " --run-dir " + run, 1,
+       "is a directory"},
+      {"missing recipe", tool("lat-train") + " " + dir / "missing.toml" + " --run-dir " + run, 1,
+       "missing.toml"},
       // lat-train's command line
       {"--stop-after 0", train + " --stop-after 0", 2, "--stop-after: '0' is not a positive integer"},
       {"--stop-after text", train + " --stop-after soon", 2, "--stop-after: 'soon'"},
@@ -252,13 +270,15 @@ TEST_CASE("bad input: every tool refuses with one line naming the culprit and le
       {"generate: garbage checkpoint", tool("lat-generate") + " " + garbage, 1, "garbage.h5"},
       {"generate: half a checkpoint", tool("lat-generate") + " " + half_h5, 1, "half.h5"},
       {"generate: unknown device", gen + " --device tpu", 1, "tpu"},
-      {"generate: prompt beyond the context", gen + " --prompt " + std::string(100, 'a'), 1, "attention.max_context"},
+      {"generate: prompt beyond the context", gen + " --prompt " + std::string(100, 'a'), 1,
+       "attention.max_context"},
       // lat-export, lat-bench, lat-study
       {"export: no output", tool("lat-export") + " " + ckpt, 2, "out is required"},
       {"export: garbage input", tool("lat-export") + " " + garbage + " " + dir / "out.h5", 1, "garbage.h5"},
       {"export: missing input", tool("lat-export") + " " + missing + " " + dir / "out.h5", 1, "missing.txt"},
       {"bench: no subcommand", tool("lat-bench"), 2, "subcommand is required"},
-      {"bench: zero size", tool("lat-bench") + " gemm-cpu --size 0", 2, "--size: '0' is not a positive integer"},
+      {"bench: zero size", tool("lat-bench") + " gemm-cpu --size 0", 2,
+       "--size: '0' is not a positive integer"},
       {"bench: unknown subcommand", tool("lat-bench") + " warp-drive", 2, "subcommand"},
       {"study: no study file", tool("lat-study"), 2, "study is required"},
       {"study: missing study file", tool("lat-study") + " " + missing, 1, "missing.txt"},

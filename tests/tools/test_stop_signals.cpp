@@ -15,7 +15,9 @@ using Outcome = lat::testing::ShellResult;
 
 namespace {
 
-std::string tool(const std::string& name) { return std::string(LAT_BINARY_DIR) + "/tools/" + name; }
+std::string tool(const std::string& name) {
+  return std::string(LAT_BINARY_DIR) + "/tools/" + name;
+}
 
 // Runs `command` in the background, sends SIGTERM after `seconds`, and reports "exit=<status>" last.
 Outcome terminate_after(const std::string& command, double seconds) {
@@ -25,7 +27,8 @@ Outcome terminate_after(const std::string& command, double seconds) {
 
 }  // namespace
 
-TEST_CASE("SIGTERM ends a step of 10^12 micro-batches between two of them, with a checkpoint of the last step") {
+TEST_CASE(
+    "SIGTERM ends a step of 10^12 micro-batches between two of them, with a checkpoint of the last step") {
   TempDir dir("stop_accum");
   const std::string corpus = dir.write("corpus.txt", lat::testing::tiny_corpus());
   const std::string recipe = dir.write("tiny.toml", lat::testing::kTinyRecipe);
@@ -44,12 +47,13 @@ TEST_CASE("lat-generate streams its tokens and stops on SIGTERM during a generat
   const std::string corpus = dir.write("corpus.txt", lat::testing::tiny_corpus());
   const std::string recipe = dir.write("tiny.toml", lat::testing::kTinyRecipe);
   // A context of 10^9 tokens: the budget no longer ends the generation.
-  const Outcome trained = run_shell(tool("lat-train") + " " + recipe + " --set data.path=" + corpus +
-                                    " --set training.steps=5 --set attention.max_context=1000000000 --no-sample" +
-                                    " --run-dir " + dir / "run");
+  const Outcome trained =
+      run_shell(tool("lat-train") + " " + recipe + " --set data.path=" + corpus +
+                " --set training.steps=5 --set attention.max_context=1000000000 --no-sample" + " --run-dir " +
+                dir / "run");
   REQUIRE_MESSAGE(trained.exit_code == 0, trained.output);
-  const std::string generate =
-      tool("lat-generate") + " " + dir / "run/checkpoints/step_00000005.h5" + " --prompt Light --tokens 1000000000000";
+  const std::string generate = tool("lat-generate") + " " + dir / "run/checkpoints/step_00000005.h5" +
+                               " --prompt Light --tokens 1000000000000";
   const Outcome r = terminate_after(generate, 2);
   CAPTURE(r.output.substr(0, 200));
   CHECK(r.output.find("exit=0") != std::string::npos);
