@@ -284,6 +284,7 @@ TEST_CASE(
       {"study: missing study file", tool("lat-study") + " " + missing, 1, "missing.txt"},
       {"study: recipe as a study", tool("lat-study") + " " + recipe + " --dry-run", 1, "tiny.toml"},
   };
+  MESSAGE(cases.size() << " bad-input cases");
   CHECK(cases.size() >= 80);
   for (const Case& c : cases) {
     CAPTURE(c.what);
