@@ -127,6 +127,9 @@ Field make_field(const char* section, const char* key, S Recipe::*sec, T S::*mem
     f.assign = [set](Recipe& r, const Input& in, const std::string& k) {
       if (in.node)
         if (auto s = in.node->as_string()) return set(r, s->get());
+      // Found by tests/fuzz/fuzz_recipe: a raw --set value that is not UTF-8 was kept, and the recipe written
+      // into the run directory and every checkpoint then failed to parse.
+      if (in.raw && !valid_utf8(*in.raw)) fail_at(in.where, k, "the value is not valid UTF-8");
       if (in.raw) return set(r, *in.raw);
       wrong_type(in, k, "a string");
     };

@@ -19,6 +19,8 @@ std::string toml_value_text(const toml::node& node);
 std::string format_double(double x);
 // A TOML basic string with escapes, control characters as \uXXXX.
 std::string quote(std::string_view s);
+// True when `s` is well-formed UTF-8 (TOML strings must be; to_toml() could not write anything else back).
+bool valid_utf8(std::string_view s);
 // Text for a one-line message: line breaks and other control characters escaped as in quote(), unquoted.
 std::string printable(std::string_view s);
 
