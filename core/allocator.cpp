@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 
 #include "core/error.h"
+#include "core/host.h"
 
 #ifdef LAT_HAVE_CUDA
 #include "core/cuda_context.h"
@@ -18,9 +20,11 @@ namespace {
 class CpuAllocator final : public Allocator {
  public:
   void* allocate(size_t bytes) override {
-    size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded);
-    if (!p) LAT_THROW("out of host memory allocating ", bytes, " bytes");
+    void* p = bytes <= SIZE_MAX - 64 ? std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64)
+                                     : nullptr;
+    if (!p)
+      LAT_THROW("out of host memory allocating ", format_bytes(static_cast<double>(bytes)), " (", bytes,
+                " bytes; this machine has ", format_bytes(host_memory_bytes()), ")");
     size_t now = in_use_.fetch_add(bytes) + bytes;
     size_t peak = peak_.load();
     while (now > peak && !peak_.compare_exchange_weak(peak, now)) {

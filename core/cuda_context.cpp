@@ -57,6 +57,15 @@ int device_count() {
   return n;
 }
 
+size_t total_memory(int device_index) {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, device_index) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return prop.totalGlobalMem;
+}
+
 void init(int device_index) {
   if (g_initialised) return;
   int n = device_count();

@@ -30,6 +30,8 @@ void init(int device_index = 0);
 cudaStream_t stream();
 void synchronize();
 int device_count();
+// Total memory of CUDA device `device_index` in bytes (cudaMemGetInfo), for the memory check before a run.
+size_t total_memory(int device_index);
 
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 void zero_bytes(void* dst, size_t bytes);

@@ -19,12 +19,18 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device), 
 Storage::~Storage() { allocator_->deallocate(data_, bytes_); }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  // The size in bytes, checked first (strides and numel() are products too): a product of user-chosen sizes
+  // that wraps around would allocate a few bytes and be written far beyond them.
+  size_t bytes = dtype_size(dtype);
+  for (int i = 0; i < shape.ndim(); ++i)
+    if (__builtin_mul_overflow(bytes, static_cast<size_t>(shape.dim(i)), &bytes) || bytes > (size_t{1} << 62))
+      LAT_THROW("cannot allocate a tensor of shape ", shape.str(), ": its size in bytes exceeds 2^62");
   Tensor t;
   t.shape_ = shape;
   t.strides_ = shape.contiguous_strides();
   t.dtype_ = dtype;
   t.device_ = device;
-  t.storage_ = std::make_shared<Storage>(static_cast<size_t>(shape.numel()) * dtype_size(dtype), device);
+  t.storage_ = std::make_shared<Storage>(bytes, device);
   return t;
 }
 

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/host.h"
 #include "data/tokenizer.h"
 
 namespace lat::data {
@@ -44,6 +45,13 @@ namespace {
 std::string read_whole_file(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) LAT_THROW("text dataset: '", path, "' does not exist");
+  // A device or a pipe (/dev/zero, /dev/stdin) has no end to read to.
+  if (!fs::is_regular_file(path, ec)) LAT_THROW("text dataset: '", path, "' is not a regular file");
+  // Each byte becomes a 2-byte token beside the text itself while loading.
+  const double bytes = static_cast<double>(fs::file_size(path, ec));
+  if (!ec && 3 * bytes > host_memory_bytes())
+    LAT_THROW("text dataset: '", path, "' holds ", format_bytes(bytes), ", which needs about ", format_bytes(3 * bytes),
+              " of memory to load; this machine has ", format_bytes(host_memory_bytes()));
   std::ifstream in(path, std::ios::binary);
   if (!in) LAT_THROW("text dataset: cannot open '", path, "' (", std::strerror(errno), ")");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -39,7 +39,9 @@ void check_scalar(const char* op, const char* what, const Tensor& s, const Tenso
 void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& targets, int ignore_index, Tensor& loss,
                                    Tensor& stats) {
   const char* op = "softmax_cross_entropy";
-  const auto [rows, vocab] = check_loss(op, logits, targets, stats);
+  // Plain variables, not a structured binding: clang 14 (the fuzz/sanitizer build) cannot capture bindings.
+  const std::pair<int64_t, int64_t> dims = check_loss(op, logits, targets, stats);
+  const int64_t rows = dims.first, vocab = dims.second;
   check_scalar(op, "loss", loss, logits);
   if (!targets.device().is_cuda()) {
     const int32_t* t = targets.data<int32_t>();
@@ -63,7 +65,9 @@ void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& targets, 
 void softmax_cross_entropy_backward(const Tensor& logits, const Tensor& targets, int ignore_index, const Tensor& stats,
                                     const Tensor& dloss, Tensor& dlogits) {
   const char* op = "softmax_cross_entropy_backward";
-  const auto [rows, vocab] = check_loss(op, logits, targets, stats);
+  // Plain variables, not a structured binding: clang 14 (the fuzz/sanitizer build) cannot capture bindings.
+  const std::pair<int64_t, int64_t> dims = check_loss(op, logits, targets, stats);
+  const int64_t rows = dims.first, vocab = dims.second;
   check_scalar(op, "dloss", dloss, logits);
   check_same_placement(op, logits, dlogits);
   check_same_shape(op, logits, dlogits);

@@ -8,6 +8,7 @@
 
 #include "bench/registry.h"
 #include "tools/cli.h"
+#include "core/threads.h"
 
 namespace lat::bench {
 std::vector<SubcommandEntry>& registry() {
@@ -17,6 +18,7 @@ std::vector<SubcommandEntry>& registry() {
 }  // namespace lat::bench
 
 int main(int argc, char** argv) {
+  lat::prefer_passive_waiting(argv);  // before anything else: it may re-execute the tool (core/threads.h)
   CLI::App app{"lat-bench: benchmarks of lat's kernels"};
   app.set_version_flag("--version", std::string("lat ") + LAT_VERSION);
   auto entries = lat::bench::registry();

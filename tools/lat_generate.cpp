@@ -3,17 +3,23 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <span>
+#include <string>
 
 #include "tools/cli.h"
 #include "core/error.h"
+#include "core/stop.h"
+#include "core/threads.h"
 #include "data/tokenizer.h"
 #include "trainers/checkpoint.h"
 #include "trainers/generate.h"
+#include "trainers/memory_estimate.h"
 #include "trainers/model_weights.h"
 #include "trainers/recipe.h"
 #include "trainers/setup.h"
 
-int main(int argc, char** argv) {
+// The whole tool but the re-execution; tests/fuzz/fuzz_generate_args.cpp drives it with arbitrary arguments.
+int generate_main(int argc, char** argv) {
   CLI::App app{"lat-generate: sample text from a lat checkpoint (byte-level models)"};
   app.set_version_flag("--version", std::string("lat ") + LAT_VERSION);
   std::string checkpoint, prompt = "\n", device_name = "cpu";
@@ -34,14 +40,41 @@ int main(int argc, char** argv) {
     auto embed = ck.model.find("embed.weight");
     if (embed == ck.model.end()) throw lat::Error("checkpoint '" + checkpoint + "' has no embed.weight");
     const lat::Device device = lat::parse_device(device_name);
+    // The recipe decides the model's shape: one that disagrees with the stored tensors (a damaged or edited
+    // checkpoint) must not make us build a far larger model first.
+    double stored = 0;
+    for (const auto& [name, t] : ck.model) stored += static_cast<double>(t.numel());
+    const double expected =
+        lat::trainers::estimate_training_memory(recipe, embed->second.size(0), lat::Device::cpu()).parameters;
+    if (expected > 2 * stored + 1e6)
+      throw lat::Error("checkpoint '" + checkpoint + "': its recipe describes a model of about " +
+                       std::to_string(static_cast<long long>(expected)) + " parameters, but it stores " +
+                       std::to_string(static_cast<long long>(stored)));
     lat::autograd::nn::LanguageModel model(lat::trainers::model_config(recipe, embed->second.size(0)), device);
     lat::trainers::load_model_weights(model.parameters(), ck, checkpoint);
+    // Tokens are printed as they come, so a long generation shows progress and Ctrl-C keeps what was printed.
     lat::data::ByteTokenizer tok;
-    std::vector<int32_t> ids = lat::trainers::generate(model, tok.encode(prompt, true), options);
-    std::printf("%s%s\n", prompt.c_str(), tok.decode(ids).c_str());
+    const std::vector<int32_t> prompt_ids = tok.encode(prompt, true);
+    lat::trainers::generation_budget(model, static_cast<int64_t>(prompt_ids.size()), options.tokens);  // may refuse
+    std::fputs(prompt.c_str(), stdout);
+    std::fflush(stdout);
+    options.on_token = [&](int32_t id) {
+      std::fputs(tok.decode(std::span<const int32_t>(&id, 1)).c_str(), stdout);
+      std::fflush(stdout);
+    };
+    lat::install_stop_handlers();
+    lat::trainers::generate(model, prompt_ids, options);
+    std::fputs("\n", stdout);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lat-generate: %s\n", e.what());
     return 1;
   }
 }
+
+#ifndef LAT_GENERATE_NO_MAIN
+int main(int argc, char** argv) {
+  lat::prefer_passive_waiting(argv);  // before anything else: it may re-execute the tool (core/threads.h)
+  return generate_main(argc, argv);
+}
+#endif

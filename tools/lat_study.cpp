@@ -16,6 +16,7 @@
 #include "tools/cli.h"
 
 #include "core/error.h"
+#include "core/threads.h"
 #include "core/log.h"
 #include "study/report.h"
 #include "study/run_reader.h"
@@ -45,6 +46,7 @@ bool parse_shard(const std::string& text, int& index, int& count) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lat::prefer_passive_waiting(argv);  // before anything else: it may re-execute the tool (core/threads.h)
   CLI::App app{"lat-study: sweep attention variants x learning rates x seeds and write the report"};
   app.set_version_flag("--version", std::string("lat ") + LAT_VERSION);
   std::string study_path, study_dir, only, shard = "1/1";

@@ -12,6 +12,7 @@
 
 #include "tools/cli.h"
 
+#include "core/threads.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "data/tokenizer.h"
@@ -42,6 +43,7 @@ void print_sample(const lat::trainers::Trainer& trainer) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lat::prefer_passive_waiting(argv);  // before anything else: it may re-execute the tool (core/threads.h)
   CLI::App app{"lat-train: train a linear-attention language model from a TOML recipe"};
   app.set_version_flag("--version", std::string("lat ") + LAT_VERSION);
   std::string recipe_path, run_dir, resume;

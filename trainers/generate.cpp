@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/random.h"
+#include "core/stop.h"
 
 namespace lat::trainers {
 
@@ -38,14 +39,14 @@ int32_t sample_token(const std::vector<float>& logits, const SamplingOptions& op
 int64_t generation_budget(const autograd::nn::LanguageModel& model, int64_t prompt_tokens, int64_t requested) {
   const int64_t context = model.config().attention.max_context;
   if (context <= 0) return requested;
-  LAT_CHECK(prompt_tokens <= context, "generate: the prompt has ", prompt_tokens,
-            " tokens, more than the model's attention.max_context = ", context);
+  if (prompt_tokens > context)
+    LAT_THROW("the prompt has ", prompt_tokens, " tokens, more than the model's attention.max_context = ", context);
   return std::min(requested, context - prompt_tokens);
 }
 
 std::vector<int32_t> generate(const autograd::nn::LanguageModel& model, const std::vector<int32_t>& prompt,
                               const SamplingOptions& options) {
-  LAT_CHECK(!prompt.empty(), "generate: the prompt must contain at least one token");
+  if (prompt.empty()) LAT_THROW("the prompt must contain at least one token");
   const int64_t tokens = generation_budget(model, static_cast<int64_t>(prompt.size()), options.tokens);
   if (tokens < options.tokens)
     log_info("generate: stopping after {} of {} tokens: prompt + sample reach the model's attention.max_context = {}",
@@ -56,8 +57,10 @@ std::vector<int32_t> generate(const autograd::nn::LanguageModel& model, const st
   for (int32_t id : prompt) logits = model.step(id, state);
   std::vector<int32_t> out;
   for (int64_t i = 0; i < tokens; ++i) {
+    if (stop_requested()) break;
     const int32_t next = sample_token(logits, options, static_cast<uint64_t>(i));
     out.push_back(next);
+    if (options.on_token) options.on_token(next);
     // The last token is not fed back: its logits would go unused, and its position may be max_context itself.
     if (i + 1 < tokens) logits = model.step(next, state);
   }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "autograd/nn/language_model.h"
@@ -13,12 +14,14 @@ struct SamplingOptions {
   double temperature = 0.8;  // 0: greedy
   int64_t top_k = 0;         // 0: all
   uint64_t seed = 0;
+  std::function<void(int32_t)> on_token;  // called with each token as it is sampled (lat-generate streams)
 };
 
 // Continues `prompt` (token ids, non-empty) by options.tokens tokens, or fewer so that prompt and sample stay
 // within the model's attention.max_context (cosFormer's positions end there; RoPE and the other variants were
 // trained no further), logging a note when it stops early. Linear attention advances a fixed-size recurrent
-// state per token (O(1) per token); softmax attention keeps a KV cache.
+// state per token (O(1) per token); softmax attention keeps a KV cache. A stop request (core/stop.h: SIGINT,
+// SIGTERM) ends it after the current token; the tokens so far are returned.
 std::vector<int32_t> generate(const autograd::nn::LanguageModel& model, const std::vector<int32_t>& prompt,
                               const SamplingOptions& options);
 

@@ -17,6 +17,8 @@
 
 #include "core/error.h"
 #include "trainers/recipe_resolve.h"
+#include "trainers/recipe_enums.h"
+#include "trainers/recipe_text.h"
 
 static_assert(TOML_EXCEPTIONS, "recipe.cpp expects toml++ with exceptions");
 
@@ -24,81 +26,10 @@ namespace lat {
 namespace {
 
 namespace fs = std::filesystem;
-
-// ---- enum spellings ----------------------------------------------------------------------------------
-
-template <class E>
-struct EnumNames;
-template <>
-struct EnumNames<AttentionKind> {
-  static constexpr std::pair<const char*, AttentionKind> values[] = {{"softmax", AttentionKind::Softmax},
-                                                                     {"linear", AttentionKind::Linear}};
-};
-template <>
-struct EnumNames<FeatureMap> {
-  static constexpr std::pair<const char*, FeatureMap> values[] = {{"elu1", FeatureMap::Elu1},
-                                                                  {"cosine", FeatureMap::Cosine},
-                                                                  {"random", FeatureMap::Random},
-                                                                  {"identity", FeatureMap::Identity},
-                                                                  {"silu", FeatureMap::Silu}};
-};
-template <>
-struct EnumNames<AttentionNormalize> {
-  static constexpr std::pair<const char*, AttentionNormalize> values[] = {
-      {"denominator", AttentionNormalize::Denominator}, {"rmsnorm", AttentionNormalize::RmsNorm}};
-};
-template <>
-struct EnumNames<AttentionDecay> {
-  static constexpr std::pair<const char*, AttentionDecay> values[] = {{"none", AttentionDecay::None},
-                                                                      {"alibi", AttentionDecay::Alibi}};
-};
-template <>
-struct EnumNames<ScheduleKind> {
-  static constexpr std::pair<const char*, ScheduleKind> values[] = {{"constant", ScheduleKind::Constant},
-                                                                    {"linear", ScheduleKind::Linear},
-                                                                    {"cosine", ScheduleKind::Cosine}};
-};
-template <>
-struct EnumNames<DataKind> {
-  static constexpr std::pair<const char*, DataKind> values[] = {
-      {"text", DataKind::Text}, {"shards", DataKind::Shards}, {"mqar", DataKind::Mqar}};
-};
-template <>
-struct EnumNames<DeviceKind> {
-  static constexpr std::pair<const char*, DeviceKind> values[] = {
-      {"cpu", DeviceKind::Cpu}, {"cuda", DeviceKind::Cuda}, {"auto", DeviceKind::Auto}};
-};
-template <>
-struct EnumNames<Precision> {
-  static constexpr std::pair<const char*, Precision> values[] = {
-      {"auto", Precision::Auto}, {"fp32", Precision::Fp32}, {"bf16", Precision::Bf16}};
-};
-template <>
-struct EnumNames<LogLevel> {
-  static constexpr std::pair<const char*, LogLevel> values[] = {{"debug", LogLevel::Debug},
-                                                                {"info", LogLevel::Info},
-                                                                {"warn", LogLevel::Warn},
-                                                                {"error", LogLevel::Error},
-                                                                {"off", LogLevel::Off}};
-};
-
-template <class E>
-const char* enum_name(E v) {
-  for (const auto& [name, value] : EnumNames<E>::values)
-    if (value == v) return name;
-  return "?";
-}
-
-template <class E>
-std::string enum_choices() {
-  std::string out;
-  constexpr size_t n = std::size(EnumNames<E>::values);
-  for (size_t i = 0; i < n; ++i) {
-    if (i > 0) out += i + 1 == n ? " or " : ", ";
-    out += EnumNames<E>::values[i].first;
-  }
-  return out;
-}
+using namespace recipe_text;
+using recipe_enums::EnumNames;
+using recipe_enums::enum_choices;
+using recipe_enums::enum_name;
 
 // ---- messages ----------------------------------------------------------------------------------------
 
@@ -109,97 +40,6 @@ std::string enum_choices() {
 
 std::string where_in(const std::string& file, const toml::source_region& region) {
   return region.begin.line > 0 ? fmt::format("{}:{}", file, region.begin.line) : file;
-}
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
-std::string toml_type_name(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::string:
-      return "string";
-    case toml::node_type::integer:
-      return "integer";
-    case toml::node_type::floating_point:
-      return "float";
-    case toml::node_type::boolean:
-      return "boolean";
-    case toml::node_type::table:
-      return "table";
-    case toml::node_type::array:
-      return "array";
-    case toml::node_type::date:
-      return "date";
-    case toml::node_type::time:
-      return "time";
-    case toml::node_type::date_time:
-      return "date-time";
-    default:
-      return "nothing";
-  }
-}
-
-std::string quote(std::string_view s);
-
-std::string toml_value_text(const toml::node& node) {
-  if (auto s = node.as_string()) return quote(s->get());
-  std::ostringstream out;
-  node.visit([&](const auto& v) {
-    if constexpr (toml::is_table<decltype(v)>)
-      out << "{...}";
-    else if constexpr (toml::is_array<decltype(v)>)
-      out << "[...]";
-    else
-      out << v;
-  });
-  return out.str();
-}
-
-std::string format_double(double x) {
-  std::string s = fmt::format("{}", x);
-  if (s.find_first_of(".eEni") == std::string::npos) s += ".0";
-  return s;
-}
-
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-          out += fmt::format("\\u{:04X}", static_cast<unsigned>(static_cast<unsigned char>(c)));
-        else
-          out += c;
-    }
-  }
-  return out + "\"";
 }
 
 // ---- the field table ---------------------------------------------------------------------------------
@@ -287,6 +127,9 @@ Field make_field(const char* section, const char* key, S Recipe::*sec, T S::*mem
     f.assign = [set](Recipe& r, const Input& in, const std::string& k) {
       if (in.node)
         if (auto s = in.node->as_string()) return set(r, s->get());
+      // Found by tests/fuzz/fuzz_recipe: a raw --set value that is not UTF-8 was kept, and the recipe written
+      // into the run directory and every checkpoint then failed to parse.
+      if (in.raw && !valid_utf8(*in.raw)) fail_at(in.where, k, "the value is not valid UTF-8");
       if (in.raw) return set(r, *in.raw);
       wrong_type(in, k, "a string");
     };
@@ -339,6 +182,12 @@ Range between(double lo, double hi) {
 Range any() {
   return Range{};
 }
+// Sizes (widths, lengths, counts that become tensor dimensions) stay below 2^31, so that products of a few of
+// them cannot overflow before the memory estimate (trainers/memory_estimate.h) sees them.
+constexpr double kMaxSize = 2147483647;
+Range size_at_least(double lo) {
+  return Range{lo, kMaxSize, false, false};
+}
 
 const std::vector<Field>& fields() {
   using R = Recipe;
@@ -346,14 +195,14 @@ const std::vector<Field>& fields() {
     std::vector<Field> f;
     auto add = [&](Field x) { f.push_back(std::move(x)); };
     // [model]
-    add(make_field("model", "vocab_size", &R::model, &ModelConfig::vocab_size, at_least(0),
+    add(make_field("model", "vocab_size", &R::model, &ModelConfig::vocab_size, size_at_least(0),
                    "0: from the data (258 for byte-level text, data.vocab for MQAR)"));
-    add(make_field("model", "d_model", &R::model, &ModelConfig::d_model, at_least(1),
+    add(make_field("model", "d_model", &R::model, &ModelConfig::d_model, size_at_least(1),
                    "residual stream width"));
-    add(make_field("model", "layers", &R::model, &ModelConfig::layers, at_least(1), "transformer blocks"));
+    add(make_field("model", "layers", &R::model, &ModelConfig::layers, size_at_least(1), "transformer blocks"));
     add(make_field("model", "mlp", &R::model, &ModelConfig::mlp, any(),
                    "SwiGLU MLP in each block; false: attention-only blocks (Zoology's MQAR models)"));
-    add(make_field("model", "mlp_hidden", &R::model, &ModelConfig::mlp_hidden, at_least(0),
+    add(make_field("model", "mlp_hidden", &R::model, &ModelConfig::mlp_hidden, size_at_least(0),
                    "SwiGLU hidden width; 0: round(mlp_ratio * d_model); ignored when mlp = false"));
     add(make_field("model", "mlp_ratio", &R::model, &ModelConfig::mlp_ratio, positive(),
                    "used when mlp_hidden = 0"));
@@ -371,15 +220,15 @@ const std::vector<Field>& fields() {
                    "none | alibi (per-head slopes)"));
     add(make_field("attention", "rope", &R::attention, &AttentionConfig::rope, any(),
                    "rotary position embedding"));
-    add(make_field("attention", "heads", &R::attention, &AttentionConfig::heads, at_least(1),
+    add(make_field("attention", "heads", &R::attention, &AttentionConfig::heads, size_at_least(1),
                    "attention heads"));
-    add(make_field("attention", "head_dim", &R::attention, &AttentionConfig::head_dim, at_least(0),
+    add(make_field("attention", "head_dim", &R::attention, &AttentionConfig::head_dim, size_at_least(0),
                    "0: d_model / heads"));
-    add(make_field("attention", "feature_dim", &R::attention, &AttentionConfig::feature_dim, at_least(0),
+    add(make_field("attention", "feature_dim", &R::attention, &AttentionConfig::feature_dim, size_at_least(0),
                    "feature-map output size (random: number of features); 0: head_dim (2 x head_dim for cosine, random)"));
-    add(make_field("attention", "block", &R::attention, &AttentionConfig::block, at_least(1),
+    add(make_field("attention", "block", &R::attention, &AttentionConfig::block, size_at_least(1),
                    "lightning attention tile along the sequence"));
-    add(make_field("attention", "max_context", &R::attention, &AttentionConfig::max_context, at_least(0),
+    add(make_field("attention", "max_context", &R::attention, &AttentionConfig::max_context, size_at_least(0),
                    "longest sequence (RoPE tables, generation); 0: training.seq_len"));
     add(make_field("attention", "redraw_interval", &R::attention, &AttentionConfig::redraw_interval,
                    at_least(-1),
@@ -428,7 +277,7 @@ const std::vector<Field>& fields() {
                    "mqar: vocabulary (keys, values, filler)"));
     add(make_field("data", "key_vocab", &R::data, &DataConfig::key_vocab, between(0, 2147483647),
                    "mqar: keys in [1, key_vocab), values above; 0: vocab / 2"));
-    add(make_field("data", "num_kv_pairs", &R::data, &DataConfig::num_kv_pairs, at_least(1),
+    add(make_field("data", "num_kv_pairs", &R::data, &DataConfig::num_kv_pairs, size_at_least(1),
                    "mqar: key-value pairs per sequence"));
     add(make_field("data", "num_examples", &R::data, &DataConfig::num_examples, at_least(1),
                    "mqar: sequences offered to the loader"));
@@ -441,9 +290,9 @@ const std::vector<Field>& fields() {
     // [training]
     add(make_field("training", "steps", &R::training, &TrainingConfig::steps, at_least(1),
                    "optimizer steps"));
-    add(make_field("training", "batch_size", &R::training, &TrainingConfig::batch_size, at_least(1),
+    add(make_field("training", "batch_size", &R::training, &TrainingConfig::batch_size, size_at_least(1),
                    "sequences per micro-batch per rank"));
-    add(make_field("training", "seq_len", &R::training, &TrainingConfig::seq_len, at_least(2),
+    add(make_field("training", "seq_len", &R::training, &TrainingConfig::seq_len, size_at_least(2),
                    "tokens per sequence"));
     add(make_field("training", "grad_accum", &R::training, &TrainingConfig::grad_accum, at_least(1),
                    "micro-batches per optimizer step"));
@@ -452,8 +301,10 @@ const std::vector<Field>& fields() {
                    "Philox seed: init, data order, features"));
     add(make_field("training", "eval_interval", &R::training, &TrainingConfig::eval_interval, at_least(0),
                    "validation every N steps; 0: never"));
-    add(make_field("training", "eval_batches", &R::training, &TrainingConfig::eval_batches, at_least(1),
+    add(make_field("training", "eval_batches", &R::training, &TrainingConfig::eval_batches, size_at_least(1),
                    "batches per validation"));
+    add(make_field("training", "threads", &R::training, &TrainingConfig::threads, between(0, 4096),
+                   "OpenMP threads of the CPU kernels; 0: OMP_NUM_THREADS or one per core"));
     add(make_field("training", "precision", &R::training, &TrainingConfig::precision, any(),
                    "auto | fp32 | bf16 (auto: fp32 on CPU, bf16 on CUDA)"));
     // [checkpoint]
@@ -619,9 +470,12 @@ std::string trim(std::string_view s) {
 }
 
 void apply_override(Recipe& recipe, const std::string& assignment) {
-  std::string where = "--set " + assignment;
+  std::string where = "--set " + printable(assignment);
   size_t eq = assignment.find('=');
   if (eq == std::string::npos) fail_at(where, "", "expected section.key=value");
+  // "steps=3\n[model]\nlayers=9" would parse as TOML and silently set only the first value.
+  if (assignment.find_first_of("\n\r") != std::string::npos)
+    fail_at(where, "", "a --set value must be one line (give each key its own --set)");
   std::string key = trim(std::string_view(assignment).substr(0, eq));
   std::string raw = trim(std::string_view(assignment).substr(eq + 1));
   size_t dot = key.find('.');
@@ -641,7 +495,7 @@ void apply_override(Recipe& recipe, const std::string& assignment) {
     parsed = toml::parse(std::string_view(doc), std::string_view("--set"));
   } catch (const toml::parse_error&) {
   }
-  const toml::node* node = parsed ? parsed->get("value") : nullptr;
+  const toml::node* node = parsed && parsed->size() == 1 ? parsed->get("value") : nullptr;
   Input in{node, &raw, where};
   f->assign(recipe, in, f->full());
   recipe.origins[f->full()] = where;
@@ -650,36 +504,6 @@ void apply_override(Recipe& recipe, const std::string& assignment) {
 #include "trainers/quickstart_recipe.inc"  // defines kQuickstartRecipe from recipes/quickstart.toml
 
 }  // namespace
-
-// ---- enum names --------------------------------------------------------------------------------------
-
-const char* to_string(AttentionKind v) {
-  return enum_name(v);
-}
-const char* to_string(FeatureMap v) {
-  return enum_name(v);
-}
-const char* to_string(AttentionNormalize v) {
-  return enum_name(v);
-}
-const char* to_string(AttentionDecay v) {
-  return enum_name(v);
-}
-const char* to_string(ScheduleKind v) {
-  return enum_name(v);
-}
-const char* to_string(DataKind v) {
-  return enum_name(v);
-}
-const char* to_string(DeviceKind v) {
-  return enum_name(v);
-}
-const char* to_string(Precision v) {
-  return enum_name(v);
-}
-const char* to_string(LogLevel v) {
-  return enum_name(v);
-}
 
 // ---- Recipe ------------------------------------------------------------------------------------------
 

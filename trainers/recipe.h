@@ -116,6 +116,7 @@ struct TrainingConfig {
   int64_t seed = 1337;
   int64_t eval_interval = 100;  // 0: never
   int64_t eval_batches = 8;
+  int64_t threads = 0;  // OpenMP threads of the CPU kernels; 0: OMP_NUM_THREADS or one per core
   Precision precision = Precision::Auto;
   bool operator==(const TrainingConfig&) const = default;
 };

@@ -65,6 +65,10 @@ void validate_cross_keys(const Recipe& r) {
   };
 
   if (r.model.vocab_size == 1) r.fail("model.vocab_size", "1 is out of range (0 for auto, or >= 2)");
+  if (r.model.mlp && r.model.mlp_hidden == 0 && r.model.mlp_ratio * static_cast<double>(r.model.d_model) > 2147483647.0)
+    r.fail(blame("model.mlp_ratio", "model.d_model"),
+           fmt::format("mlp_ratio x d_model = {:.3g} x {} exceeds the largest size, 2147483647 (set model.mlp_hidden)",
+                       r.model.mlp_ratio, r.model.d_model));
   if (r.attention.head_dim == 0 && r.model.d_model % r.attention.heads != 0)
     r.fail(
         blame("attention.heads", "model.d_model"),

@@ -1,9 +1,16 @@
 #include "trainers/session.h"
 
+#include <fmt/format.h>
+
+#include <cmath>
+
 #include "autograd/ops.h"
 #include "autograd/profile.h"
+#include "core/stop.h"
+#include "core/threads.h"
 #include "optim/clip.h"
 #include "trainers/gradient_reducer.h"
+#include "trainers/memory_estimate.h"
 #include "trainers/setup.h"
 
 namespace lat::trainers {
@@ -22,7 +29,10 @@ TrainingSession::TrainingSession(const Recipe& recipe, Device device, int rank, 
     validation = make_eval_source(recipe, Split::Validation, recipe.training.seq_len);
   lc.val_fraction = validation ? 0.0 : recipe.data.val_fraction;
   loader_ = std::make_unique<data::Loader>(source_, lc, validation);
-  autograd::nn::LanguageModelConfig model = model_config(recipe, resolved_vocab_size(recipe, *source_));
+  if (device.is_cpu()) set_cpu_threads(recipe.training.threads);
+  const int64_t vocab_size = resolved_vocab_size(recipe, *source_);
+  check_training_memory(recipe, vocab_size, device);  // before the first allocation of the model
+  autograd::nn::LanguageModelConfig model = model_config(recipe, vocab_size);
   model.compute_dtype = compute_dtype(recipe, device);
   model_ = std::make_unique<autograd::nn::LanguageModel>(model, device);
   params_ = model_->parameters();
@@ -42,7 +52,16 @@ TrainingSession::StepResult TrainingSession::step(int64_t step) {
   r.lr = optim::lr_at(schedule_, step);
   optimizer_->zero_grad();
   const int64_t accum = recipe_.training.grad_accum;
+  const data::LoaderPosition start = loader_->position();
   for (int64_t micro = 0; micro < accum; ++micro) {
+    // A stop request ends a long accumulation between micro-batches: the step is abandoned (no update, the
+    // loader rewound), so a checkpoint written now resumes exactly. With a reducer every rank must take part
+    // in the last backward's collectives, so ranks finish the step.
+    if (micro > 0 && !reducer_ && stop_requested()) {
+      loader_->restore(start);
+      r.abandoned = true;
+      return r;
+    }
     data::Batch batch = loader_->next();
     autograd::profile::restart();  // the op profile (LAT_PROFILE_OPS) leaves data loading out
     const Tensor inputs = uploader_.upload(batch.inputs, device_), targets = uploader_.upload(batch.targets, device_);
@@ -58,7 +77,18 @@ TrainingSession::StepResult TrainingSession::step(int64_t step) {
   optimizer_->step(r.lr, clip.factor);
   autograd::profile::mark("optimizer", "global norm + clip + AdamW");
   r.norm = clip.norm;
+  // On the CPU the loss is at hand: a diverged run stops at the step it diverged. (On CUDA reading it would
+  // synchronise every step; the trainer checks it when it logs.)
+  if (device_.is_cpu()) require_finite_loss(r.loss(), step + 1, recipe_);
   return r;
+}
+
+void require_finite_loss(double loss, int64_t step, const Recipe& recipe) {
+  if (std::isfinite(loss)) return;
+  const char* what = std::isnan(loss) ? "NaN" : (loss > 0 ? "+inf" : "-inf");
+  recipe.fail("optimizer.lr", fmt::format("the training loss is {} at step {}: the run diverged and stops here "
+                                          "(try a lower optimizer.lr than {:g})",
+                                          what, step, recipe.optimizer.lr));
 }
 
 double TrainingSession::StepResult::loss() const {

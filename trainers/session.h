@@ -30,13 +30,16 @@ class TrainingSession {
     double lr = 0;
     std::vector<Tensor> micro_losses;  // each micro-batch's loss, already scaled by 1/grad_accum
     Tensor norm;                       // global gradient norm before clipping (after the reduction, if any)
+    bool abandoned = false;            // a stop request came between micro-batches: no update was made
     double loss() const;               // mean loss of this rank's micro-batches
     double grad_norm() const { return norm.item(); }
   };
   // Optimizer step number `step` (0-based): zero grads; training.grad_accum micro-batches of forward +
   // backward with the loss scaled by 1/grad_accum; the reducer (if any) armed for the last one; the global
   // norm and clip factor (optimizer.grad_clip) on the device; AdamW at lr_at(step) scaling by that factor.
-  // Nothing is read back to the host.
+  // Nothing is read back to the host, except on the CPU, where a non-finite loss throws
+  // (require_finite_loss). A stop request (core/stop.h) between micro-batches abandons the step (single
+  // process only).
   StepResult step(int64_t step);
 
   // Averages gradients across ranks during the last micro-batch's backward; not owned; may be null.
@@ -65,5 +68,8 @@ class TrainingSession {
   GradientReducer* reducer_ = nullptr;
   HostUploader uploader_;  // batches go to the device without a host synchronisation
 };
+
+// Throws a one-line lat::Error naming the step (1-based) and optimizer.lr when `loss` is NaN or infinite.
+void require_finite_loss(double loss, int64_t step, const Recipe& recipe);
 
 }  // namespace lat::trainers

@@ -17,6 +17,7 @@
 #include "core/allocator.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/stop.h"
 #include "core/timer.h"
 #include "data/loader.h"
 #include "data/mqar.h"
@@ -36,9 +37,6 @@ namespace fs = std::filesystem;
 using autograd::Variable;
 
 namespace {
-
-std::atomic<bool> g_stop_requested{false};
-extern "C" void handle_stop_signal(int) { g_stop_requested.store(true); }
 
 // Loader positions travel in checkpoints as int64 rows (one per rank).
 std::vector<int64_t> pack(const data::LoaderPosition& p) {
@@ -224,6 +222,11 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
   }
   if (!resume_file.empty()) resume = read_checkpoint(resume_file);
   s.session = std::make_unique<TrainingSession>(recipe, s.device, comm.rank(), comm.world_size());
+  if (recipe.training.eval_interval > 0 && s.session->loader().num_val_windows() == 0)
+    recipe.fail(has_separate_validation(recipe) ? "data.val_path" : "data.val_fraction",
+                fmt::format("no validation data, but training.eval_interval = {} asks for validation (set "
+                            "training.eval_interval = 0, or data.val_fraction > 0)",
+                            recipe.training.eval_interval));
   // Also NCCL at world size 1 (mpirun -np 1): the bucket machinery's cost can then be measured against none.
   if (comm.world_size() > 1 || comm.name() == "nccl") {
     s.reducer = std::make_unique<GradientReducer>(s.params(), comm, recipe.distributed.bucket_mb, recipe.distributed.overlap);
@@ -254,10 +257,7 @@ Trainer::~Trainer() = default;
 const autograd::nn::LanguageModel& Trainer::model() const { return s_->session->model(); }
 Device Trainer::device() const { return s_->device; }
 
-void Trainer::install_signal_handlers() {
-  std::signal(SIGINT, handle_stop_signal);
-  std::signal(SIGTERM, handle_stop_signal);
-}
+void Trainer::install_signal_handlers() { install_stop_handlers(); }
 
 TrainResult Trainer::run() {
   State& s = *s_;
@@ -293,6 +293,13 @@ TrainResult Trainer::run() {
     }
     s.maybe_redraw_features();
     const TrainingSession::StepResult step = s.session->step(s.step);
+    if (step.abandoned) {  // stopped between micro-batches: the state is still that of step s.step
+      result.last_checkpoint = s.save();
+      result.interrupted = true;
+      if (root) log_info("stopped during step {}: checkpoint of step {} written to {}", s.step + 1, s.step,
+                         result.last_checkpoint);
+      break;
+    }
     ++s.step;
     s.tokens_seen += s.tokens_per_step();
     interval_tokens += s.tokens_per_step();
@@ -300,13 +307,14 @@ TrainResult Trainer::run() {
     const bool last = s.step == total;
     const bool log_now = last || s.step % r.logging.interval == 0;
     const bool eval_now = r.training.eval_interval > 0 && (last || s.step % r.training.eval_interval == 0);
-    bool stop = g_stop_requested.load() || (s.options.stop_after > 0 && s.step - start_step >= s.options.stop_after);
+    bool stop = stop_requested() || (s.options.stop_after > 0 && s.step - start_step >= s.options.stop_after);
     if (comm.world_size() > 1) stop = comm.all_reduce_sum(stop ? 1.0 : 0.0) > 0;
     if (log_now || eval_now || stop) {
       StepMetrics m;
       m.step = s.step;
       m.total_steps = total;
       m.loss = comm.all_reduce_sum(step.loss()) / comm.world_size();
+      require_finite_loss(m.loss, s.step, r);
       m.lr = step.lr;
       m.grad_norm = step.grad_norm();
       const double interval_s = interval_timer.seconds();

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/parallel.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -262,16 +263,19 @@ void gemm_own(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const 
   const int64_t unit = by_columns ? Blk::kNR : Blk::kMR, extent = by_columns ? N : M;
   const int64_t strip = ceil_div(ceil_div(extent, threads), unit) * unit;
   const int64_t strips = ceil_div(extent, strip);
+  ParallelErrors errors;
 #pragma omp parallel for schedule(static, 1) \
     num_threads(static_cast <int>(std::min <int64_t>(threads, strips)))
-  for (int64_t s = 0; s < strips; ++s) {
-    const int64_t lo = s * strip, len = std::min(strip, extent - lo);
-    if (by_columns) {  // op(B)[:, lo:lo+len] and C[:, lo:lo+len]
-      gemm_serial<T>(ta, tb, M, len, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, C + lo, ldc);
-    } else {  // op(A)[lo:lo+len, :] and C[lo:lo+len, :]
-      gemm_serial<T>(ta, tb, len, N, K, alpha, ta ? A + lo : A + lo * lda, lda, B, ldb, C + lo * ldc, ldc);
-    }
-  }
+  for (int64_t s = 0; s < strips; ++s)
+    errors.run([&] {  // gemm_serial allocates its packing buffers
+      const int64_t lo = s * strip, len = std::min(strip, extent - lo);
+      if (by_columns) {  // op(B)[:, lo:lo+len] and C[:, lo:lo+len]
+        gemm_serial<T>(ta, tb, M, len, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, C + lo, ldc);
+      } else {  // op(A)[lo:lo+len, :] and C[lo:lo+len, :]
+        gemm_serial<T>(ta, tb, len, N, K, alpha, ta ? A + lo : A + lo * lda, lda, B, ldb, C + lo * ldc, ldc);
+      }
+    });
+  errors.rethrow();
 }
 
 template <class T>

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/parallel.h"
 #include "kernels/cpu/vector_math.h"
 
 namespace lat::kernels::cpu {
@@ -44,8 +45,10 @@ void lightning_attention_forward(const T* q, const T* k, const T* v, const T* lo
                                  T* out, T* final_state, int64_t batch, int64_t heads, int64_t n, int64_t m,
                                  int64_t e, int64_t block) {
   const int64_t bh = batch * heads;
+  block = std::min(block, std::max<int64_t>(n, 1));  // a tile longer than the sequence is the whole sequence
+  ParallelErrors errors;
 #pragma omp parallel for schedule(dynamic, 1) if (bh > 1)
-  for (int64_t p = 0; p < bh; ++p) {
+  for (int64_t p = 0; p < bh; ++p) errors.run([&] {
     const std::vector<T> decay = decay_table(log_decay[p % heads], block);
     const T* qh = q + p * n * m;
     const T* kh = k + p * n * m;
@@ -73,7 +76,8 @@ void lightning_attention_forward(const T* q, const T* k, const T* v, const T* lo
       }
       advance_state(kh + t0 * m, vh + t0 * e, decay.data(), state, nb, m, e);
     }
-  }
+  });
+  errors.rethrow();
 }
 
 template <class T>
@@ -82,9 +86,11 @@ void lightning_attention_backward(const T* q, const T* k, const T* v, const T* l
                                   T* grad_initial_state, int64_t batch, int64_t heads, int64_t n, int64_t m,
                                   int64_t e, int64_t block) {
   const int64_t bh = batch * heads;
+  block = std::min(block, std::max<int64_t>(n, 1));
   const int64_t blocks = (n + block - 1) / block;
+  ParallelErrors errors;
 #pragma omp parallel for schedule(dynamic, 1) if (bh > 1)
-  for (int64_t p = 0; p < bh; ++p) {
+  for (int64_t p = 0; p < bh; ++p) errors.run([&] {
     const std::vector<T> decay = decay_table(log_decay[p % heads], block);
     const T* qh = q + p * n * m;
     const T* kh = k + p * n * m;
@@ -148,7 +154,8 @@ void lightning_attention_backward(const T* q, const T* k, const T* v, const T* l
       }
     }
     if (grad_initial_state) std::copy(D.begin(), D.end(), grad_initial_state + p * m * e);
-  }
+  });
+  errors.rethrow();
 }
 
 template <class T>

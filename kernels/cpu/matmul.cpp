@@ -1,5 +1,6 @@
 #include "kernels/cpu/matmul.h"
 
+#include "core/parallel.h"
 #include "kernels/cpu/gemm.h"
 
 namespace lat::kernels::cpu {
@@ -37,10 +38,14 @@ void batched_matmul(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64
   // Independent products. Small ones run one per thread on lat's own kernel (OpenBLAS is kept out of parallel
   // regions); large ones run one after the other, each parallel inside gemm.
   if (M * N * K < int64_t{64} * 64 * 64) {
+    ParallelErrors errors;  // gemm_own allocates packing buffers
 #pragma omp parallel for schedule(dynamic, 1) if (batch * M * N * K >= int64_t{32768})
     for (int64_t i = 0; i < batch; ++i)
-      gemm_own<T>(ta, tb, M, N, K, T(1), a + i * stride_a, lda, b + i * stride_b, ldb, beta0,
-                  c + i * stride_c, ldc);
+      errors.run([&] {
+        gemm_own<T>(ta, tb, M, N, K, T(1), a + i * stride_a, lda, b + i * stride_b, ldb, beta0,
+                    c + i * stride_c, ldc);
+      });
+    errors.rethrow();
     return;
   }
   for (int64_t i = 0; i < batch; ++i)

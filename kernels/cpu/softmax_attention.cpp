@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/parallel.h"
 #include "kernels/cpu/vector_math.h"
 
 namespace lat::kernels::cpu {
@@ -13,8 +14,9 @@ template <class T>
 void softmax_attention_forward(const T* q, const T* k, const T* v, T* out, T* lse, int64_t bh, int64_t nq,
                                int64_t nk, int64_t d, int64_t e, double scale) {
   const T sc = static_cast<T>(scale);
+  ParallelErrors errors;
 #pragma omp parallel for schedule(dynamic, 1) if (bh > 1)
-  for (int64_t p = 0; p < bh; ++p) {
+  for (int64_t p = 0; p < bh; ++p) errors.run([&] {
     std::vector<T> scores(static_cast<size_t>(nk));
     for (int64_t i = 0; i < nq; ++i) {
       const int64_t last = nk - nq + i;
@@ -35,7 +37,8 @@ void softmax_attention_forward(const T* q, const T* k, const T* v, T* out, T* ls
       }
       lse[p * nq + i] = mx + std::log(total);
     }
-  }
+  });
+  errors.rethrow();
 }
 
 template <class T>

@@ -58,7 +58,9 @@ TEST_CASE("2 ranks x batch 4 track 1 rank x batch 8: losses and parameters withi
     CHECK(inl.metrics.loss[i] == small_off.metrics.loss[i]);  // bit for bit, at two ranks
     CHECK(thr.metrics.loss[i] == small_off.metrics.loss[i]);
   }
-  for (const auto& [name, t] : small_off.model) {
+  for (const auto& entry : small_off.model) {  // not a structured binding: CAPTURE takes a reference (clang 14)
+    const auto& name = entry.first;
+    const auto& t = entry.second;
     CAPTURE(name);
     CHECK(inl.model.at(name).to_vector<float>() == t.to_vector<float>());
     CHECK(thr.model.at(name).to_vector<float>() == t.to_vector<float>());
@@ -76,7 +78,9 @@ TEST_CASE("2 ranks x batch 4 track 1 rank x batch 8: losses and parameters withi
   double worst_norm = 0, worst_max = 0;
   std::string worst_name;
   REQUIRE(one.model.size() == two.model.size());
-  for (const auto& [name, t] : one.model) {
+  for (const auto& entry : one.model) {  // not a structured binding: CAPTURE takes a reference (clang 14)
+    const auto& name = entry.first;
+    const auto& t = entry.second;
     CAPTURE(name);
     const TensorDiff d = tensor_diff(t, two.model.at(name));
     if (d.norm_relative > worst_norm) worst_name = name;
@@ -105,7 +109,9 @@ TEST_CASE("4 ranks x batch 2 track 1 rank x batch 8 with the inline overlap (rec
     CHECK(relative(one.metrics.loss[i], four.metrics.loss[i]) <= 1e-6);
     CHECK(relative(off.metrics.loss[i], four.metrics.loss[i]) <= 1e-6);  // summation order may differ from MPI's
   }
-  for (const auto& [name, t] : one.model) {
+  for (const auto& entry : one.model) {  // not a structured binding: CAPTURE takes a reference (clang 14)
+    const auto& name = entry.first;
+    const auto& t = entry.second;
     CAPTURE(name);
     CHECK(tensor_diff(t, four.model.at(name)).norm_relative <= 1e-6);
   }
@@ -124,7 +130,9 @@ TEST_CASE("resume under mpirun -np 2 from a 2-rank checkpoint is bit-exact, and 
     CAPTURE(i);
     CHECK(a.metrics.loss[i] == b.metrics.loss[i]);  // bit-identical
   }
-  for (const auto& [name, t] : a.model) {
+  for (const auto& entry : a.model) {  // not a structured binding: CAPTURE takes a reference (clang 14)
+    const auto& name = entry.first;
+    const auto& t = entry.second;
     CAPTURE(name);
     CHECK(t.to_vector<float>() == b.model.at(name).to_vector<float>());
   }

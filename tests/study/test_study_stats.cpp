@@ -14,7 +14,9 @@ TEST_SUITE("study stats") {
     const std::pair<double, double> table[] = {{1, 12.706}, {2, 4.303},  {3, 3.182},  {4, 2.776},
                                                {5, 2.571},  {9, 2.262},  {10, 2.228}, {20, 2.086},
                                                {30, 2.042}, {100, 1.984}};
-    for (const auto& [df, t] : table) {
+    for (const auto& entry : table) {  // not a structured binding: CAPTURE takes a reference (clang 14)
+      const auto& df = entry.first;
+      const auto& t = entry.second;
       CAPTURE(df);
       CHECK(student_t_critical(0.95, df) == doctest::Approx(t).epsilon(2e-4));
     }

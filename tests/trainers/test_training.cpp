@@ -65,7 +65,9 @@ TEST_CASE("exact resume: 10 steps + resume + 10 steps equal 20 steps bit for bit
     CHECK(a.metrics.loss[i] == b.metrics.loss[i]);  // bit-identical, not approximately
   }
   REQUIRE(a.model.size() == b.model.size());
-  for (const auto& [name, t] : a.model) {
+  for (const auto& entry : a.model) {  // not a structured binding: CAPTURE takes a reference (clang 14)
+    const auto& name = entry.first;
+    const auto& t = entry.second;
     CAPTURE(name);
     CHECK(t.to_vector<float>() == b.model.at(name).to_vector<float>());
   }
