@@ -14,6 +14,7 @@
 #include "study/run_reader.h"
 #include "support/sample_stats.h"
 #include "support/temp_dir.h"
+#include "support/tool_files.h"
 
 using namespace lat::study;
 using lat::testing::TempDir;
@@ -21,14 +22,9 @@ using lat::testing::TempDir;
 using lat::testing::mean_of;
 using lat::testing::std_of;
 
-namespace {
+using lat::testing::slurp;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+namespace {
 
 std::string num(double v) {
   return json_double(v);

@@ -2,7 +2,12 @@
 // elu1 linear-attention model that trains 20 steps on the CPU in well under a second.
 #pragma once
 
+#include <cstdint>
 #include <string>
+
+#include "trainers/communicator.h"
+#include "trainers/recipe.h"
+#include "trainers/trainer.h"
 
 namespace lat::testing {
 
@@ -49,5 +54,18 @@ keep_last = 0
 interval = 1
 level = "warn"
 )";
+
+// One Trainer run in this process, as lat-train runs it: into `run_dir`, from `resume` ("", "auto" or a
+// checkpoint), stopping after `stop_after` steps when > 0.
+inline trainers::TrainResult train(const Recipe& recipe, const std::string& run_dir, const std::string& resume = "",
+                                   int64_t stop_after = 0) {
+  auto comm = trainers::make_communicator();
+  trainers::TrainOptions options;
+  options.run_dir = run_dir;
+  options.resume = resume;
+  options.stop_after = stop_after;
+  trainers::Trainer trainer(recipe, options, *comm);
+  return trainer.run();
+}
 
 }  // namespace lat::testing

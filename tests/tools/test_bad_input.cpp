@@ -16,6 +16,7 @@
 #include "data/shards.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
+#include "support/tool_files.h"
 #include "support/tiny_training.h"
 
 using lat::testing::run_shell;
@@ -23,18 +24,10 @@ using lat::testing::TempDir;
 using Outcome = lat::testing::ShellResult;
 namespace fs = std::filesystem;
 
+using lat::testing::tool;
+using lat::testing::slurp;
+
 namespace {
-
-std::string tool(const std::string& name) {
-  return std::string(LAT_BINARY_DIR) + "/tools/" + name;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Every file under `dir` with its bytes.
 std::map<std::string, std::string> snapshot(const std::string& dir) {

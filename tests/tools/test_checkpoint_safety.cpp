@@ -11,6 +11,7 @@
 
 #include "support/shell.h"
 #include "support/temp_dir.h"
+#include "support/tool_files.h"
 #include "trainers/checkpoint.h"
 
 using lat::testing::run_shell;
@@ -18,18 +19,10 @@ using lat::testing::TempDir;
 using Outcome = lat::testing::ShellResult;
 namespace fs = std::filesystem;
 
+using lat::testing::tool;
+using lat::testing::slurp;
+
 namespace {
-
-std::string tool(const std::string& name) {
-  return std::string(LAT_BINARY_DIR) + "/tools/" + name;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 void spit(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -8,21 +8,16 @@
 
 #include "support/shell.h"
 #include "support/temp_dir.h"
+#include "support/tool_files.h"
 
 using lat::testing::TempDir;
 using lat::testing::run_shell;
 using Outcome = lat::testing::ShellResult;
 
+using lat::testing::tool;
+using lat::testing::slurp;
+
 namespace {
-
-std::string tool(const std::string& name) { return std::string(LAT_BINARY_DIR) + "/tools/" + name; }
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 int lines(const std::string& s) {
   int n = 0;

@@ -7,17 +7,16 @@
 
 #include "support/shell.h"
 #include "support/temp_dir.h"
+#include "support/tool_files.h"
 #include "support/tiny_training.h"
 
 using lat::testing::run_shell;
 using lat::testing::TempDir;
 using Outcome = lat::testing::ShellResult;
 
-namespace {
+using lat::testing::tool;
 
-std::string tool(const std::string& name) {
-  return std::string(LAT_BINARY_DIR) + "/tools/" + name;
-}
+namespace {
 
 // Runs `command` in the background, sends SIGTERM after `seconds`, and reports "exit=<status>" last.
 Outcome terminate_after(const std::string& command, double seconds) {

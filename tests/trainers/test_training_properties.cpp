@@ -25,22 +25,13 @@ using lat::testing::TempDir;
 using lat::testing::kTinyRecipe;
 using lat::testing::tiny_corpus;
 
+using lat::testing::train;
+
 namespace {
 
 Recipe recipe_from(std::string text, const std::string& data_path, std::vector<std::string> overrides = {}) {
   overrides.push_back("data.path=" + data_path);
   return Recipe::from_string(text, "tiny.toml", overrides);
-}
-
-trainers::TrainResult train(const Recipe& recipe, const std::string& run_dir, const std::string& resume = "",
-                            int64_t stop_after = 0) {
-  auto comm = trainers::make_communicator();
-  trainers::TrainOptions options;
-  options.run_dir = run_dir;
-  options.resume = resume;
-  options.stop_after = stop_after;
-  trainers::Trainer trainer(recipe, options, *comm);
-  return trainer.run();
 }
 
 // One metrics.jsonl row: {"step": 3, "loss": ..., "lr": ..., "grad_norm": ..., ...}.
