@@ -48,9 +48,10 @@ TEST_CASE("2 ranks without clipping track 1 rank: the reducer averages gradients
     CHECK(relative(n1[i], n2[i]) <= 1e-5);  // a sum over 2 ranks would be 2x
     CHECK(relative(one.metrics.loss[i], two.metrics.loss[i]) <= 1e-6);
   }
-  for (const auto& [name, t] : one.model) {
+  for (const auto& entry : one.model) {
+    const std::string& name = entry.first;  // clang 14: CAPTURE cannot take a structured binding
     CAPTURE(name);
-    CHECK(tensor_diff(t, two.model.at(name)).norm_relative <= 1e-5);
+    CHECK(tensor_diff(entry.second, two.model.at(name)).norm_relative <= 1e-5);
   }
   // 20 steps x 8 rows x 32 tokens, however the rows are split over ranks.
   CHECK(one.tokens_seen == 20 * 8 * 32);

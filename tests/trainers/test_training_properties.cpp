@@ -130,17 +130,19 @@ TEST_CASE("resume restores every field of /state and the first moment: 10 + 10 s
   CHECK(b.recipe == a.recipe);
   CHECK(b.metrics == a.metrics);
   REQUIRE(b.random_features.size() == a.random_features.size());
-  for (const auto& [name, t] : a.random_features) {
+  for (const auto& entry : a.random_features) {
+    const std::string& name = entry.first;  // clang 14: CAPTURE cannot take a structured binding
     CAPTURE(name);
-    CHECK(t.to_vector<float>() == b.random_features.at(name).to_vector<float>());
+    CHECK(entry.second.to_vector<float>() == b.random_features.at(name).to_vector<float>());
   }
   // Both moments, every parameter, bit for bit; and the moments are live state, not zeros.
   for (auto table : {&Checkpoint::optim_m, &Checkpoint::optim_v}) {
     REQUIRE((a.*table).size() == a.model.size());
     REQUIRE((b.*table).size() == a.model.size());
-    for (const auto& [name, t] : a.*table) {
+    for (const auto& entry : a.*table) {
+      const std::string& name = entry.first;
       CAPTURE(name);
-      CHECK(t.to_vector<float>() == (b.*table).at(name).to_vector<float>());
+      CHECK(entry.second.to_vector<float>() == (b.*table).at(name).to_vector<float>());
     }
   }
   double m_abs = 0;
