@@ -314,14 +314,18 @@ bool is_scalar(const Json& j) {
 
 }  // namespace
 
-std::string json_double(double v) {
-  if (!std::isfinite(v)) return "null";
+std::string shortest_decimal(double value) {
   char buf[40];
   for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
+    std::snprintf(buf, sizeof buf, "%.*g", precision, value);
+    if (std::strtod(buf, nullptr) == value) break;
   }
-  std::string s = buf;
+  return buf;
+}
+
+std::string json_double(double v) {
+  if (!std::isfinite(v)) return "null";
+  std::string s = shortest_decimal(v);
   // A double that prints like an integer keeps a marker that it is a double, so it reads back as one.
   if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
   return s;

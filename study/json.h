@@ -79,6 +79,9 @@ class Json {
   std::vector<std::pair<std::string, Json>> members_;
 };
 
+// The shortest "%g" spelling that reads back as `value` ("0.003", "1e-05", "3"): learning rates in run
+// directory names and overrides use it too.
+std::string shortest_decimal(double value);
 // The shortest decimal form of a finite double that reads back to the same double ("null" when not finite).
 std::string json_double(double v);
 

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "study/json.h"
 
 namespace lat::study {
 namespace fs = std::filesystem;
@@ -69,15 +70,6 @@ std::string path_safe(const std::string& s) {
 bool reserved_axis(const std::string& key) { return key == "optimizer.lr" || key == "training.seed"; }
 
 }  // namespace
-
-std::string shortest_decimal(double value) {
-  char buf[64];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, value);
-    if (std::strtod(buf, nullptr) == value) break;
-  }
-  return buf;
-}
 
 bool glob_match(const std::string& glob, const std::string& text) {
   // Iterative wildcard match with backtracking to the last '*'.

@@ -82,8 +82,4 @@ std::vector<const StudyRun*> select_runs(const Study& study, int shard_index, in
 // True when `text` matches the shell-style glob (`*`, `?`); used by --only on run directories and variant names.
 bool glob_match(const std::string& glob, const std::string& text);
 
-// Shortest decimal that reads back as `value` ("0.003", "1e-05"): the spelling of learning rates in run
-// directories and overrides.
-std::string shortest_decimal(double value);
-
 }  // namespace lat::study
