@@ -275,7 +275,7 @@ const std::vector<Field>& fields() {
     add(make_field("training", "eval_batches", &R::training, &TrainingConfig::eval_batches, size_at_least(1),
                    "batches per validation"));
     add(make_field("training", "threads", &R::training, &TrainingConfig::threads, between(0, 4096),
-                   "OpenMP threads of the CPU kernels; 0: OMP_NUM_THREADS or one per core"));
+                   "CPU kernels' threads; 0: OMP_NUM_THREADS, else follow the machine's load"));
     add(make_field("training", "precision", &R::training, &TrainingConfig::precision, any(),
                    "auto | fp32 | bf16 (auto: fp32 on CPU, bf16 on CUDA)"));
     // [checkpoint]
