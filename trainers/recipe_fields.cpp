@@ -198,7 +198,7 @@ const std::vector<Field>& fields() {
     add(make_field("attention", "feature_dim", &R::attention, &AttentionConfig::feature_dim, size_at_least(0),
                    "feature-map output size (random: number of features); 0: head_dim (2 x head_dim for cosine, random)"));
     add(make_field("attention", "block", &R::attention, &AttentionConfig::block, size_at_least(1),
-                   "lightning attention tile along the sequence"));
+                   "lightning attention tile along the sequence (CPU; CUDA tiles by 64)"));
     add(make_field("attention", "max_context", &R::attention, &AttentionConfig::max_context, size_at_least(0),
                    "longest sequence (RoPE tables, generation); 0: training.seq_len"));
     add(make_field("attention", "redraw_interval", &R::attention, &AttentionConfig::redraw_interval,

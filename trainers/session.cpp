@@ -7,6 +7,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/profile.h"
+#include "core/log.h"
 #include "core/stop.h"
 #include "core/threads.h"
 #include "optim/clip.h"
@@ -30,6 +31,9 @@ TrainingSession::TrainingSession(const Recipe& recipe, Device device, int rank, 
     validation = make_eval_source(recipe, Split::Validation, recipe.training.seq_len);
   lc.val_fraction = validation ? 0.0 : recipe.data.val_fraction;
   loader_ = std::make_unique<data::Loader>(source_, lc, validation);
+  if (device.is_cuda() && rank == 0 && recipe.attention.kind == AttentionKind::Linear && recipe.attention.block != 64)
+    log_warn("attention.block = {} sets the CPU kernels' tile only; the CUDA kernels tile the sequence by 64 tokens",
+             recipe.attention.block);
   if (device.is_cpu()) {
     set_cpu_threads(recipe.training.threads);
     if (recipe.training.threads == 0 && std::getenv("OMP_NUM_THREADS") == nullptr)
