@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "study/json.h"
+#include "core/json.h"
 #include "study/report.h"
 #include "study/run_reader.h"
 #include "support/sample_stats.h"
