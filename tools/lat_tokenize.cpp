@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "core/threads.h"
 #include "core/timer.h"
 #include "data/bpe_train.h"
@@ -103,15 +104,12 @@ void encode(const EncodeOptions& o) {
   };
   lat::Timer timer;
   double encode_seconds = 0;
-  for (const std::string& file : files) {
-    const std::string text = read_input(file);
-    lat::Timer t;
+  // Appends one document (its ids already encoded) to the shards.
+  auto append = [&](const std::vector<int32_t>& body) {
     std::vector<int32_t> ids;
+    ids.reserve(body.size() + 1);
     if (separator) ids.push_back(*separator);
-    const std::vector<int32_t> body = tok.encode(text, false, threads);
-    encode_seconds += t.seconds();
     ids.insert(ids.end(), body.begin(), body.end());
-    total_bytes += static_cast<int64_t>(text.size());
     total_tokens += static_cast<int64_t>(ids.size());
     for (size_t at = 0; at < ids.size();) {
       if (at == 0) starts.push_back(static_cast<int64_t>(shard.size()));
@@ -119,6 +117,34 @@ void encode(const EncodeOptions& o) {
       shard.insert(shard.end(), ids.begin() + static_cast<ptrdiff_t>(at), ids.begin() + static_cast<ptrdiff_t>(at + n));
       at += n;
       if (static_cast<int64_t>(shard.size()) == o.shard_tokens) flush();
+    }
+  };
+  // Big files are encoded one at a time on all threads (cut where the cut changes nothing); small ones in
+  // batches, one file per thread. Either way documents enter the shards in input order.
+  constexpr size_t kBigFile = size_t{4} << 20, kBatchBytes = size_t{64} << 20;
+  for (size_t f = 0; f < files.size();) {
+    std::vector<std::string> texts;
+    size_t batch_bytes = 0;
+    do {
+      texts.push_back(read_input(files[f++]));
+      batch_bytes += texts.back().size();
+    } while (f < files.size() && texts.back().size() < kBigFile && fs::file_size(files[f], ec) < kBigFile &&
+             batch_bytes < kBatchBytes && texts.size() < 4096);
+    std::vector<std::vector<int32_t>> bodies(texts.size());
+    lat::Timer t;
+    if (texts.size() == 1) {
+      bodies[0] = tok.encode(texts[0], false, threads);
+    } else {
+      lat::ParallelErrors errors;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+      for (int64_t i = 0; i < static_cast<int64_t>(texts.size()); ++i)
+        errors.run([&] { bodies[static_cast<size_t>(i)] = tok.encode(texts[static_cast<size_t>(i)], false, 1); });
+      errors.rethrow();
+    }
+    encode_seconds += t.seconds();
+    for (size_t i = 0; i < texts.size(); ++i) {
+      total_bytes += static_cast<int64_t>(texts[i].size());
+      append(bodies[i]);
     }
   }
   if (!shard.empty() || shards_written == 0) flush();

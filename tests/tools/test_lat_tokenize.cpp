@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "data/shards.h"
@@ -41,6 +42,27 @@ TEST_CASE("lat-tokenize train: the KJV at vocab 4096 round-trips, and the same i
   const std::vector<int32_t> ids = tok.encode(text, false, 2);
   CHECK(tok.decode(ids) == text);
   CHECK(static_cast<double>(text.size()) / static_cast<double>(ids.size()) > 3.0);  // it compresses
+
+  // Hugging Face's own implementation (tokenizers.js, tools/tokenizer-reference/) loads the file and gives
+  // lat's ids on a slice of the KJV and a line of digits, accents, CJK, emoji and contractions.
+  const std::string reference = std::string(LAT_SOURCE_DIR) + "/tools/tokenizer-reference";
+  if (!std::filesystem::exists(reference + "/node_modules/@huggingface/tokenizers") ||
+      run_shell("command -v node >/dev/null").exit_code != 0) {
+    if (std::getenv("CI")) FAIL_CHECK("node or " << reference << "/node_modules is missing (tools/setup.sh installs them)");
+    else MESSAGE("skipped the tokenizers.js check: node or " << reference << "/node_modules is missing");
+    return;
+  }
+  const std::string sample = text.substr(0, 300000) + "Numbers 12345, 3.14; caf\xc3\xa9 \xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x99\x82 it's THEY'LL\n\n  end";
+  dir.write("sample.txt", sample);
+  const testing::ShellResult hf = run_shell("node " + reference + "/hf-encode.mjs " + dir / "a.json " + dir / "sample.txt " +
+                                            dir / "hf.ids 2>&1");
+  REQUIRE_MESSAGE(hf.exit_code == 0, hf.output);
+  const std::string raw = slurp(dir / "hf.ids");
+  std::vector<int32_t> hf_ids(raw.size() / 4);
+  std::memcpy(hf_ids.data(), raw.data(), 4 * hf_ids.size());
+  const std::vector<int32_t> lat_ids = tok.encode(sample, false);
+  CHECK(hf_ids.size() == lat_ids.size());
+  CHECK(hf_ids == lat_ids);
 }
 
 TEST_CASE("uint32 shards: encode, train, resume exactly, and lat-generate prints text from the checkpoint") {

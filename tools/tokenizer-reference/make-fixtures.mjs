@@ -9,6 +9,7 @@
 //   <out>/<family>.special.ids            the first `special_docs` documents again with tiktoken's encode(text,
 //                                         "all"): added tokens spelled in the text become those tokens
 //   <out>/manifest.json                   sizes, versions, and how often a second reference agrees
+// (hf-encode.mjs, beside this script, runs Hugging Face's tokenizers.js on a tokenizer.json that lat wrote.)
 // Invalid UTF-8: JavaScript strings cannot hold it, and no reference tokenizer takes it. lat's rule
 // (data/pretokenize.h): a byte that does not start a well-formed UTF-8 sequence is a piece of its own (its byte
 // token) and the valid stretches on either side are tokenized as texts of their own. The expected ids follow
