@@ -69,7 +69,12 @@ ShardInfo inspect_shard(const std::string& path) {
   }
   info.tokens = header[2];
   info.documents = header[3];
+  if (header[4] != 0 && header[4] != 1)
+    LAT_THROW("token shard '", path, "' has ", header[4], " in header[4], the document index flag (0 or 1)");
+  info.indexed = header[4] == 1;
   if (info.tokens < 0) LAT_THROW("token shard '", path, "' declares a negative token count ", info.tokens);
+  if (!info.indexed && info.documents != 0)
+    LAT_THROW("token shard '", path, "' declares ", info.documents, " documents but no document index (header[4] = 0)");
   if (info.documents < 0 || info.documents > info.tokens)
     LAT_THROW("token shard '", path, "' declares ", info.documents, " documents in its ", info.tokens,
               " tokens (header[3] must be in [0, token count])");
@@ -113,7 +118,9 @@ std::vector<int64_t> read_shard_documents(const std::string& path) {
 }
 
 void write_shard(const std::string& path, std::span<const int32_t> tokens, ShardFormat format,
-                 std::span<const int64_t> document_starts) {
+                 std::span<const int64_t> document_starts, bool indexed) {
+  if (!indexed && !document_starts.empty())
+    LAT_THROW("token shard '", path, "': document starts given for a shard without a document index");
   if (tokens.size() > 2147483647u)
     LAT_THROW("token shard '", path, "': ", tokens.size(), " tokens exceed the format's limit of 2^31 - 1");
   const bool wide = format == ShardFormat::U32;
@@ -135,6 +142,7 @@ void write_shard(const std::string& path, std::span<const int32_t> tokens, Shard
   header[1] = wide ? kShardVersionU32 : kShardVersion;
   header[2] = static_cast<int32_t>(tokens.size());
   header[3] = static_cast<int32_t>(index.size());
+  header[4] = indexed ? 1 : 0;
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -194,7 +202,7 @@ ShardDataset::ShardDataset(const std::string& pattern) : files_(find_shards(patt
       m.base = base;
       m.tokens = static_cast<const unsigned char*>(base) + kShardHeaderBytes;
       maps_.push_back(m);
-      if (info.tokens > 0 && info.documents == 0) indexed = false;
+      if (!info.indexed) indexed = false;
       if (indexed && info.documents > 0) {
         const unsigned char* index = m.tokens + info.token_bytes * info.tokens;
         for (int64_t d = 0; d < info.documents; ++d) {

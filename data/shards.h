@@ -2,10 +2,11 @@
 //   uint16 tokens (GPT-2 and other vocabularies up to 65,536): header[0] = magic 20240520, header[1] = version 1
 //   uint32 tokens (Llama-3, Qwen2, cl100k: larger vocabularies): header[0] = magic 20240801, header[1] = version 7
 // header[2] = token count. Datasets tokenised for llm.c (FineWeb, TinyStories, Shakespeare) load unchanged.
-// lat's extension (docs/data.md): header[3] = D, the number of documents whose first token is in this shard
-// (llm.c writes 0: no index), and after the tokens D int32 offsets, strictly increasing, each the position in
-// this shard of a document's first token. lat-tokenize writes the index; llm.c's own readers, which check the
-// file size, then refuse the file (write with --no-document-index for them).
+// lat's extension (docs/data.md): header[4] = 1 when the shard carries a document index (llm.c writes 0), header[3]
+// = D, the number of documents whose first token is in this shard (0 when one document fills it), and after the
+// tokens D int32 offsets, strictly increasing, each the position in this shard of a document's first token.
+// lat-tokenize writes the index; llm.c's own readers, which check the file size, then refuse files with D > 0
+// (write with --no-document-index for them).
 #pragma once
 
 #include <cstdint>
@@ -30,7 +31,8 @@ enum class ShardFormat { U16, U32 };
 struct ShardInfo {
   int64_t tokens = 0;
   int64_t token_bytes = 2;  // 2 (uint16) or 4 (uint32)
-  int64_t documents = 0;    // entries of the document index (0: none)
+  bool indexed = false;     // the shard carries a document index (header[4] = 1)
+  int64_t documents = 0;    // entries of the document index
 };
 
 // Checks the header, the file size and the document index; returns what the header declares. Throws lat::Error
@@ -44,11 +46,13 @@ int64_t validate_shard(const std::string& path);
 std::vector<uint32_t> read_shard(const std::string& path);
 std::vector<int64_t> read_shard_documents(const std::string& path);
 
-// Writes a shard; throws lat::Error for a token that does not fit the format (uint16: [0, 65535]; uint32:
-// [0, 2^31 - 1]), more than 2^31 - 1 tokens, document starts out of order or outside the tokens, or an
-// unwritable path. Writes to "<path>.tmp" and renames, so a reader never sees half a shard.
+// Writes a shard, with a document index when `indexed` (document_starts may then be empty: a shard inside one
+// document); throws lat::Error for a token that does not fit the format (uint16: [0, 65535]; uint32:
+// [0, 2^31 - 1]), more than 2^31 - 1 tokens, document starts out of order or outside the tokens (or given
+// without `indexed`), or an unwritable path. Writes to "<path>.tmp" and renames, so a reader never sees half a
+// shard.
 void write_shard(const std::string& path, std::span<const int32_t> tokens, ShardFormat format = ShardFormat::U16,
-                 std::span<const int64_t> document_starts = {});
+                 std::span<const int64_t> document_starts = {}, bool indexed = false);
 
 // The shard files a pattern names: a file; a folder (its *.bin files); or a glob ("data/fineweb_train_*.bin").
 // Sorted by name. Throws lat::Error naming the pattern when nothing matches.
@@ -71,8 +75,8 @@ class ShardDataset : public TokenDataset {
   // Largest token id in all shards + 1 (a lower bound for the model's vocabulary); scans every token.
   int32_t max_token_plus_one() const;
   // Where documents start, as positions in the concatenated stream, increasing: every shard's document index
-  // shifted by the tokens before it. Empty unless every shard that holds tokens has an index (llm.c's shards
-  // have none; a document may then only be found by its EOT token).
+  // shifted by the tokens before it. Empty unless every shard has an index (llm.c's shards have none; a
+  // document may then only be found by its EOT token).
   const std::vector<int64_t>& document_starts() const { return document_starts_; }
 
  private:

@@ -98,7 +98,7 @@ void encode(const EncodeOptions& o) {
     char name[32];
     std::snprintf(name, sizeof name, "_%06d.bin", shards_written++);
     lat::data::write_shard((fs::path(o.out) / (o.prefix + name)).string(), shard, format,
-                           o.no_index ? std::span<const int64_t>() : std::span<const int64_t>(starts));
+                           o.no_index ? std::span<const int64_t>() : std::span<const int64_t>(starts), !o.no_index);
     shard.clear();
     starts.clear();
   };
