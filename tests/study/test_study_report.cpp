@@ -17,6 +17,8 @@
 #include "support/tool_files.h"
 
 using namespace lat::study;
+using lat::Json;
+using lat::json_double;
 using lat::testing::TempDir;
 
 using lat::testing::mean_of;

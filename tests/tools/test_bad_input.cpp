@@ -212,6 +212,7 @@ TEST_CASE(
        "model.vocab_size: 280 is smaller than the tokenizer's vocabulary (300"},
       {"shard ids beyond the tokenizer", shards("shards_big") + " --set data.tokenizer=" + tok300, 1,
        "holds token 5000, outside the vocabulary of data.tokenizer"},
+      {"tokenizer for MQAR", mqar("data.tokenizer=" + tok300), 1, "data.tokenizer: MQAR makes its own tokens"},
       {"MQAR vocabulary of 2", mqar("data.vocab=2"), 1, "data.vocab"},
       {"MQAR keys filling the vocabulary", mqar("data.key_vocab=64"), 1, "data.key_vocab"},
       {"MQAR pairs beyond the sequence", mqar("data.num_kv_pairs=1000"), 1, "num_kv_pairs"},
