@@ -107,7 +107,7 @@ TEST_CASE(
   const std::string corrupt_tok = dir.write("corrupt.json", slurp(tok300).substr(0, 3000));
   const std::string wordpiece = dir.write("wordpiece.json", R"({"model": {"type": "WordPiece", "vocab": {}}})");
   fs::create_directories(dir / "shards_big");
-  lat::data::write_shard(dir / "shards_big/big.bin", std::vector<int32_t>(200, 5000));
+  lat::data::write_shard(dir / "shards_big/big.bin", std::vector<int32_t>(5000, 5000));
   const std::string tokenize = tool("lat-tokenize");
   auto shards = [&](const std::string& folder) {
     return train + " --set data.kind=shards --set data.pattern=" + dir / folder + "/*.bin";

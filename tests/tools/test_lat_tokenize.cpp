@@ -96,7 +96,7 @@ TEST_CASE("uint32 shards: encode, train, resume exactly, and lat-generate prints
 
   const Recipe recipe = Recipe::from_string(
       testing::kTinyRecipe, "tiny.toml",
-      {"data.kind=shards", "data.pattern=" + dir / "shards/*.bin", "data.tokenizer=" + tok_file});
+      {"data.kind=shards", "data.pattern=" + dir / "shards/*.bin", "data.tokenizer=" + tok_file, "data.val_fraction=0.25"});
   testing::train(recipe, dir / "straight");
   CHECK(testing::train(recipe, dir / "split", "", 10).interrupted);
   CHECK(testing::train(recipe, dir / "split", "auto").steps_done == 20);
