@@ -111,6 +111,9 @@ TEST_CASE("bpe: lowest rank first, leftmost of equal ranks, on the scan and the 
   for (int i = 0; i < 100; ++i) ab100 += "ab";
   ab101 = ab100 + "ab";
   CHECK(piece_ids(t, ab30) == std::vector<int32_t>(15, 257));  // 60 bytes: the scan
+  std::vector<int32_t> odd31(15, 257);
+  odd31.push_back(256);
+  CHECK(piece_ids(t, ab30 + "ab") == odd31);  // the leftmost (ab, ab) pairs merge first
   CHECK(piece_ids(t, ab100) == std::vector<int32_t>(50, 257));  // 200 bytes: the heap
   std::vector<int32_t> odd(50, 257);
   odd.push_back(256);
