@@ -82,7 +82,12 @@ class BpeEncoder {
   void encode_ordinary(std::string_view text, std::vector<int32_t>& out) {
     if (text.empty()) return;
     if (t_.config_.add_prefix_space && text.front() != ' ') {
-      std::string prefixed = " " + std::string(text);
+      // Built by append: `" " + std::string(text)` trips GCC 12's -Wrestrict false positive (an error under
+      // LAT_WERROR).
+      std::string prefixed;
+      prefixed.reserve(text.size() + 1);
+      prefixed += ' ';
+      prefixed += text;
       encode_pieces(prefixed, out);
     } else {
       encode_pieces(text, out);
