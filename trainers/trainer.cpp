@@ -156,9 +156,12 @@ struct Trainer::State {
   std::string save() {
     std::string path;
     if (comm.is_root()) {
+      const Timer blocked;
       path = writer.submit(make_checkpoint(), checkpoint_dir, recipe.checkpoint.keep_last,
                            skips.consecutive() > 0 ? last_good_checkpoint : "");
       if (skips.consecutive() == 0) last_good_checkpoint = path;
+      log_debug("checkpoint of step {}: {:.1f} ms on the training thread ({})", step, 1e3 * blocked.seconds(),
+                writer.async() ? "wait for the previous write, copy, hand-off" : "copy and write");
     }
     if (!writer.async()) comm.barrier();
     return path;
