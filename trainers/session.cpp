@@ -74,6 +74,7 @@ StepFaults StepFaults::from_environment() {
   StepFaults f;
   f.nan_gradient_steps = parse_steps("LAT_TEST_NAN_GRAD_STEPS");
   f.invalid_target_steps = parse_steps("LAT_TEST_BAD_TARGET_STEPS");
+  if (const char* rank = std::getenv("LAT_TEST_FAULT_RANK")) f.rank = std::atoi(rank);
   return f;
 }
 

@@ -22,10 +22,12 @@ class Communicator;
 class GradientReducer;
 
 // Test-only fault injection (the seam behind the guard's tests; the Trainer fills it from LAT_TEST_NAN_GRAD_STEPS
-// and LAT_TEST_BAD_TARGET_STEPS, comma-separated 1-based steps). Steps named here get a NaN backward seed (so
-// NaN gradients with a finite loss) or an out-of-vocabulary target in the first row of their first micro-batch.
+// and LAT_TEST_BAD_TARGET_STEPS, comma-separated 1-based steps, on the rank LAT_TEST_FAULT_RANK names, or on
+// every rank). Steps named here get a NaN backward seed (so NaN gradients with a finite loss) or an
+// out-of-vocabulary target in the first row of their first micro-batch.
 struct StepFaults {
   std::set<int64_t> nan_gradient_steps, invalid_target_steps;
+  int rank = -1;  // the only rank with faults; -1: every rank
   bool empty() const { return nan_gradient_steps.empty() && invalid_target_steps.empty(); }
   // From the two environment variables; throws lat::Error naming the variable for a malformed list.
   static StepFaults from_environment();

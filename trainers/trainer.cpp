@@ -265,7 +265,8 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
     s.session->set_reducer(s.reducer.get());
   }
   s.session->set_communicator(&comm);
-  s.session->set_faults(StepFaults::from_environment());  // test-only (tests/trainers/test_step_guard.cpp)
+  const StepFaults faults = StepFaults::from_environment();  // test-only (tests/trainers/test_step_guard.cpp)
+  if (faults.rank < 0 || faults.rank == comm.rank()) s.session->set_faults(faults);
 
   if (resume) {
     s.load_checkpoint(*resume, resume_file);
