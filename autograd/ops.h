@@ -50,8 +50,11 @@ Variable silu(const Variable& x);
 Variable gelu(const Variable& x);  // tanh approximation (GPT-2)
 // logits: [N, V], targets: i32 [N] -> scalar mean over targets != ignore_index. One fused pass computes the
 // loss and the (scaled) dlogits; backward only scales them by the incoming gradient. Targets outside [0, V)
-// that are not ignore_index throw naming the target. When every target is ignored the loss is 0 and the
-// gradient is zero (not NaN): such a batch contributes nothing.
-Variable softmax_cross_entropy(const Variable& logits, const Tensor& targets, int ignore_index = -1);
+// that are not ignore_index throw naming the target, unless `invalid_targets` (a one-element counter of the loss's
+// dtype on the logits' device) is given: then they are counted into it on the device and give a NaN loss and
+// NaN gradient rows (kernels/loss.h), for the trainer's step guard. When every target is ignored the loss is 0
+// and the gradient is zero (not NaN): such a batch contributes nothing.
+Variable softmax_cross_entropy(const Variable& logits, const Tensor& targets, int ignore_index = -1,
+                               Tensor* invalid_targets = nullptr);
 
 }  // namespace lat::autograd

@@ -7,7 +7,7 @@
 
 namespace lat::autograd {
 
-Variable softmax_cross_entropy(const Variable& logits, const Tensor& targets, int ignore_index) {
+Variable softmax_cross_entropy(const Variable& logits, const Tensor& targets, int ignore_index, Tensor* invalid_targets) {
   LAT_CHECK(logits.ndim() == 2, "softmax_cross_entropy: logits must be [N, V], got ", logits.shape().str());
   LAT_CHECK(targets.defined() && targets.dtype() == DType::I32,
             "softmax_cross_entropy: targets must be an i32 tensor, got ", targets.str());
@@ -19,7 +19,7 @@ Variable softmax_cross_entropy(const Variable& logits, const Tensor& targets, in
   Tensor loss = Tensor::empty(Shape{}, acc, lc.device());
   Tensor stats = Tensor::empty(Shape{lc.size(0) + 1}, acc, lc.device());
   Tensor tc = targets.contiguous();
-  kernels::softmax_cross_entropy_forward(lc, tc, ignore_index, loss, stats);
+  kernels::softmax_cross_entropy_forward(lc, tc, ignore_index, loss, stats, invalid_targets);
   return record("softmax_cross_entropy", {logits}, loss, [lc, tc, stats, ignore_index](const std::vector<Tensor>& g) {
     Tensor d = Tensor::empty_like(lc);
     kernels::softmax_cross_entropy_backward(lc, tc, ignore_index, stats, g[0], d);

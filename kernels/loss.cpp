@@ -37,23 +37,31 @@ void check_scalar(const char* op, const char* what, const Tensor& s, const Tenso
 }  // namespace
 
 void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& targets, int ignore_index, Tensor& loss,
-                                   Tensor& stats) {
+                                   Tensor& stats, Tensor* invalid_targets) {
   const char* op = "softmax_cross_entropy";
   // Plain variables, not a structured binding: clang 14 (the fuzz/sanitizer build) cannot capture bindings.
   const std::pair<int64_t, int64_t> dims = check_loss(op, logits, targets, stats);
   const int64_t rows = dims.first, vocab = dims.second;
   check_scalar(op, "loss", loss, logits);
+  if (invalid_targets != nullptr) check_scalar(op, "invalid_targets", *invalid_targets, logits);
   if (!targets.device().is_cuda()) {
     const int32_t* t = targets.data<int32_t>();
     const int64_t bad = cpu::first_invalid_target(t, rows, vocab, ignore_index);
-    if (bad >= 0)
+    if (bad >= 0 && invalid_targets == nullptr)
       LAT_THROW(op, ": target ", t[bad], " at row ", bad, " is outside [0, ", vocab, ") and is not ignore_index (",
                 ignore_index, ")");
+    if (bad >= 0) {
+      int64_t count = 0;
+      for (int64_t n = bad; n < rows; ++n) count += cpu::first_invalid_target(t + n, 1, vocab, ignore_index) == 0;
+      dispatch_cpu_floating(op, invalid_targets->dtype(),
+                            [&]<class T>() { *invalid_targets->data<T>() += static_cast<T>(count); });
+    }
   }
   if (logits.device().is_cuda()) {
     LAT_IF_CUDA(op, logits,
                 cuda::softmax_cross_entropy_mean(logits.raw_data(), targets.data<int32_t>(), ignore_index,
-                                                 loss.data<float>(), stats.data<float>(), logits.dtype(), rows, vocab));
+                                                 loss.data<float>(), stats.data<float>(), logits.dtype(), rows, vocab,
+                                                 invalid_targets ? invalid_targets->data<float>() : nullptr));
     return;
   }
   dispatch_cpu_floating(op, logits.dtype(), [&]<class T>() {

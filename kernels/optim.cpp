@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/optim.h"
 #include "kernels/dispatch.h"
+#include "kernels/step_guard_rule.h"
 
 #ifdef LAT_HAVE_CUDA
 #include "kernels/cuda/adamw.cuh"
@@ -101,6 +102,61 @@ void clip_factor(const Tensor& sum_squares, double max_norm, Tensor& norm, Tenso
   *factor.data<double>() = max_norm > 0.0 && std::isfinite(n) && n > max_norm ? max_norm / n : 1.0;
 }
 
+const char* skip_reason_text(SkipReason reason) {
+  switch (reason) {
+    case SkipReason::None: return "applied";
+    case SkipReason::InvalidTargets: return "out-of-vocabulary target";
+    case SkipReason::NonFiniteLoss: return "non-finite loss";
+    case SkipReason::NonFiniteGradient: return "non-finite gradient";
+    case SkipReason::LossSpike: return "loss spike";
+    case SkipReason::NormSpike: return "gradient-norm spike";
+  }
+  return "unknown";
+}
+
+void guard_step(const Tensor& sum_squares, const Tensor& loss, const Tensor& invalid_targets,
+                const StepGuardParams& params, Tensor& state, Tensor& norm, Tensor& factor, Tensor& verdict) {
+  const char* op = "guard_step";
+  const Device device = sum_squares.device();
+  check_scalar(op, "sum_squares", sum_squares, device);
+  check_scalar(op, "norm", norm, device);
+  check_scalar(op, "factor", factor, device);
+  check_scalar(op, "verdict", verdict, device);
+  LAT_CHECK(state.defined() && state.numel() == kGuardStateSize && state.dtype() == DType::F64 &&
+                state.is_contiguous() && state.device() == device,
+            op, ": state must be ", kGuardStateSize, " contiguous f64 values on ", device.str(), ", got ",
+            state.defined() ? state.str() : std::string("undefined"));
+  for (const Tensor* t : {&loss, &invalid_targets}) {
+    if (!t->defined()) continue;
+    LAT_CHECK(t->numel() == 1 && t->device() == device && is_floating(t->dtype()), op,
+              ": loss and invalid_targets must be one floating element on ", device.str(), ", got ", t->str());
+  }
+  if (device.is_cuda()) {
+#ifdef LAT_HAVE_CUDA
+    for (const Tensor* t : {&loss, &invalid_targets})
+      LAT_CHECK(!t->defined() || t->dtype() == DType::F32, op, ": CUDA reads f32 scalars, got ", t->str());
+    cuda::GuardHyper h{params.max_norm, params.loss_z, params.norm_z, params.ema_beta,
+                       static_cast<double>(params.warmup_steps)};
+    cuda::guard_step(sum_squares.data<float>(), loss.defined() ? loss.data<float>() : nullptr,
+                     invalid_targets.defined() ? invalid_targets.data<float>() : nullptr, h, state.data<double>(),
+                     norm.data<float>(), factor.data<float>(), verdict.data<float>());
+#else
+    no_cuda_kernel(op, sum_squares);
+#endif
+    return;
+  }
+  double loss_value = 0, invalid = 0, n = 0, f = 0;
+  if (loss.defined()) loss_value = loss.item();
+  if (invalid_targets.defined()) invalid = invalid_targets.item();
+  const int code = guard_rule::decide(*sum_squares.data<double>(), loss.defined() ? &loss_value : nullptr,
+                                      invalid_targets.defined() ? &invalid : nullptr, params.max_norm, params.loss_z,
+                                      params.norm_z, params.ema_beta, static_cast<double>(params.warmup_steps),
+                                      state.data<double>(), &n, &f);
+  *norm.data<double>() = n;
+  *factor.data<double>() = f;
+  *verdict.data<double>() = code;
+}
+
 void adamw_step(const std::vector<AdamWParam>& params, const AdamWStep& step, const Tensor& grad_scale) {
   const char* op = "adamw_step";
   if (params.empty()) return;
@@ -140,6 +196,7 @@ void adamw_step(const std::vector<AdamWParam>& params, const AdamWStep& step, co
     return;
   }
   const double scale = grad_scale.defined() ? *grad_scale.data<double>() : 1.0;
+  if (scale == 0.0) return;  // a skipped step (guard_step): nothing moves
   for (const AdamWParam& p : params) {
     Tensor param = p.param, m = p.m, v = p.v, g = p.grad;
     LAT_CHECK(g.dtype() == param.dtype(), op, ": gradient ", g.str(), " and parameter ", param.str(), " differ in dtype");

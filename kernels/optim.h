@@ -47,12 +47,47 @@ void sum_of_squares(const std::vector<Tensor>& xs, Tensor& out);
 // the norm is finite and above it, else 1 (a non-finite norm is reported, not clipped). norm, factor: like s.
 void clip_factor(const Tensor& sum_squares, double max_norm, Tensor& norm, Tensor& factor);
 
+// --- The step guard (optim/guard.h): whether this step's update is applied, decided on the device ---
+
+// Why a step was skipped; the verdict scalar holds the code (0: applied). In order of precedence.
+enum class SkipReason : int {
+  None = 0,
+  InvalidTargets = 1,     // the loss counted targets outside the vocabulary
+  NonFiniteLoss = 2,      // NaN or inf loss
+  NonFiniteGradient = 3,  // NaN or inf global gradient norm
+  LossSpike = 4,          // loss z-score above the threshold
+  NormSpike = 5,          // gradient-norm z-score above the threshold
+};
+const char* skip_reason_text(SkipReason reason);  // "non-finite gradient", ...
+
+struct StepGuardParams {
+  double max_norm = 0.0;  // clip threshold as in clip_factor (0: no clipping)
+  double loss_z = 0.0;    // > 0: skip when (loss − EMA mean) / EMA std exceeds it
+  double norm_z = 0.0;    // > 0: the same for the gradient norm
+  double ema_beta = 0.98;    // decay of the EMAs of mean and variance
+  int64_t warmup_steps = 20;  // applied steps before the z rules judge (the EMAs settle first)
+};
+// The guard's EMA state: kGuardStateSize f64 values on the device, zeros at the start.
+//   [0] loss mean  [1] loss variance  [2] norm mean  [3] norm variance  [4] applied steps seen
+constexpr int64_t kGuardStateSize = 5;
+
+// One step's verdict, on the device, with nothing read back. sum_squares as for clip_factor; loss and
+// invalid_targets: one element each like sum_squares or undefined (not judged). Writes norm = sqrt(sum_squares),
+// verdict = the SkipReason code (first that applies: invalid targets > 0, loss not finite, norm not finite, loss
+// z-score > loss_z, norm z-score > norm_z, z rules only after warmup_steps applied steps), factor = 0 when skipped
+// (AdamW's grad_scale of 0 leaves parameters and moments untouched) else clip_factor's factor. Applied steps
+// update the EMAs (first value: mean = x, variance 0; then δ = x − mean, mean += (1 − β) δ,
+// variance = β (variance + (1 − β) δ²)); skipped ones leave them. norm, factor, verdict: like sum_squares.
+void guard_step(const Tensor& sum_squares, const Tensor& loss, const Tensor& invalid_targets,
+                const StepGuardParams& params, Tensor& state, Tensor& norm, Tensor& factor, Tensor& verdict);
+
 struct AdamWParam {
   Tensor param, grad, m, v;  // handles sharing the caller's storage; as adamw_step above
   double weight_decay = 0.0;
 };
 // adamw_step for every entry, each gradient first multiplied by grad_scale[0] (a one-element tensor like
-// clip_factor's factor, read where it lives; undefined = 1). CUDA: multi-tensor launches, no host sync.
+// clip_factor's factor, read where it lives; undefined = 1). A grad_scale of exactly 0 skips the step: no
+// parameter or moment changes (guard_step's verdict). CUDA: multi-tensor launches, no host sync.
 void adamw_step(const std::vector<AdamWParam>& params, const AdamWStep& step, const Tensor& grad_scale);
 
 }  // namespace lat::kernels

@@ -4,7 +4,7 @@
 
 namespace lat::optim {
 
-GradientNorm global_grad_norm(const std::vector<autograd::nn::NamedParameter>& params, double max_norm) {
+Tensor grad_sum_of_squares(const std::vector<autograd::nn::NamedParameter>& params) {
   std::vector<Tensor> grads;
   Device device = params.empty() ? Device::cpu() : params.front().variable.device();
   for (const auto& p : params) {
@@ -12,10 +12,14 @@ GradientNorm global_grad_norm(const std::vector<autograd::nn::NamedParameter>& p
     if (g.defined()) grads.push_back(g.contiguous());
   }
   if (!grads.empty()) device = grads.front().device();
-  const DType dtype = kernels::optimizer_scalar_dtype(device);
-  Tensor sum = Tensor::empty(Shape{}, dtype, device);
-  GradientNorm r{Tensor::empty(Shape{}, dtype, device), Tensor::empty(Shape{}, dtype, device)};
+  Tensor sum = Tensor::empty(Shape{}, kernels::optimizer_scalar_dtype(device), device);
   kernels::sum_of_squares(grads, sum);
+  return sum;
+}
+
+GradientNorm global_grad_norm(const std::vector<autograd::nn::NamedParameter>& params, double max_norm) {
+  const Tensor sum = grad_sum_of_squares(params);
+  GradientNorm r{Tensor::empty_like(sum), Tensor::empty_like(sum), Tensor()};
   kernels::clip_factor(sum, max_norm, r.norm, r.factor);
   return r;
 }

@@ -2,8 +2,8 @@
 # The include layering of docs/conventions.md ("Layers and targets"), checked over the tree:
 #   core ← kernels ← autograd ← optim ← trainers ← study ← tools, and core ← data ← trainers
 # A file may include lat headers only from its own layer and the layers below it. CUDA sources (*.cu, *.cuh)
-# include only CUDA-clean lat headers: their own kernels/cuda/*.cuh and core/{error,dtype,philox,cuda_context,
-# bfloat16}.h; fmt is included only by core/log.h within core. Prints one line per violation,
+# include only CUDA-clean lat headers: their own kernels/cuda/*.cuh, core/{error,dtype,philox,cuda_context,
+# bfloat16}.h and the host-device rules of kernels/ that CPU and CUDA share (kernels/step_guard_rule.h); fmt is included only by core/log.h within core. Prints one line per violation,
 # "<file>:<line>: <layer> may not include <header>", and exits 1 if there is any.
 # Usage: tools/check-layers.sh [ROOT]   (default: the repository this script is in)
 set -euo pipefail
@@ -20,7 +20,7 @@ declare -A allowed=(
   [trainers]="trainers optim data autograd kernels core generated"
   [study]="study trainers optim data autograd kernels core"
 )
-cuda_clean="core/error.h core/dtype.h core/philox.h core/cuda_context.h core/bfloat16.h"
+cuda_clean="core/error.h core/dtype.h core/philox.h core/cuda_context.h core/bfloat16.h kernels/step_guard_rule.h"
 
 violations=0
 report() {

@@ -75,8 +75,10 @@ std::string checkpoint_path(const std::string& dir, int64_t step);
 
 // Creates `dir` if needed, writes checkpoint_path(dir, ckpt.step), then (only once that file is complete)
 // deletes the oldest step_*.h5 in `dir` beyond the newest `keep_last` (0: keep all; the file just written
-// is never deleted). Returns the path written.
-std::string save_checkpoint(const Checkpoint& ckpt, const std::string& dir, int64_t keep_last);
+// and `keep`, the trainer's last checkpoint from before skipped steps, are never deleted). Returns the path
+// written.
+std::string save_checkpoint(const Checkpoint& ckpt, const std::string& dir, int64_t keep_last,
+                            const std::string& keep = "");
 
 // The step number in a checkpoint file name: "step_00000100.h5" -> 100. std::nullopt for any other name,
 // including digits that do not fit an int64.

@@ -54,7 +54,8 @@ std::vector<std::string> list_checkpoints(const std::string& dir, std::vector<st
   return out;
 }
 
-std::string save_checkpoint(const Checkpoint& ckpt, const std::string& dir, int64_t keep_last) {
+std::string save_checkpoint(const Checkpoint& ckpt, const std::string& dir, int64_t keep_last,
+                            const std::string& keep) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir))
@@ -68,6 +69,7 @@ std::string save_checkpoint(const Checkpoint& ckpt, const std::string& dir, int6
         ++kept;
         continue;
       }
+      if (!keep.empty() && fs::equivalent(old, keep, ec)) continue;
       fs::remove(old, ec);
       if (ec) log_warn("could not prune old checkpoint {}: {}", old, ec.message());
     }

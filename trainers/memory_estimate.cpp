@@ -76,7 +76,19 @@ MemoryEstimate estimate_training_memory(const Recipe& recipe, int64_t vocab_size
   const double tokens =
       static_cast<double>(recipe.training.batch_size) * static_cast<double>(recipe.training.seq_len);
   const double per_token_layer = 8 * d + 6 * hd + 2 * m + 4 * hidden;
-  e.activation_bytes = element * tokens * (layers * per_token_layer + 3 * vocab);
+  // With training.recompute a recomputed part keeps only its input (d per token) and holds its activations
+  // for one layer at a time, during its backward. The attention part: its norm, projections and feature maps;
+  // the MLP part: its norm and hidden activations.
+  const double attention_part = 5 * d + 6 * hd + 2 * m, mlp_part = 2 * d + 4 * hidden;
+  double part = 0;  // activations per token of the recomputed part of one layer
+  switch (recipe.training.recompute) {
+    case Recompute::None: break;
+    case Recompute::Block: part = per_token_layer; break;
+    case Recompute::Attention: part = attention_part; break;
+    case Recompute::Mlp: part = recipe.model.mlp ? mlp_part : 0; break;
+  }
+  const double saved = part > 0 ? layers * (per_token_layer - part + d) + part : layers * per_token_layer;
+  e.activation_bytes = element * tokens * (saved + 3 * vocab);
   return e;
 }
 

@@ -22,6 +22,7 @@ std::string format_progress(const StepMetrics& m) {
                                  format_duration(m.elapsed_s), format_duration(m.eta_s));
   if (m.val_loss) line += fmt::format(" | val_loss {:.4f}", *m.val_loss);
   if (m.accuracy) line += fmt::format(" | accuracy {:.3f}", *m.accuracy);
+  for (const StepMetrics::Skipped& k : m.skipped) line += fmt::format(" | step {} skipped: {}", k.step, k.reason);
   return line;
 }
 
@@ -35,6 +36,12 @@ std::string to_json(const StepMetrics& m) {
                               json_number(m.tokens_per_s), json_number(m.elapsed_s));
   if (m.val_loss) s += fmt::format(R"(, "val_loss": {})", json_number(*m.val_loss));
   if (m.accuracy) s += fmt::format(R"(, "accuracy": {})", json_number(*m.accuracy));
+  if (!m.skipped.empty()) {
+    s += R"(, "skipped": [)";
+    for (size_t i = 0; i < m.skipped.size(); ++i)
+      s += fmt::format(R"({}{{"step": {}, "reason": "{}"}})", i ? ", " : "", m.skipped[i].step, m.skipped[i].reason);
+    s += "]";
+  }
   return s + "}";
 }
 

@@ -28,6 +28,7 @@ enum class ScheduleKind { Constant, Linear, Cosine };
 enum class DataKind { Text, Shards, Mqar };
 enum class DeviceKind { Cpu, Cuda, Auto };
 enum class Precision { Auto, Fp32, Bf16 };  // auto: fp32 on CPU, bf16 mixed precision on CUDA
+enum class Recompute { None, Block, Attention, Mlp };  // activation recomputation (autograd/recompute.h)
 
 // The TOML spelling of each enum value ("elu1", "rmsnorm", ...).
 const char* to_string(AttentionKind v);
@@ -38,6 +39,7 @@ const char* to_string(ScheduleKind v);
 const char* to_string(DataKind v);
 const char* to_string(DeviceKind v);
 const char* to_string(Precision v);
+const char* to_string(Recompute v);
 const char* to_string(LogLevel v);
 
 struct ModelConfig {
@@ -119,6 +121,12 @@ struct TrainingConfig {
   int64_t eval_batches = 8;
   int64_t threads = 0;  // OpenMP threads of the CPU kernels; 0: OMP_NUM_THREADS or one per core
   Precision precision = Precision::Auto;
+  Recompute recompute = Recompute::None;
+  // The step guard (optim/step_guard.h): consecutive skipped steps that stop the run, and the z-score
+  // thresholds of the optional loss / gradient-norm spike rules (0: off).
+  int64_t max_skipped_steps = 5;
+  double skip_loss_z = 0.0;
+  double skip_norm_z = 0.0;
   bool operator==(const TrainingConfig&) const = default;
 };
 
@@ -126,6 +134,7 @@ struct CheckpointConfig {
   int64_t interval = 0;             // 0: only at the end (and on Ctrl-C)
   int64_t keep_last = 3;            // 0: keep all
   std::string dir = "checkpoints";  // relative to the run directory
+  bool async = true;                // written by a background thread while training goes on
   bool operator==(const CheckpointConfig&) const = default;
 };
 

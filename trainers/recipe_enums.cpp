@@ -28,6 +28,9 @@ const char* to_string(DeviceKind v) {
 const char* to_string(Precision v) {
   return enum_name(v);
 }
+const char* to_string(Recompute v) {
+  return enum_name(v);
+}
 const char* to_string(LogLevel v) {
   return enum_name(v);
 }

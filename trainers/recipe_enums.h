@@ -57,6 +57,13 @@ struct EnumNames<Precision> {
       {"auto", Precision::Auto}, {"fp32", Precision::Fp32}, {"bf16", Precision::Bf16}};
 };
 template <>
+struct EnumNames<Recompute> {
+  static constexpr std::pair<const char*, Recompute> values[] = {{"none", Recompute::None},
+                                                                 {"block", Recompute::Block},
+                                                                 {"attention", Recompute::Attention},
+                                                                 {"mlp", Recompute::Mlp}};
+};
+template <>
 struct EnumNames<LogLevel> {
   static constexpr std::pair<const char*, LogLevel> values[] = {{"debug", LogLevel::Debug},
                                                                 {"info", LogLevel::Info},

@@ -280,6 +280,14 @@ const std::vector<Field>& fields() {
                    "CPU kernels' threads; 0: OMP_NUM_THREADS, else follow the machine's load"));
     add(make_field("training", "precision", &R::training, &TrainingConfig::precision, any(),
                    "auto | fp32 | bf16 (auto: fp32 on CPU, bf16 on CUDA)"));
+    add(make_field("training", "recompute", &R::training, &TrainingConfig::recompute, any(),
+                   "none | block | attention | mlp: rerun these parts' forward in backward instead of keeping activations"));
+    add(make_field("training", "max_skipped_steps", &R::training, &TrainingConfig::max_skipped_steps,
+                   at_least(1), "consecutive skipped steps (non-finite, out-of-vocabulary, spikes) that stop the run"));
+    add(make_field("training", "skip_loss_z", &R::training, &TrainingConfig::skip_loss_z, at_least(0),
+                   "skip a step whose loss is this many EMA standard deviations above its EMA; 0: off"));
+    add(make_field("training", "skip_norm_z", &R::training, &TrainingConfig::skip_norm_z, at_least(0),
+                   "the same for the gradient norm; 0: off"));
     // [checkpoint]
     add(make_field("checkpoint", "interval", &R::checkpoint, &CheckpointConfig::interval, at_least(0),
                    "every N steps; 0: only at the end"));
@@ -287,6 +295,8 @@ const std::vector<Field>& fields() {
                    "older step_*.h5 pruned; 0: keep all"));
     add(make_field("checkpoint", "dir", &R::checkpoint, &CheckpointConfig::dir, any(),
                    "relative to the run directory"));
+    add(make_field("checkpoint", "async", &R::checkpoint, &CheckpointConfig::async, any(),
+                   "write checkpoints on a background thread while training goes on"));
     // [logging]
     add(make_field("logging", "interval", &R::logging, &LoggingConfig::interval, at_least(1),
                    "progress line every N steps"));

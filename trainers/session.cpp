@@ -4,13 +4,17 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <limits>
+#include <string>
 
 #include "autograd/ops.h"
 #include "autograd/profile.h"
+#include "core/error.h"
 #include "core/log.h"
 #include "core/stop.h"
 #include "core/threads.h"
-#include "optim/clip.h"
+#include "kernels/elementwise.h"
+#include "trainers/communicator.h"
 #include "trainers/gradient_reducer.h"
 #include "trainers/memory_estimate.h"
 #include "trainers/setup.h"
@@ -46,8 +50,55 @@ TrainingSession::TrainingSession(const Recipe& recipe, Device device, int rank, 
   model_ = std::make_unique<autograd::nn::LanguageModel>(model, device);
   params_ = model_->parameters();
   optimizer_ = std::make_unique<optim::AdamW>(params_, adamw_config(recipe));
+  guard_ = std::make_unique<optim::StepGuard>(step_guard_config(recipe), device);
   schedule_ = schedule_config(recipe);
   optim::validate(schedule_);
+}
+
+namespace {
+
+// "3,5,9" -> {3, 5, 9}; positive steps only.
+std::set<int64_t> parse_steps(const char* variable) {
+  std::set<int64_t> steps;
+  const char* text = std::getenv(variable);
+  if (text == nullptr) return steps;
+  std::string list = text;
+  size_t start = 0;
+  while (start <= list.size() && !list.empty()) {
+    const size_t end = std::min(list.find(',', start), list.size());
+    const std::string item = list.substr(start, end - start);
+    char* stop = nullptr;
+    const long long v = std::strtoll(item.c_str(), &stop, 10);
+    if (item.empty() || *stop != '\0' || v < 1) LAT_THROW(variable, ": '", item, "' is not a step number >= 1");
+    steps.insert(v);
+    start = end + 1;
+  }
+  return steps;
+}
+
+}  // namespace
+
+StepFaults StepFaults::from_environment() {
+  StepFaults f;
+  f.nan_gradient_steps = parse_steps("LAT_TEST_NAN_GRAD_STEPS");
+  f.invalid_target_steps = parse_steps("LAT_TEST_BAD_TARGET_STEPS");
+  if (const char* rank = std::getenv("LAT_TEST_FAULT_RANK")) f.rank = std::atoi(rank);
+  return f;
+}
+
+void TrainingSession::set_faults(const StepFaults& faults) {
+  faults_ = faults.empty() ? nullptr : std::make_unique<StepFaults>(faults);
+}
+
+std::vector<int64_t> TrainingSession::sample_indices(const StepResult& r) const {
+  std::vector<int64_t> windows;
+  for (const data::LoaderPosition& p : r.batches)
+    for (int64_t row = 0; row < p.global_batch; ++row) windows.push_back(loader_->window_of(p.epoch, p.index + row));
+  return windows;
+}
+
+optim::SkipReason TrainingSession::StepResult::skip_reason() const {
+  return verdict.defined() ? static_cast<optim::SkipReason>(static_cast<int>(verdict.item())) : optim::SkipReason::None;
 }
 
 TrainingSession::~TrainingSession() = default;
@@ -63,6 +114,8 @@ TrainingSession::StepResult TrainingSession::step(int64_t step) {
   optimizer_->zero_grad();
   const int64_t accum = recipe_.training.grad_accum;
   const data::LoaderPosition start = loader_->position();
+  // The loss's out-of-vocabulary count (kernels/loss.h), of the loss's dtype, on the device.
+  r.invalid_targets = Tensor::zeros(Shape{}, accumulation_dtype(model_->config().compute_dtype), device_);
   for (int64_t micro = 0; micro < accum; ++micro) {
     // A stop request ends a long accumulation between micro-batches: the step is abandoned (no update, the
     // loader rewound), so a checkpoint written now resumes exactly. With a reducer every rank must take part
@@ -72,33 +125,50 @@ TrainingSession::StepResult TrainingSession::step(int64_t step) {
       r.abandoned = true;
       return r;
     }
+    r.batches.push_back(loader_->position());
     data::Batch batch = loader_->next();
+    const bool faulty = faults_ != nullptr && micro == 0;  // test-only (StepFaults)
+    if (faulty && faults_->invalid_target_steps.count(step + 1))
+      batch.targets.data<int32_t>()[0] = static_cast<int32_t>(model_->config().vocab_size);
     autograd::profile::restart();  // the op profile (LAT_PROFILE_OPS) leaves data loading out
     const Tensor inputs = uploader_.upload(batch.inputs, device_), targets = uploader_.upload(batch.targets, device_);
-    autograd::Variable loss = model_->loss(inputs, targets);
+    autograd::Variable loss = model_->loss(inputs, targets, &r.invalid_targets);
     if (accum > 1) loss = autograd::scale(loss, 1.0 / static_cast<double>(accum));
     // Only the last micro-batch's backward reduces (its gradients include the earlier ones).
     if (reducer_ && micro + 1 == accum) reducer_->arm();
-    loss.backward();
+    if (faulty && faults_->nan_gradient_steps.count(step + 1))
+      loss.backward(Tensor::full(loss.shape(), std::numeric_limits<double>::quiet_NaN(), loss.dtype(), device_));
+    else
+      loss.backward();
     r.micro_losses.push_back(loss.data());
   }
   if (reducer_) reducer_->finish();
-  const optim::GradientNorm clip = optim::global_grad_norm(params_, recipe_.optimizer.grad_clip);
-  optimizer_->step(r.lr, clip.factor);
-  autograd::profile::mark("optimizer", "global norm + clip + AdamW");
-  r.norm = clip.norm;
-  // On the CPU the loss is at hand: a diverged run stops at the step it diverged. (On CUDA reading it would
-  // synchronise every step; the trainer checks it when it logs.)
-  if (device_.is_cpu()) require_finite_loss(r.loss(), step + 1, recipe_);
+  const optim::GradientNorm guarded = guard_->check(params_, guard_loss(r), r.invalid_targets);
+  optimizer_->step(r.lr, guarded.factor);
+  autograd::profile::mark("optimizer", "global norm + guard + clip + AdamW");
+  r.norm = guarded.norm;
+  r.verdict = guarded.verdict;
   return r;
 }
 
-void require_finite_loss(double loss, int64_t step, const Recipe& recipe) {
-  if (std::isfinite(loss)) return;
-  const char* what = std::isnan(loss) ? "NaN" : (loss > 0 ? "+inf" : "-inf");
-  recipe.fail("optimizer.lr", fmt::format("the training loss is {} at step {}: the run diverged and stops here "
-                                          "(try a lower optimizer.lr than {:g})",
-                                          what, step, recipe.optimizer.lr));
+Tensor TrainingSession::guard_loss(const StepResult& r) {
+  const int world = comm_ != nullptr ? comm_->world_size() : 1;
+  // Several ranks must reach the same verdict: each has its own loss, so without the z-score rule (which needs
+  // the mean) the loss is left out and a diverged step shows in the reduced gradient norm instead.
+  if (world > 1 && recipe_.training.skip_loss_z <= 0.0) return Tensor();
+  Tensor total = r.micro_losses.front().contiguous();
+  for (size_t i = 1; i < r.micro_losses.size(); ++i) {
+    Tensor sum = Tensor::empty_like(total);
+    kernels::add(total, r.micro_losses[i], sum);
+    total = sum;
+  }
+  const DType dtype = device_.is_cuda() ? DType::F32 : total.dtype();
+  if (total.dtype() != dtype || world > 1) total = total.to(dtype).clone();
+  if (world > 1) {
+    comm_->all_reduce_sum(total);  // NCCL: ordered on the compute stream, no host synchronisation
+    kernels::scale_(total, 1.0 / world);
+  }
+  return total;
 }
 
 double TrainingSession::StepResult::loss() const {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "autograd/nn/language_model.h"
@@ -13,11 +14,25 @@
 #include "data/loader.h"
 #include "optim/adamw.h"
 #include "optim/schedule.h"
+#include "optim/step_guard.h"
 #include "trainers/recipe.h"
 
 namespace lat::trainers {
 
+class Communicator;
 class GradientReducer;
+
+// Test-only fault injection (the seam behind the guard's tests; the Trainer fills it from LAT_TEST_NAN_GRAD_STEPS
+// and LAT_TEST_BAD_TARGET_STEPS, comma-separated 1-based steps, on the rank LAT_TEST_FAULT_RANK names, or on
+// every rank). Steps named here get a NaN backward seed (so NaN gradients with a finite loss) or an
+// out-of-vocabulary target in the first row of their first micro-batch.
+struct StepFaults {
+  std::set<int64_t> nan_gradient_steps, invalid_target_steps;
+  int rank = -1;  // the only rank with faults; -1: every rank
+  bool empty() const { return nan_gradient_steps.empty() && invalid_target_steps.empty(); }
+  // From the two environment variables; throws lat::Error naming the variable for a malformed list.
+  static StepFaults from_environment();
+};
 
 class TrainingSession {
  public:
@@ -31,20 +46,31 @@ class TrainingSession {
     double lr = 0;
     std::vector<Tensor> micro_losses;  // each micro-batch's loss, already scaled by 1/grad_accum
     Tensor norm;                       // global gradient norm before clipping (after the reduction, if any)
+    Tensor verdict;                    // the step guard's kernels::SkipReason code (optim/step_guard.h)
+    Tensor invalid_targets;            // out-of-vocabulary targets this rank's loss counted
+    std::vector<data::LoaderPosition> batches;  // the loader's position before each micro-batch
     bool abandoned = false;            // a stop request came between micro-batches: no update was made
     double loss() const;               // mean loss of this rank's micro-batches
     double grad_norm() const { return norm.item(); }
+    optim::SkipReason skip_reason() const;  // reading it synchronises
   };
   // Optimizer step number `step` (0-based): zero grads; training.grad_accum micro-batches of forward +
-  // backward with the loss scaled by 1/grad_accum; the reducer (if any) armed for the last one; the global
-  // norm and clip factor (optimizer.grad_clip) on the device; AdamW at lr_at(step) scaling by that factor.
-  // Nothing is read back to the host, except on the CPU, where a non-finite loss throws
-  // (require_finite_loss). A stop request (core/stop.h) between micro-batches abandons the step (single
-  // process only).
+  // backward with the loss scaled by 1/grad_accum; the reducer (if any) armed for the last one; the step
+  // guard's norm, clip factor (optimizer.grad_clip) and verdict on the device; AdamW at lr_at(step) scaling by
+  // that factor, which is 0 for a skipped step (nothing moves; the optimizer's step count still advances).
+  // Nothing is read back to the host. A stop request (core/stop.h) between micro-batches abandons the step
+  // (single process only).
   StepResult step(int64_t step);
 
   // Averages gradients across ranks during the last micro-batch's backward; not owned; may be null.
   void set_reducer(GradientReducer* reducer) { reducer_ = reducer; }
+  // The ranks' communicator, used to average the loss for the loss z-score rule (training.skip_loss_z) when
+  // there are several ranks; not owned; may be null.
+  void set_communicator(Communicator* comm) { comm_ = comm; }
+  // Test-only faults (StepFaults); an empty set turns them off.
+  void set_faults(const StepFaults& faults);
+  // Every window (sample) index that step `r` read, over all ranks, in loader order.
+  std::vector<int64_t> sample_indices(const StepResult& r) const;
 
   const Recipe& recipe() const { return recipe_; }
   Device device() const { return device_; }
@@ -66,13 +92,16 @@ class TrainingSession {
   std::vector<autograd::nn::NamedParameter> params_;
   std::unique_ptr<optim::AdamW> optimizer_;
   optim::ScheduleConfig schedule_;
+  // This step's mean loss for the step guard (averaged over ranks when the loss z-score needs it), or undefined.
+  Tensor guard_loss(const StepResult& r);
+
   GradientReducer* reducer_ = nullptr;
+  Communicator* comm_ = nullptr;
+  std::unique_ptr<optim::StepGuard> guard_;
+  std::unique_ptr<StepFaults> faults_;  // null unless a test asked for faults
   HostUploader uploader_;  // batches go to the device without a host synchronisation
   // CPU training with training.threads = 0 and OMP_NUM_THREADS unset: threads follow the machine's load.
   std::unique_ptr<LoadFollowingThreads> threads_;
 };
-
-// Throws a one-line lat::Error naming the step (1-based) and optimizer.lr when `loss` is NaN or infinite.
-void require_finite_loss(double loss, int64_t step, const Recipe& recipe);
 
 }  // namespace lat::trainers

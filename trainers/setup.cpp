@@ -196,6 +196,12 @@ autograd::nn::LanguageModelConfig model_config(const Recipe& recipe, int64_t voc
   ac.gate = a.gate;
   ac.key_shift = a.key_shift;
   ac.seed = c.seed;
+  switch (recipe.training.recompute) {
+    case Recompute::None: c.recompute = autograd::nn::RecomputeKind::None; break;
+    case Recompute::Block: c.recompute = autograd::nn::RecomputeKind::Block; break;
+    case Recompute::Attention: c.recompute = autograd::nn::RecomputeKind::Attention; break;
+    case Recompute::Mlp: c.recompute = autograd::nn::RecomputeKind::Mlp; break;
+  }
   return c;
 }
 
@@ -206,6 +212,14 @@ optim::AdamWConfig adamw_config(const Recipe& recipe) {
   c.beta2 = recipe.optimizer.beta2;
   c.eps = recipe.optimizer.eps;
   c.weight_decay = recipe.optimizer.weight_decay;
+  return c;
+}
+
+optim::StepGuardConfig step_guard_config(const Recipe& recipe) {
+  optim::StepGuardConfig c;
+  c.max_norm = recipe.optimizer.grad_clip;
+  c.loss_z = recipe.training.skip_loss_z;
+  c.norm_z = recipe.training.skip_norm_z;
   return c;
 }
 

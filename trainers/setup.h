@@ -8,6 +8,7 @@
 #include "data/window.h"
 #include "optim/adamw.h"
 #include "optim/schedule.h"
+#include "optim/step_guard.h"
 #include "trainers/recipe.h"
 
 namespace lat::trainers {
@@ -42,6 +43,8 @@ int64_t resolved_vocab_size(const Recipe& recipe, const data::WindowSource& sour
 autograd::nn::LanguageModelConfig model_config(const Recipe& recipe, int64_t vocab_size);
 optim::AdamWConfig adamw_config(const Recipe& recipe);
 optim::ScheduleConfig schedule_config(const Recipe& recipe);
+// optimizer.grad_clip and training.skip_loss_z / skip_norm_z.
+optim::StepGuardConfig step_guard_config(const Recipe& recipe);
 
 // training.device resolved: auto -> cuda when this build has CUDA and a GPU is visible, else cpu.
 Device resolve_device(const Recipe& recipe);

@@ -25,13 +25,15 @@
 #include "optim/clip.h"
 #include "optim/schedule.h"
 #include "trainers/checkpoint.h"
+#include "trainers/checkpoint_writer.h"
 #include "trainers/gradient_reducer.h"
 #include "trainers/metrics.h"
 #include "trainers/model_weights.h"
 #include "trainers/run_dir.h"
-#include "trainers/session.h"
 #include "trainers/run_tokenizer.h"
+#include "trainers/session.h"
 #include "trainers/setup.h"
+#include "trainers/skip_monitor.h"
 
 namespace lat::trainers {
 namespace fs = std::filesystem;
@@ -72,8 +74,13 @@ struct Trainer::State {
   MetricsHistory history;
   std::string checkpoint_dir;
   std::string tokenizer;  // data.tokenizer as tokenizer.json text, stored in every checkpoint ("" for bytes)
+  SkipMonitor skips;
+  std::vector<StepMetrics::Skipped> skipped_since_log;
+  std::string last_good_checkpoint;  // the newest one written while no step was being skipped
+  CheckpointWriter writer;
 
-  State(const Recipe& r, const TrainOptions& o, Communicator& c) : recipe(r), options(o), comm(c) {}
+  State(const Recipe& r, const TrainOptions& o, Communicator& c)
+      : recipe(r), options(o), comm(c), skips(recipe, c.rank()), writer(r.checkpoint.async) {}
 
   // Tokens one step consumes over all ranks.
   int64_t tokens_per_step() const { return session->tokens_per_step() * comm.world_size(); }
@@ -151,11 +158,36 @@ struct Trainer::State {
     set_feature_draw(step / interval);
   }
 
+  // Root hands a host copy of the state to the writer (in the background with checkpoint.async); while steps
+  // are being skipped, pruning keeps the last checkpoint from before. finish_checkpoints() waits for it.
   std::string save() {
     std::string path;
-    if (comm.is_root()) path = save_checkpoint(make_checkpoint(), checkpoint_dir, recipe.checkpoint.keep_last);
-    comm.barrier();
+    if (comm.is_root()) {
+      const Timer blocked;
+      path = writer.submit(make_checkpoint(), checkpoint_dir, recipe.checkpoint.keep_last,
+                           skips.consecutive() > 0 ? last_good_checkpoint : "");
+      if (skips.consecutive() == 0) last_good_checkpoint = path;
+      log_debug("checkpoint of step {}: {:.1f} ms on the training thread ({})", step, 1e3 * blocked.seconds(),
+                writer.async() ? "wait for the previous write, copy, hand-off" : "copy and write");
+    }
+    if (!writer.async()) comm.barrier();
     return path;
+  }
+  void finish_checkpoints() {
+    if (comm.is_root()) writer.wait();
+    comm.barrier();
+  }
+  // The verdicts of the steps since the last read (optim/step_guard.h); throws when too many were skipped.
+  void read_verdicts() {
+    if (!skips.has_pending()) return;
+    std::vector<StepMetrics::Skipped> skipped;
+    try {
+      skipped = skips.read(*session, last_good_checkpoint);
+    } catch (...) {
+      if (comm.is_root()) writer.wait();  // a checkpoint being written is completed before the run stops
+      throw;
+    }
+    skipped_since_log.insert(skipped_since_log.end(), skipped.begin(), skipped.end());
   }
 
   // Mean validation loss (and MQAR accuracy) over up to eval_batches batches, averaged over ranks.
@@ -241,9 +273,13 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
     s.reducer = std::make_unique<GradientReducer>(s.params(), comm, recipe.distributed.bucket_mb, recipe.distributed.overlap);
     s.session->set_reducer(s.reducer.get());
   }
+  s.session->set_communicator(&comm);
+  const StepFaults faults = StepFaults::from_environment();  // test-only (tests/trainers/test_step_guard.cpp)
+  if (faults.rank < 0 || faults.rank == comm.rank()) s.session->set_faults(faults);
 
   if (resume) {
     s.load_checkpoint(*resume, resume_file);
+    s.last_good_checkpoint = resume_file;
     log_info("resumed from {} at step {}", resume_file, s.step);
   } else if (comm.world_size() > 1) {
     // Identical initialisation is already guaranteed by Philox; broadcasting makes it a fact.
@@ -303,7 +339,9 @@ TrainResult Trainer::run() {
     s.maybe_redraw_features();
     const TrainingSession::StepResult step = s.session->step(s.step);
     if (step.abandoned) {  // stopped between micro-batches: the state is still that of step s.step
+      s.read_verdicts();
       result.last_checkpoint = s.save();
+      s.finish_checkpoints();
       result.interrupted = true;
       if (root) log_info("stopped during step {}: checkpoint of step {} written to {}", s.step + 1, s.step,
                          result.last_checkpoint);
@@ -312,18 +350,27 @@ TrainResult Trainer::run() {
     ++s.step;
     s.tokens_seen += s.tokens_per_step();
     interval_tokens += s.tokens_per_step();
+    s.skips.add(s.step, step);
 
     const bool last = s.step == total;
     const bool log_now = last || s.step % r.logging.interval == 0;
     const bool eval_now = r.training.eval_interval > 0 && (last || s.step % r.training.eval_interval == 0);
     bool stop = stop_requested() || (s.options.stop_after > 0 && s.step - start_step >= s.options.stop_after);
     if (comm.world_size() > 1) stop = comm.all_reduce_sum(stop ? 1.0 : 0.0) > 0;
+    bool checkpoint_now = r.checkpoint.interval > 0 && s.step % r.checkpoint.interval == 0;
+    // The guard's verdicts: every step on the CPU (free), else when the device is read anyway.
+    if (s.device.is_cpu() || log_now || eval_now || stop || checkpoint_now || last) s.read_verdicts();
+    if (checkpoint_now && !last && !stop && s.skips.consecutive() > 0) {
+      checkpoint_now = false;  // not while steps are being skipped: the state is in doubt
+      if (root) log_info("checkpoint of step {} not written: the step guard skipped that step", s.step);
+    }
     if (log_now || eval_now || stop) {
       StepMetrics m;
       m.step = s.step;
       m.total_steps = total;
       m.loss = comm.all_reduce_sum(step.loss()) / comm.world_size();
-      require_finite_loss(m.loss, s.step, r);
+      m.skipped = std::move(s.skipped_since_log);
+      s.skipped_since_log.clear();
       m.lr = step.lr;
       m.grad_norm = step.grad_norm();
       const double interval_s = interval_timer.seconds();
@@ -350,15 +397,16 @@ TrainResult Trainer::run() {
       interval_tokens = 0;
       interval_timer.reset();
     }
-    const bool checkpoint_now = r.checkpoint.interval > 0 && s.step % r.checkpoint.interval == 0;
     if (stop) {
       result.last_checkpoint = s.save();
+      s.finish_checkpoints();
       result.interrupted = true;
       if (root) log_info("stopped at step {}: checkpoint written to {}", s.step, result.last_checkpoint);
       break;
     }
     if (checkpoint_now || last) result.last_checkpoint = s.save();
   }
+  s.finish_checkpoints();
   if (start_step == total && total > 0 && root) log_info("nothing to do: the checkpoint is already at step {}", total);
   result.steps_done = s.step;
   result.elapsed_s = run_timer.seconds();

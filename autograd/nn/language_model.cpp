@@ -4,6 +4,7 @@
 #include <string>
 
 #include "autograd/ops.h"
+#include "autograd/recompute.h"
 #include "core/error.h"
 
 #ifdef LAT_HAVE_CUDA
@@ -33,7 +34,7 @@ class NvtxRange {
 }  // namespace
 
 Block::Block(const InitContext& ctx, const LanguageModelConfig& config, int64_t layer)
-    : norm_attention(ctx.child("norm_attention"), config.d_model, config.norm_eps) {
+    : norm_attention(ctx.child("norm_attention"), config.d_model, config.norm_eps), recompute_(config.recompute) {
   AttentionConfig a = config.attention;
   a.layer = layer;
   a.num_layers = config.layers;
@@ -49,10 +50,22 @@ Block::Block(const InitContext& ctx, const LanguageModelConfig& config, int64_t 
   register_module("mlp", *mlp);
 }
 
-Variable Block::mlp_residual(const Variable& h) const { return mlp ? add(h, mlp->forward(norm_mlp->forward(h))) : h; }
+Variable Block::mlp_residual(const Variable& h) const {
+  if (!mlp) return h;
+  // Closures over the block's own forward (autograd/recompute.h): whatever else they read is captured by value.
+  auto branch = [this](const Variable& v) { return mlp->forward(norm_mlp->forward(v)); };
+  return add(h, recompute_ == RecomputeKind::Mlp ? recompute("recompute mlp", branch, h) : branch(h));
+}
+
+Variable Block::forward_parts(const Variable& x) const {
+  auto branch = [this](const Variable& v) { return attention_->forward(norm_attention.forward(v)); };
+  return mlp_residual(add(x, recompute_ == RecomputeKind::Attention ? recompute("recompute attention", branch, x)
+                                                                     : branch(x)));
+}
 
 Variable Block::forward(const Variable& x) const {
-  return mlp_residual(add(x, attention_->forward(norm_attention.forward(x))));
+  if (recompute_ != RecomputeKind::Block) return forward_parts(x);
+  return recompute("recompute block", [this](const Variable& v) { return forward_parts(v); }, x);
 }
 
 Variable Block::step(const Variable& x, AttentionState& state) const {
@@ -98,9 +111,9 @@ Variable LanguageModel::logits(const Tensor& ids) const {
   return linear(x, head_ ? head_->weight : embed_.weight);  // [B·T, V]
 }
 
-Variable LanguageModel::loss(const Tensor& ids, const Tensor& targets) const {
+Variable LanguageModel::loss(const Tensor& ids, const Tensor& targets, Tensor* invalid_targets) const {
   check_shape("LanguageModel::loss", "targets", targets, ids.shape());
-  return softmax_cross_entropy(logits(ids), targets.reshape({-1}), -1);
+  return softmax_cross_entropy(logits(ids), targets.reshape({-1}), -1, invalid_targets);
 }
 
 GenerationState LanguageModel::start_generation() const {

@@ -13,6 +13,10 @@
 
 namespace lat::autograd::nn {
 
+// Activation recomputation (autograd/recompute.h): which part of each block keeps only its input and reruns
+// its forward during backward. Block: the whole block; Attention: RMSNorm + attention; Mlp: RMSNorm + MLP.
+enum class RecomputeKind { None, Block, Attention, Mlp };
+
 struct LanguageModelConfig {
   int64_t vocab_size = 258;
   int64_t d_model = 128;
@@ -26,6 +30,7 @@ struct LanguageModelConfig {
   // Mixed precision: activations (and so GEMM operands) in this dtype, parameters kept in their own (fp32
   // master weights, cast at each use by linear/rmsnorm) and the loss in fp32. bf16 needs CUDA kernels.
   DType compute_dtype = DType::F32;
+  RecomputeKind recompute = RecomputeKind::None;
 };
 
 // Streaming state for generation: one attention state per layer.
@@ -46,7 +51,9 @@ class Block : public Module {
 
  private:
   Variable mlp_residual(const Variable& h) const;  // h + mlp(norm_mlp(h)), or h without an MLP
+  Variable forward_parts(const Variable& x) const;  // forward without block-level recomputation
   std::unique_ptr<Attention> attention_;
+  RecomputeKind recompute_ = RecomputeKind::None;
 };
 
 class LanguageModel : public Module {
@@ -55,8 +62,10 @@ class LanguageModel : public Module {
 
   // ids: i32 [B, T] -> logits [B·T, V] of config().compute_dtype
   Variable logits(const Tensor& ids) const;
-  // Mean next-token cross-entropy over targets != -1; targets: i32 [B, T].
-  Variable loss(const Tensor& ids, const Tensor& targets) const;
+  // Mean next-token cross-entropy over targets != -1; targets: i32 [B, T]. With `invalid_targets`, targets
+  // outside the vocabulary are counted into it on the device (autograd::softmax_cross_entropy) instead of
+  // throwing.
+  Variable loss(const Tensor& ids, const Tensor& targets, Tensor* invalid_targets = nullptr) const;
 
   // Generation: an empty streaming state, and one token in -> next-token logits [V] (host fp32) out.
   // Linear attention costs O(1) per token (a fixed-size state); softmax attention grows a KV cache.

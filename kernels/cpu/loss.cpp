@@ -26,7 +26,9 @@ double softmax_cross_entropy_forward(const T* logits, const int32_t* targets, in
     for (int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(x[v]) - mx);
     const double l = mx + std::log(sum);
     lse[n] = static_cast<T>(l);
-    if (t != ignore_index) row_loss[static_cast<size_t>(n)] = l - static_cast<double>(x[t]);
+    // An out-of-vocabulary target (only reached when the caller counts them: kernels/loss.h) gives NaN, as on CUDA.
+    if (t != ignore_index)
+      row_loss[static_cast<size_t>(n)] = t < 0 || t >= vocab ? std::nan("") : l - static_cast<double>(x[t]);
   }
   double total = 0;
   for (double l : row_loss) total += l;
@@ -43,6 +45,10 @@ void softmax_cross_entropy_backward(const T* logits, const int32_t* targets, int
     const int32_t t = targets[n];
     if (t == ignore_index) {
       std::fill(d, d + vocab, T(0));
+      continue;
+    }
+    if (t < 0 || t >= vocab) {  // out of the vocabulary: a NaN row, which the step guard sees in the norm
+      std::fill(d, d + vocab, static_cast<T>(std::nan("")));
       continue;
     }
     const double l = static_cast<double>(lse[n]);

@@ -8,6 +8,7 @@
 
 #include "kernels/cuda/adamw.cuh"
 #include "kernels/cuda/common.cuh"
+#include "kernels/step_guard_rule.h"
 
 namespace lat::kernels::cuda {
 namespace {
@@ -58,6 +59,7 @@ __global__ void __launch_bounds__(kThreads) adamw_kernel(AdamWGroup group, AdamW
   const int64_t begin = (blockIdx.x - group.block_start[i]) * kChunk;
   const int64_t end = min(t.n, begin + kChunk);
   const float scale = h.grad_scale != nullptr ? *h.grad_scale : 1.0f;
+  if (scale == 0.0f) return;  // a skipped step: parameters, moments and the bf16 copy stay as they are
   if (t.vec && end - begin == kChunk) {
     // 4 elements (16 bytes of fp32) per thread per access, two packs loaded before either is used: whole-sector
     // warp accesses and 8 independent 16-byte loads in flight per thread.
@@ -154,6 +156,20 @@ __global__ void clip_scale_kernel(const float* sum_squares, float max_norm, floa
   const float nrm = sqrtf(*sum_squares);
   if (norm != nullptr) *norm = nrm;
   *scale = max_norm > 0.0f && isfinite(nrm) && nrm > max_norm ? max_norm / nrm : 1.0f;
+}
+
+__global__ void guard_step_kernel(const float* sum_squares, const float* loss, const float* invalid_targets,
+                                  GuardHyper h, double* state, float* norm, float* factor, float* verdict) {
+  const double loss_value = loss != nullptr ? static_cast<double>(*loss) : 0.0;
+  const double invalid = invalid_targets != nullptr ? static_cast<double>(*invalid_targets) : 0.0;
+  double n = 0.0, f = 0.0;
+  const int code = guard_rule::decide(static_cast<double>(*sum_squares), loss != nullptr ? &loss_value : nullptr,
+                                      invalid_targets != nullptr ? &invalid : nullptr, h.max_norm, h.loss_z, h.norm_z,
+                                      h.ema_beta, h.warmup_steps, state, &n, &f);
+  const float nrm = sqrtf(*sum_squares), max_norm = static_cast<float>(h.max_norm);
+  *norm = nrm;
+  *factor = code != guard_rule::kApplied ? 0.0f : max_norm > 0.0f && nrm > max_norm ? max_norm / nrm : 1.0f;
+  *verdict = static_cast<float>(code);
 }
 
 int64_t chunks(int64_t n) { return (n + kChunk - 1) / kChunk; }
@@ -256,6 +272,13 @@ void adamw_step_one(float* param, const void* grad, DType grad_dtype, float* m, 
   t.param = param, t.grad = grad, t.grad_dtype = grad_dtype, t.m = m, t.v = v, t.n = n;
   t.weight_decay = weight_decay;
   adamw_step(&t, 1, hyper);
+}
+
+void guard_step(const float* sum_squares, const float* loss, const float* invalid_targets, const GuardHyper& hyper,
+                double* state, float* norm, float* factor, float* verdict) {
+  guard_step_kernel<<<1, 1, 0, lat::cuda::stream()>>>(sum_squares, loss, invalid_targets, hyper, state, norm, factor,
+                                                      verdict);
+  LAT_CUDA_CHECK_LAUNCH();
 }
 
 void clip_scale_from_sum_squares(const float* sum_squares, float max_norm, float* scale, float* norm) {

@@ -1,7 +1,8 @@
 // Fused multi-tensor AdamW and global-norm gradient clipping on the GPU. No host synchronisation: the clip
 // factor is computed on the device and read by the AdamW kernel through a device pointer.
 //
-// AdamW (decoupled weight decay, as torch.optim.AdamW), per element with g = grad · (*grad_scale or 1):
+// AdamW (decoupled weight decay, as torch.optim.AdamW), per element with g = grad · (*grad_scale or 1); a
+// *grad_scale of exactly 0 is a skipped step (the step guard's verdict): nothing is written.
 //   m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g²
 //   p ← p · (1 − lr · wd) − (lr / bc1) · m / (sqrt(v) / sqrt(bc2) + eps)       (kernels/cpu/optim.cpp's form)
 // and, when param_bf16 is set, param_bf16 ← bf16(p) (the compute copy for the next forward).
@@ -48,6 +49,15 @@ void global_sum_squares(const NormTensor* tensors, int64_t count, float* sum_squ
 // From *sum_squares: *norm = sqrt(sum_squares); *scale = max_norm / norm when max_norm > 0 and the norm is finite
 // and above it, else 1 (kernels/optim.h's clip_factor). Device pointers; norm may be null.
 void clip_scale_from_sum_squares(const float* sum_squares, float max_norm, float* scale, float* norm);
+
+// kernels/optim.h's guard_step on the device (one thread, the rule of kernels/step_guard_rule.h): loss and
+// invalid_targets may be null; state: 5 f64; norm, factor, verdict: f32 scalars. The factor of an applied step
+// is computed in fp32 exactly as clip_scale_from_sum_squares computes it.
+struct GuardHyper {
+  double max_norm = 0, loss_z = 0, norm_z = 0, ema_beta = 0.98, warmup_steps = 20;
+};
+void guard_step(const float* sum_squares, const float* loss, const float* invalid_targets, const GuardHyper& hyper,
+                double* state, float* norm, float* factor, float* verdict);
 
 // kernels/optim.h's contract for one tensor: param, m, v f32; grad f32 or bf16.
 void adamw_step_one(float* param, const void* grad, DType grad_dtype, float* m, float* v, int64_t n,

@@ -109,7 +109,10 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* __
     const T* row = logits + r * vocab;
     T* drow = dlogits + r * vocab;
     const int32_t t = targets[r];
-    const float g = t == ignore_index ? 0.0f : scale * dloss[r * dloss_stride];
+    // An out-of-vocabulary target makes its row's gradient NaN, as its loss: the step guard sees a non-finite
+    // gradient norm (after the data-parallel reduction, on every rank) and skips the update.
+    const bool invalid = t != ignore_index && (t < 0 || t >= vocab);
+    const float g = t == ignore_index ? 0.0f : invalid ? NAN : scale * dloss[r * dloss_stride];
     const float l = lse[r];
     constexpr int V = kVecWidth<T>;
     const int64_t full = kVec ? vocab / V : 0;
@@ -125,19 +128,24 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* __
   }
 }
 
-// loss[0] = Σ_counted row_loss / C, stats[0] = 1 / C (0 when C = 0); one block.
+// loss[0] = Σ_counted row_loss / C, stats[0] = 1 / C (0 when C = 0); one block. invalid_targets (may be null):
+// += the number of targets outside [0, vocab) that are not ignore_index.
 __global__ void mean_loss_kernel(const float* __restrict__ row_loss, const int32_t* __restrict__ targets,
-                                 int32_t ignore_index, int64_t rows, float* __restrict__ loss,
-                                 float* __restrict__ inv_count) {
+                                 int32_t ignore_index, int64_t rows, int64_t vocab, float* __restrict__ loss,
+                                 float* __restrict__ inv_count, float* __restrict__ invalid_targets) {
   __shared__ double scratch[32];
-  double sum = 0.0, count = 0.0;
-  for (int64_t r = threadIdx.x; r < rows; r += blockDim.x)
-    if (targets[r] != ignore_index) sum += row_loss[r], count += 1.0;
+  double sum = 0.0, count = 0.0, invalid = 0.0;
+  for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) {
+    const int32_t t = targets[r];
+    if (t != ignore_index) sum += row_loss[r], count += 1.0, invalid += (t < 0 || t >= vocab) ? 1.0 : 0.0;
+  }
   sum = block_sum(sum, scratch);
   count = block_sum(count, scratch);
+  invalid = block_sum(invalid, scratch);
   if (threadIdx.x == 0) {
     *loss = count > 0 ? static_cast<float>(sum / count) : 0.0f;
     *inv_count = count > 0 ? static_cast<float>(1.0 / count) : 0.0f;
+    if (invalid_targets != nullptr) *invalid_targets += static_cast<float>(invalid);
   }
 }
 
@@ -183,11 +191,12 @@ void cross_entropy_backward(const void* logits, const int32_t* targets, const fl
 }
 
 void softmax_cross_entropy_mean(const void* logits, const int32_t* targets, int32_t ignore_index, float* loss,
-                                float* stats, DType dtype, int64_t rows, int64_t vocab) {
+                                float* stats, DType dtype, int64_t rows, int64_t vocab, float* invalid_targets) {
   Scratch scratch(static_cast<size_t>(rows > 0 ? rows : 1) * sizeof(float));
   float* row_loss = scratch.as<float>();
   if (rows > 0) cross_entropy_forward(logits, targets, row_loss, stats, dtype, rows, vocab, ignore_index);
-  mean_loss_kernel<<<1, 1024, 0, lat::cuda::stream()>>>(row_loss, targets, ignore_index, rows, loss, stats + rows);
+  mean_loss_kernel<<<1, 1024, 0, lat::cuda::stream()>>>(row_loss, targets, ignore_index, rows, vocab, loss,
+                                                        stats + rows, invalid_targets);
   LAT_CUDA_CHECK_LAUNCH();
 }
 

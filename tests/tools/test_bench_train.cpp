@@ -43,7 +43,7 @@ TEST_CASE("LAT_PROFILE_OPS=1 prints a per-op table of the timed steps, forward a
   CHECK(r.output.find("forward matmul") != std::string::npos);
   CHECK(r.output.find("backward matmul") != std::string::npos);
   CHECK(r.output.find("backward lightning_attention") != std::string::npos);
-  CHECK(r.output.find("optimizer global norm + clip + AdamW") != std::string::npos);
+  CHECK(r.output.find("optimizer global norm + guard + clip + AdamW") != std::string::npos);
   // Timed steps only: per step 2 layers x (q, k, v, o, w_gate, w_up, w_down) + the LM head = 15 matmuls (the tiny
   // recipe has no gate), so 30 over the 2 timed steps; counting the warm-up step too would give 45.
   const size_t at = r.output.find("forward matmul");
