@@ -4,7 +4,8 @@
 
 namespace lat::optim {
 
-GradientNorm global_grad_norm(const std::vector<autograd::nn::NamedParameter>& params, double max_norm) {
+GradientNorm global_grad_norm(const std::vector<autograd::nn::NamedParameter>& params, double max_norm,
+                              const std::function<void(Tensor& sum_of_squares)>& combine) {
   std::vector<Tensor> grads;
   Device device = params.empty() ? Device::cpu() : params.front().variable.device();
   for (const auto& p : params) {
@@ -16,6 +17,7 @@ GradientNorm global_grad_norm(const std::vector<autograd::nn::NamedParameter>& p
   Tensor sum = Tensor::empty(Shape{}, dtype, device);
   GradientNorm r{Tensor::empty(Shape{}, dtype, device), Tensor::empty(Shape{}, dtype, device)};
   kernels::sum_of_squares(grads, sum);
+  if (combine) combine(sum);
   kernels::clip_factor(sum, max_norm, r.norm, r.factor);
   return r;
 }

@@ -2,6 +2,7 @@
 // norm and the clip factor to device scalars that AdamW::step reads, so a training step never waits for the host.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "autograd/nn/module.h"
@@ -17,7 +18,10 @@ struct GradientNorm {
 };
 
 // The gradients are not modified: pass `factor` to AdamW::step, which scales every gradient by it. A non-finite
-// norm is reported with factor 1 (nothing is clipped; the trainer sees the norm when it logs).
-GradientNorm global_grad_norm(const std::vector<autograd::nn::NamedParameter>& params, double max_norm = 0.0);
+// norm is reported with factor 1 (nothing is clipped; the trainer sees the norm when it logs). `combine`, when
+// given, is applied to the one-element sum of squares before the norm is taken: ZeRO-1 passes an all-reduce, so
+// that each rank's share of the gradients gives the global norm (trainers/sharded_optimizer.h).
+GradientNorm global_grad_norm(const std::vector<autograd::nn::NamedParameter>& params, double max_norm = 0.0,
+                              const std::function<void(Tensor& sum_of_squares)>& combine = {});
 
 }  // namespace lat::optim

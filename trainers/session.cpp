@@ -6,12 +6,14 @@
 
 #include "autograd/ops.h"
 #include "autograd/profile.h"
+#include "core/error.h"
 #include "core/stop.h"
 #include "core/threads.h"
 #include "optim/clip.h"
 #include "trainers/gradient_reducer.h"
 #include "trainers/memory_estimate.h"
 #include "trainers/setup.h"
+#include "trainers/sharded_optimizer.h"
 
 namespace lat::trainers {
 
@@ -31,17 +33,39 @@ TrainingSession::TrainingSession(const Recipe& recipe, Device device, int rank, 
   loader_ = std::make_unique<data::Loader>(source_, lc, validation);
   if (device.is_cpu()) set_cpu_threads(recipe.training.threads);
   const int64_t vocab_size = resolved_vocab_size(recipe, *source_);
-  check_training_memory(recipe, vocab_size, device);  // before the first allocation of the model
+  check_training_memory(recipe, vocab_size, device, world_size);  // before the first allocation of the model
   autograd::nn::LanguageModelConfig model = model_config(recipe, vocab_size);
   model.compute_dtype = compute_dtype(recipe, device);
   model_ = std::make_unique<autograd::nn::LanguageModel>(model, device);
   params_ = model_->parameters();
-  optimizer_ = std::make_unique<optim::AdamW>(params_, adamw_config(recipe));
+  if (!zero_sharding(recipe, world_size)) optimizer_ = std::make_unique<optim::AdamW>(params_, adamw_config(recipe));
   schedule_ = schedule_config(recipe);
   optim::validate(schedule_);
 }
 
 TrainingSession::~TrainingSession() = default;
+
+void TrainingSession::set_reducer(GradientReducer* reducer) {
+  reducer_ = reducer;
+  const bool scatters = reducer != nullptr && reducer->reduction() == GradientReduction::ReduceScatter;
+  LAT_CHECK(scatters == (optimizer_ == nullptr), "distributed.zero = ", recipe_.distributed.zero,
+            ": the gradient reducer must ", scatters ? "all-reduce" : "reduce-scatter", " (trainers/session.h)");
+  if (scatters) sharded_ = std::make_unique<ShardedOptimizer>(*reducer, adamw_config(recipe_));
+}
+
+optim::AdamW& TrainingSession::optimizer() {
+  LAT_CHECK(optimizer_ || sharded_, "distributed.zero = 1: the session has no optimizer until set_reducer is called");
+  return sharded_ ? sharded_->optimizer() : *optimizer_;
+}
+
+optim::AdamWState TrainingSession::optimizer_state() {
+  return sharded_ ? sharded_->gather_state() : optimizer().state();
+}
+
+void TrainingSession::load_optimizer_state(const optim::AdamWState& state) {
+  if (sharded_) sharded_->load_state(state);
+  else optimizer().load_state(state);
+}
 
 int64_t TrainingSession::tokens_per_step() const {
   return recipe_.training.batch_size * recipe_.training.seq_len * recipe_.training.grad_accum;
@@ -50,7 +74,7 @@ int64_t TrainingSession::tokens_per_step() const {
 TrainingSession::StepResult TrainingSession::step(int64_t step) {
   StepResult r;
   r.lr = optim::lr_at(schedule_, step);
-  optimizer_->zero_grad();
+  for (auto& p : params_) p.variable.zero_grad();
   const int64_t accum = recipe_.training.grad_accum;
   const data::LoaderPosition start = loader_->position();
   for (int64_t micro = 0; micro < accum; ++micro) {
@@ -73,8 +97,11 @@ TrainingSession::StepResult TrainingSession::step(int64_t step) {
     r.micro_losses.push_back(loss.data());
   }
   if (reducer_) reducer_->finish();
-  const optim::GradientNorm clip = optim::global_grad_norm(params_, recipe_.optimizer.grad_clip);
-  optimizer_->step(r.lr, clip.factor);
+  // ZeRO-1: the norm over every rank's shard, this rank's shard stepped, then the parameters all-gathered.
+  const optim::GradientNorm clip = sharded_ ? sharded_->grad_norm(recipe_.optimizer.grad_clip)
+                                            : optim::global_grad_norm(params_, recipe_.optimizer.grad_clip);
+  optimizer().step(r.lr, clip.factor);
+  if (sharded_) sharded_->gather_parameters();
   autograd::profile::mark("optimizer", "global norm + clip + AdamW");
   r.norm = clip.norm;
   // On the CPU the loss is at hand: a diverged run stops at the step it diverged. (On CUDA reading it would

@@ -17,6 +17,7 @@
 namespace lat::trainers {
 
 class GradientReducer;
+class ShardedOptimizer;
 
 class TrainingSession {
  public:
@@ -42,8 +43,10 @@ class TrainingSession {
   // process only).
   StepResult step(int64_t step);
 
-  // Averages gradients across ranks during the last micro-batch's backward; not owned; may be null.
-  void set_reducer(GradientReducer* reducer) { reducer_ = reducer; }
+  // Averages gradients across ranks during the last micro-batch's backward; not owned; may be null. Under ZeRO-1
+  // (zero_sharding(recipe, world_size), trainers/setup.h) the session has no whole AdamW: it needs a reducer
+  // built with GradientReduction::ReduceScatter, on which it builds its ShardedOptimizer (a collective).
+  void set_reducer(GradientReducer* reducer);
 
   const Recipe& recipe() const { return recipe_; }
   Device device() const { return device_; }
@@ -52,7 +55,15 @@ class TrainingSession {
   autograd::nn::LanguageModel& model() { return *model_; }
   const autograd::nn::LanguageModel& model() const { return *model_; }
   const std::vector<autograd::nn::NamedParameter>& parameters() const { return params_; }
-  optim::AdamW& optimizer() { return *optimizer_; }
+  // The AdamW this rank steps: over the whole model, or under ZeRO-1 over this rank's shard.
+  optim::AdamW& optimizer();
+  // The whole optimizer state under the model's parameter names, for a checkpoint. Under ZeRO-1 a collective
+  // (every rank calls it) that leaves the whole state on rank 0 only (CPU tensors; the others get the step).
+  optim::AdamWState optimizer_state();
+  // Restores a whole state (a checkpoint's, from any world size); under ZeRO-1 this rank keeps its shard.
+  void load_optimizer_state(const optim::AdamWState& state);
+  // Non-null under ZeRO-1 once set_reducer has been called.
+  const ShardedOptimizer* sharded_optimizer() const { return sharded_.get(); }
   // Tokens one step consumes on this rank: batch_size x seq_len x grad_accum.
   int64_t tokens_per_step() const;
 
@@ -63,7 +74,8 @@ class TrainingSession {
   std::unique_ptr<data::Loader> loader_;
   std::unique_ptr<autograd::nn::LanguageModel> model_;
   std::vector<autograd::nn::NamedParameter> params_;
-  std::unique_ptr<optim::AdamW> optimizer_;
+  std::unique_ptr<optim::AdamW> optimizer_;        // null under ZeRO-1
+  std::unique_ptr<ShardedOptimizer> sharded_;      // ZeRO-1 only
   optim::ScheduleConfig schedule_;
   GradientReducer* reducer_ = nullptr;
   HostUploader uploader_;  // batches go to the device without a host synchronisation
