@@ -69,7 +69,8 @@ GradientReducer::GradientReducer(std::vector<autograd::nn::NamedParameter> param
   for (size_t b = 0; b < buckets_.size(); ++b) {
     for (size_t k : buckets_[b].params) bucket_of_[k] = b;
     const Tensor& like = params_[buckets_[b].params.front()].variable.data();
-    // ReduceScatter: padded to whole chunks, the padding zero (launch() keeps it so).
+    // ReduceScatter: padded to whole chunks. The padding is never read (the sharded optimizer's segments and the
+    // unpacking stop at the last parameter), so the scratch a reduce-scatter may leave in it does no harm.
     const int64_t world = reduction_ == GradientReduction::ReduceScatter ? comm_.world_size() : 1;
     const int64_t padded = (buckets_[b].numel + world - 1) / world * world;
     buckets_[b].flat = Tensor::zeros(Shape{padded}, like.dtype(), like.device());
@@ -186,8 +187,6 @@ void GradientReducer::launch(size_t index) {
     else dst.zero_();
     offset += n;
   }
-  // The padding's chunk is scratch on the other ranks (reduce_scatter_sum): zero it again.
-  if (offset < b.flat.numel()) b.flat.slice(0, offset, b.flat.numel()).zero_();
   stats_.pack_s += timer.seconds();
   if (!overlap_) {
     reduce_now(b);

@@ -68,9 +68,11 @@ MemoryEstimate estimate_training_memory(const Recipe& recipe, int64_t vocab_size
   // Per block: w_q, w_k, w_v, w_o (and w_g), two RMSNorm gains, the SwiGLU's three matrices.
   const double per_layer = (recipe.attention.gate ? 5 : 4) * d * hd + 2 * d + 3 * d * hidden;
   e.parameters = vocab * d * (recipe.model.tie_embeddings ? 1 : 2) + layers * per_layer + d;
-  // fp32 weights and gradients (4 + 4 bytes) everywhere; AdamW's m and v (4 + 4) split over the ranks by ZeRO-1.
+  // fp32 weights and gradients (4 + 4 bytes) everywhere, and with several ranks the gradient reducer's flat
+  // buckets (4); AdamW's m and v (4 + 4), split over the ranks by ZeRO-1.
   e.optimizer_bytes = 8 * e.parameters / (zero_sharding(recipe, world_size) ? world_size : 1);
-  e.state_bytes = 8 * e.parameters + e.optimizer_bytes + kLayerOverheadBytes * layers;
+  const double buckets = world_size > 1 ? 4 * e.parameters : 0;
+  e.state_bytes = 8 * e.parameters + buckets + e.optimizer_bytes + kLayerOverheadBytes * layers;
   // Saved per token and layer (as measured on the quickstart model): the residual stream and norms, the
   // projections, the feature maps, the MLP's hidden activations; then the logits with their softmax and
   // gradient.

@@ -12,8 +12,8 @@ namespace lat::trainers {
 
 struct MemoryEstimate {
   double parameters = 0;        // trainable parameters
-  double state_bytes = 0;       // fp32 weights, gradients and AdamW's two moments (under ZeRO-1 this rank's
-                                // 1/world of the moments), plus module bookkeeping
+  double state_bytes = 0;       // fp32 weights, gradients, AdamW's two moments (under ZeRO-1 this rank's
+                                // 1/world of them), with several ranks the gradient buckets, module bookkeeping
   double optimizer_bytes = 0;   // of which AdamW's moments
   double activation_bytes = 0;  // what one micro-batch's forward keeps for backward, logits included
   double total() const { return state_bytes + activation_bytes; }
