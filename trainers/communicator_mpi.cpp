@@ -377,11 +377,14 @@ void MpiCommunicator::reduce_scatter_sum(Tensor& t) {
 
 std::unique_ptr<PendingCollective> MpiCommunicator::start_reduce_scatter_sum(Tensor& t) {
   const int n = chunk_count("reduce-scatter", t, world_);
-  const uint64_t id = watchdog_.enabled() ? watchdog_.begin(describe("reduce_scatter_sum (gradient bucket, started)", t)) : 0;
+  const uint64_t id =
+      watchdog_.enabled() ? watchdog_.begin(describe("reduce_scatter_sum (gradient bucket, started)", t)) : 0;
   const int rank = rank_;
-  auto pending = std::make_unique<MpiPendingRequests>(t, watchdog_, id, [t, rank, n]() mutable { move_first_chunk_to(t, rank, n); });
+  auto pending = std::make_unique<MpiPendingRequests>(t, watchdog_, id,
+                                                      [t, rank, n]() mutable { move_first_chunk_to(t, rank, n); });
   MPI_Request request;
-  LAT_MPI_CHECK(MPI_Ireduce_scatter_block(MPI_IN_PLACE, t.raw_data(), n, mpi_type(t), MPI_SUM, MPI_COMM_WORLD, &request));
+  LAT_MPI_CHECK(
+      MPI_Ireduce_scatter_block(MPI_IN_PLACE, t.raw_data(), n, mpi_type(t), MPI_SUM, MPI_COMM_WORLD, &request));
   pending->requests.push_back(request);
   return pending;
 }

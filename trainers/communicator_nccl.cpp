@@ -1,9 +1,9 @@
 // The NCCL communicator: device tensors through NCCL, everything else (host scalars, CPU tensors, barriers, the
 // bootstrap) through the MPI communicator it wraps. all_reduce_sum and broadcast are enqueued on the compute stream
 // (lat::cuda::stream()), as are ZeRO-1's reduce_scatter_sum and all_gather; start_all_reduce_sum and
-// start_reduce_scatter_sum run on a communication stream of its own, after the compute
-// stream's work so far (an event), so that backward goes on while a gradient bucket is reduced; its wait() makes
-// the compute stream, not the host, wait for it. Compiled to nothing unless LAT_HAVE_NCCL (CUDA, MPI and NCCL
+// start_reduce_scatter_sum run on a communication stream of their own, after the compute stream's work so far (an
+// event), so that backward goes on while a gradient bucket is reduced; their wait() makes the compute stream, not
+// the host, wait for them. Compiled to nothing unless LAT_HAVE_NCCL (CUDA, MPI and NCCL
 // found; trainers/CMakeLists.txt).
 #ifdef LAT_HAVE_NCCL
 
@@ -27,8 +27,9 @@
 namespace lat::trainers::detail {
 namespace {
 
-// A collective (all-reduce, reduce-scatter) in flight on the communication stream: test() asks its event, wait() orders the compute stream
-// after it. The buffer stays untouched until then (the gradient reducer's flat buckets live as long as it does).
+// A collective (all-reduce, reduce-scatter) in flight on the communication stream: test() asks its event, wait()
+// orders the compute stream after it. The buffer stays untouched until then (the gradient reducer's flat buckets
+// live as long as it does).
 class NcclPendingCollective final : public PendingCollective {
  public:
   NcclPendingCollective(cudaEvent_t done, int device) : done_(done), device_(device) {}

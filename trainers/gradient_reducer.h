@@ -12,11 +12,11 @@
 //           stream wait for it).
 //   thread  a communication thread runs the all-reduces one after the other while backward goes on: for
 //           CPU ranks with a spare core each (NCCL here enqueues on the compute stream: no overlap).
-// finish() waits for the rest, divides by the world size and unpacks. Under ZeRO-1 (GradientReduction::ReduceScatter)
-// each bucket is reduce-scattered instead: finish() leaves this rank's chunk of every bucket averaged in the flat
-// buffer, for the sharded optimizer (trainers/sharded_optimizer.h), and drops the parameters' own gradients. With overlap off the same buckets are
-// reduced in the same order after backward, so all give identical numbers (at two ranks; see
-// docs/distributed.md). In thread mode only the communication thread calls the communicator between arm()
+// finish() waits for the rest, divides by the world size and unpacks. Under ZeRO-1
+// (GradientReduction::ReduceScatter) each bucket is reduce-scattered instead: finish() leaves this rank's chunk of
+// every bucket averaged in the flat buffer, for the sharded optimizer (trainers/sharded_optimizer.h), and drops
+// the parameters' own gradients. With overlap off the same buckets are reduced in the same order after backward,
+// so all give identical numbers (at two ranks; see docs/distributed.md). In thread mode only the communication thread calls the communicator between arm()
 // and finish().
 #pragma once
 

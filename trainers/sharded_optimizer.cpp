@@ -11,7 +11,9 @@
 namespace lat::trainers {
 namespace {
 
-Tensor flat_view(const Tensor& t) { return t.view(Shape{t.numel()}); }
+Tensor flat_view(const Tensor& t) {
+  return t.view(Shape{t.numel()});
+}
 
 std::string describe_counts(const std::vector<int64_t>& counts) {
   std::string out;
@@ -31,7 +33,7 @@ ShardedOptimizer::ShardedOptimizer(GradientReducer& reducer, const optim::AdamWC
   for (size_t b = 0; b < layout.size(); ++b) {
     const int64_t n = reducer_.bucket_buffer(b).numel() / world;
     const int64_t lo = rank * n, hi = lo + n;  // this rank's chunk of the bucket
-    int64_t offset = 0;                       // where parameter k starts in the bucket
+    int64_t offset = 0;                        // where parameter k starts in the bucket
     for (size_t k : layout[b]) {
       const int64_t numel = params[k].variable.data().numel();
       const int64_t begin = std::max(lo, offset), end = std::min(hi, offset + numel);
@@ -62,10 +64,12 @@ ShardedOptimizer::ShardedOptimizer(GradientReducer& reducer, const optim::AdamWC
             " ranks some rank would own no parameter of this ", total_numel_,
             "-parameter model (per rank: ", describe_counts(counts), "); set distributed.zero = 0");
   adamw_ = std::make_unique<optim::AdamW>(shard_, config);
-  const double bytes_per_element = 2.0 * static_cast<double>(dtype_size(params.front().variable.dtype()));  // m, v
+  const double bytes_per_element =
+      2.0 * static_cast<double>(dtype_size(params.front().variable.dtype()));  // m, v
   if (comm_.is_root())
     log_info("ZeRO-1: AdamW state per rank: {} of {} elements (1/{} = {:.1f}); m and v on rank 0: {} of {}",
-             describe_counts(counts), total_numel_, world, static_cast<double>(total_numel_) / static_cast<double>(world),
+             describe_counts(counts), total_numel_, world,
+             static_cast<double>(total_numel_) / static_cast<double>(world),
              format_bytes(bytes_per_element * static_cast<double>(counts.front())),
              format_bytes(bytes_per_element * static_cast<double>(total_numel_)));
 }
@@ -81,7 +85,8 @@ optim::GradientNorm ShardedOptimizer::grad_norm(double max_norm) {
     const Segment& s = segments_[i];
     shard_[i].variable.grad() = chunk(s.bucket).slice(0, s.chunk_offset, s.chunk_offset + s.numel);
   }
-  return optim::global_grad_norm(shard_, max_norm, [this](Tensor& sum_of_squares) { comm_.all_reduce_sum(sum_of_squares); });
+  return optim::global_grad_norm(shard_, max_norm,
+                                 [this](Tensor& sum_of_squares) { comm_.all_reduce_sum(sum_of_squares); });
 }
 
 void ShardedOptimizer::gather_parameters() {
@@ -91,7 +96,8 @@ void ShardedOptimizer::gather_parameters() {
     Tensor mine = chunk(b);
     for (size_t i = 0; i < segments_.size(); ++i)
       if (segments_[i].bucket == b)
-        mine.slice(0, segments_[i].chunk_offset, segments_[i].chunk_offset + segments_[i].numel).copy_(shard_[i].variable.data());
+        mine.slice(0, segments_[i].chunk_offset, segments_[i].chunk_offset + segments_[i].numel)
+            .copy_(shard_[i].variable.data());
     Tensor& flat = reducer_.bucket_buffer(b);
     comm_.all_gather(flat);
     int64_t offset = 0;
@@ -112,7 +118,8 @@ std::map<std::string, Tensor> ShardedOptimizer::gather(const std::vector<Tensor>
     Tensor mine = chunk(b);
     for (size_t i = 0; i < segments_.size(); ++i)
       if (segments_[i].bucket == b)
-        mine.slice(0, segments_[i].chunk_offset, segments_[i].chunk_offset + segments_[i].numel).copy_(shard_values[i]);
+        mine.slice(0, segments_[i].chunk_offset, segments_[i].chunk_offset + segments_[i].numel)
+            .copy_(shard_values[i]);
     Tensor& flat = reducer_.bucket_buffer(b);
     comm_.all_gather(flat);
     if (!comm_.is_root()) continue;
@@ -149,9 +156,9 @@ void ShardedOptimizer::load_state(const optim::AdamWState& whole) {
   for (size_t i = 0; i < segments_.size(); ++i) {
     const Segment& s = segments_[i];
     const std::string& name = params[s.param].name;
-    shard.exp_avg[shard_[i].name] = flat_view(whole.exp_avg.at(name).contiguous()).slice(0, s.param_offset, s.param_offset + s.numel);
-    shard.exp_avg_sq[shard_[i].name] =
-        flat_view(whole.exp_avg_sq.at(name).contiguous()).slice(0, s.param_offset, s.param_offset + s.numel);
+    auto mine = [&s](const Tensor& t) { return flat_view(t.contiguous()).slice(0, s.param_offset, s.param_offset + s.numel); };
+    shard.exp_avg[shard_[i].name] = mine(whole.exp_avg.at(name));
+    shard.exp_avg_sq[shard_[i].name] = mine(whole.exp_avg_sq.at(name));
   }
   adamw_->load_state(shard);
 }

@@ -1,19 +1,19 @@
-// ZeRO-1 (distributed.zero = 1; docs/distributed.md): the optimizer step when each of W data-parallel ranks keeps
-// AdamW's state (m and v) for only 1/W of the parameters.
+// ZeRO-1 (distributed.zero = 1; docs/distributed.md): the optimizer step when each of W data-parallel ranks
+// keeps AdamW's state (m and v) for only 1/W of the parameters.
 //
 // The shard is this rank's chunk of every gradient bucket: the GradientReducer, built with
-// GradientReduction::ReduceScatter, reduce-scatters each bucket's flat buffer during backward, so after finish()
-// chunk rank of bucket b holds the averaged gradients of the elements this rank owns. Those elements are cut
-// into segments, one per parameter they fall in; each segment is an AdamW parameter of its own whose data is a
-// view of the model's parameter (the fp32 master weights, updated in place) and whose gradient is a view of the
-// reducer's chunk, so the AdamW of optim/adamw.h, unchanged, steps the shard and allocates state for it alone.
-// Afterwards gather_parameters() all-gathers every rank's updated chunks through the same flat buffers, and every
-// rank's whole model holds the same parameters again.
+// GradientReduction::ReduceScatter, reduce-scatters each bucket's flat buffer during backward, so after
+// finish() chunk rank of bucket b holds the averaged gradients of the elements this rank owns. Those elements
+// are cut into segments, one per parameter they fall in; each segment is an AdamW parameter of its own whose
+// data is a view of the model's parameter (the fp32 master weights, updated in place) and whose gradient is a
+// view of the reducer's chunk, so the AdamW of optim/adamw.h, unchanged, steps the shard and allocates state
+// for it alone. Afterwards gather_parameters() all-gathers every rank's updated chunks through the same flat
+// buffers, and every rank's whole model holds the same parameters again.
 //
 // The global gradient norm for clipping is each rank's sum of squares over its shard, all-reduced: the same
 // number as the unsharded norm up to the order of the double-precision sum. Checkpoints hold the whole state
-// (gather_state at save, load_state takes this rank's shard of any checkpoint), so they are the files of a run
-// without ZeRO and resume at any world size, with or without it.
+// (gather_state at save, load_state takes this rank's shard of any checkpoint), so they are the files of a
+// run without ZeRO and resume at any world size, with or without it.
 #pragma once
 
 #include <cstdint>
@@ -32,9 +32,9 @@ namespace lat::trainers {
 
 class ShardedOptimizer {
  public:
-  // `reducer` must reduce-scatter (GradientReduction::ReduceScatter) and outlive this. Logs, on rank 0, how many
-  // elements of state each rank holds (a collective: every rank constructs one). Throws lat::Error when a rank
-  // would own no element (a model with fewer parameters than ranks).
+  // `reducer` must reduce-scatter (GradientReduction::ReduceScatter) and outlive this. Logs, on rank 0, how
+  // many elements of state each rank holds (a collective: every rank constructs one). Throws lat::Error when
+  // a rank would own no element (a model with fewer parameters than ranks).
   ShardedOptimizer(GradientReducer& reducer, const optim::AdamWConfig& config);
   ShardedOptimizer(const ShardedOptimizer&) = delete;
   ShardedOptimizer& operator=(const ShardedOptimizer&) = delete;
@@ -45,11 +45,13 @@ class ShardedOptimizer {
   // The AdamW over this rank's shard (step it with grad_norm's factor).
   optim::AdamW& optimizer() { return *adamw_; }
   const optim::AdamW& optimizer() const { return *adamw_; }
-  // After the step: every rank's updated parameter chunks into every rank's model (one all-gather per bucket).
+  // After the step: every rank's updated parameter chunks into every rank's model (one all-gather per
+  // bucket).
   void gather_parameters();
 
-  // The whole AdamW state for a checkpoint, under the model's parameter names: on rank 0 every parameter's m and
-  // v (CPU tensors), on the other ranks only the step count. A collective (all-gathers through the buckets).
+  // The whole AdamW state for a checkpoint, under the model's parameter names: on rank 0 every parameter's m
+  // and v (CPU tensors), on the other ranks only the step count. A collective (all-gathers through the
+  // buckets).
   optim::AdamWState gather_state();
   // Takes this rank's shard of a whole state (any checkpoint's, sharded or not, from any world size). Throws
   // lat::Error naming the parameter when the state does not fit the model; nothing changes then.
@@ -62,7 +64,7 @@ class ShardedOptimizer {
  private:
   // A run of elements this rank owns inside one parameter.
   struct Segment {
-    size_t param = 0;          // index into the reducer's parameters
+    size_t param = 0;  // index into the reducer's parameters
     size_t bucket = 0;
     int64_t param_offset = 0;  // first element, in the flattened parameter
     int64_t chunk_offset = 0;  // first element, within this rank's chunk of the bucket

@@ -1,9 +1,8 @@
-// ZeRO-1's collectives (Communicator::reduce_scatter_sum, start_reduce_scatter_sum, all_gather) against a direct
-// computation. The worker case runs in every rank of `mpirun -np N lat_mpi_tests -tc=<worker>` (the MPI
-// communicator); run alone, as CTest also runs it, it checks the single-process communicator. The launcher case
-// starts it at 2 and 3 ranks (3: chunks that are not a power-of-two split).
+// ZeRO-1's collectives (Communicator::reduce_scatter_sum, start_reduce_scatter_sum, all_gather) against a
+// direct computation. The worker case runs in every rank of `mpirun -np N lat_mpi_tests -tc=<worker>` (the
+// MPI communicator); run alone, as CTest also runs it, it checks the single-process communicator. The
+// launcher case starts it at 2 and 3 ranks (3: chunks that are not a power-of-two split).
 #include <doctest/doctest.h>
-
 #include <unistd.h>
 
 #include <cmath>
@@ -23,8 +22,12 @@ using namespace lat;
 namespace {
 
 // Rank r's input element i, exact in f32 for the sizes below; its sum over ranks is exact too.
-double input(int r, int64_t i) { return 1000.0 * (r + 1) + static_cast<double>(i); }
-double gathered(int r, int64_t i) { return -0.5 * (r + 1) - 3.0 * static_cast<double>(i); }
+double input(int r, int64_t i) {
+  return 1000.0 * (r + 1) + static_cast<double>(i);
+}
+double gathered(int r, int64_t i) {
+  return -0.5 * (r + 1) - 3.0 * static_cast<double>(i);
+}
 
 Tensor filled(DType dtype, int64_t numel, const std::vector<double>& values) {
   Tensor t = Tensor::empty(Shape{numel}, DType::F64, Device::cpu());
@@ -42,7 +45,8 @@ std::string self_exe() {
 }  // namespace
 
 TEST_CASE("collectives worker: reduce-scatter and all-gather of every rank equal a direct computation") {
-  static std::unique_ptr<trainers::Communicator> comm = trainers::make_communicator();  // MPI_Init once per process
+  static std::unique_ptr<trainers::Communicator> comm =
+      trainers::make_communicator();  // MPI_Init once per process
   const int world = comm->world_size(), rank = comm->rank();
   int checked = 0;
   for (const DType dtype : {DType::F32, DType::F64}) {
@@ -55,8 +59,10 @@ TEST_CASE("collectives worker: reduce-scatter and all-gather of every rank equal
         std::vector<double> mine(static_cast<size_t>(numel));
         for (int64_t i = 0; i < numel; ++i) mine[static_cast<size_t>(i)] = input(rank, i);
         Tensor t = filled(dtype, numel, mine);
-        if (started) comm->start_reduce_scatter_sum(t)->wait();
-        else comm->reduce_scatter_sum(t);
+        if (started)
+          comm->start_reduce_scatter_sum(t)->wait();
+        else
+          comm->reduce_scatter_sum(t);
         const std::vector<double> out = t.to(DType::F64).to_vector<double>();
         for (int64_t i = rank * n; i < (rank + 1) * n; ++i) {
           double expected = 0;
@@ -71,7 +77,8 @@ TEST_CASE("collectives worker: reduce-scatter and all-gather of every rank equal
       Tensor t = filled(dtype, numel, mine);
       comm->all_gather(t);
       const std::vector<double> out = t.to(DType::F64).to_vector<double>();
-      for (int64_t i = 0; i < numel; ++i) CHECK(out[static_cast<size_t>(i)] == gathered(static_cast<int>(i / n), i));
+      for (int64_t i = 0; i < numel; ++i)
+        CHECK(out[static_cast<size_t>(i)] == gathered(static_cast<int>(i / n), i));
       ++checked;
     }
   }

@@ -1,9 +1,10 @@
-// ZeRO-1 (distributed.zero = 1; issue 24) under mpirun on the CPU: each rank keeps AdamW's state for 1/world of the
-// parameters, gradients are reduce-scattered and the updated parameters all-gathered. The runs must track one
-// rank within the data-parallel tolerances (clipping on and off: without clipping a reduce-scatter that forgot
-// to average, or a global norm that forgot the other ranks' shards, shows in the gradient norm), each rank must
-// hold its share of the state (read from the log, against the parameter count of the checkpoint), and checkpoints
-// must stay world-size independent: written by 2 ZeRO-1 ranks, resumed by 1; written by 1, resumed by 2.
+// ZeRO-1 (distributed.zero = 1; issue 24) under mpirun on the CPU: each rank keeps AdamW's state for 1/world
+// of the parameters, gradients are reduce-scattered and the updated parameters all-gathered. The runs must
+// track one rank within the data-parallel tolerances (clipping on and off: without clipping a reduce-scatter
+// that forgot to average, or a global norm that forgot the other ranks' shards, shows in the gradient norm),
+// each rank must hold its share of the state (read from the log, against the parameter count of the
+// checkpoint), and checkpoints must stay world-size independent: written by 2 ZeRO-1 ranks, resumed by 1;
+// written by 1, resumed by 2.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -61,9 +62,9 @@ int64_t parameter_count(const Checkpoint& ck) {
   return n;
 }
 
-// The log's per-rank AdamW state ("ZeRO-1: AdamW state per rank: a, b of T elements") against the checkpoint's
-// parameter count: the shares cover the model exactly once and each is 1/world of it, up to world - 1 elements
-// per bucket (each bucket is split into equal chunks, the last one padded).
+// The log's per-rank AdamW state ("ZeRO-1: AdamW state per rank: a, b of T elements") against the
+// checkpoint's parameter count: the shares cover the model exactly once and each is 1/world of it, up to
+// world - 1 elements per bucket (each bucket is split into equal chunks, the last one padded).
 void check_shares(const std::string& output, const Checkpoint& ck, int world) {
   const std::vector<int64_t> shares = numbers_after(output, "ZeRO-1: AdamW state per rank: ");
   const int64_t total = parameter_count(ck);
@@ -75,11 +76,13 @@ void check_shares(const std::string& output, const Checkpoint& ck, int world) {
     sum += shares[r];
     CHECK(std::abs(static_cast<double>(shares[r]) - static_cast<double>(total) / world) <=
           static_cast<double>((world - 1) * buckets));
-    std::printf("ZeRO-1, %d ranks, %lld bucket%s: rank %zu holds AdamW state for %lld of %lld parameters (%.4f; 1/%d = "
-                "%.4f)\n",
-                world, static_cast<long long>(buckets), buckets > 1 ? "s" : "", r, static_cast<long long>(shares[r]),
-                static_cast<long long>(total), static_cast<double>(shares[r]) / static_cast<double>(total), world,
-                1.0 / world);
+    std::printf(
+        "ZeRO-1, %d ranks, %lld bucket%s: rank %zu holds AdamW state for %lld of %lld parameters (%.4f; 1/%d "
+        "= "
+        "%.4f)\n",
+        world, static_cast<long long>(buckets), buckets > 1 ? "s" : "", r, static_cast<long long>(shares[r]),
+        static_cast<long long>(total), static_cast<double>(shares[r]) / static_cast<double>(total), world,
+        1.0 / world);
   }
   CHECK(sum == total);
 }
@@ -91,8 +94,10 @@ void check_tracks(const Checkpoint& a, const Checkpoint& b, double tolerance, co
   for (size_t i = 0; i < a.metrics.loss.size(); ++i) {
     CAPTURE(i);
     worst_loss = std::max(worst_loss, relative(a.metrics.loss[i], b.metrics.loss[i]));
-    if (tolerance == 0) CHECK(a.metrics.loss[i] == b.metrics.loss[i]);
-    else CHECK(relative(a.metrics.loss[i], b.metrics.loss[i]) <= tolerance);
+    if (tolerance == 0)
+      CHECK(a.metrics.loss[i] == b.metrics.loss[i]);
+    else
+      CHECK(relative(a.metrics.loss[i], b.metrics.loss[i]) <= tolerance);
   }
   REQUIRE(a.model.size() == b.model.size());
   for (const auto& entry : a.model) {  // not a structured binding: CAPTURE takes a reference (clang 14)
@@ -100,10 +105,13 @@ void check_tracks(const Checkpoint& a, const Checkpoint& b, double tolerance, co
     CAPTURE(name);
     const TensorDiff d = tensor_diff(entry.second, b.model.at(name));
     worst_param = std::max(worst_param, d.norm_relative);
-    if (tolerance == 0) CHECK(entry.second.to_vector<float>() == b.model.at(name).to_vector<float>());
-    else CHECK(d.norm_relative <= tolerance);
+    if (tolerance == 0)
+      CHECK(entry.second.to_vector<float>() == b.model.at(name).to_vector<float>());
+    else
+      CHECK(d.norm_relative <= tolerance);
   }
-  std::printf("%s: max loss rel diff %.3g, max parameter ||a-b||/||a|| %.3g\n", what, worst_loss, worst_param);
+  std::printf("%s: max loss rel diff %.3g, max parameter ||a-b||/||a|| %.3g\n", what, worst_loss,
+              worst_param);
 }
 
 // AdamW's moments of two checkpoints under the same names, within `tolerance` (norm-wise relative).
@@ -128,7 +136,8 @@ void check_moments(const Checkpoint& a, const Checkpoint& b, double tolerance, c
 
 }  // namespace
 
-TEST_CASE("ZeRO-1: 2 ranks x batch 4 track 1 rank x batch 8 over 20 steps, clip on and off, every overlap mode") {
+TEST_CASE(
+    "ZeRO-1: 2 ranks x batch 4 track 1 rank x batch 8 over 20 steps, clip on and off, every overlap mode") {
   TempDir dir("zero_equiv");
   write_inputs(dir);
   const std::string noclip = " --set optimizer.grad_clip=0";
@@ -141,15 +150,19 @@ TEST_CASE("ZeRO-1: 2 ranks x batch 4 track 1 rank x batch 8 over 20 steps, clip 
   const ShellResult inl = lat_train(2, common_args(dir, "zero_inline", 4) + kZero + kSmallBuckets + kInfo,
                                     "LAT_OVERLAP_MODE=inline");
   REQUIRE(inl.exit_code == 0);
-  REQUIRE(lat_train(2, common_args(dir, "zero_thread", 4) + kZero + kSmallBuckets, "LAT_OVERLAP_MODE=thread").exit_code == 0);
-  REQUIRE(lat_train(2, common_args(dir, "zero_off", 4) + kZero + kSmallBuckets + " --set distributed.overlap=false")
+  REQUIRE(lat_train(2, common_args(dir, "zero_thread", 4) + kZero + kSmallBuckets, "LAT_OVERLAP_MODE=thread")
               .exit_code == 0);
-  REQUIRE(lat_train(2, common_args(dir, "plain_off", 4) + kSmallBuckets + " --set distributed.overlap=false").exit_code == 0);
+  REQUIRE(lat_train(
+              2, common_args(dir, "zero_off", 4) + kZero + kSmallBuckets + " --set distributed.overlap=false")
+              .exit_code == 0);
+  REQUIRE(lat_train(2, common_args(dir, "plain_off", 4) + kSmallBuckets + " --set distributed.overlap=false")
+              .exit_code == 0);
 
   const Checkpoint one = checkpoint(dir, "one", 20), z = checkpoint(dir, "zero", 20);
   CHECK(z.world_size == 2);
   check_tracks(one, z, 1e-6, "ZeRO-1 (2 ranks x 4) against 1 rank x 8, 20 steps");
-  const Checkpoint one_noclip = checkpoint(dir, "one_noclip", 20), z_noclip = checkpoint(dir, "zero_noclip", 20);
+  const Checkpoint one_noclip = checkpoint(dir, "one_noclip", 20),
+                   z_noclip = checkpoint(dir, "zero_noclip", 20);
   check_tracks(one_noclip, z_noclip, 1e-5, "ZeRO-1 without clipping against 1 rank");
   const std::vector<double> n1 = grad_norms(dir / "one_noclip/metrics.jsonl");
   const std::vector<double> n2 = grad_norms(dir / "zero_noclip/metrics.jsonl");
@@ -186,7 +199,9 @@ TEST_CASE("ZeRO-1: 3 ranks (uneven shares, padded buckets) track 1 rank x batch 
   check_shares(three.output, z, 3);
 }
 
-TEST_CASE("ZeRO-1 checkpoints: 2 ranks resume bit for bit; 2 ranks' checkpoint resumes on 1 rank and 1 rank's on 2") {
+TEST_CASE(
+    "ZeRO-1 checkpoints: 2 ranks resume bit for bit; 2 ranks' checkpoint resumes on 1 rank and 1 rank's on "
+    "2") {
   TempDir dir("zero_resume");
   write_inputs(dir);
   REQUIRE(lat_train(2, common_args(dir, "straight", 4) + kZero).exit_code == 0);
@@ -204,8 +219,8 @@ TEST_CASE("ZeRO-1 checkpoints: 2 ranks resume bit for bit; 2 ranks' checkpoint r
   check_tracks(straight, on_one, 1e-6, "2 ZeRO-1 ranks' checkpoint of step 10 resumed on 1 rank");
 
   // 1 rank's step-10 checkpoint resumed by 2 ZeRO-1 ranks, and by 2 plain ranks: both continue from the same
-  // whole state, so they must agree with each other as tightly as ZeRO-1 agrees with plain data parallelism, and
-  // with the uninterrupted 1-rank run as 2 ranks agree with 1.
+  // whole state, so they must agree with each other as tightly as ZeRO-1 agrees with plain data parallelism,
+  // and with the uninterrupted 1-rank run as 2 ranks agree with 1.
   REQUIRE(lat_train(0, common_args(dir, "one", 8)).exit_code == 0);
   const std::string one10 = checkpoint_path(dir / "one/checkpoints", 10);
   REQUIRE(lat_train(2, common_args(dir, "on_two", 4) + kZero + " --resume " + one10).exit_code == 0);
@@ -215,5 +230,6 @@ TEST_CASE("ZeRO-1 checkpoints: 2 ranks resume bit for bit; 2 ranks' checkpoint r
   check_tracks(one, on_two, 1e-6, "1 rank's checkpoint of step 10 resumed on 2 ZeRO-1 ranks");
   check_tracks(checkpoint(dir, "on_two_plain", 20), on_two, 1e-6,
                "1 rank's checkpoint resumed on 2 ZeRO-1 ranks against 2 plain ranks");
-  check_moments(checkpoint(dir, "on_two_plain", 20), on_two, 1e-5, "resumed on 2 ZeRO-1 ranks against 2 plain ranks");
+  check_moments(checkpoint(dir, "on_two_plain", 20), on_two, 1e-5,
+                "resumed on 2 ZeRO-1 ranks against 2 plain ranks");
 }

@@ -1,7 +1,7 @@
-// The big bench recipes (recipes/bench/lat-350m, lat-760m, lat-1.3b; issue 24): GPT-3 medium, large and XL shapes
-// with 128-dim heads, sized in their class by the memory estimate (whose parameter count test_limits checks
-// against real models), accepted by lat-train --print-recipe; and the estimate's account of ZeRO-1, which splits
-// AdamW's two moments over the ranks and nothing else.
+// The big bench recipes (recipes/bench/lat-350m, lat-760m, lat-1.3b; issue 24): GPT-3 medium, large and XL
+// shapes with 128-dim heads, sized in their class by the memory estimate (whose parameter count test_limits
+// checks against real models), accepted by lat-train --print-recipe; and the estimate's account of ZeRO-1,
+// which splits AdamW's two moments over the ranks and nothing else.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -20,7 +20,8 @@ namespace {
 struct BenchShape {
   const char* file;
   int64_t d_model, layers, heads;
-  double min_parameters, max_parameters;  // the class the name promises (GPT-3's 350M, 760M, 1.3B), give or take
+  double min_parameters,
+      max_parameters;  // the class the name promises (GPT-3's 350M, 760M, 1.3B), give or take
 };
 constexpr BenchShape kShapes[] = {
     {"lat-350m.toml", 1024, 24, 8, 0.30e9, 0.42e9},
@@ -28,7 +29,9 @@ constexpr BenchShape kShapes[] = {
     {"lat-1.3b.toml", 2048, 24, 16, 1.20e9, 1.45e9},
 };
 
-std::string bench_recipe(const char* file) { return std::string(LAT_SOURCE_DIR) + "/recipes/bench/" + file; }
+std::string bench_recipe(const char* file) {
+  return std::string(LAT_SOURCE_DIR) + "/recipes/bench/" + file;
+}
 
 }  // namespace
 
@@ -46,14 +49,16 @@ TEST_CASE("bench recipes: 350M, 760M and 1.3B are GPT-3 medium, large and XL sha
     CHECK(e.parameters >= shape.min_parameters);
     CHECK(e.parameters <= shape.max_parameters);
     MESSAGE(shape.file << ": " << e.parameters << " parameters; one rank: weights, gradients and AdamW "
-                       << lat::format_bytes(e.state_bytes) << ", activations of one micro-batch (bf16 on CUDA) "
+                       << lat::format_bytes(e.state_bytes)
+                       << ", activations of one micro-batch (bf16 on CUDA) "
                        << lat::format_bytes(lat::trainers::estimate_training_memory(r, r.model.vocab_size,
                                                                                     lat::Device::cuda(0))
                                                 .activation_bytes));
   }
 }
 
-TEST_CASE("memory estimate: ZeRO-1 divides AdamW's moments by the world size, and only with more than one rank") {
+TEST_CASE(
+    "memory estimate: ZeRO-1 divides AdamW's moments by the world size, and only with more than one rank") {
   const Recipe plain = Recipe::from_file(bench_recipe("lat-1.3b.toml"));
   const Recipe zero = Recipe::from_file(bench_recipe("lat-1.3b.toml"), {"distributed.zero=1"});
   const int64_t vocab = plain.model.vocab_size;
@@ -79,8 +84,8 @@ TEST_CASE("memory estimate: ZeRO-1 divides AdamW's moments by the world size, an
 TEST_CASE("distributed.zero accepts 0 and 1 and refuses other stages, naming the key") {
   CHECK(Recipe::from_file(bench_recipe("lat-350m.toml")).distributed.zero == 0);
   CHECK(Recipe::from_file(bench_recipe("lat-350m.toml"), {"distributed.zero=1"}).distributed.zero == 1);
-  const std::string e =
-      lat::testing::error_of([] { Recipe::from_file(bench_recipe("lat-350m.toml"), {"distributed.zero=2"}); });
+  const std::string e = lat::testing::error_of(
+      [] { Recipe::from_file(bench_recipe("lat-350m.toml"), {"distributed.zero=2"}); });
   CAPTURE(e);
   CHECK(e.find("distributed.zero") != std::string::npos);
   CHECK(e.find("[0, 1]") != std::string::npos);
