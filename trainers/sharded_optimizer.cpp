@@ -48,9 +48,11 @@ ShardedOptimizer::ShardedOptimizer(GradientReducer& reducer, const optim::AdamWC
     Tensor view = flat_view(p.variable.data()).slice(0, s.param_offset, s.param_offset + s.numel);
     shard_.push_back({fmt::format("{}[{}:{}]", p.name, s.param_offset, s.param_offset + s.numel),
                       autograd::Variable(view, true), p.weight_decay});
-    shard_numel_ += s.numel;
   }
-  // Every rank's count, for the log and for the invariant that the shards cover the model exactly once.
+  adamw_ = std::make_unique<optim::AdamW>(shard_, config);
+  // What AdamW allocated (m; v has the same shapes), counted over every rank: for the log, and for the invariant
+  // that the shards cover the model exactly once.
+  for (const auto& entry : adamw_->state().exp_avg) shard_numel_ += entry.second.numel();
   std::vector<int64_t> counts(static_cast<size_t>(world));
   int64_t covered = 0;
   for (int64_t r = 0; r < world; ++r) {
@@ -63,7 +65,6 @@ ShardedOptimizer::ShardedOptimizer(GradientReducer& reducer, const optim::AdamWC
   LAT_CHECK(*std::min_element(counts.begin(), counts.end()) > 0, "distributed.zero = 1: with ", world,
             " ranks some rank would own no parameter of this ", total_numel_,
             "-parameter model (per rank: ", describe_counts(counts), "); set distributed.zero = 0");
-  adamw_ = std::make_unique<optim::AdamW>(shard_, config);
   const double bytes_per_element =
       2.0 * static_cast<double>(dtype_size(params.front().variable.dtype()));  // m, v
   if (comm_.is_root())
