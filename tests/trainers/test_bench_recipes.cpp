@@ -37,7 +37,8 @@ std::string bench_recipe(const char* file) {
 
 TEST_CASE("bench recipes: 350M, 760M and 1.3B are GPT-3 medium, large and XL shapes with 128-dim heads") {
   for (const BenchShape& shape : kShapes) {
-    CAPTURE(shape.file);
+    const std::string file = shape.file;
+    CAPTURE(file);
     const Recipe r = Recipe::from_file(bench_recipe(shape.file));
     CHECK(r.model.d_model == shape.d_model);
     CHECK(r.model.layers == shape.layers);
@@ -48,7 +49,7 @@ TEST_CASE("bench recipes: 350M, 760M and 1.3B are GPT-3 medium, large and XL sha
     CAPTURE(e.parameters);
     CHECK(e.parameters >= shape.min_parameters);
     CHECK(e.parameters <= shape.max_parameters);
-    MESSAGE(shape.file << ": " << e.parameters << " parameters; one rank: weights, gradients and AdamW "
+    MESSAGE(file << ": " << e.parameters << " parameters; one rank: weights, gradients and AdamW "
                        << lat::format_bytes(e.state_bytes)
                        << ", activations of one micro-batch (bf16 on CUDA) "
                        << lat::format_bytes(lat::trainers::estimate_training_memory(r, r.model.vocab_size,
@@ -93,7 +94,8 @@ TEST_CASE("distributed.zero accepts 0 and 1 and refuses other stages, naming the
 
 TEST_CASE("lat-train --print-recipe accepts the bench recipes and prints what parses back to them") {
   for (const BenchShape& shape : kShapes) {
-    CAPTURE(shape.file);
+    const std::string file = shape.file;
+    CAPTURE(file);
     const lat::testing::ShellResult r =
         lat::testing::run_shell(std::string(LAT_BINARY_DIR) + "/tools/lat-train " + bench_recipe(shape.file) +
                                 " --print-recipe --set distributed.zero=1");
