@@ -187,15 +187,20 @@ TEST_CASE(
   check_shares(inl.output, off, 2);
 }
 
-TEST_CASE("ZeRO-1: 3 ranks (uneven shares, padded buckets) track 1 rank x batch 12") {
+TEST_CASE("ZeRO-1: 3 ranks (uneven shares, padded buckets) track plain data parallelism and 1 rank x batch 12") {
   TempDir dir("zero_three");
   write_inputs(dir);
   REQUIRE(lat_train(0, common_args(dir, "one", 12)).exit_code == 0);
+  REQUIRE(lat_train(3, common_args(dir, "plain", 4) + kSmallBuckets).exit_code == 0);
   const ShellResult three = lat_train(3, common_args(dir, "three", 4) + kZero + kSmallBuckets + kInfo);
   REQUIRE(three.exit_code == 0);
-  const Checkpoint one = checkpoint(dir, "one", 20), z = checkpoint(dir, "three", 20);
+  const Checkpoint one = checkpoint(dir, "one", 20), plain = checkpoint(dir, "plain", 20);
+  const Checkpoint z = checkpoint(dir, "three", 20);
   CHECK(z.world_size == 3);
-  check_tracks(one, z, 1e-6, "ZeRO-1 (3 ranks x 4) against 1 rank x 12, 20 steps");
+  check_tracks(plain, z, 1e-6, "ZeRO-1 against plain data parallel, 3 ranks x 4");
+  check_moments(plain, z, 1e-5, "ZeRO-1 checkpoint against plain data parallel, 3 ranks");
+  check_tracks(one, plain, 1e-5, "plain data parallel (3 ranks x 4) against 1 rank x 12, 20 steps");
+  check_tracks(one, z, 1e-5, "ZeRO-1 (3 ranks x 4) against 1 rank x 12, 20 steps");
   check_shares(three.output, z, 3);
 }
 
