@@ -204,9 +204,7 @@ TEST_CASE("ZeRO-1: 3 ranks (uneven shares, padded buckets) track plain data para
   check_shares(three.output, z, 3);
 }
 
-TEST_CASE(
-    "ZeRO-1 checkpoints: 2 ranks resume bit for bit; 2 ranks' checkpoint resumes on 1 rank and 1 rank's on "
-    "2") {
+TEST_CASE("ZeRO-1 checkpoints: resumed bit for bit by 2 ranks, and across world sizes (2 ranks to 1, 1 to 2)") {
   TempDir dir("zero_resume");
   write_inputs(dir);
   REQUIRE(lat_train(2, common_args(dir, "straight", 4) + kZero).exit_code == 0);
