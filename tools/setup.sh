@@ -3,7 +3,8 @@
 # through sudo), writes the King James Bible text to data/kjv.txt (the quickstart corpus) and its split by
 # books to data/kjv/{train,val,test}.txt (recipes/kjv; tools/split-kjv.sh), configures with
 # CUDA when the toolkit is at /usr/local/cuda, and builds into build/. Safe to run again: it only does what
-# is missing. Usage: tools/setup.sh [--werror] [--build-dir DIR]
+# is missing. --werror builds with warnings as errors (LAT_WERROR=ON), also in an existing build directory.
+# Usage: tools/setup.sh [--werror] [--build-dir DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,5 +48,9 @@ if [ -x /usr/local/cuda/bin/nvcc ]; then
 fi
 if [ ! -f "$build_dir/build.ninja" ]; then
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLAT_WERROR="$werror" "${cuda_args[@]}" >/dev/null
+elif [ "$werror" = ON ]; then
+  # An existing build directory keeps its cache; --werror turns warnings into errors there too (without it, the
+  # cache's choice stands, so running setup.sh again after a --werror setup keeps it).
+  cmake -S . -B "$build_dir" -DLAT_WERROR=ON >/dev/null
 fi
 cmake --build "$build_dir"

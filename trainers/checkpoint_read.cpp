@@ -300,7 +300,10 @@ Checkpoint read_checkpoint(const std::string& path) {
       LAT_THROW(label, ": not a lat checkpoint (no lat seal and no HDF5 signature: foreign or damaged file)");
   }
   verify_seal(path, FileKind::Checkpoint, label);
-  run_isolated([&] { parse_checkpoint(path); }, label + ": damaged (reading it crashed the HDF5 library)");
+  // A minute, plus the time to read the file at 50 MB/s: a damaged file can also send HDF5 into a loop.
+  const double bytes = static_cast<double>(fs::file_size(path, ec));
+  run_isolated([&] { parse_checkpoint(path); }, label + ": damaged (reading it crashed the HDF5 library)",
+               label + ": damaged (reading it did not finish in time)", 60.0 + (ec ? 0.0 : bytes / 50e6));
   return parse_checkpoint(path);
 }
 

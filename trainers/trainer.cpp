@@ -222,6 +222,7 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
     resume_file = options.resume;
   }
   if (!resume_file.empty()) resume = read_checkpoint(resume_file);
+  if (resume && options.resume != "auto") refuse_newer_checkpoints(s.checkpoint_dir, resume_file, resume->step);
   s.session = std::make_unique<TrainingSession>(recipe, s.device, comm.rank(), comm.world_size());
   if (recipe.training.eval_interval > 0 && s.session->loader().num_val_windows() == 0)
     recipe.fail(has_separate_validation(recipe) ? "data.val_path" : "data.val_fraction",
