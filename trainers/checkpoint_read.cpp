@@ -243,6 +243,7 @@ Checkpoint parse_checkpoint(const std::string& path) {
 
   Checkpoint c;
   c.recipe = r.attr_string(file.get(), "recipe", "/");
+  if (r.has_attr(file.get(), "tokenizer")) c.tokenizer = r.attr_string(file.get(), "tokenizer", "/");
   c.model = r.tensor_tree("/model");
   c.optim_m = r.tensor_tree("/optim/m");
   c.optim_v = r.tensor_tree("/optim/v");

@@ -242,6 +242,8 @@ const std::vector<Field>& fields() {
                    "shards: glob of validation shards; empty: hold out val_fraction"));
     add(make_field("data", "test_pattern", &R::data, &DataConfig::test_pattern, any(),
                    "shards: glob of test shards; empty: no test split"));
+    add(make_field("data", "tokenizer", &R::data, &DataConfig::tokenizer, any(),
+                   "text, shards: BPE tokenizer file (tokenizer.json or GPT-2's encoder.json); empty: bytes"));
     add(make_field("data", "val_fraction", &R::data, &DataConfig::val_fraction, Range{0.0, 1.0, false, true},
                    "text, shards (no val_path/val_pattern), mqar: share held out for validation"));
     add(make_field("data", "vocab", &R::data, &DataConfig::vocab, between(4, 2147483647),
