@@ -70,24 +70,28 @@ AdamWState AdamW::state() const {
   return st;
 }
 
-void AdamW::load_state(const AdamWState& st) {
+void validate_state(const std::vector<autograd::nn::NamedParameter>& params, const AdamWState& st) {
   LAT_CHECK(st.step >= 0, "adamw: saved step count ", st.step, " is negative");
   for (const auto* table : {&st.exp_avg, &st.exp_avg_sq}) {
     const char* what = table == &st.exp_avg ? "exp_avg" : "exp_avg_sq";
-    if (table->size() != params_.size())
+    if (table->size() != params.size())
       for (const auto& [name, t] : *table) {
         bool known = false;
-        for (const auto& p : params_) known = known || p.name == name;
+        for (const auto& p : params) known = known || p.name == name;
         if (!known) LAT_THROW("adamw: saved ", what, " has state for '", name, "', which is not a parameter");
       }
-    for (size_t i = 0; i < params_.size(); ++i) {
-      auto it = table->find(params_[i].name);
-      if (it == table->end()) LAT_THROW("adamw: saved ", what, " has no state for parameter '", params_[i].name, "'");
-      if (!it->second.defined() || it->second.shape() != m_[i].shape())
-        LAT_THROW("adamw: saved ", what, " for '", params_[i].name, "' is ", it->second.str(), ", expected shape ",
-                  m_[i].shape().str());
+    for (const auto& p : params) {
+      auto it = table->find(p.name);
+      if (it == table->end()) LAT_THROW("adamw: saved ", what, " has no state for parameter '", p.name, "'");
+      if (!it->second.defined() || it->second.shape() != p.variable.data().shape())
+        LAT_THROW("adamw: saved ", what, " for '", p.name, "' is ", it->second.str(), ", expected shape ",
+                  p.variable.data().shape().str());
     }
   }
+}
+
+void AdamW::load_state(const AdamWState& st) {
+  validate_state(params_, st);
   for (size_t i = 0; i < params_.size(); ++i) {
     m_[i].copy_(st.exp_avg.at(params_[i].name));
     v_[i].copy_(st.exp_avg_sq.at(params_[i].name));

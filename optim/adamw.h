@@ -36,6 +36,10 @@ struct AdamWState {
   std::map<std::string, Tensor> exp_avg_sq;  // v
 };
 
+// Throws lat::Error naming the parameter unless `state` has m and v of the right shape for every one of `params`
+// and for nothing else (what load_state accepts; ZeRO-1 checks a whole checkpoint's state with it before sharding).
+void validate_state(const std::vector<autograd::nn::NamedParameter>& params, const AdamWState& state);
+
 class AdamW {
  public:
   // params: typically model.parameters(); names must be unique. State is allocated (zeros) on each

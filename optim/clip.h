@@ -2,6 +2,7 @@
 // norm and the clip factor to device scalars that AdamW::step reads, so a training step never waits for the host.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "autograd/nn/module.h"
@@ -19,10 +20,15 @@ struct GradientNorm {
 };
 
 // The gradients are not modified: pass `factor` to AdamW::step, which scales every gradient by it. A non-finite
-// norm is reported with factor 1 (nothing is clipped; the trainer sees the norm when it logs).
-GradientNorm global_grad_norm(const std::vector<autograd::nn::NamedParameter>& params, double max_norm = 0.0);
+// norm is reported with factor 1 (nothing is clipped; the trainer sees the norm when it logs). `combine`, when
+// given, is applied to the one-element sum of squares before the norm is taken: ZeRO-1 passes an all-reduce, so
+// that each rank's share of the gradients gives the global norm (trainers/sharded_optimizer.h).
+GradientNorm global_grad_norm(const std::vector<autograd::nn::NamedParameter>& params, double max_norm = 0.0,
+                              const std::function<void(Tensor& sum_of_squares)>& combine = {});
 
-// Σ g² over the parameters that have a gradient, on their device (the first half of global_grad_norm).
-Tensor grad_sum_of_squares(const std::vector<autograd::nn::NamedParameter>& params);
+// Σ g² over the parameters that have a gradient, on their device (the first half of global_grad_norm), with
+// `combine` applied when given (ZeRO-1: the all-reduce over the ranks' shards).
+Tensor grad_sum_of_squares(const std::vector<autograd::nn::NamedParameter>& params,
+                           const std::function<void(Tensor& sum_of_squares)>& combine = {});
 
 }  // namespace lat::optim

@@ -15,8 +15,9 @@ StepGuard::StepGuard(const StepGuardConfig& config, Device device) : config_(con
 }
 
 GradientNorm StepGuard::check(const std::vector<autograd::nn::NamedParameter>& params, const Tensor& loss,
-                              const Tensor& invalid_targets) {
-  const Tensor sum = grad_sum_of_squares(params);
+                              const Tensor& invalid_targets,
+                              const std::function<void(Tensor& sum_of_squares)>& combine) {
+  const Tensor sum = grad_sum_of_squares(params, combine);
   GradientNorm r{Tensor::empty_like(sum), Tensor::empty_like(sum), Tensor::empty_like(sum)};
   kernels::StepGuardParams p;
   p.max_norm = config_.max_norm;

@@ -11,6 +11,7 @@
 // ranks first.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "autograd/nn/module.h"
@@ -37,8 +38,11 @@ class StepGuard {
   // The global norm of the parameters' gradients, the clip factor (0: skip) and the verdict, all on the
   // device. loss: this step's (rank-averaged) loss, or undefined; invalid_targets: the loss's
   // out-of-vocabulary count, or undefined. Applied steps update the EMAs.
+  // `combine`, when given, is applied to the sum of squares first (ZeRO-1: params are this rank's shard, and
+  // the all-reduce makes the norm global; optim/clip.h).
   GradientNorm check(const std::vector<autograd::nn::NamedParameter>& params, const Tensor& loss,
-                     const Tensor& invalid_targets);
+                     const Tensor& invalid_targets,
+                     const std::function<void(Tensor& sum_of_squares)>& combine = {});
 
   // The EMA state (kernels::kGuardStateSize f64 on the device): for tests.
   const Tensor& state() const { return state_; }

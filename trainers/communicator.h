@@ -1,7 +1,8 @@
 // Communicator: how the ranks of a data-parallel job talk.
 //
 //   single  world size 1, no MPI needed at run time.
-//   mpi     CPU tensors and host scalars through MPI_Allreduce / MPI_Bcast.
+//   mpi     CPU tensors and host scalars through MPI_Allreduce / MPI_Bcast (MPI_Reduce_scatter_block,
+//           MPI_Allgather for ZeRO-1).
 //   nccl    device tensors through NCCL on lat::cuda::stream(); bootstrapped by MPI (rank 0 creates the
 //           ncclUniqueId, MPI_Bcast shares it, the node-local rank selects the GPU), which also carries host
 //           scalars, CPU tensors and barriers. Built when CUDA, MPI and NCCL are all found (LAT_HAVE_NCCL).
@@ -56,6 +57,17 @@ class Communicator {
   // on the communication stream, after what the compute stream has enqueued so far; wait() makes the compute
   // stream (not the host) wait for it.
   virtual std::unique_ptr<PendingCollective> start_all_reduce_sum(Tensor& t);
+  // ZeRO-1's collectives (docs/distributed.md), in place on a contiguous tensor of world_size() equal chunks
+  // (numel a multiple of the world size): chunk r is elements [r·n, (r + 1)·n), n = numel / world_size().
+  // reduce_scatter_sum: afterwards chunk rank() holds the element-wise sum over ranks of everyone's chunk rank();
+  // the other chunks are left unspecified (the library may use them as scratch). f32/f64 on the CPU (MPI),
+  // f32/f64/bf16 on CUDA (NCCL).
+  virtual void reduce_scatter_sum(Tensor& t) = 0;
+  // The same, started now and finished later, as start_all_reduce_sum (MPI: MPI_Ireduce_scatter_block; NCCL: on
+  // the communication stream). Default: reduce_scatter_sum now.
+  virtual std::unique_ptr<PendingCollective> start_reduce_scatter_sum(Tensor& t);
+  // all_gather: afterwards every rank's chunk r holds rank r's chunk r (what the other chunks held is ignored).
+  virtual void all_gather(Tensor& t) = 0;
   // CPUs this process has to itself: those it may run on (its affinity mask), each divided by the number of
   // this node's ranks that may also run on it. 8 for two unbound ranks on 16 cores, 1 for two ranks on 2.
   virtual double cpus_per_rank() const;

@@ -67,6 +67,9 @@ class Watchdog {
   std::thread thread_;
 };
 
+// Throws lat::Error naming `op` unless t is contiguous with a multiple of world_size elements (ZeRO-1's chunks).
+void check_chunked(const char* op, const Tensor& t, int world_size);
+
 // CPUs in this process's affinity mask (sched_getaffinity; the hardware count where that fails).
 int affinity_cpu_count();
 
@@ -83,6 +86,9 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_sum(Tensor& t) override;
   void all_reduce_sum_background(Tensor& t) override;
   std::unique_ptr<PendingCollective> start_all_reduce_sum(Tensor& t) override;
+  void reduce_scatter_sum(Tensor& t) override;
+  std::unique_ptr<PendingCollective> start_reduce_scatter_sum(Tensor& t) override;
+  void all_gather(Tensor& t) override;
   double cpus_per_rank() const override { return cpus_per_rank_; }
   void broadcast(Tensor& t, int root) override;
   double all_reduce_sum(double value) override;

@@ -1,8 +1,9 @@
 // The NCCL communicator: device tensors through NCCL, everything else (host scalars, CPU tensors, barriers, the
 // bootstrap) through the MPI communicator it wraps. all_reduce_sum and broadcast are enqueued on the compute stream
-// (lat::cuda::stream()); start_all_reduce_sum runs on a communication stream of its own, after the compute
-// stream's work so far (an event), so that backward goes on while a gradient bucket is reduced; its wait() makes
-// the compute stream, not the host, wait for it. Compiled to nothing unless LAT_HAVE_NCCL (CUDA, MPI and NCCL
+// (lat::cuda::stream()), as are ZeRO-1's reduce_scatter_sum and all_gather; start_all_reduce_sum and
+// start_reduce_scatter_sum run on a communication stream of their own, after the compute stream's work so far (an
+// event), so that backward goes on while a gradient bucket is reduced; their wait() makes the compute stream, not
+// the host, wait for them. Compiled to nothing unless LAT_HAVE_NCCL (CUDA, MPI and NCCL
 // found; trainers/CMakeLists.txt).
 #ifdef LAT_HAVE_NCCL
 
@@ -26,12 +27,13 @@
 namespace lat::trainers::detail {
 namespace {
 
-// An all-reduce in flight on the communication stream: test() asks its event, wait() orders the compute stream
-// after it. The buffer stays untouched until then (the gradient reducer's flat buckets live as long as it does).
-class NcclPendingAllReduce final : public PendingCollective {
+// A collective (all-reduce, reduce-scatter) in flight on the communication stream: test() asks its event, wait()
+// orders the compute stream after it. The buffer stays untouched until then (the gradient reducer's flat buckets
+// live as long as it does).
+class NcclPendingCollective final : public PendingCollective {
  public:
-  NcclPendingAllReduce(cudaEvent_t done, int device) : done_(done), device_(device) {}
-  ~NcclPendingAllReduce() override {
+  NcclPendingCollective(cudaEvent_t done, int device) : done_(done), device_(device) {}
+  ~NcclPendingCollective() override {
     if (done_ != nullptr) cudaEventDestroy(done_);  // released by the driver once the event has completed
   }
   bool test() override {
@@ -110,18 +112,34 @@ class NcclCommunicator final : public Communicator {
   std::unique_ptr<PendingCollective> start_all_reduce_sum(Tensor& t) override {
     if (t.device().is_cpu()) return mpi_->start_all_reduce_sum(t);
     LAT_CHECK(t.is_contiguous(), "NCCL all-reduce needs a contiguous tensor, got ", t.str());
+    return start_on_comm_stream([&] {
+      LAT_NCCL_CHECK(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t), ncclSum,
+                                   comm_, comm_stream_));
+      watch("ncclAllReduce", t, comm_stream_);
+    });
+  }
+  // ZeRO-1 (communicator.h): in place, as NCCL defines it: the reduce-scatter's output is chunk rank of its input,
+  // the all-gather's input is chunk rank of its output.
+  void reduce_scatter_sum(Tensor& t) override {
+    if (t.device().is_cpu()) return mpi_->reduce_scatter_sum(t);
+    check_chunked("NCCL reduce-scatter", t, world_size());
     LAT_CUDA_CHECK(cudaSetDevice(device_));
-    cudaEvent_t ready = nullptr, done = nullptr;
-    LAT_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
-    LAT_CUDA_CHECK(cudaEventRecord(ready, cuda::stream()));  // t as the compute stream has written it so far
-    LAT_CUDA_CHECK(cudaStreamWaitEvent(comm_stream_, ready, 0));
-    LAT_CUDA_CHECK(cudaEventDestroy(ready));
-    LAT_NCCL_CHECK(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t), ncclSum,
-                                 comm_, comm_stream_));
-    watch("ncclAllReduce", t, comm_stream_);
-    LAT_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
-    LAT_CUDA_CHECK(cudaEventRecord(done, comm_stream_));
-    return std::make_unique<NcclPendingAllReduce>(done, device_);
+    enqueue_reduce_scatter(t, cuda::stream());
+  }
+  std::unique_ptr<PendingCollective> start_reduce_scatter_sum(Tensor& t) override {
+    if (t.device().is_cpu()) return mpi_->start_reduce_scatter_sum(t);
+    check_chunked("NCCL reduce-scatter", t, world_size());
+    return start_on_comm_stream([&] { enqueue_reduce_scatter(t, comm_stream_); });
+  }
+  void all_gather(Tensor& t) override {
+    if (t.device().is_cpu()) return mpi_->all_gather(t);
+    check_chunked("NCCL all-gather", t, world_size());
+    LAT_CUDA_CHECK(cudaSetDevice(device_));
+    const size_t n = static_cast<size_t>(t.numel() / world_size());
+    char* base = static_cast<char*>(t.raw_data());
+    LAT_NCCL_CHECK(ncclAllGather(base + static_cast<size_t>(rank()) * n * dtype_size(t.dtype()), base, n, nccl_type(t),
+                                 comm_, cuda::stream()));
+    watch("ncclAllGather", t, cuda::stream());
   }
   void broadcast(Tensor& t, int root) override {
     if (t.device().is_cpu()) return mpi_->broadcast(t, root);
@@ -151,6 +169,28 @@ class NcclCommunicator final : public Communicator {
   }
 
  private:
+  // Runs `enqueue` (a collective on comm_stream_) after the compute stream's work so far (an event), and returns
+  // the pending collective whose wait() orders the compute stream after it.
+  template <class Enqueue>
+  std::unique_ptr<PendingCollective> start_on_comm_stream(Enqueue&& enqueue) {
+    LAT_CUDA_CHECK(cudaSetDevice(device_));
+    cudaEvent_t ready = nullptr, done = nullptr;
+    LAT_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
+    LAT_CUDA_CHECK(cudaEventRecord(ready, cuda::stream()));  // the tensor as the compute stream has written it so far
+    LAT_CUDA_CHECK(cudaStreamWaitEvent(comm_stream_, ready, 0));
+    LAT_CUDA_CHECK(cudaEventDestroy(ready));
+    enqueue();
+    LAT_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    LAT_CUDA_CHECK(cudaEventRecord(done, comm_stream_));
+    return std::make_unique<NcclPendingCollective>(done, device_);
+  }
+  void enqueue_reduce_scatter(Tensor& t, cudaStream_t stream) {
+    const size_t n = static_cast<size_t>(t.numel() / world_size());
+    char* base = static_cast<char*>(t.raw_data());
+    LAT_NCCL_CHECK(ncclReduceScatter(base, base + static_cast<size_t>(rank()) * n * dtype_size(t.dtype()), n,
+                                     nccl_type(t), ncclSum, comm_, stream));
+    watch("ncclReduceScatter", t, stream);
+  }
   // Asynchronous collectives: the watchdog polls an event recorded after the collective (on its stream) and the
   // communicator's asynchronous error state.
   void watch(const char* op, const Tensor& t, cudaStream_t stream) {
@@ -178,7 +218,7 @@ class NcclCommunicator final : public Communicator {
   std::unique_ptr<MpiCommunicator> mpi_;
   Watchdog watchdog_;
   ncclComm_t comm_ = nullptr;
-  cudaStream_t comm_stream_ = nullptr;  // start_all_reduce_sum's collectives
+  cudaStream_t comm_stream_ = nullptr;  // start_all_reduce_sum's and start_reduce_scatter_sum's collectives
   int device_ = 0;
 };
 

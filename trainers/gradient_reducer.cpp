@@ -42,8 +42,9 @@ OverlapMode resolve_overlap_mode(OverlapMode requested, const Communicator& comm
 }
 
 GradientReducer::GradientReducer(std::vector<autograd::nn::NamedParameter> params, Communicator& comm,
-                                 double bucket_mb, bool overlap, double first_bucket_mb, OverlapMode mode)
-    : params_(std::move(params)), comm_(comm), overlap_(overlap) {
+                                 double bucket_mb, bool overlap, double first_bucket_mb, OverlapMode mode,
+                                 GradientReduction reduction)
+    : params_(std::move(params)), comm_(comm), overlap_(overlap), reduction_(reduction) {
   if (const char* v = std::getenv("LAT_REDUCER_STATS")) stats_on_ = *v != '\0' && std::string(v) != "0";
   if (const char* v = std::getenv("LAT_OVERLAP_PROGRESS")) progress_every_node_ = std::string(v) != "hooks";
   LAT_CHECK(bucket_mb > 0, "distributed.bucket_mb must be positive, got ", bucket_mb);
@@ -68,7 +69,11 @@ GradientReducer::GradientReducer(std::vector<autograd::nn::NamedParameter> param
   for (size_t b = 0; b < buckets_.size(); ++b) {
     for (size_t k : buckets_[b].params) bucket_of_[k] = b;
     const Tensor& like = params_[buckets_[b].params.front()].variable.data();
-    buckets_[b].flat = Tensor::empty(Shape{buckets_[b].numel}, like.dtype(), like.device());
+    // ReduceScatter: padded to whole chunks. The padding is never read (the sharded optimizer's segments and the
+    // unpacking stop at the last parameter), so the scratch a reduce-scatter may leave in it does no harm.
+    const int64_t world = reduction_ == GradientReduction::ReduceScatter ? comm_.world_size() : 1;
+    const int64_t padded = (buckets_[b].numel + world - 1) / world * world;
+    buckets_[b].flat = Tensor::zeros(Shape{padded}, like.dtype(), like.device());
   }
   if (overlap_) {
     mode_ = resolve_overlap_mode(mode, comm_, omp_get_max_threads());
@@ -77,13 +82,15 @@ GradientReducer::GradientReducer(std::vector<autograd::nn::NamedParameter> param
       channel_ = std::make_shared<Channel>();
       // A core of its own: the blocking all-reduce, unless LAT_MPI_POLL_US asks for the polling one.
       const bool own_core = comm_.cpus_per_rank() >= omp_get_max_threads() + 1 && std::getenv("LAT_MPI_POLL_US") == nullptr;
-      thread_ = std::thread(worker, channel_, &comm_, own_core);
+      thread_ = std::thread(worker, channel_, &comm_, own_core, reduction_);
     }
   }
   static bool logged = false;  // once per process (lat-bench builds several reducers)
   if (comm_.is_root() && !std::exchange(logged, true))
-    log_info("gradient buckets: {} ({} MB, first {} MB); overlap {} ({:.3g} CPUs per rank, {} compute threads)",
-             buckets_.size(), bucket_mb, std::min(first_bucket_mb, bucket_mb), overlap_ ? overlap_mode_name(mode_) : "off",
+    log_info("gradient buckets: {} ({} MB, first {} MB, {}); overlap {} ({:.3g} CPUs per rank, {} compute threads)",
+             buckets_.size(), bucket_mb, std::min(first_bucket_mb, bucket_mb),
+             reduction_ == GradientReduction::ReduceScatter ? "reduce-scatter (ZeRO-1)" : "all-reduce",
+             overlap_ ? overlap_mode_name(mode_) : "off",
              comm_.cpus_per_rank(), omp_get_max_threads());
 }
 
@@ -182,12 +189,12 @@ void GradientReducer::launch(size_t index) {
   }
   stats_.pack_s += timer.seconds();
   if (!overlap_) {
-    comm_.all_reduce_sum(b.flat);
+    reduce_now(b);
     return;
   }
   if (mode_ == OverlapMode::Inline) {
     timer.reset();
-    b.pending_reduce = comm_.start_all_reduce_sum(b.flat);
+    b.pending_reduce = start_reduce(b);
     stats_.start_s += timer.seconds();
     progress();
     return;
@@ -199,7 +206,18 @@ void GradientReducer::launch(size_t index) {
   channel_->cv.notify_all();
 }
 
-void GradientReducer::worker(std::shared_ptr<Channel> channel, Communicator* comm, bool blocking) {
+void GradientReducer::reduce_now(Bucket& b) {
+  if (reduction_ == GradientReduction::ReduceScatter) comm_.reduce_scatter_sum(b.flat);
+  else comm_.all_reduce_sum(b.flat);
+}
+
+std::unique_ptr<PendingCollective> GradientReducer::start_reduce(Bucket& b) {
+  if (reduction_ == GradientReduction::ReduceScatter) return comm_.start_reduce_scatter_sum(b.flat);
+  return comm_.start_all_reduce_sum(b.flat);
+}
+
+void GradientReducer::worker(std::shared_ptr<Channel> channel, Communicator* comm, bool blocking,
+                             GradientReduction reduction) {
   std::unique_lock<std::mutex> lock(channel->mutex);
   for (;;) {
     channel->cv.wait(lock, [&] { return channel->stopping || !channel->queue.empty(); });
@@ -210,8 +228,15 @@ void GradientReducer::worker(std::shared_ptr<Channel> channel, Communicator* com
     lock.unlock();
     std::string error;
     try {
-      if (blocking) comm->all_reduce_sum(flat);
-      else comm->all_reduce_sum_background(flat);
+      // Not blocking: the started reduce-scatter's wait() tests and yields the core between tests.
+      if (reduction == GradientReduction::ReduceScatter) {
+        if (blocking) comm->reduce_scatter_sum(flat);
+        else comm->start_reduce_scatter_sum(flat)->wait();
+      } else if (blocking) {
+        comm->all_reduce_sum(flat);
+      } else {
+        comm->all_reduce_sum_background(flat);
+      }
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -260,6 +285,19 @@ void GradientReducer::finish() {
   stats_.wait_s += timer.seconds();
   timer.reset();
   const double inv = 1.0 / comm_.world_size();
+  if (reduction_ == GradientReduction::ReduceScatter) {
+    // This rank's chunks are what the sharded optimizer reads; the whole gradients are not needed any more.
+    const int64_t rank = comm_.rank(), world = comm_.world_size();
+    for (auto& b : buckets_) {
+      const int64_t n = b.flat.numel() / world;
+      Tensor mine = b.flat.slice(0, rank * n, (rank + 1) * n);
+      kernels::scale_(mine, inv);
+    }
+    for (auto& p : params_) p.variable.zero_grad();
+    stats_.unpack_s += timer.seconds();
+    armed_ = false;
+    return;
+  }
   for (auto& b : buckets_) {
     kernels::scale_(b.flat, inv);
     int64_t offset = 0;

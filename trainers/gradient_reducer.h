@@ -12,9 +12,11 @@
 //           stream wait for it).
 //   thread  a communication thread runs the all-reduces one after the other while backward goes on: for
 //           CPU ranks with a spare core each (NCCL here enqueues on the compute stream: no overlap).
-// finish() waits for the rest, divides by the world size and unpacks. With overlap off the same buckets are
-// reduced in the same order after backward, so all give identical numbers (at two ranks; see
-// docs/distributed.md). In thread mode only the communication thread calls the communicator between arm()
+// finish() waits for the rest, divides by the world size and unpacks. Under ZeRO-1
+// (GradientReduction::ReduceScatter) each bucket is reduce-scattered instead: finish() leaves this rank's chunk of
+// every bucket averaged in the flat buffer, for the sharded optimizer (trainers/sharded_optimizer.h), and drops
+// the parameters' own gradients. With overlap off the same buckets are reduced in the same order after backward,
+// so all give identical numbers (at two ranks; see docs/distributed.md). In thread mode only the communication thread calls the communicator between arm()
 // and finish().
 #pragma once
 
@@ -35,6 +37,12 @@ namespace lat::trainers {
 
 enum class OverlapMode { Auto, Inline, Thread };
 
+// What finish() leaves behind. AllReduce: every parameter's grad() holds the mean over ranks (plain data parallel).
+// ReduceScatter (ZeRO-1): chunk rank() of each bucket's flat buffer holds the mean over ranks of those elements
+// (each buffer is padded with zeros to a multiple of the world size; chunks as Communicator::reduce_scatter_sum);
+// the other chunks are scratch and the parameters' grad() are dropped.
+enum class GradientReduction { AllReduce, ReduceScatter };
+
 // Auto's choice: inline on the MPI (CPU) communicator unless every rank has a core to spare for a
 // communication thread (comm.cpus_per_rank() >= compute threads + 1), thread otherwise. LAT_OVERLAP_MODE
 // (inline | thread | auto) overrides Auto.
@@ -44,7 +52,8 @@ const char* overlap_mode_name(OverlapMode mode);
 class GradientReducer {
  public:
   GradientReducer(std::vector<autograd::nn::NamedParameter> params, Communicator& comm, double bucket_mb,
-                  bool overlap, double first_bucket_mb = 1.0, OverlapMode mode = OverlapMode::Auto);
+                  bool overlap, double first_bucket_mb = 1.0, OverlapMode mode = OverlapMode::Auto,
+                  GradientReduction reduction = GradientReduction::AllReduce);
   ~GradientReducer();
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
@@ -57,8 +66,15 @@ class GradientReducer {
   size_t num_buckets() const { return buckets_.size(); }
   // With overlap on: inline or thread (never Auto); with it off: Auto.
   OverlapMode mode() const { return mode_; }
-  // Parameter indices per bucket, in reduction order (for tests and docs).
+  // Parameter indices per bucket, in reduction order; each bucket's flat buffer holds its parameters' elements
+  // back to back in this order (then the padding, under ReduceScatter).
   std::vector<std::vector<size_t>> bucket_layout() const;
+  GradientReduction reduction() const { return reduction_; }
+  // Bucket b's flat buffer (ReduceScatter: [a multiple of the world size], chunk rank() as above after finish()).
+  // The sharded optimizer reads its chunk and all-gathers the updated parameters through it between steps.
+  Tensor& bucket_buffer(size_t b) { return buckets_[b].flat; }
+  const std::vector<autograd::nn::NamedParameter>& parameters() const { return params_; }
+  Communicator& communicator() { return comm_; }
 
  private:
   struct Bucket {
@@ -87,7 +103,10 @@ class GradientReducer {
   };
   // blocking: the thread has a core of its own, so it waits in the communicator's blocking all-reduce
   // (MPI spins, and moves data at full speed); otherwise all_reduce_sum_background (polls with sleeps).
-  static void worker(std::shared_ptr<Channel> channel, Communicator* comm, bool blocking);
+  static void worker(std::shared_ptr<Channel> channel, Communicator* comm, bool blocking, GradientReduction reduction);
+  // Bucket b's collective, blocking (overlap off) or started (inline).
+  void reduce_now(Bucket& b);
+  std::unique_ptr<PendingCollective> start_reduce(Bucket& b);
 
   // LAT_REDUCER_STATS=1: where the reducer's time went, summed over steps, printed by every rank at the end.
   struct Stats {
@@ -103,6 +122,7 @@ class GradientReducer {
   std::vector<Bucket> buckets_;
   Communicator& comm_;
   bool overlap_;
+  GradientReduction reduction_;
   OverlapMode mode_ = OverlapMode::Auto;
   bool armed_ = false;
   size_t oldest_in_flight_ = 0;  // inline mode: buckets before it have finished their all-reduce

@@ -56,7 +56,7 @@ const char* blamed_key(const Recipe& r) {
 
 }  // namespace
 
-MemoryEstimate estimate_training_memory(const Recipe& recipe, int64_t vocab_size, Device device) {
+MemoryEstimate estimate_training_memory(const Recipe& recipe, int64_t vocab_size, Device device, int world_size) {
   const double d = static_cast<double>(recipe.model.d_model),
                layers = static_cast<double>(recipe.model.layers);
   const double heads = static_cast<double>(recipe.attention.heads);
@@ -68,7 +68,11 @@ MemoryEstimate estimate_training_memory(const Recipe& recipe, int64_t vocab_size
   // Per block: w_q, w_k, w_v, w_o (and w_g), two RMSNorm gains, the SwiGLU's three matrices.
   const double per_layer = (recipe.attention.gate ? 5 : 4) * d * hd + 2 * d + 3 * d * hidden;
   e.parameters = vocab * d * (recipe.model.tie_embeddings ? 1 : 2) + layers * per_layer + d;
-  e.state_bytes = 16 * e.parameters + kLayerOverheadBytes * layers;
+  // fp32 weights and gradients (4 + 4 bytes) everywhere, and with several ranks the gradient reducer's flat
+  // buckets (4); AdamW's m and v (4 + 4), split over the ranks by ZeRO-1.
+  e.optimizer_bytes = 8 * e.parameters / (zero_sharding(recipe, world_size) ? world_size : 1);
+  const double buckets = world_size > 1 ? 4 * e.parameters : 0;
+  e.state_bytes = 8 * e.parameters + buckets + e.optimizer_bytes + kLayerOverheadBytes * layers;
   // Saved per token and layer (as measured on the quickstart model): the residual stream and norms, the
   // projections, the feature maps, the MLP's hidden activations; then the logits with their softmax and
   // gradient.
@@ -92,8 +96,8 @@ MemoryEstimate estimate_training_memory(const Recipe& recipe, int64_t vocab_size
   return e;
 }
 
-void check_training_memory(const Recipe& recipe, int64_t vocab_size, Device device) {
-  const MemoryEstimate e = estimate_training_memory(recipe, vocab_size, device);
+void check_training_memory(const Recipe& recipe, int64_t vocab_size, Device device, int world_size) {
+  const MemoryEstimate e = estimate_training_memory(recipe, vocab_size, device, world_size);
   const double available = device_memory_bytes(device);
   if (available <= 0 || e.total() <= available) return;
   const char* key = blamed_key(recipe);

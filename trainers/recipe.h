@@ -148,6 +148,7 @@ struct DistributedConfig {
   double bucket_mb = 25.0;
   bool overlap = true;
   int64_t watchdog_seconds = 300;  // abort the job when a collective hangs this long; 0: off
+  int64_t zero = 0;                // ZeRO stage: 0 every rank keeps all optimizer state; 1 each keeps 1/world
   bool operator==(const DistributedConfig&) const = default;
 };
 

@@ -309,6 +309,8 @@ const std::vector<Field>& fields() {
                    "reduce buckets while backward runs"));
     add(make_field("distributed", "watchdog_seconds", &R::distributed, &DistributedConfig::watchdog_seconds,
                    at_least(0), "abort when a collective hangs this long; 0: off"));
+    add(make_field("distributed", "zero", &R::distributed, &DistributedConfig::zero, between(0, 1),
+                   "ZeRO stage: 0 every rank keeps all AdamW state; 1 each rank keeps 1/world of it"));
     return f;
   }();
   return table;

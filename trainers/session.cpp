@@ -18,6 +18,7 @@
 #include "trainers/gradient_reducer.h"
 #include "trainers/memory_estimate.h"
 #include "trainers/setup.h"
+#include "trainers/sharded_optimizer.h"
 
 namespace lat::trainers {
 
@@ -44,12 +45,12 @@ TrainingSession::TrainingSession(const Recipe& recipe, Device device, int rank, 
       threads_ = std::make_unique<LoadFollowingThreads>(cpu_threads());
   }
   const int64_t vocab_size = resolved_vocab_size(recipe, *source_);
-  check_training_memory(recipe, vocab_size, device);  // before the first allocation of the model
+  check_training_memory(recipe, vocab_size, device, world_size);  // before the first allocation of the model
   autograd::nn::LanguageModelConfig model = model_config(recipe, vocab_size);
   model.compute_dtype = compute_dtype(recipe, device);
   model_ = std::make_unique<autograd::nn::LanguageModel>(model, device);
   params_ = model_->parameters();
-  optimizer_ = std::make_unique<optim::AdamW>(params_, adamw_config(recipe));
+  if (!zero_sharding(recipe, world_size)) optimizer_ = std::make_unique<optim::AdamW>(params_, adamw_config(recipe));
   guard_ = std::make_unique<optim::StepGuard>(step_guard_config(recipe), device);
   schedule_ = schedule_config(recipe);
   optim::validate(schedule_);
@@ -103,6 +104,28 @@ optim::SkipReason TrainingSession::StepResult::skip_reason() const {
 
 TrainingSession::~TrainingSession() = default;
 
+void TrainingSession::set_reducer(GradientReducer* reducer) {
+  reducer_ = reducer;
+  const bool scatters = reducer != nullptr && reducer->reduction() == GradientReduction::ReduceScatter;
+  LAT_CHECK(scatters == (optimizer_ == nullptr), "distributed.zero = ", recipe_.distributed.zero,
+            ": the gradient reducer must ", scatters ? "all-reduce" : "reduce-scatter", " (trainers/session.h)");
+  if (scatters) sharded_ = std::make_unique<ShardedOptimizer>(*reducer, adamw_config(recipe_));
+}
+
+optim::AdamW& TrainingSession::optimizer() {
+  LAT_CHECK(optimizer_ || sharded_, "distributed.zero = 1: the session has no optimizer until set_reducer is called");
+  return sharded_ ? sharded_->optimizer() : *optimizer_;
+}
+
+optim::AdamWState TrainingSession::optimizer_state() {
+  return sharded_ ? sharded_->gather_state() : optimizer().state();
+}
+
+void TrainingSession::load_optimizer_state(const optim::AdamWState& state) {
+  if (sharded_) sharded_->load_state(state);
+  else optimizer().load_state(state);
+}
+
 int64_t TrainingSession::tokens_per_step() const {
   return recipe_.training.batch_size * recipe_.training.seq_len * recipe_.training.grad_accum;
 }
@@ -111,7 +134,7 @@ TrainingSession::StepResult TrainingSession::step(int64_t step) {
   StepResult r;
   if (threads_) threads_->update();
   r.lr = optim::lr_at(schedule_, step);
-  optimizer_->zero_grad();
+  for (auto& p : params_) p.variable.zero_grad();
   const int64_t accum = recipe_.training.grad_accum;
   const data::LoaderPosition start = loader_->position();
   // The loss's out-of-vocabulary count (kernels/loss.h), of the loss's dtype, on the device.
@@ -143,8 +166,12 @@ TrainingSession::StepResult TrainingSession::step(int64_t step) {
     r.micro_losses.push_back(loss.data());
   }
   if (reducer_) reducer_->finish();
-  const optim::GradientNorm guarded = guard_->check(params_, guard_loss(r), r.invalid_targets);
-  optimizer_->step(r.lr, guarded.factor);
+  // The guard's norm, clip factor and verdict (under ZeRO-1 over every rank's shard); this rank's AdamW (its
+  // shard under ZeRO-1), then the parameters all-gathered.
+  const optim::GradientNorm guarded = sharded_ ? sharded_->check(*guard_, guard_loss(r), r.invalid_targets)
+                                               : guard_->check(params_, guard_loss(r), r.invalid_targets);
+  optimizer().step(r.lr, guarded.factor);
+  if (sharded_) sharded_->gather_parameters();
   autograd::profile::mark("optimizer", "global norm + guard + clip + AdamW");
   r.norm = guarded.norm;
   r.verdict = guarded.verdict;

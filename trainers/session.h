@@ -21,6 +21,7 @@ namespace lat::trainers {
 
 class Communicator;
 class GradientReducer;
+class ShardedOptimizer;
 
 // Test-only fault injection (the seam behind the guard's tests; the Trainer fills it from LAT_TEST_NAN_GRAD_STEPS
 // and LAT_TEST_BAD_TARGET_STEPS, comma-separated 1-based steps, on the rank LAT_TEST_FAULT_RANK names, or on
@@ -62,8 +63,10 @@ class TrainingSession {
   // (single process only).
   StepResult step(int64_t step);
 
-  // Averages gradients across ranks during the last micro-batch's backward; not owned; may be null.
-  void set_reducer(GradientReducer* reducer) { reducer_ = reducer; }
+  // Averages gradients across ranks during the last micro-batch's backward; not owned; may be null. Under ZeRO-1
+  // (zero_sharding(recipe, world_size), trainers/setup.h) the session has no whole AdamW: it needs a reducer
+  // built with GradientReduction::ReduceScatter, on which it builds its ShardedOptimizer (a collective).
+  void set_reducer(GradientReducer* reducer);
   // The ranks' communicator, used to average the loss for the loss z-score rule (training.skip_loss_z) when
   // there are several ranks; not owned; may be null.
   void set_communicator(Communicator* comm) { comm_ = comm; }
@@ -79,7 +82,15 @@ class TrainingSession {
   autograd::nn::LanguageModel& model() { return *model_; }
   const autograd::nn::LanguageModel& model() const { return *model_; }
   const std::vector<autograd::nn::NamedParameter>& parameters() const { return params_; }
-  optim::AdamW& optimizer() { return *optimizer_; }
+  // The AdamW this rank steps: over the whole model, or under ZeRO-1 over this rank's shard.
+  optim::AdamW& optimizer();
+  // The whole optimizer state under the model's parameter names, for a checkpoint. Under ZeRO-1 a collective
+  // (every rank calls it) that leaves the whole state on rank 0 only (CPU tensors; the others get the step).
+  optim::AdamWState optimizer_state();
+  // Restores a whole state (a checkpoint's, from any world size); under ZeRO-1 this rank keeps its shard.
+  void load_optimizer_state(const optim::AdamWState& state);
+  // Non-null under ZeRO-1 once set_reducer has been called.
+  const ShardedOptimizer* sharded_optimizer() const { return sharded_.get(); }
   // Tokens one step consumes on this rank: batch_size x seq_len x grad_accum.
   int64_t tokens_per_step() const;
 
@@ -90,7 +101,8 @@ class TrainingSession {
   std::unique_ptr<data::Loader> loader_;
   std::unique_ptr<autograd::nn::LanguageModel> model_;
   std::vector<autograd::nn::NamedParameter> params_;
-  std::unique_ptr<optim::AdamW> optimizer_;
+  std::unique_ptr<optim::AdamW> optimizer_;        // null under ZeRO-1
+  std::unique_ptr<ShardedOptimizer> sharded_;      // ZeRO-1 only
   optim::ScheduleConfig schedule_;
   // This step's mean loss for the step guard (averaged over ranks when the loss z-score needs it), or undefined.
   Tensor guard_loss(const StepResult& r);

@@ -253,6 +253,8 @@ Device resolve_device(const Recipe& recipe) {
   return Device::cpu();
 }
 
+bool zero_sharding(const Recipe& recipe, int world_size) { return recipe.distributed.zero == 1 && world_size > 1; }
+
 DType compute_dtype(const Recipe& recipe, Device device) {
   switch (recipe.training.precision) {
     case Precision::Fp32: return DType::F32;

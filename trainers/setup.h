@@ -46,6 +46,9 @@ optim::ScheduleConfig schedule_config(const Recipe& recipe);
 // optimizer.grad_clip and training.skip_loss_z / skip_norm_z.
 optim::StepGuardConfig step_guard_config(const Recipe& recipe);
 
+// ZeRO-1 is on: distributed.zero = 1 and more than one rank (at world size 1 there is nothing to shard).
+bool zero_sharding(const Recipe& recipe, int world_size);
+
 // training.device resolved: auto -> cuda when this build has CUDA and a GPU is visible, else cpu.
 Device resolve_device(const Recipe& recipe);
 // training.precision on `device`: the model's compute dtype (auto -> bf16 on CUDA, f32 on the CPU; bf16 on the

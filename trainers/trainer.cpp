@@ -87,10 +87,10 @@ struct Trainer::State {
   autograd::nn::LanguageModel& model() { return session->model(); }
   const std::vector<autograd::nn::NamedParameter>& params() const { return session->parameters(); }
 
-  Checkpoint make_checkpoint() const {
+  // `st`: the whole optimizer state (TrainingSession::optimizer_state, gathered from every rank under ZeRO-1).
+  Checkpoint make_checkpoint(const optim::AdamWState& st) const {
     Checkpoint ck;
     for (const auto& p : params()) ck.model[p.name] = p.variable.data().to(Device::cpu()).clone();
-    optim::AdamWState st = session->optimizer().state();
     for (auto& [name, t] : st.exp_avg) ck.optim_m[name] = t.to(Device::cpu()).clone();
     for (auto& [name, t] : st.exp_avg_sq) ck.optim_v[name] = t.to(Device::cpu()).clone();
     ck.optim_step = st.step;
@@ -122,7 +122,7 @@ struct Trainer::State {
     st.step = ck.optim_step;
     st.exp_avg = ck.optim_m;
     st.exp_avg_sq = ck.optim_v;
-    session->optimizer().load_state(st);
+    session->load_optimizer_state(st);
     if (ck.loader_positions.empty()) LAT_THROW("checkpoint '", file, "' has no loader position");
     // Ranks beyond the writer's world size resume from the shared global position; the loader refuses it
     // (naming the field) when the global batch differs.
@@ -162,9 +162,10 @@ struct Trainer::State {
   // are being skipped, pruning keeps the last checkpoint from before. finish_checkpoints() waits for it.
   std::string save() {
     std::string path;
+    const optim::AdamWState optimizer_state = session->optimizer_state();  // every rank: a gather under ZeRO-1
     if (comm.is_root()) {
       const Timer blocked;
-      path = writer.submit(make_checkpoint(), checkpoint_dir, recipe.checkpoint.keep_last,
+      path = writer.submit(make_checkpoint(optimizer_state), checkpoint_dir, recipe.checkpoint.keep_last,
                            skips.consecutive() > 0 ? last_good_checkpoint : "");
       if (skips.consecutive() == 0) last_good_checkpoint = path;
       log_debug("checkpoint of step {}: {:.1f} ms on the training thread ({})", step, 1e3 * blocked.seconds(),
@@ -270,7 +271,10 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
                             recipe.training.eval_interval));
   // Also NCCL at world size 1 (mpirun -np 1): the bucket machinery's cost can then be measured against none.
   if (comm.world_size() > 1 || comm.name() == "nccl") {
-    s.reducer = std::make_unique<GradientReducer>(s.params(), comm, recipe.distributed.bucket_mb, recipe.distributed.overlap);
+    const GradientReduction reduction = zero_sharding(recipe, comm.world_size()) ? GradientReduction::ReduceScatter
+                                                                                 : GradientReduction::AllReduce;
+    s.reducer = std::make_unique<GradientReducer>(s.params(), comm, recipe.distributed.bucket_mb,
+                                                  recipe.distributed.overlap, 1.0, OverlapMode::Auto, reduction);
     s.session->set_reducer(s.reducer.get());
   }
   s.session->set_communicator(&comm);

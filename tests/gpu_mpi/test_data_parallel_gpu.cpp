@@ -56,3 +56,30 @@ TEST_CASE("two GPUs x batch 4 track one GPU x batch 8 (fp32) in every overlap mo
                 run, worst_loss, worst_param);
   }
 }
+
+TEST_CASE("two GPUs with ZeRO-1 (reduce-scatter, sharded AdamW, all-gather over NCCL) track one GPU (fp32)") {
+  TempDir dir("zero_gpu");
+  write_inputs(dir);
+  REQUIRE(lat_train(0, common_args(dir, "one", 8) + kOnCuda, kNcclEnv, 120).exit_code == 0);
+  const std::string zero = kOnCuda + " --set distributed.zero=1 --set distributed.bucket_mb=0.01 --set logging.level=info";
+  const ShellResult stream = lat_train(2, common_args(dir, "zero", 4) + zero, kNcclEnv, 120);
+  REQUIRE(stream.exit_code == 0);
+  REQUIRE(lat_train(2, common_args(dir, "zero_off", 4) + zero + " --set distributed.overlap=false", kNcclEnv, 120)
+              .exit_code == 0);
+  CHECK(stream.output.find("ZeRO-1: AdamW state per rank: ") != std::string::npos);
+  const Checkpoint one = checkpoint(dir, "one", 20);
+  for (const char* run : {"zero", "zero_off"}) {
+    CAPTURE(run);
+    const Checkpoint two = checkpoint(dir, run, 20);
+    REQUIRE(two.metrics.loss.size() == 20);
+    for (size_t i = 0; i < 20; ++i) {
+      CAPTURE(i);
+      CHECK(relative(one.metrics.loss[i], two.metrics.loss[i]) <= 1e-5);
+    }
+    for (const auto& entry : one.model) {
+      const std::string& name = entry.first;
+      CAPTURE(name);
+      CHECK(tensor_diff(entry.second, two.model.at(name)).norm_relative <= 1e-5);
+    }
+  }
+}

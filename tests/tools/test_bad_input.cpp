@@ -239,6 +239,7 @@ TEST_CASE(
       {"unknown log level", set("logging.level=verbose"), 1, "logging.level"},
       {"zero bucket", set("distributed.bucket_mb=0"), 1, "distributed.bucket_mb"},
       {"negative watchdog", set("distributed.watchdog_seconds=-1"), 1, "distributed.watchdog_seconds"},
+      {"ZeRO stage 2", set("distributed.zero=2"), 1, "distributed.zero: 2 is out of range (must be in [0, 1])"},
       // --set itself
       {"value with an embedded newline", set("training.steps=3\n[model]\nlayers=9"), 1, "must be one line"},
       {"no '='", set("training.steps"), 1, "expected section.key=value"},

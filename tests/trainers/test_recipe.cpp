@@ -93,6 +93,7 @@ level = "debug"
 bucket_mb = 12.5
 overlap = false
 watchdog_seconds = 0
+zero = 1
 )";
 
 }  // namespace
@@ -169,6 +170,7 @@ TEST_CASE("recipe: every section and key parses") {
   CHECK(r.distributed.bucket_mb == 12.5);
   CHECK(!r.distributed.overlap);
   CHECK(r.distributed.watchdog_seconds == 0);
+  CHECK(r.distributed.zero == 1);
   CHECK(r.resolved_feature_dim() == 48);
   CHECK(r.resolved_mlp_hidden() == 200);
   CHECK(r.origin("model.d_model") == "full.toml:4");
@@ -194,7 +196,8 @@ TEST_CASE("recipe: to_toml writes every key and parses back to an identical reci
   CHECK(Recipe::from_string(odd.to_toml()) == odd);
   // 56 + data.val_path, test_path, test_pattern, random_non_queries, test_examples + model.mlp + training.threads
   // + data.tokenizer + training.recompute, max_skipped_steps, skip_loss_z, skip_norm_z + checkpoint.async
-  CHECK(Recipe::keys().size() == 69);
+  // + distributed.zero
+  CHECK(Recipe::keys().size() == 70);
 }
 
 TEST_CASE("recipe: include composes, nested, relative to the including file, later values win") {
