@@ -5,6 +5,7 @@
 
 #include "kernels/cpu/lightning_attention.h"
 #include "kernels/dispatch.h"
+#include "kernels/documents.h"
 #include "kernels/feature_maps.h"
 
 #ifdef LAT_HAVE_CUDA
@@ -24,15 +25,19 @@ struct Dims {
 // state_extra_cols: 1 for the normalised form, whose states carry z as one more column.
 Dims check_core(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                 const Tensor& initial_state, int64_t block, const CoreFeatureMap& feature_map,
-                int64_t state_extra_cols = 0) {
+                const Tensor& document_starts, int64_t state_extra_cols = 0) {
   LAT_CHECK(q.ndim() == 4, op, ": q must be [B, H, N, m], got ", q.shape().str());
   const Dims d{q.size(0), q.size(1), q.size(2), q.size(3), v.ndim() == 4 ? v.size(3) : -1,
                feature_map.features(q.size(3))};
   check_shape(op, "k", k, q.shape());
   check_shape(op, "v", v, Shape{d.batch, d.heads, d.n, d.e});
   check_shape(op, "log_decay", log_decay, Shape{d.heads});
+  if (document_starts.defined()) {
+    check_document_starts(op, document_starts, d.batch, d.n, q);
+    if (q.device().is_cuda()) no_cuda_document_boundaries(op);
+  }
   if (feature_map.kind == CoreFeatureMap::Kind::Cosine)
-    check_cosine_positions(feature_map.max_context, feature_map.offset, d.n);
+    check_cosine_positions(feature_map.max_context, feature_map.offset, d.n, document_starts);
   if (initial_state.defined()) {
     check_shape(op, "initial_state", initial_state, Shape{d.batch, d.heads, d.rows, d.e + state_extra_cols});
     check_same_placement(op, q, initial_state);
@@ -60,21 +65,22 @@ void copy_back(Tensor& out, const Tensor& result) {
 }
 
 // φ(x) into a new contiguous tensor, and x's gradient from φ(x)'s (the paths that do not fuse the map).
-Tensor mapped(const CoreFeatureMap& f, const Tensor& x) {
+Tensor mapped(const CoreFeatureMap& f, const Tensor& x, const Tensor& starts) {
   const Tensor xc = x.contiguous();
   const Shape& s = xc.shape();
   Tensor y = Tensor::empty(Shape{s[0], s[1], s[2], f.features(s[3])}, xc.dtype(), xc.device());
   if (f == CoreFeatureMap::Elu1) elu1_forward(xc, y);
   else if (f == CoreFeatureMap::Silu) silu_forward(xc, y);
-  else cosine_feature_forward(xc, f.max_context, f.offset, y);
+  else cosine_feature_forward(xc, f.max_context, f.offset, y, starts);
   return y;
 }
-void mapped_backward(const CoreFeatureMap& f, const Tensor& x, const Tensor& grad_mapped, Tensor& grad_x) {
+void mapped_backward(const CoreFeatureMap& f, const Tensor& x, const Tensor& starts, const Tensor& grad_mapped,
+                     Tensor& grad_x) {
   const Tensor xc = x.contiguous();
   Tensor gx = target_for(grad_x, grad_x.dtype(), false);
   if (f == CoreFeatureMap::Elu1) elu1_backward(xc, grad_mapped, gx);
   else if (f == CoreFeatureMap::Silu) silu_backward(xc, grad_mapped, gx);
-  else cosine_feature_backward(xc, f.max_context, f.offset, grad_mapped, gx);
+  else cosine_feature_backward(xc, f.max_context, f.offset, grad_mapped, gx, starts);
   copy_back(grad_x, gx);
 }
 
@@ -307,15 +313,17 @@ bool fuses_feature_map(const Tensor& q, const Dims& d) {
 
 void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                                  const Tensor& initial_state, int64_t block, Tensor& out, Tensor& final_state,
-                                 Tensor* segment_states, const CoreFeatureMap& feature_map) {
+                                 Tensor* segment_states, const CoreFeatureMap& feature_map,
+                                 const Tensor& document_starts) {
   const char* op = "lightning_attention";
-  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, feature_map);
+  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, feature_map, document_starts);
   check_shape(op, "out", out, v.shape());
   if (final_state.defined()) check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.rows, d.e});
   if (segment_states != nullptr) *segment_states = Tensor();
   if (feature_map.kind != CoreFeatureMap::Kind::Identity && !fuses_feature_map(q, d)) {
-    lightning_attention_forward(mapped(feature_map, q), mapped(feature_map, k), v, log_decay, initial_state, block,
-                                out, final_state, segment_states);
+    lightning_attention_forward(mapped(feature_map, q, document_starts), mapped(feature_map, k, document_starts), v,
+                                log_decay, initial_state, block, out, final_state, segment_states,
+                                CoreFeatureMap::Identity, document_starts);
     return;
   }
   if (q.device().is_cuda()) {
@@ -331,7 +339,7 @@ void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor&
   dispatch_cpu_floating(op, q.dtype(), [&]<class T>() {
     cpu::lightning_attention_forward<T>(qc.data<T>(), kc.data<T>(), vc.data<T>(), decay.data<T>(),
                                         ptr_or_null<T>(init), oc.data<T>(), fin.data<T>(), d.batch, d.heads, d.n,
-                                        d.m, d.e, block);
+                                        d.m, d.e, block, document_starts_or_null(document_starts));
   });
   copy_back(out, oc);
   copy_back(final_state, fin);
@@ -341,9 +349,9 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
                                   const Tensor& initial_state, int64_t block, const Tensor& grad_out,
                                   const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k, Tensor& grad_v,
                                   Tensor& grad_initial_state, const Tensor& segment_states,
-                                  const CoreFeatureMap& feature_map) {
+                                  const CoreFeatureMap& feature_map, const Tensor& document_starts) {
   const char* op = "lightning_attention_backward";
-  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, feature_map);
+  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, feature_map, document_starts);
   const Shape state_shape{d.batch, d.heads, d.rows, d.e};
   check_shape(op, "grad_out", grad_out, v.shape());
   if (grad_final_state.defined()) check_shape(op, "grad_final_state", grad_final_state, state_shape);
@@ -352,12 +360,13 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
   check_shape(op, "grad_v", grad_v, v.shape());
   if (grad_initial_state.defined()) check_shape(op, "grad_initial_state", grad_initial_state, state_shape);
   if (feature_map.kind != CoreFeatureMap::Kind::Identity && !fuses_feature_map(q, d)) {
-    const Tensor qf = mapped(feature_map, q), kf = mapped(feature_map, k);
+    const Tensor qf = mapped(feature_map, q, document_starts), kf = mapped(feature_map, k, document_starts);
     Tensor dqf = Tensor::empty_like(qf), dkf = Tensor::empty_like(kf);
     lightning_attention_backward(qf, kf, v, log_decay, initial_state, block, grad_out, grad_final_state, dqf, dkf,
-                                 grad_v, grad_initial_state, segment_states);
-    mapped_backward(feature_map, q, dqf, grad_q);
-    mapped_backward(feature_map, k, dkf, grad_k);
+                                 grad_v, grad_initial_state, segment_states, CoreFeatureMap::Identity,
+                                 document_starts);
+    mapped_backward(feature_map, q, document_starts, dqf, grad_q);
+    mapped_backward(feature_map, k, document_starts, dkf, grad_k);
     return;
   }
   if (q.device().is_cuda()) {
@@ -377,7 +386,7 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
     cpu::lightning_attention_backward<T>(qc.data<T>(), kc.data<T>(), vc.data<T>(), decay.data<T>(),
                                          ptr_or_null<T>(init), gc.data<T>(), ptr_or_null<T>(gfin), dq.data<T>(),
                                          dk.data<T>(), dv.data<T>(), mut_ptr_or_null<T>(dinit), d.batch, d.heads,
-                                         d.n, d.m, d.e, block);
+                                         d.n, d.m, d.e, block, document_starts_or_null(document_starts));
   });
   copy_back(grad_q, dq);
   copy_back(grad_k, dk);
@@ -470,9 +479,10 @@ void denominator_backward(const Tensor& grad_out, const Tensor& out, const Tenso
 
 void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                             const Tensor& log_decay, const Tensor& initial_state, int64_t block,
-                                            double eps, Tensor& out, Tensor& final_state, Tensor& denominator) {
+                                            double eps, Tensor& out, Tensor& final_state, Tensor& denominator,
+                                            const Tensor& document_starts) {
   const char* op = "lightning_attention_normalized";
-  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, CoreFeatureMap::Identity, 1);
+  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, CoreFeatureMap::Identity, document_starts, 1);
   const int64_t e = d.e;
   if (final_state.defined()) check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.m, e + 1});
   check_shape(op, "out", out, v.shape());
@@ -488,7 +498,8 @@ void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, co
   Tensor v_aug = Tensor::empty(Shape{v.size(0), v.size(1), v.size(2), e + 1}, acc, v.device());
   augment_values(in_acc(v), v_aug);
   Tensor num = Tensor::empty_like(v_aug), fin = target_for(final_state, acc, false);
-  lightning_attention_forward(in_acc(q), in_acc(k), v_aug, in_acc(log_decay), in_acc(initial_state), block, num, fin);
+  lightning_attention_forward(in_acc(q), in_acc(k), v_aug, in_acc(log_decay), in_acc(initial_state), block, num, fin,
+                              nullptr, CoreFeatureMap::Identity, document_starts);
   Tensor o = target_for(out, acc, false), den = target_for(denominator, acc, false);
   normalize_by_denominator(num.slice(3, 0, e), num.slice(3, e, e + 1), eps, o, den);
   copy_back(out, o);
@@ -500,9 +511,10 @@ void lightning_attention_normalized_backward(const Tensor& q, const Tensor& k, c
                                              const Tensor& log_decay, const Tensor& initial_state, int64_t block,
                                              double eps, const Tensor& out, const Tensor& denominator, const Tensor& grad_out,
                                              const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k,
-                                             Tensor& grad_v, Tensor& grad_initial_state) {
+                                             Tensor& grad_v, Tensor& grad_initial_state,
+                                             const Tensor& document_starts) {
   const char* op = "lightning_attention_normalized_backward";
-  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, CoreFeatureMap::Identity, 1);
+  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, CoreFeatureMap::Identity, document_starts, 1);
   const int64_t e = d.e;
   check_shape(op, "out", out, v.shape());
   check_shape(op, "grad_out", grad_out, v.shape());
@@ -530,7 +542,8 @@ void lightning_attention_normalized_backward(const Tensor& q, const Tensor& k, c
   Tensor dv_aug = Tensor::empty_like(v_aug);
   Tensor dinit = grad_initial_state.defined() ? Tensor::empty(grad_initial_state.shape(), acc, q.device()) : Tensor();
   lightning_attention_backward(qa, ka, v_aug, in_acc(log_decay), in_acc(initial_state), block, g_aug,
-                               in_acc(grad_final_state), dq, dk, dv_aug, dinit);
+                               in_acc(grad_final_state), dq, dk, dv_aug, dinit, Tensor(), CoreFeatureMap::Identity,
+                               document_starts);
   grad_q.copy_(dq);
   grad_k.copy_(dk);
   grad_v.copy_(dv_aug.slice(3, 0, e));

@@ -33,6 +33,9 @@ int generate_main(int argc, char** argv) {
       ->check(lat::tools::kNonNegativeInteger);
   app.add_option("--seed", options.seed, "sampling seed");
   app.add_option("--device", device_name, "cpu or cuda");
+  bool reset_at_eos = true;
+  app.add_flag("--reset-at-eos,!--no-reset-at-eos", reset_at_eos,
+               "after EOS start a fresh state, as training with data.document_boundaries does (default: on)");
   if (const int rc = lat::tools::parse_command_line(app, argc, argv, "lat-generate"); rc >= 0) return rc;
   try {
     lat::Checkpoint ck = lat::read_checkpoint(checkpoint);
@@ -54,6 +57,7 @@ int generate_main(int argc, char** argv) {
     lat::trainers::load_model_weights(model.parameters(), ck, checkpoint);
     // Tokens are printed as they come, so a long generation shows progress and Ctrl-C keeps what was printed.
     lat::data::ByteTokenizer tok;
+    options.document_separator = reset_at_eos ? tok.eos() : -1;
     const std::vector<int32_t> prompt_ids = tok.encode(prompt, true);
     lat::trainers::generation_budget(model, static_cast<int64_t>(prompt_ids.size()), options.tokens);  // may refuse
     std::fputs(prompt.c_str(), stdout);

@@ -36,6 +36,7 @@ void print_sample(const lat::trainers::Trainer& trainer) {
   options.temperature = 0.8;
   options.top_k = 40;
   options.seed = 1;
+  options.document_separator = tok.eos();  // as lat-generate's default
   std::vector<int32_t> ids = lat::trainers::generate(trainer.model(), tok.encode(prompt, true), options);
   lat::log_info("sample (prompt \"{}\", temperature 0.8, top-k 40):\n{}{}", prompt, prompt, tok.decode(ids));
 }

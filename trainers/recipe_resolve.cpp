@@ -36,6 +36,10 @@ int64_t Recipe::resolved_redraw_interval() const {
   return random ? kDefaultRedrawInterval : 0;
 }
 
+bool Recipe::resolved_document_boundaries() const {
+  return data.document_boundaries && data.kind != DataKind::Mqar;
+}
+
 std::string resolved_value_text(const Recipe& r, std::string_view key) {
   auto text = [](int64_t v) { return fmt::format("{}", v); };
   if (key == "model.mlp_hidden" && r.model.mlp_hidden == 0) return text(r.resolved_mlp_hidden());
@@ -44,6 +48,8 @@ std::string resolved_value_text(const Recipe& r, std::string_view key) {
   if (key == "attention.max_context" && r.attention.max_context == 0) return text(r.resolved_max_context());
   if (key == "attention.redraw_interval" && r.attention.redraw_interval < 0)
     return text(r.resolved_redraw_interval());
+  if (key == "data.document_boundaries" && r.data.document_boundaries != r.resolved_document_boundaries())
+    return "false: MQAR sequences have no documents";
   return "";
 }
 
@@ -95,6 +101,8 @@ void validate_cross_keys(const Recipe& r) {
       check_held_out(r, "data.test_pattern", r.data.test_pattern, "data.val_pattern", r.data.val_pattern);
       break;
     case DataKind::Mqar:
+      if (r.data.document_boundaries && r.origins.count("data.document_boundaries"))
+        r.fail("data.document_boundaries", "MQAR sequences have no documents (set it only for text or shards)");
       // seq_len against pairs + queries is checked by data::validate(MqarConfig), which owns the layout.
       if (r.data.key_vocab != 0 && r.data.key_vocab >= r.data.vocab)
         r.fail("data.key_vocab", fmt::format("{} leaves no room for values below data.vocab = {}",

@@ -6,6 +6,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/profile.h"
+#include "core/log.h"
 #include "core/stop.h"
 #include "core/threads.h"
 #include "optim/clip.h"
@@ -28,6 +29,10 @@ TrainingSession::TrainingSession(const Recipe& recipe, Device device, int rank, 
   if (has_separate_validation(recipe))
     validation = make_eval_source(recipe, Split::Validation, recipe.training.seq_len);
   lc.val_fraction = validation ? 0.0 : recipe.data.val_fraction;
+  lc.document_separator = document_separator(recipe, device);
+  if (recipe.resolved_document_boundaries() && lc.document_separator < 0)
+    log_warn("data.document_boundaries: off for this run: the CUDA attention kernels do not honour document "
+             "boundaries yet, so windows run across documents (docs/known_issues.md)");
   loader_ = std::make_unique<data::Loader>(source_, lc, validation);
   if (device.is_cpu()) set_cpu_threads(recipe.training.threads);
   const int64_t vocab_size = resolved_vocab_size(recipe, *source_);
@@ -65,7 +70,8 @@ TrainingSession::StepResult TrainingSession::step(int64_t step) {
     data::Batch batch = loader_->next();
     autograd::profile::restart();  // the op profile (LAT_PROFILE_OPS) leaves data loading out
     const Tensor inputs = uploader_.upload(batch.inputs, device_), targets = uploader_.upload(batch.targets, device_);
-    autograd::Variable loss = model_->loss(inputs, targets);
+    const Tensor starts = batch.document_starts.defined() ? uploader_.upload(batch.document_starts, device_) : Tensor();
+    autograd::Variable loss = model_->loss(inputs, targets, starts);
     if (accum > 1) loss = autograd::scale(loss, 1.0 / static_cast<double>(accum));
     // Only the last micro-batch's backward reduces (its gradients include the earlier ones).
     if (reducer_ && micro + 1 == accum) reducer_->arm();

@@ -41,6 +41,14 @@ autograd::nn::LanguageModelConfig model_config(const Recipe& recipe, int64_t voc
 optim::AdamWConfig adamw_config(const Recipe& recipe);
 optim::ScheduleConfig schedule_config(const Recipe& recipe);
 
+// Whether this run restarts attention at document boundaries (docs/data.md): Recipe::resolved_document_boundaries(),
+// and never on CUDA, whose attention kernels do not honour boundaries yet: such a run trains without them, and
+// TrainingSession says so in a warning (the kernels themselves refuse boundaries, so none is ever ignored).
+bool document_boundaries_on(const Recipe& recipe, Device device);
+// The token that begins each document (data/documents.h), or -1 when document_boundaries_on is false: EOS for
+// byte-level text, data.eot_token for shards.
+int32_t document_separator(const Recipe& recipe, Device device);
+
 // training.device resolved: auto -> cuda when this build has CUDA and a GPU is visible, else cpu.
 Device resolve_device(const Recipe& recipe);
 // training.precision on `device`: the model's compute dtype (auto -> bf16 on CUDA, f32 on the CPU; bf16 on the

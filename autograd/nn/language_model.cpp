@@ -51,8 +51,8 @@ Block::Block(const InitContext& ctx, const LanguageModelConfig& config, int64_t 
 
 Variable Block::mlp_residual(const Variable& h) const { return mlp ? add(h, mlp->forward(norm_mlp->forward(h))) : h; }
 
-Variable Block::forward(const Variable& x) const {
-  return mlp_residual(add(x, attention_->forward(norm_attention.forward(x))));
+Variable Block::forward(const Variable& x, const Tensor& document_starts) const {
+  return mlp_residual(add(x, attention_->forward(norm_attention.forward(x), document_starts)));
 }
 
 Variable Block::step(const Variable& x, AttentionState& state) const {
@@ -85,22 +85,22 @@ std::vector<Block*> LanguageModel::blocks() const {
   return out;
 }
 
-Variable LanguageModel::logits(const Tensor& ids) const {
+Variable LanguageModel::logits(const Tensor& ids, const Tensor& document_starts) const {
   LAT_CHECK(ids.ndim() == 2 && ids.dtype() == DType::I32, "LanguageModel: ids must be i32 [B, T], got ", ids.str());
   // The embedding is looked up in the table's dtype; the residual stream then runs in the compute dtype.
   Variable x = cast(embed_.forward(ids), config_.compute_dtype);  // [B, T, D]
   for (size_t l = 0; l < blocks_.size(); ++l) {
     NvtxRange range("layers." + std::to_string(l) + " forward");
-    x = blocks_[l]->forward(x);
+    x = blocks_[l]->forward(x, document_starts);
   }
   NvtxRange range("head forward");
   x = reshape(norm_final_.forward(x), {-1, config_.d_model});
   return linear(x, head_ ? head_->weight : embed_.weight);  // [B·T, V]
 }
 
-Variable LanguageModel::loss(const Tensor& ids, const Tensor& targets) const {
+Variable LanguageModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& document_starts) const {
   check_shape("LanguageModel::loss", "targets", targets, ids.shape());
-  return softmax_cross_entropy(logits(ids), targets.reshape({-1}), -1);
+  return softmax_cross_entropy(logits(ids, document_starts), targets.reshape({-1}), -1);
 }
 
 GenerationState LanguageModel::start_generation() const {
