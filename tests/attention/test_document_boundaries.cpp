@@ -113,9 +113,9 @@ TEST_CASE("document boundaries: RoPE, cosFormer, FAVOR+ and softmax on packed do
     CAPTURE(name);
     // Keys far from the origin make FAVOR+'s per-document stabiliser matter (one constant per sequence would not
     // cancel through the features alone).
-    const double scale = name == "favor.keys" ? 3.0 : 1.0;
+    const double range = name == "favor.keys" ? 3.0 : 1.0;
     const Comparison c =
-        packed_vs_separate(name, {testing::random_double(Shape{kB, kH, kN, d}, name + ".x", -scale, scale)}, 2, layout, fn);
+        packed_vs_separate(name, {testing::random_double(Shape{kB, kH, kN, d}, name + ".x", -range, range)}, 2, layout, fn);
     CHECK(c.out <= 1e-12);
     CHECK(c.grad <= 1e-12);
   }
