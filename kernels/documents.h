@@ -25,7 +25,7 @@ void check_document_starts(const char* op, const Tensor& starts, int64_t batch, 
 // The refusal of a CUDA path that does not honour document boundaries: one sentence naming `op` and the switch.
 [[noreturn]] void no_cuda_document_boundaries(const char* op);
 
-// The CPU pointer of a defined `starts` (nullptr when undefined), for the reference loops.
+// The pointer of a defined `starts` (nullptr when undefined), for the CPU loops and the CUDA launches.
 inline const int32_t* document_starts_or_null(const Tensor& starts) {
   return starts.defined() ? starts.data<int32_t>() : nullptr;
 }

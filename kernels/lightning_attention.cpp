@@ -32,10 +32,8 @@ Dims check_core(const char* op, const Tensor& q, const Tensor& k, const Tensor& 
   check_shape(op, "k", k, q.shape());
   check_shape(op, "v", v, Shape{d.batch, d.heads, d.n, d.e});
   check_shape(op, "log_decay", log_decay, Shape{d.heads});
-  if (document_starts.defined()) {
-    check_document_starts(op, document_starts, d.batch, d.n, q);
-    if (q.device().is_cuda()) no_cuda_document_boundaries(op);
-  }
+  // On CUDA, boundaries take the generic per-token path (the tile kernels do not honour them yet).
+  if (document_starts.defined()) check_document_starts(op, document_starts, d.batch, d.n, q);
   if (feature_map.kind == CoreFeatureMap::Kind::Cosine)
     check_cosine_positions(feature_map.max_context, feature_map.offset, d.n, document_starts);
   if (initial_state.defined()) {
@@ -155,12 +153,12 @@ void check_cuda_dtype(const char* op, const Tensor& q) {
 
 void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                   const Tensor& initial_state, Tensor& out, Tensor& final_state, Tensor* segment_states,
-                  const CoreFeatureMap& feature_map) {
+                  const CoreFeatureMap& feature_map, const Tensor& document_starts) {
   check_cuda_dtype("lightning_attention", q);
   const Tensor decay = log_decay.to(DType::F32).contiguous();
   const Tensor init = f32_or_empty(initial_state);
   Tensor fin = target_for(final_state, DType::F32, false);
-  if (cuda::la2_fast_supported(d.m, d.e)) {
+  if (cuda::la2_fast_supported(d.m, d.e) && !document_starts.defined()) {
     const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v);
     const DType rd = la2_result_dtype(out);
     Tensor ob = la2_result(out, rd);
@@ -185,7 +183,8 @@ void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor&
     const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
     Tensor oc = target_for(out, q.dtype(), false), state_ws = generic_workspace(d, q);  // results in q's dtype
     cuda::la2_forward_generic(q.dtype(), qc.raw_data(), kc.raw_data(), vc.raw_data(), f32_ptr(decay), f32_ptr(init),
-                              oc.raw_data(), f32_mut(fin), d.batch, d.heads, d.n, d.m, d.e, f32_mut(state_ws));
+                              oc.raw_data(), f32_mut(fin), d.batch, d.heads, d.n, d.m, d.e, f32_mut(state_ws),
+                              document_starts_or_null(document_starts));
     copy_back(out, oc);
   }
   copy_back(final_state, fin);
@@ -194,13 +193,13 @@ void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor&
 void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                    const Tensor& initial_state, const Tensor& grad_out, const Tensor& grad_final_state,
                    Tensor& grad_q, Tensor& grad_k, Tensor& grad_v, Tensor& grad_initial_state,
-                   const Tensor& segment_states, const CoreFeatureMap& feature_map) {
+                   const Tensor& segment_states, const CoreFeatureMap& feature_map, const Tensor& document_starts) {
   check_cuda_dtype("lightning_attention_backward", q);
   const Tensor decay = log_decay.to(DType::F32).contiguous();
   const Tensor init = f32_or_empty(initial_state);
   const Tensor gfin = f32_or_empty(grad_final_state);
   Tensor ginit = target_for(grad_initial_state, DType::F32, false);
-  if (cuda::la2_fast_supported(d.m, d.e)) {
+  if (cuda::la2_fast_supported(d.m, d.e) && !document_starts.defined()) {
     const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v), gb = bf16_operand(grad_out);
     const DType rd = la2_result_dtype(grad_q);
     Tensor dqb = la2_result(grad_q, rd), dkb = la2_result(grad_k, rd), dvb = la2_result(grad_v, rd);
@@ -236,7 +235,8 @@ void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
     Tensor state_ws = generic_workspace(d, q);
     cuda::la2_backward_generic(q.dtype(), qc.raw_data(), kc.raw_data(), vc.raw_data(), f32_ptr(decay), f32_ptr(init),
                                gc.raw_data(), f32_ptr(gfin), dq.raw_data(), dk.raw_data(), dv.raw_data(),
-                               f32_mut(ginit), d.batch, d.heads, d.n, d.m, d.e, f32_mut(state_ws));
+                               f32_mut(ginit), d.batch, d.heads, d.n, d.m, d.e, f32_mut(state_ws),
+                               document_starts_or_null(document_starts));
     copy_back(grad_q, dq);
     copy_back(grad_k, dk);
     copy_back(grad_v, dv);
@@ -247,8 +247,8 @@ void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
 // The normalised form on the fast path: one tile kernel computes num, den and the division (La2Forward::denominator;
 // o in f32); the backward's sweeps read G, o and den as they are (La2Backward::denominator) and write the gradients
 // in their own dtype (bf16, or f32).
-bool normalized_on_fast_path(const Tensor& q, int64_t e) {
-  return q.device().is_cuda() && cuda::la2_fast_supported(q.size(3), e);
+bool normalized_on_fast_path(const Tensor& q, int64_t e, const Tensor& document_starts) {
+  return q.device().is_cuda() && cuda::la2_fast_supported(q.size(3), e) && !document_starts.defined();
 }
 
 void cuda_normalized_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v,
@@ -298,13 +298,15 @@ void cuda_normalized_backward(const Dims& d, const Tensor& q, const Tensor& k, c
 }
 #endif
 
-// Whether this call's path applies the feature map itself (the CUDA fast path); the others get φ(q), φ(k) first.
-bool fuses_feature_map(const Tensor& q, const Dims& d) {
+// Whether this call's path applies the feature map itself (the CUDA fast path, which boundaries do not take); the
+// others get φ(q), φ(k) first.
+bool fuses_feature_map(const Tensor& q, const Dims& d, const Tensor& document_starts) {
 #ifdef LAT_HAVE_CUDA
-  return q.device().is_cuda() && cuda::la2_fast_supported(d.m, d.e);
+  return q.device().is_cuda() && cuda::la2_fast_supported(d.m, d.e) && !document_starts.defined();
 #else
   (void)q;
   (void)d;
+  (void)document_starts;
   return false;
 #endif
 }
@@ -320,7 +322,7 @@ void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor&
   check_shape(op, "out", out, v.shape());
   if (final_state.defined()) check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.rows, d.e});
   if (segment_states != nullptr) *segment_states = Tensor();
-  if (feature_map.kind != CoreFeatureMap::Kind::Identity && !fuses_feature_map(q, d)) {
+  if (feature_map.kind != CoreFeatureMap::Kind::Identity && !fuses_feature_map(q, d, document_starts)) {
     lightning_attention_forward(mapped(feature_map, q, document_starts), mapped(feature_map, k, document_starts), v,
                                 log_decay, initial_state, block, out, final_state, segment_states,
                                 CoreFeatureMap::Identity, document_starts);
@@ -328,7 +330,8 @@ void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor&
   }
   if (q.device().is_cuda()) {
     LAT_IF_CUDA(op, q,
-                cuda_forward(d, q, k, v, log_decay, initial_state, out, final_state, segment_states, feature_map));
+                cuda_forward(d, q, k, v, log_decay, initial_state, out, final_state, segment_states, feature_map,
+                             document_starts));
     return;
   }
   const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous(), decay = log_decay.contiguous();
@@ -359,7 +362,7 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
   check_shape(op, "grad_k", grad_k, k.shape());
   check_shape(op, "grad_v", grad_v, v.shape());
   if (grad_initial_state.defined()) check_shape(op, "grad_initial_state", grad_initial_state, state_shape);
-  if (feature_map.kind != CoreFeatureMap::Kind::Identity && !fuses_feature_map(q, d)) {
+  if (feature_map.kind != CoreFeatureMap::Kind::Identity && !fuses_feature_map(q, d, document_starts)) {
     const Tensor qf = mapped(feature_map, q, document_starts), kf = mapped(feature_map, k, document_starts);
     Tensor dqf = Tensor::empty_like(qf), dkf = Tensor::empty_like(kf);
     lightning_attention_backward(qf, kf, v, log_decay, initial_state, block, grad_out, grad_final_state, dqf, dkf,
@@ -372,7 +375,7 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
   if (q.device().is_cuda()) {
     LAT_IF_CUDA(op, q,
                 cuda_backward(d, q, k, v, log_decay, initial_state, grad_out, grad_final_state, grad_q, grad_k,
-                              grad_v, grad_initial_state, segment_states, feature_map));
+                              grad_v, grad_initial_state, segment_states, feature_map, document_starts));
     return;
   }
   const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous(), decay = log_decay.contiguous();
@@ -488,7 +491,7 @@ void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, co
   check_shape(op, "out", out, v.shape());
   check_shape(op, "denominator", denominator, Shape{d.batch, d.heads, d.n});
 #ifdef LAT_HAVE_CUDA
-  if (normalized_on_fast_path(q, e)) {
+  if (normalized_on_fast_path(q, e, document_starts)) {
     cuda_normalized_forward(d, q, k, v, log_decay, initial_state, eps, out, final_state, denominator);
     return;
   }
@@ -520,7 +523,7 @@ void lightning_attention_normalized_backward(const Tensor& q, const Tensor& k, c
   check_shape(op, "grad_out", grad_out, v.shape());
   check_shape(op, "denominator", denominator, Shape{d.batch, d.heads, d.n});
 #ifdef LAT_HAVE_CUDA
-  if (normalized_on_fast_path(q, e)) {
+  if (normalized_on_fast_path(q, e, document_starts)) {
     check_shape(op, "grad_q", grad_q, q.shape());
     check_shape(op, "grad_k", grad_k, k.shape());
     check_shape(op, "grad_v", grad_v, v.shape());

@@ -46,8 +46,9 @@ inline constexpr CoreFeatureMap CoreFeatureMap::Silu{CoreFeatureMap::Kind::Silu}
 // small (B·H·slots·m·e floats, independent of N; undefined otherwise). Handing it to the backward saves the
 // backward one pass over k and v.
 // document_starts (optional): i32 [B, N] (kernels/documents.h). The state and the normaliser's key sum are zero
-// at each document start, whatever the decay; cosFormer's positions count from the document's start. CPU only
-// for now: a CUDA call with boundaries throws.
+// at each document start, whatever the decay; cosFormer's positions count from the document's start. On CUDA
+// boundaries take the generic per-token path (compiled, not yet run on a GPU; the tile kernels do not take them),
+// and the cosine map with boundaries is refused there.
 void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                                  const Tensor& initial_state, int64_t block, Tensor& out, Tensor& final_state,
                                  Tensor* segment_states = nullptr,
