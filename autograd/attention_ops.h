@@ -3,7 +3,8 @@
 // Shapes: heads-major [B, H, N, ·] for every per-head tensor (the linear-attention core also takes strided views
 // of [B, N, H, ·] buffers in place).
 // document_starts (every op's optional last argument): i32 [B, N] document boundaries of packed sequences
-// (kernels/documents.h); each op then treats every document as a sequence of its own. CPU only for now.
+// (kernels/documents.h); each op then treats every document as a sequence of its own. On CUDA the core, RoPE and
+// cosFormer take them (compiled, not yet run on a GPU); FAVOR+, softmax and key shift refuse them.
 #pragma once
 
 #include <cstdint>

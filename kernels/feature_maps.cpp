@@ -55,11 +55,11 @@ void check_positions(const char* op, int64_t max_context, int64_t offset, int64_
               " (cosFormer angles are defined only for positions < max_context)");
 }
 
-// Document starts of x: [B, H, N, ·] checked, and refused on CUDA (its kernels count positions from the chunk).
-void check_starts(const char* op, const Tensor& x, const Tensor& starts) {
+// Document starts of x: [B, H, N, ·] checked; refused on CUDA by ops whose kernels do not take them.
+void check_starts(const char* op, const Tensor& x, const Tensor& starts, bool cuda_takes_them) {
   if (!starts.defined()) return;
   check_document_starts(op, starts, x.size(0), x.size(2), x);
-  if (x.device().is_cuda()) no_cuda_document_boundaries(op);
+  if (x.device().is_cuda() && !cuda_takes_them) no_cuda_document_boundaries(op);
 }
 
 // splitmix64 finaliser: mixes (seed, layer, draw) into one Philox key.
@@ -114,14 +114,14 @@ void cosine_feature_forward(const Tensor& x, int64_t max_context, int64_t offset
   const char* op = "cosine_feature_map";
   check_rows(op, x);
   const Shape& s = x.shape();
-  check_starts(op, x, document_starts);
+  check_starts(op, x, document_starts, true);
   check_positions(op, max_context, offset, s[2], document_starts);
   check_shape(op, "y", y, Shape{s[0], s[1], s[2], 2 * s[3]});
   check_same_placement(op, x, y);
   if (x.device().is_cuda()) {
     LAT_IF_CUDA(op, x,
                 cuda::cosine_feature_forward(x.raw_data(), y.raw_data(), x.dtype(), s[0] * s[1], s[2], s[3],
-                                             max_context, offset));
+                                             max_context, offset, document_starts_or_null(document_starts), s[1]));
     return;
   }
   dispatch_cpu_floating(op, x.dtype(), [&]<class T>() {
@@ -135,7 +135,7 @@ void cosine_feature_backward(const Tensor& x, int64_t max_context, int64_t offse
   const char* op = "cosine_feature_map backward";
   check_rows(op, x);
   const Shape& s = x.shape();
-  check_starts(op, x, document_starts);
+  check_starts(op, x, document_starts, true);
   check_positions(op, max_context, offset, s[2], document_starts);
   check_shape(op, "grad_y", grad_y, Shape{s[0], s[1], s[2], 2 * s[3]});
   check_shape(op, "grad_x", grad_x, s);
@@ -144,7 +144,8 @@ void cosine_feature_backward(const Tensor& x, int64_t max_context, int64_t offse
   if (x.device().is_cuda()) {
     LAT_IF_CUDA(op, x,
                 cuda::cosine_feature_backward(x.raw_data(), grad_y.contiguous().raw_data(), grad_x.raw_data(),
-                                              x.dtype(), s[0] * s[1], s[2], s[3], max_context, offset));
+                                              x.dtype(), s[0] * s[1], s[2], s[3], max_context, offset,
+                                              document_starts_or_null(document_starts), s[1]));
     return;
   }
   dispatch_cpu_floating(op, x.dtype(), [&]<class T>() {
@@ -157,7 +158,7 @@ void random_feature_forward(const Tensor& x, const Tensor& w, bool is_query, con
                             Tensor& y, Tensor& stabilizer, const Tensor& document_starts) {
   const char* op = "random_feature_map";
   check_rows(op, x);
-  check_starts(op, x, document_starts);
+  check_starts(op, x, document_starts, false);
   // Keys of packed documents: one constant per document, each row holding its document's ([B, H, N]).
   const bool per_row = is_query || document_starts.defined();
   const Shape& s = x.shape();

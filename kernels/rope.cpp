@@ -21,12 +21,11 @@ void rope_forward(const Tensor& x, int64_t offset, double base, bool inverse, Te
   check_same_placement(op, x, y);
   LAT_CHECK(y.is_contiguous(), op, ": y must be contiguous, got ", y.str());
   const Shape& s = x.shape();
-  if (document_starts.defined()) {
-    check_document_starts(op, document_starts, s[0], s[2], x);
-    if (x.device().is_cuda()) no_cuda_document_boundaries(op);
-  }
+  if (document_starts.defined()) check_document_starts(op, document_starts, s[0], s[2], x);
   if (x.device().is_cuda()) {
-    LAT_IF_CUDA(op, x, cuda::rope_forward(x.raw_data(), y.raw_data(), x.dtype(), s[0] * s[1], s[2], s[3], offset, base, inverse));
+    LAT_IF_CUDA(op, x,
+                cuda::rope_forward(x.raw_data(), y.raw_data(), x.dtype(), s[0] * s[1], s[2], s[3], offset, base, inverse,
+                                   document_starts_or_null(document_starts), s[1]));
     return;
   }
   dispatch_cpu_floating(op, x.dtype(), [&]<class T>() {

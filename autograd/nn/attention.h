@@ -58,7 +58,7 @@ class Attention : public Module {
 
   // x: [B, N, d_model] -> [B, N, d_model]. document_starts (optional): i32 [B, N] boundaries of the documents
   // packed into x (kernels/documents.h): each document is attended as if it were a sequence of its own (state,
-  // positions, key shift and softmax mask restart at its start). CPU only for now.
+  // positions, key shift and softmax mask restart at its start). CPU only for now (autograd/attention_ops.h).
   Variable forward(const Variable& x, const Tensor& document_starts = Tensor()) const;
   // Advances `state` by the chunk x: [B, T, d_model] (T ≥ 1; T = 1 is one generation step, O(m·e) per head
   // for linear attention) and returns its output. The state is carried detached: gradients do not flow into

@@ -1,8 +1,8 @@
 // gpu: document boundaries on CUDA (issue 22; compiled, not yet run on a GPU). The Lightning Attention-2 core with
 // document starts takes the generic per-token path (kernels/cuda/lightning_attention_generic.cu) in both output
 // forms, for d = e = 64 (where it replaces the tile kernels) and d ≠ e; it is held against the CPU op in double
-// with the same starts, which tests/attention/test_document_boundaries*.cpp hold to "packed equals separate".
-// The CUDA ops that do not honour boundaries yet refuse them with one line naming the op.
+// with the same starts, which tests/attention/test_document_boundaries*.cpp hold to "packed equals separate";
+// RoPE's and cosFormer's document positions likewise. FAVOR+ and softmax refuse document starts on CUDA.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -11,6 +11,7 @@
 #include "autograd/attention_ops.h"
 #include "core/error.h"
 #include "gpu_test_util.h"
+#include "kernels/feature_maps.h"
 #include "kernels/lightning_attention.h"
 #include "kernels/rope.h"
 #include "kernels/softmax_attention.h"
@@ -98,17 +99,34 @@ TEST_CASE("gpu: LA2 with document boundaries (generic path, both forms) equals t
     }
 }
 
+TEST_CASE("gpu: RoPE and cosFormer restart positions at document starts as the CPU ops do") {
+  const Tensor starts = starts_host(100), starts_dev = starts.to(Device::cuda());
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    const Tensor x = gpu_test::random_device(Shape{2, 3, 100, 8}, dtype, 21);
+    const Tensor x64 = to_cpu64(x);
+    Tensor y = Tensor::empty(x.shape(), dtype, Device::cuda()), ry = Tensor::empty(x.shape(), DType::F64);
+    kernels::rope_forward(x, 0, 10000.0, false, y, starts_dev);
+    kernels::rope_forward(x64, 0, 10000.0, false, ry, starts);
+    gpu_test::expect_close(dtype, y, ry, "rope with document starts");
+    Tensor c = Tensor::empty(Shape{2, 3, 100, 16}, dtype, Device::cuda()), rc = Tensor::empty(c.shape(), DType::F64);
+    kernels::cosine_feature_forward(x, 128, 0, c, starts_dev);
+    kernels::cosine_feature_forward(x64, 128, 0, rc, starts);
+    gpu_test::expect_close(dtype, c, rc, "cosine feature map with document starts");
+  }
+}
+
 TEST_CASE("gpu: CUDA ops without document boundaries refuse them with one line naming the op") {
   const Tensor starts = starts_host(8).to(Device::cuda());
   const Tensor x = gpu_test::random_device(Shape{2, 2, 8, 4}, DType::F32, 3);
-  Tensor y = Tensor::empty(x.shape(), DType::F32, Device::cuda());
-  CHECK_THROWS_WITH_AS(kernels::rope_forward(x, 0, 10000.0, false, y, starts), doctest::Contains("rope"), Error);
   Tensor out = Tensor::empty(x.shape(), DType::F32, Device::cuda());
   Tensor lse = Tensor::empty(Shape{2, 2, 8}, DType::F32, Device::cuda());
   CHECK_THROWS_WITH_AS(kernels::softmax_attention_forward(x, x, x, 0.5, out, lse, starts),
-                       doctest::Contains("document boundaries"), Error);
-  CHECK_THROWS_WITH_AS(autograd::cosine_feature_map(autograd::Variable(x), 16, 0, starts),
-                       doctest::Contains("document boundaries"), Error);
+                       doctest::Contains("softmax_attention: the CUDA kernel does not honour document boundaries"),
+                       Error);
+  const Tensor w = kernels::draw_random_features(1, 0, 0, 6, 4).to(DType::F32).to(Device::cuda());
+  CHECK_THROWS_WITH_AS(autograd::random_feature_map(autograd::Variable(x), w, false, Tensor(), starts),
+                       doctest::Contains("random_feature_map: the CUDA kernel does not honour document boundaries"),
+                       Error);
 }
 
 }  // namespace lat
