@@ -37,7 +37,7 @@ LoaderPosition LoaderPosition::from_array(const std::array<int64_t, kNumFields>&
 
 Batch make_batch(const WindowSource& source, const std::vector<int64_t>& windows, int32_t document_separator) {
   const int64_t B = static_cast<int64_t>(windows.size()), T = source.seq_len();
-  Batch batch{Tensor::empty(Shape{B, T}, DType::I32), Tensor::empty(Shape{B, T}, DType::I32)};
+  Batch batch{Tensor::empty(Shape{B, T}, DType::I32), Tensor::empty(Shape{B, T}, DType::I32), Tensor()};
   int32_t* x = batch.inputs.data<int32_t>();
   int32_t* y = batch.targets.data<int32_t>();
   for (int64_t j = 0; j < B; ++j) source.window(windows[static_cast<size_t>(j)], x + j * T, y + j * T);
