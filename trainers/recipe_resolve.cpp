@@ -101,8 +101,6 @@ void validate_cross_keys(const Recipe& r) {
       check_held_out(r, "data.test_pattern", r.data.test_pattern, "data.val_pattern", r.data.val_pattern);
       break;
     case DataKind::Mqar:
-      if (r.data.document_boundaries && r.origins.count("data.document_boundaries"))
-        r.fail("data.document_boundaries", "MQAR sequences have no documents (set it only for text or shards)");
       // seq_len against pairs + queries is checked by data::validate(MqarConfig), which owns the layout.
       if (r.data.key_vocab != 0 && r.data.key_vocab >= r.data.vocab)
         r.fail("data.key_vocab", fmt::format("{} leaves no room for values below data.vocab = {}",
