@@ -13,7 +13,8 @@ void document_starts(const int32_t* inputs, int64_t T, int32_t separator, int32_
 }
 
 Tensor document_starts(const Tensor& inputs, int32_t separator) {
-  LAT_CHECK(inputs.ndim() == 2 && inputs.dtype() == DType::I32 && inputs.device().is_cpu() && inputs.is_contiguous(),
+  LAT_CHECK(inputs.ndim() == 2 && inputs.dtype() == DType::I32 && inputs.device().is_cpu() &&
+                inputs.is_contiguous(),
             "document_starts: inputs must be a contiguous i32 [B, T] tensor on the CPU, got ", inputs.str());
   Tensor starts = Tensor::empty(inputs.shape(), DType::I32);
   const int64_t B = inputs.size(0), T = inputs.size(1);

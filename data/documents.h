@@ -1,10 +1,10 @@
 // Document boundaries of packed token windows (docs/data.md, "Document boundaries"). A token stream joins its
-// documents with a separator token (EOS in byte-level text, data.eot_token in GPT-2 shards); a window cuts the
-// stream anywhere. Each separator begins the document it introduces (it is that document's first input, so no
-// prediction is conditioned on another document: the last token of a document predicts the separator, and the
-// separator, read with a fresh state, predicts the next document's first token); the window's first token begins
-// the document it lands in, cut there. The result is the per-position form the attention kernels read
-// (kernels/documents.h): starts[t] = where the document holding input t begins, in window coordinates.
+// documents with a separator token (EOS in byte-level text, data.eot_token in GPT-2 shards); a window cuts
+// the stream anywhere. Each separator begins the document it introduces (it is that document's first input,
+// so no prediction is conditioned on another document: the last token of a document predicts the separator,
+// and the separator, read with a fresh state, predicts the next document's first token); the window's first
+// token begins the document it lands in, cut there. The result is the per-position form the attention kernels
+// read (kernels/documents.h): starts[t] = where the document holding input t begins, in window coordinates.
 #pragma once
 
 #include <cstdint>

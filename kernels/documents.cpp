@@ -5,7 +5,8 @@
 
 namespace lat::kernels {
 
-void check_document_starts(const char* op, const Tensor& starts, int64_t batch, int64_t n, const Tensor& like) {
+void check_document_starts(const char* op, const Tensor& starts, int64_t batch, int64_t n,
+                           const Tensor& like) {
   check_shape(op, "document_starts", starts, Shape{batch, n});
   LAT_CHECK(starts.dtype() == DType::I32 && starts.is_contiguous(), op,
             ": document_starts must be a contiguous i32 [B, N] tensor, got ", starts.str());
@@ -23,8 +24,9 @@ void check_document_starts(const char* op, const Tensor& starts, int64_t batch, 
 }
 
 void no_cuda_document_boundaries(const char* op) {
-  LAT_THROW(op, ": the CUDA kernel does not honour document boundaries yet; set data.document_boundaries = false "
-                "or train on the CPU (docs/known_issues.md)");
+  LAT_THROW(op,
+            ": the CUDA kernel does not honour document boundaries yet; set data.document_boundaries = false "
+            "or train on the CPU (docs/known_issues.md)");
 }
 
 }  // namespace lat::kernels

@@ -7,13 +7,13 @@
 namespace lat::kernels::cpu {
 
 template <class T>
-void rope_forward(const T* x, T* y, int64_t bh, int64_t n, int64_t d, int64_t offset, double base, bool inverse,
-                  const int32_t* starts, int64_t heads) {
+void rope_forward(const T* x, T* y, int64_t bh, int64_t n, int64_t d, int64_t offset, double base,
+                  bool inverse, const int32_t* starts, int64_t heads) {
   const int64_t half = d / 2;
   if (bh * n * d == 0) return;
-  // Rows sharing a position share their rotation: all B·H rows at token i without document starts; with them, the
-  // H heads of one batch row (position offset + i − starts[b, i]). A table holds the cosines and sines of every
-  // position that occurs, so the trigonometry costs what it cost without starts.
+  // Rows sharing a position share their rotation: all B·H rows at token i without document starts; with them,
+  // the H heads of one batch row (position offset + i − starts[b, i]). A table holds the cosines and sines of
+  // every position that occurs, so the trigonometry costs what it cost without starts.
   const int64_t groups = starts ? bh / heads : 1, rows = starts ? heads : bh;
   auto position = [&](int64_t g, int64_t i) { return offset + i - (starts ? starts[g * n + i] : 0); };
   int64_t lo = offset, hi = offset + n - 1;

@@ -1,7 +1,7 @@
 // Document boundaries through the attention module and the language model (issue 22): a batch of packed
-// documents gives the same outputs, per-token losses and gradients (inputs and every parameter) as running each
-// document alone, in double to 1e-12, for every attention variant with RoPE and key shift on; the document starts
-// come from EOS tokens (data/documents.h); generation starts a fresh state at EOS.
+// documents gives the same outputs, per-token losses and gradients (inputs and every parameter) as running
+// each document alone, in double to 1e-12, for every attention variant with RoPE and key shift on; the
+// document starts come from EOS tokens (data/documents.h); generation starts a fresh state at EOS.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -28,11 +28,12 @@ namespace {
 
 constexpr int64_t kModel = 16;
 
-// Every variant the comparison trains, with RoPE and key shift on (the cases where positions and the shifted key
-// could leak across a boundary); tiles of 4 so that the layout's boundaries fall on and off tile edges.
+// Every variant the comparison trains, with RoPE and key shift on (the cases where positions and the shifted
+// key could leak across a boundary); tiles of 4 so that the layout's boundaries fall on and off tile edges.
 std::vector<std::pair<std::string, AttentionConfig>> variants() {
   std::vector<std::pair<std::string, AttentionConfig>> out;
-  auto add = [&](const std::string& name, AttentionKind kind, FeatureMapKind f, OutputForm n, DecayKind d, int64_t m) {
+  auto add = [&](const std::string& name, AttentionKind kind, FeatureMapKind f, OutputForm n, DecayKind d,
+                 int64_t m) {
     AttentionConfig c;
     c.kind = kind;
     c.feature_map = f;
@@ -78,7 +79,9 @@ double max_difference(const std::vector<Tensor>& a, const std::vector<Tensor>& b
 
 }  // namespace
 
-TEST_CASE("document boundaries: the attention module on packed documents equals each document alone (every variant)") {
+TEST_CASE(
+    "document boundaries: the attention module on packed documents equals each document alone (every "
+    "variant)") {
   const testing::DocumentLayout layout = testing::edge_case_layout();
   const Tensor starts = testing::starts_of(layout);
   const Tensor x = testing::random_double(Shape{starts.size(0), starts.size(1), kModel}, "module.x");
@@ -93,7 +96,8 @@ TEST_CASE("document boundaries: the attention module on packed documents equals 
     packed.backward(R);
     const std::vector<Tensor> packed_grads = parameter_grads(a);
     a.zero_grad();
-    Tensor out_separate = Tensor::zeros(x.shape(), DType::F64), grad_x_separate = Tensor::zeros(x.shape(), DType::F64);
+    Tensor out_separate = Tensor::zeros(x.shape(), DType::F64),
+           grad_x_separate = Tensor::zeros(x.shape(), DType::F64);
     for (const Document& d : testing::documents_of(layout)) {
       Variable xd(testing::document_slice(x, d, 1), true);
       const Variable o = a.forward(xd);  // no starts: the document is the whole sequence
@@ -148,18 +152,21 @@ std::vector<double> token_losses(const Tensor& logits, const Tensor& targets) {
 }  // namespace
 
 TEST_CASE("document boundaries: the language model on EOS-separated documents equals each document alone") {
-  // Documents begin at their EOS (data/documents.h): the layout's starts, except a window's first token, carry EOS.
+  // Documents begin at their EOS (data/documents.h): the layout's starts, except a window's first token,
+  // carry EOS.
   const testing::DocumentLayout layout = testing::edge_case_layout();
   const Tensor layout_starts = testing::starts_of(layout);
   const int64_t B = layout_starts.size(0), N = layout_starts.size(1);
   std::vector<int32_t> ids(static_cast<size_t>(B * N)), targets(ids.size());
-  const std::vector<double> u = testing::random_double(Shape{2 * B * N}, "lm.tokens", 0.0, 1.0).to_vector<double>();
+  const std::vector<double> u =
+      testing::random_double(Shape{2 * B * N}, "lm.tokens", 0.0, 1.0).to_vector<double>();
   for (size_t i = 0; i < ids.size(); ++i) {
     ids[i] = static_cast<int32_t>(u[i] * (kEos - 0.01));  // 0 .. 10
     targets[i] = static_cast<int32_t>(u[ids.size() + i] * 11.99);
   }
   for (const Document& d : testing::documents_of(layout))
-    if (d.begin > 0 || d.row == 1) ids[static_cast<size_t>(d.row * N + d.begin)] = kEos;  // row 1: EOS at position 0
+    if (d.begin > 0 || d.row == 1)
+      ids[static_cast<size_t>(d.row * N + d.begin)] = kEos;  // row 1: EOS at position 0
   const Tensor id_tensor = Tensor::from_vector<int32_t>(ids, Shape{B, N});
   const Tensor target_tensor = Tensor::from_vector<int32_t>(targets, Shape{B, N});
   const Tensor starts = data::document_starts(id_tensor, kEos);
@@ -177,7 +184,8 @@ TEST_CASE("document boundaries: the language model on EOS-separated documents eq
     model.zero_grad();
     std::vector<double> separate_nll(packed_nll.size());
     for (const Document& d : testing::documents_of(layout)) {
-      const Tensor doc_ids = testing::document_slice(id_tensor, d, 1), doc_targets = testing::document_slice(target_tensor, d, 1);
+      const Tensor doc_ids = testing::document_slice(id_tensor, d, 1),
+                   doc_targets = testing::document_slice(target_tensor, d, 1);
       const std::vector<double> nll = token_losses(model.logits(doc_ids).data(), doc_targets);
       std::copy(nll.begin(), nll.end(), separate_nll.begin() + d.row * N + d.begin);
       scale(model.loss(doc_ids, doc_targets), static_cast<double>(d.end - d.begin)).backward();

@@ -1,5 +1,5 @@
-// Document boundaries from the data (data/documents.h): starts counted by hand, batches carrying them (training
-// and validation, only with a separator), EOS between the files of a text folder; the recipe's
+// Document boundaries from the data (data/documents.h): starts counted by hand, batches carrying them
+// (training and validation, only with a separator), EOS between the files of a text folder; the recipe's
 // data.document_boundaries and data.eot_token and what a run does with them (trainers/setup.h).
 #include <doctest/doctest.h>
 
@@ -32,12 +32,15 @@ std::vector<int32_t> starts_of(const std::vector<int32_t>& inputs) {
 }  // namespace
 
 TEST_CASE("document_starts: each separator begins a document, the window's first token begins the first") {
-  CHECK(starts_of({5, 6, 7}) == std::vector<int32_t>{0, 0, 0});                      // one document, cut by the window
-  CHECK(starts_of({5, kSep, 3, 4}) == std::vector<int32_t>{0, 1, 1, 1});             // the separator is the first input
-  CHECK(starts_of({kSep, 3, kSep, kSep, 4}) == std::vector<int32_t>{0, 0, 2, 3, 3});  // at 0; a one-token document
-  CHECK(starts_of({1, 2, 3, kSep}) == std::vector<int32_t>{0, 0, 0, 3});             // a document of one token at the end
+  CHECK(starts_of({5, 6, 7}) == std::vector<int32_t>{0, 0, 0});           // one document, cut by the window
+  CHECK(starts_of({5, kSep, 3, 4}) == std::vector<int32_t>{0, 1, 1, 1});  // the separator is the first input
+  CHECK(starts_of({kSep, 3, kSep, kSep, 4}) ==
+        std::vector<int32_t>{0, 0, 2, 3, 3});  // at 0; a one-token document
+  CHECK(starts_of({1, 2, 3, kSep}) ==
+        std::vector<int32_t>{0, 0, 0, 3});  // a document of one token at the end
   const Tensor batch = Tensor::from_vector<int32_t>({kSep, 1, kSep, 2, 3, 4, kSep, 5}, Shape{2, 4});
-  CHECK(data::document_starts(batch, kSep).to_vector<int32_t>() == std::vector<int32_t>{0, 0, 2, 2, 0, 0, 2, 2});
+  CHECK(data::document_starts(batch, kSep).to_vector<int32_t>() ==
+        std::vector<int32_t>{0, 0, 2, 2, 0, 0, 2, 2});
   CHECK_THROWS_AS(data::document_starts(Tensor::zeros(Shape{4}, DType::I32), kSep), Error);
 }
 
@@ -81,10 +84,11 @@ TEST_CASE("recipe: data.document_boundaries defaults on where the data has docum
   CHECK(trainers::document_separator(text, Device::cuda(0)) == -1);
   const Recipe off = Recipe::from_string(testing::kTinyRecipe, "<r>", {"data.document_boundaries=false"});
   CHECK(trainers::document_separator(off, Device::cpu()) == -1);
-  const Recipe shards = Recipe::from_string(testing::kTinyRecipe, "<r>",
-                                            {"data.kind=\"shards\"", "data.pattern=\"x_*.bin\"", "data.eot_token=7"});
+  const Recipe shards = Recipe::from_string(
+      testing::kTinyRecipe, "<r>", {"data.kind=\"shards\"", "data.pattern=\"x_*.bin\"", "data.eot_token=7"});
   CHECK(trainers::document_separator(shards, Device::cpu()) == 7);
-  const Recipe mqar = Recipe::from_string(testing::kTinyRecipe, "<r>", {"data.kind=\"mqar\"", "training.seq_len=64"});
+  const Recipe mqar =
+      Recipe::from_string(testing::kTinyRecipe, "<r>", {"data.kind=\"mqar\"", "training.seq_len=64"});
   CHECK_FALSE(mqar.resolved_document_boundaries());
   CHECK(trainers::document_separator(mqar, Device::cpu()) == -1);
   CHECK(mqar.to_toml().find("here: false: MQAR sequences have no documents") != std::string::npos);
@@ -106,9 +110,10 @@ TEST_CASE("training with document boundaries: the run's recipe.toml records what
   }
   for (bool on : {true, false}) {
     const std::string run = dir / (on ? "on" : "off");
-    const Recipe r = Recipe::from_string(testing::kTinyRecipe, "<r>",
-                                         {"data.path=\"" + dir.file("") + "\"", "training.steps=3", "schedule.warmup_steps=1",
-                                          std::string("data.document_boundaries=") + (on ? "true" : "false")});
+    const Recipe r = Recipe::from_string(
+        testing::kTinyRecipe, "<r>",
+        {"data.path=\"" + dir.file("") + "\"", "training.steps=3", "schedule.warmup_steps=1",
+         std::string("data.document_boundaries=") + (on ? "true" : "false")});
     testing::train(r, run);
     std::ifstream in(run + "/recipe.toml");
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
