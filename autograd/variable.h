@@ -75,9 +75,6 @@ class Node {
   std::vector<Shape> output_shapes;
   std::vector<DType> output_dtypes;
   Device device;
-
-  // Whether input i needs a gradient (lets a backward skip work).
-  bool needs_grad(size_t i) const { return i < inputs.size() && inputs[i].defined(); }
 };
 
 // Records an op on the tape. When grad mode is on and any input requires grad, the outputs get a creator

@@ -49,7 +49,6 @@ class Tensor {
     return from_vector<T>({value}, Shape{}, device);
   }
   static Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype(), t.device()); }
-  static Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype(), t.device()); }
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }

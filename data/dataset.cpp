@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/host.h"
+#include "data/bpe.h"
 #include "data/tokenizer.h"
 
 namespace lat::data {
@@ -17,7 +18,7 @@ namespace fs = std::filesystem;
 void InMemoryTokens::read(int64_t start, int64_t count, int32_t* out) const {
   LAT_CHECK(start >= 0 && count >= 0 && start + count <= size(), "token range [", start, ", ", start + count,
             ") is outside ", describe(), " of ", size(), " tokens");
-  const uint16_t* p = tokens_.data() + start;
+  const int32_t* p = tokens_.data() + start;
   for (int64_t i = 0; i < count; ++i) out[i] = p[i];
 }
 
@@ -47,10 +48,10 @@ std::string read_whole_file(const std::string& path) {
   if (!fs::exists(path, ec)) LAT_THROW("text dataset: '", path, "' does not exist");
   // A device or a pipe (/dev/zero, /dev/stdin) has no end to read to.
   if (!fs::is_regular_file(path, ec)) LAT_THROW("text dataset: '", path, "' is not a regular file");
-  // Each byte becomes a 2-byte token beside the text itself while loading.
+  // Each byte becomes a 4-byte token beside the text itself while loading.
   const double bytes = static_cast<double>(fs::file_size(path, ec));
-  if (!ec && 3 * bytes > host_memory_bytes())
-    LAT_THROW("text dataset: '", path, "' holds ", format_bytes(bytes), ", which needs about ", format_bytes(3 * bytes),
+  if (!ec && 5 * bytes > host_memory_bytes())
+    LAT_THROW("text dataset: '", path, "' holds ", format_bytes(bytes), ", which needs about ", format_bytes(5 * bytes),
               " of memory to load; this machine has ", format_bytes(host_memory_bytes()));
   std::ifstream in(path, std::ios::binary);
   if (!in) LAT_THROW("text dataset: cannot open '", path, "' (", std::strerror(errno), ")");
@@ -60,9 +61,8 @@ std::string read_whole_file(const std::string& path) {
   return text;
 }
 
-}  // namespace
-
-InMemoryTokens load_text_dataset(const std::string& path) {
+// The files a text dataset path names: the file, or the folder's regular files (sorted, hidden ones skipped).
+std::vector<std::string> text_files(const std::string& path) {
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
   if (ec || !fs::exists(status)) LAT_THROW("text dataset: '", path, "' does not exist");
@@ -79,16 +79,41 @@ InMemoryTokens load_text_dataset(const std::string& path) {
   } else {
     files.push_back(path);
   }
-  std::vector<uint16_t> tokens;
+  return files;
+}
+
+std::string describe_text(const std::vector<std::string>& files, const std::string& path) {
+  return files.size() == 1 ? "text '" + files[0] + "'"
+                           : std::to_string(files.size()) + " text files under '" + path + "'";
+}
+
+}  // namespace
+
+InMemoryTokens load_text_dataset(const std::string& path) {
+  const std::vector<std::string> files = text_files(path);
+  std::vector<int32_t> tokens;
   for (size_t f = 0; f < files.size(); ++f) {
     const std::string text = read_whole_file(files[f]);
-    if (f > 0) tokens.push_back(static_cast<uint16_t>(ByteTokenizer::kEos));
+    if (f > 0) tokens.push_back(ByteTokenizer::kEos);
     tokens.reserve(tokens.size() + text.size());
     for (char c : text) tokens.push_back(static_cast<unsigned char>(c));
   }
-  std::string description = files.size() == 1 ? "text '" + files[0] + "'"
-                                               : std::to_string(files.size()) + " text files under '" + path + "'";
-  return InMemoryTokens(std::move(tokens), std::move(description));
+  return InMemoryTokens(std::move(tokens), describe_text(files, path));
+}
+
+InMemoryTokens load_text_dataset(const std::string& path, const BpeTokenizer& tokenizer, int threads) {
+  const std::vector<std::string> files = text_files(path);
+  const std::optional<int32_t> separator = tokenizer.document_token();
+  std::vector<int32_t> tokens;
+  for (const std::string& file : files) {
+    const std::string text = read_whole_file(file);
+    if (separator) tokens.push_back(*separator);
+    else if (files.size() > 1)
+      LAT_THROW("text dataset '", path, "': the tokenizer has no document token (<|endoftext|>, <|end_of_text|> or </s>) to separate its ", files.size(), " files");
+    const std::vector<int32_t> ids = tokenizer.encode(text, false, threads);
+    tokens.insert(tokens.end(), ids.begin(), ids.end());
+  }
+  return InMemoryTokens(std::move(tokens), describe_text(files, path) + " through a BPE tokenizer");
 }
 
 }  // namespace lat::data

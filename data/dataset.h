@@ -1,6 +1,6 @@
 // Token datasets: a flat, read-only stream of token ids (documents already joined by EOS), which the loader
-// cuts into windows. Two kinds: in memory (text files through the byte tokenizer) and memory-mapped llm.c
-// token shards (data/shards.h). Tokens are stored as uint16, enough for the byte vocabulary and GPT-2's.
+// cuts into windows. Two kinds: in memory (text files through the byte tokenizer or a BPE tokenizer) and
+// memory-mapped llm.c token shards (data/shards.h, uint16 or uint32).
 #pragma once
 
 #include <cstdint>
@@ -29,16 +29,18 @@ class TokenDataset {
 
 class InMemoryTokens : public TokenDataset {
  public:
-  InMemoryTokens(std::vector<uint16_t> tokens, std::string description)
+  InMemoryTokens(std::vector<int32_t> tokens, std::string description)
       : tokens_(std::move(tokens)), description_(std::move(description)) {}
+  InMemoryTokens(const std::vector<uint16_t>& tokens, std::string description)
+      : tokens_(tokens.begin(), tokens.end()), description_(std::move(description)) {}
   int64_t size() const override { return static_cast<int64_t>(tokens_.size()); }
   void read(int64_t start, int64_t count, int32_t* out) const override;
   std::string describe() const override { return description_; }
   using TokenDataset::read;
-  const std::vector<uint16_t>& tokens() const { return tokens_; }
+  const std::vector<int32_t>& tokens() const { return tokens_; }
 
  private:
-  std::vector<uint16_t> tokens_;
+  std::vector<int32_t> tokens_;
   std::string description_;
 };
 
@@ -61,5 +63,12 @@ class TokenSlice : public TokenDataset {
 // through the byte tokenizer, with EOS between documents. A missing, unreadable or empty file, or a folder
 // with no files, throws lat::Error naming the path.
 InMemoryTokens load_text_dataset(const std::string& path);
+
+class BpeTokenizer;
+// The same files through a BPE tokenizer (data/bpe.h), on `threads` threads: every document is preceded by the
+// tokenizer's document token (llm.c's convention; lat-tokenize's shards do the same), and text that spells an
+// added token stays text. Throws lat::Error naming the path, or saying the tokenizer has no document token
+// when there are several files.
+InMemoryTokens load_text_dataset(const std::string& path, const BpeTokenizer& tokenizer, int threads = 1);
 
 }  // namespace lat::data

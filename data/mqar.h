@@ -46,7 +46,6 @@ class MqarTask : public WindowSource {
   void generate(uint64_t index, int32_t* inputs, int32_t* targets) const;
   const MqarConfig& config() const { return config_; }
   int32_t key_vocab() const { return key_vocab_; }
-  int64_t num_queries() const { return config_.num_kv_pairs; }
 
  private:
   MqarConfig config_;

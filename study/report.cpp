@@ -12,7 +12,7 @@
 
 #include "core/error.h"
 #include "study/analysis.h"
-#include "study/json.h"
+#include "core/json.h"
 #include "study/report_plots.h"
 
 namespace lat::study {

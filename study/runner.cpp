@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "study/evaluate.h"
-#include "study/json.h"
+#include "core/json.h"
 #include "study/run_reader.h"
 #include "trainers/checkpoint.h"
 #include "trainers/communicator.h"

@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "study/json.h"
+#include "core/json.h"
 
 namespace lat::study {
 namespace fs = std::filesystem;

@@ -4,8 +4,11 @@
 #   before            GOMP_SPINCOUNT=300000: what libgomp does when neither variable is set, i.e. lat before it
 #                     chose (lat-train re-executes itself with OMP_WAIT_POLICY=passive only when the user has set
 #                     neither variable, so setting one measures that policy)
-#   after             nothing set: lat-train's own choice (core/threads.h)
-#   spin 10000        GOMP_SPINCOUNT=10000: a short spin, then sleep
+#   after             nothing set: lat-train's own choice (core/threads.h): passive waiting and a thread count
+#                     that follows the load
+#   passive, fixed    OMP_WAIT_POLICY=passive with OMP_NUM_THREADS = cores: passive waiting without the thread
+#                     count that follows the load (setting OMP_NUM_THREADS fixes the count)
+# "before" also fixes the thread count (OMP_NUM_THREADS = cores), as lat had no load-following count then.
 # Prints one table row per policy: idle tok/s, busy tok/s, busy/idle. Usage:
 #   tools/contention-bench.sh [--steps N] [--build-dir DIR] [--repeat R]
 # Needs data/kjv.txt (tools/setup.sh). Each measurement is the mean tokens/s of the progress lines after the
@@ -42,7 +45,7 @@ measure() {
   local out
   out=$(env "$@" "$train" recipes/quickstart.toml --set training.device=cpu --set training.steps="$steps" \
         --set training.eval_interval=0 --set logging.interval=10 --set checkpoint.interval=0 \
-        --set schedule.warmup_steps=10 --run-dir "$work/run" --no-sample 2>&1)
+        --set schedule.warmup_steps=10 --run-dir "$work/run" --overwrite --no-sample 2>&1)
   echo "$out" | awk '/tok\/s/ { for (i = 1; i <= NF; ++i) if ($i == "tok/s") { n++; if (n > 1) { s += $(i-1); m++ } } }
                      END { if (m == 0) { print "nan" } else { printf "%.0f\n", s / m } }'
 }
@@ -67,6 +70,7 @@ row() {
 echo "# $(nproc) cores, load before: $(cut -d' ' -f1-3 /proc/loadavg); lat $(git rev-parse --short HEAD); $steps steps x $repeat"
 echo "| policy             | idle tok/s | busy tok/s | busy/idle |"
 echo "|---|---|---|---|"
-row "before" GOMP_SPINCOUNT=300000
-row "after" -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT
-row "spin 10000" GOMP_SPINCOUNT=10000
+cores=$(nproc)
+row "before" GOMP_SPINCOUNT=300000 OMP_NUM_THREADS="$cores"
+row "passive, fixed" OMP_WAIT_POLICY=passive OMP_NUM_THREADS="$cores"
+row "after" -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u OMP_NUM_THREADS

@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-harnesses=(recipe shard checkpoint generate_args)
+harnesses=(recipe shard checkpoint generate_args tokenizer_json)
 [ -n "$only" ] && harnesses=("$only")
 targets=()
 for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done

@@ -10,7 +10,7 @@
 #include "core/error.h"
 #include "core/stop.h"
 #include "core/threads.h"
-#include "data/tokenizer.h"
+#include "trainers/run_tokenizer.h"
 #include "trainers/checkpoint.h"
 #include "trainers/generate.h"
 #include "trainers/memory_estimate.h"
@@ -20,7 +20,7 @@
 
 // The whole tool but the re-execution; tests/fuzz/fuzz_generate_args.cpp drives it with arbitrary arguments.
 int generate_main(int argc, char** argv) {
-  CLI::App app{"lat-generate: sample text from a lat checkpoint (byte-level models)"};
+  CLI::App app{"lat-generate: sample text from a lat checkpoint (with the tokenizer it stores, or bytes)"};
   app.set_version_flag("--version", std::string("lat ") + LAT_VERSION);
   std::string checkpoint, prompt = "\n", device_name = "cpu";
   lat::trainers::SamplingOptions options;
@@ -56,14 +56,19 @@ int generate_main(int argc, char** argv) {
     lat::autograd::nn::LanguageModel model(lat::trainers::model_config(recipe, embed->second.size(0)), device);
     lat::trainers::load_model_weights(model.parameters(), ck, checkpoint);
     // Tokens are printed as they come, so a long generation shows progress and Ctrl-C keeps what was printed.
-    lat::data::ByteTokenizer tok;
-    options.document_separator = reset_at_eos ? tok.eos() : -1;
-    const std::vector<int32_t> prompt_ids = tok.encode(prompt, true);
+    // The checkpoint's own tokenizer: bytes, or the BPE tokenizer the run trained with.
+    const lat::trainers::TextCodec tok = lat::trainers::TextCodec::from_stored(ck.tokenizer, "checkpoint '" + checkpoint + "'");
+    if (tok.vocab_size() > embed->second.size(0))
+      throw lat::Error("checkpoint '" + checkpoint + "': its tokenizer has " + std::to_string(tok.vocab_size()) +
+                       " tokens but the model only " + std::to_string(embed->second.size(0)));
+    const std::vector<int32_t> prompt_ids = tok.encode_prompt(prompt);
+    options.document_separator = reset_at_eos ? tok.document_separator() : -1;
     lat::trainers::generation_budget(model, static_cast<int64_t>(prompt_ids.size()), options.tokens);  // may refuse
     std::fputs(prompt.c_str(), stdout);
     std::fflush(stdout);
     options.on_token = [&](int32_t id) {
-      std::fputs(tok.decode(std::span<const int32_t>(&id, 1)).c_str(), stdout);
+      const std::string text = tok.render(std::span<const int32_t>(&id, 1));
+      std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);
     };
     lat::install_stop_handlers();

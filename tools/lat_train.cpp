@@ -15,7 +15,7 @@
 #include "core/threads.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "data/tokenizer.h"
+#include "trainers/run_tokenizer.h"
 #include "trainers/communicator.h"
 #include "trainers/generate.h"
 #include "trainers/setup.h"
@@ -28,17 +28,17 @@ std::string default_run_dir(const std::string& recipe_path) {
   return "runs/" + stem;
 }
 
-void print_sample(const lat::trainers::Trainer& trainer) {
-  lat::data::ByteTokenizer tok;
+void print_sample(const lat::trainers::Trainer& trainer, const lat::Recipe& recipe) {
+  const lat::trainers::TextCodec tok(lat::trainers::recipe_tokenizer(recipe));
   const std::string prompt = "And God said";
   lat::trainers::SamplingOptions options;
   options.tokens = 300;
   options.temperature = 0.8;
   options.top_k = 40;
   options.seed = 1;
-  options.document_separator = tok.eos();  // as lat-generate's default
-  std::vector<int32_t> ids = lat::trainers::generate(trainer.model(), tok.encode(prompt, true), options);
-  lat::log_info("sample (prompt \"{}\", temperature 0.8, top-k 40):\n{}{}", prompt, prompt, tok.decode(ids));
+  options.document_separator = tok.document_separator();  // as lat-generate's default
+  std::vector<int32_t> ids = lat::trainers::generate(trainer.model(), tok.encode_prompt(prompt), options);
+  lat::log_info("sample (prompt \"{}\", temperature 0.8, top-k 40):\n{}{}", prompt, prompt, tok.render(ids));
 }
 
 }  // namespace
@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
     lat::trainers::Trainer::install_signal_handlers();
     lat::trainers::TrainResult result = trainer.run();
     if (!no_sample && !result.interrupted && comm->is_root() && recipe.data.kind == lat::DataKind::Text)
-      print_sample(trainer);
+      print_sample(trainer, recipe);
     return 0;
   } catch (const std::exception& e) {
     if (comm && comm->world_size() > 1) comm->abort(e.what());

@@ -2,7 +2,8 @@
 // (docs/checkpoints.md).
 //
 //   bytes 0-511              lat's integrity seal (an HDF5 user block; trainers/file_seal.h): size and CRC-64
-//   /                        attribute lat_checkpoint_version = 2, attribute recipe (resolved TOML text)
+//   /                        attribute lat_checkpoint_version = 2, attribute recipe (resolved TOML text),
+//                            attribute tokenizer (tokenizer.json text; absent for byte-level runs)
 //   /model/<name as groups>  fp32 parameters: "layers.3.mlp.w_up" -> /model/layers/3/mlp/w_up
 //   /optim                   attribute step; /optim/m/<tree>, /optim/v/<tree> (AdamW moments, fp32)
 //   /state                   attributes step, tokens_seen, world_size; dataset loader_positions int64
@@ -56,7 +57,8 @@ struct Checkpoint {
   std::vector<std::vector<int64_t>> loader_positions;  // [rank][k]: every rank's loader state, same k
   std::map<std::string, Tensor> random_features;       // name -> fp32 draws (random-feature attention)
 
-  std::string recipe;  // the resolved recipe (Recipe::to_toml())
+  std::string recipe;     // the resolved recipe (Recipe::to_toml())
+  std::string tokenizer;  // the run's BPE tokenizer as tokenizer.json text; "" for bytes (trainers/run_tokenizer.h)
   MetricsHistory metrics;
 };
 
@@ -97,7 +99,8 @@ struct CheckpointScan {
 CheckpointScan scan_checkpoints(const std::string& dir);
 
 // Writes an analysis file (for lat-export): the /model tree (fp32, each dataset with a `shape` attribute),
-// /metrics, root attributes lat_export_version = 1, step, tokens_seen, recipe, and a /config group with
+// /metrics, root attributes lat_export_version = 1, step, tokens_seen, recipe, tokenizer (when the run has one),
+// and a /config group with
 // one attribute per recipe key ("model.d_model" = 128, ...). No optimizer or training state. Sealed like a
 // checkpoint. Refuses, before writing, an `out_path` that exists and is not an earlier analysis file: a
 // checkpoint (the input included) or anyone's other file.

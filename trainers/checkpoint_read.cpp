@@ -243,6 +243,7 @@ Checkpoint parse_checkpoint(const std::string& path) {
 
   Checkpoint c;
   c.recipe = r.attr_string(file.get(), "recipe", "/");
+  if (r.has_attr(file.get(), "tokenizer")) c.tokenizer = r.attr_string(file.get(), "tokenizer", "/");
   c.model = r.tensor_tree("/model");
   c.optim_m = r.tensor_tree("/optim/m");
   c.optim_v = r.tensor_tree("/optim/v");
@@ -300,7 +301,10 @@ Checkpoint read_checkpoint(const std::string& path) {
       LAT_THROW(label, ": not a lat checkpoint (no lat seal and no HDF5 signature: foreign or damaged file)");
   }
   verify_seal(path, FileKind::Checkpoint, label);
-  run_isolated([&] { parse_checkpoint(path); }, label + ": damaged (reading it crashed the HDF5 library)");
+  // A minute, plus the time to read the file at 50 MB/s: a damaged file can also send HDF5 into a loop.
+  const double bytes = static_cast<double>(fs::file_size(path, ec));
+  run_isolated([&] { parse_checkpoint(path); }, label + ": damaged (reading it crashed the HDF5 library)",
+               label + ": damaged (reading it did not finish in time)", 60.0 + (ec ? 0.0 : bytes / 50e6));
   return parse_checkpoint(path);
 }
 

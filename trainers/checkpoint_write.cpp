@@ -205,6 +205,7 @@ void write_checkpoint(const Checkpoint& c, const std::string& path) {
   write_atomically(path, FileKind::Checkpoint, [&](Writer& w) {
     w.attr_int64(w.file, kCheckpointVersionAttr, kCheckpointVersion);
     w.attr_string(w.file, "recipe", c.recipe);
+    if (!c.tokenizer.empty()) w.attr_string(w.file, "tokenizer", c.tokenizer);
 
     w.tensor_tree("/model", c.model, false);
 
@@ -244,6 +245,7 @@ void export_analysis(const Checkpoint& c, const std::string& out_path) {
     w.attr_int64(w.file, "step", c.step);
     w.attr_int64(w.file, "tokens_seen", c.tokens_seen);
     w.attr_string(w.file, "recipe", c.recipe);
+    if (!c.tokenizer.empty()) w.attr_string(w.file, "tokenizer", c.tokenizer);
     w.tensor_tree("/model", c.model, true);
     w.metrics(c.metrics);
     // The recipe again as typed attributes, one per key, for tools that do not parse TOML (MATLAB, Julia).

@@ -96,6 +96,7 @@ struct DataConfig {
   std::string pattern;                // shards: glob of llm.c-format train shards
   std::string val_pattern;            // shards: glob of validation shards; empty: hold out val_fraction
   std::string test_pattern;           // shards: glob of test shards; empty: the recipe has no test split
+  std::string tokenizer;              // text, shards: BPE tokenizer file; empty: bytes (docs/tokenizers.md)
   double val_fraction = 0.05;         // share held out (text/shards without val_path/val_pattern, mqar)
   int64_t vocab = 8192;               // mqar: vocabulary (keys, values and filler)
   int64_t key_vocab = 0;              // mqar: keys in [1, key_vocab), values above; 0: vocab / 2

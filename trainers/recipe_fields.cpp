@@ -198,7 +198,7 @@ const std::vector<Field>& fields() {
     add(make_field("attention", "feature_dim", &R::attention, &AttentionConfig::feature_dim, size_at_least(0),
                    "feature-map output size (random: number of features); 0: head_dim (2 x head_dim for cosine, random)"));
     add(make_field("attention", "block", &R::attention, &AttentionConfig::block, size_at_least(1),
-                   "lightning attention tile along the sequence"));
+                   "lightning attention tile along the sequence (CPU; CUDA tiles by 64)"));
     add(make_field("attention", "max_context", &R::attention, &AttentionConfig::max_context, size_at_least(0),
                    "longest sequence (RoPE tables, generation); 0: training.seq_len"));
     add(make_field("attention", "redraw_interval", &R::attention, &AttentionConfig::redraw_interval,
@@ -242,6 +242,8 @@ const std::vector<Field>& fields() {
                    "shards: glob of validation shards; empty: hold out val_fraction"));
     add(make_field("data", "test_pattern", &R::data, &DataConfig::test_pattern, any(),
                    "shards: glob of test shards; empty: no test split"));
+    add(make_field("data", "tokenizer", &R::data, &DataConfig::tokenizer, any(),
+                   "text, shards: BPE tokenizer file (tokenizer.json or GPT-2's encoder.json); empty: bytes"));
     add(make_field("data", "val_fraction", &R::data, &DataConfig::val_fraction, Range{0.0, 1.0, false, true},
                    "text, shards (no val_path/val_pattern), mqar: share held out for validation"));
     add(make_field("data", "vocab", &R::data, &DataConfig::vocab, between(4, 2147483647),
@@ -279,7 +281,7 @@ const std::vector<Field>& fields() {
     add(make_field("training", "eval_batches", &R::training, &TrainingConfig::eval_batches, size_at_least(1),
                    "batches per validation"));
     add(make_field("training", "threads", &R::training, &TrainingConfig::threads, between(0, 4096),
-                   "OpenMP threads of the CPU kernels; 0: OMP_NUM_THREADS or one per core"));
+                   "CPU kernels' threads; 0: OMP_NUM_THREADS, else follow the machine's load"));
     add(make_field("training", "precision", &R::training, &TrainingConfig::precision, any(),
                    "auto | fp32 | bf16 (auto: fp32 on CPU, bf16 on CUDA)"));
     // [checkpoint]

@@ -101,6 +101,7 @@ void validate_cross_keys(const Recipe& r) {
       check_held_out(r, "data.test_pattern", r.data.test_pattern, "data.val_pattern", r.data.val_pattern);
       break;
     case DataKind::Mqar:
+      if (!r.data.tokenizer.empty()) r.fail("data.tokenizer", "MQAR makes its own tokens; leave data.tokenizer empty");
       // seq_len against pairs + queries is checked by data::validate(MqarConfig), which owns the layout.
       if (r.data.key_vocab != 0 && r.data.key_vocab >= r.data.vocab)
         r.fail("data.key_vocab", fmt::format("{} leaves no room for values below data.vocab = {}",

@@ -121,6 +121,21 @@ void claim_for_fresh_run(const std::string& run_dir, const std::string& checkpoi
            previous.size() == 1 ? "" : "s", run_dir);
 }
 
+void refuse_newer_checkpoints(const std::string& checkpoint_dir, const std::string& resume_file,
+                              int64_t resumed_step) {
+  std::vector<std::string> newer;
+  for (const std::string& path : list_checkpoints(checkpoint_dir)) {
+    const auto step = checkpoint_step(fs::path(path).filename().string());
+    std::error_code ec;
+    if (step && *step > resumed_step && !fs::equivalent(path, resume_file, ec)) newer.push_back(path);
+  }
+  if (newer.empty()) return;
+  const std::string more = newer.size() > 1 ? " and " + std::to_string(newer.size() - 1) + " more" : "";
+  LAT_THROW("--resume ", resume_file, " continues from step ", resumed_step, ", but this run's '", newer.front(),
+            "'", more, " is newer: continuing would write a second history beside it; move the newer checkpoints "
+            "out of '", checkpoint_dir, "', or resume into another --run-dir");
+}
+
 void keep_metrics_through(const std::string& path, int64_t last_step) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return;

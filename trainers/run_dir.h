@@ -19,6 +19,12 @@ void prepare_run_dir(const std::string& run_dir, const std::string& checkpoint_d
 // exactly those files instead.
 void claim_for_fresh_run(const std::string& run_dir, const std::string& checkpoint_dir, bool overwrite);
 
+// For --resume PATH: refuses, naming the newest one, when `checkpoint_dir` holds checkpoints of steps after
+// `resumed_step`. Continuing would write a second history beside them, and a later --resume auto would pick
+// the newer, abandoned one.
+void refuse_newer_checkpoints(const std::string& checkpoint_dir, const std::string& resume_file,
+                              int64_t resumed_step);
+
 // Rewrites the metrics file at `path` (atomically) so that it holds each row with step <= `last_step` once,
 // in increasing step order: rows the resumed run will log again, duplicates and torn lines (a kill mid-write)
 // are dropped. A missing file stays missing.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "autograd/ops.h"
 #include "autograd/profile.h"
@@ -30,11 +31,18 @@ TrainingSession::TrainingSession(const Recipe& recipe, Device device, int rank, 
     validation = make_eval_source(recipe, Split::Validation, recipe.training.seq_len);
   lc.val_fraction = validation ? 0.0 : recipe.data.val_fraction;
   lc.document_separator = document_separator(recipe, device);
-  if (recipe.resolved_document_boundaries() && lc.document_separator < 0)
+  if (recipe.resolved_document_boundaries() && !document_boundaries_on(recipe, device))
     log_warn("data.document_boundaries: off for this run: the CUDA attention kernels do not honour document "
              "boundaries yet, so windows run across documents (docs/known_issues.md)");
   loader_ = std::make_unique<data::Loader>(source_, lc, validation);
-  if (device.is_cpu()) set_cpu_threads(recipe.training.threads);
+  if (device.is_cuda() && rank == 0 && recipe.attention.kind == AttentionKind::Linear && recipe.attention.block != 64)
+    log_warn("attention.block = {} sets the CPU kernels' tile only; the CUDA kernels tile the sequence by 64 tokens",
+             recipe.attention.block);
+  if (device.is_cpu()) {
+    set_cpu_threads(recipe.training.threads);
+    if (recipe.training.threads == 0 && std::getenv("OMP_NUM_THREADS") == nullptr)
+      threads_ = std::make_unique<LoadFollowingThreads>(cpu_threads());
+  }
   const int64_t vocab_size = resolved_vocab_size(recipe, *source_);
   check_training_memory(recipe, vocab_size, device);  // before the first allocation of the model
   autograd::nn::LanguageModelConfig model = model_config(recipe, vocab_size);
@@ -54,6 +62,7 @@ int64_t TrainingSession::tokens_per_step() const {
 
 TrainingSession::StepResult TrainingSession::step(int64_t step) {
   StepResult r;
+  if (threads_) threads_->update();
   r.lr = optim::lr_at(schedule_, step);
   optimizer_->zero_grad();
   const int64_t accum = recipe_.training.grad_accum;

@@ -9,6 +9,7 @@
 
 #include "autograd/nn/language_model.h"
 #include "core/host_upload.h"
+#include "core/threads.h"
 #include "data/loader.h"
 #include "optim/adamw.h"
 #include "optim/schedule.h"
@@ -67,6 +68,8 @@ class TrainingSession {
   optim::ScheduleConfig schedule_;
   GradientReducer* reducer_ = nullptr;
   HostUploader uploader_;  // batches go to the device without a host synchronisation
+  // CPU training with training.threads = 0 and OMP_NUM_THREADS unset: threads follow the machine's load.
+  std::unique_ptr<LoadFollowingThreads> threads_;
 };
 
 // Throws a one-line lat::Error naming the step (1-based) and optimizer.lr when `loss` is NaN or infinite.

@@ -6,7 +6,9 @@
 #include "data/loader.h"
 #include "data/mqar.h"
 #include "data/shards.h"
+#include "core/threads.h"
 #include "data/tokenizer.h"
+#include "trainers/run_tokenizer.h"
 
 namespace lat::trainers {
 
@@ -19,7 +21,10 @@ std::shared_ptr<const data::TokenDataset> load_tokens(const Recipe& recipe, cons
   if (text && !std::filesystem::exists(path))
     recipe.fail(key, "data file '" + path + "' does not exist" +
                          (path == "data/kjv.txt" ? " (tools/setup.sh writes it)" : ""));
+  const auto tokenizer = text ? recipe_tokenizer(recipe) : nullptr;
   try {
+    if (text && tokenizer)
+      return std::make_shared<data::InMemoryTokens>(data::load_text_dataset(path, *tokenizer, cpu_threads()));
     if (text) return std::make_shared<data::InMemoryTokens>(data::load_text_dataset(path));
     return std::make_shared<data::ShardDataset>(path);
   } catch (const Error& e) {
@@ -75,7 +80,7 @@ bool has_separate_validation(const Recipe& recipe) {
 }
 
 bool byte_level(const Recipe& recipe) {
-  return recipe.data.kind == DataKind::Text;
+  return recipe.data.kind == DataKind::Text && recipe.data.tokenizer.empty();
 }
 
 std::shared_ptr<const data::WindowSource> make_window_source(const Recipe& recipe) {
@@ -125,25 +130,37 @@ bool document_boundaries_on(const Recipe& recipe, Device device) {
 
 int32_t document_separator(const Recipe& recipe, Device device) {
   if (!document_boundaries_on(recipe, device)) return -1;
-  return recipe.data.kind == DataKind::Text ? data::ByteTokenizer::kEos : static_cast<int32_t>(recipe.data.eot_token);
+  if (recipe.data.kind != DataKind::Text) return static_cast<int32_t>(recipe.data.eot_token);
+  return TextCodec(recipe_tokenizer(recipe)).document_separator();  // EOS, or data.tokenizer's document token
 }
 
 int64_t resolved_vocab_size(const Recipe& recipe, const data::WindowSource& source) {
   int64_t data_vocab = 0;  // one more than the largest token id the data can produce
+  const auto tokenizer = recipe.data.kind == DataKind::Mqar ? nullptr : recipe_tokenizer(recipe);
   switch (recipe.data.kind) {
-    case DataKind::Text: data_vocab = data::ByteTokenizer().vocab_size(); break;
+    case DataKind::Text: data_vocab = tokenizer ? tokenizer->vocab_size() : data::ByteTokenizer().vocab_size(); break;
     case DataKind::Mqar: data_vocab = recipe.data.vocab; break;
     case DataKind::Shards: {
       const auto& windows = dynamic_cast<const data::TokenWindows&>(source);
       const auto& shards = dynamic_cast<const data::ShardDataset&>(windows.dataset());
-      data_vocab = shards.max_token_plus_one();
+      try {
+        data_vocab = shards.max_token_plus_one();
+      } catch (const Error& e) {
+        recipe.fail("data.pattern", e.what());
+      }
+      if (tokenizer && data_vocab > tokenizer->vocab_size())
+        recipe.fail("data.pattern", shards.describe() + " holds token " + std::to_string(data_vocab - 1) +
+                                        ", outside the vocabulary of data.tokenizer (" +
+                                        std::to_string(tokenizer->vocab_size()) + " ids)");
+      if (tokenizer) data_vocab = tokenizer->vocab_size();
       break;
     }
   }
   if (recipe.model.vocab_size <= 0) return data_vocab;
   // Checked here, once, because the GPU loss does not read targets back (kernels/loss.h).
   if (recipe.model.vocab_size < data_vocab)
-    recipe.fail("model.vocab_size", std::to_string(recipe.model.vocab_size) + " is smaller than the data's vocabulary (" +
+    recipe.fail("model.vocab_size", std::to_string(recipe.model.vocab_size) + " is smaller than the " +
+                                        (tokenizer ? "tokenizer's" : "data's") + " vocabulary (" +
                                         std::to_string(data_vocab) + " token ids)");
   return recipe.model.vocab_size;
 }

@@ -32,9 +32,11 @@ std::shared_ptr<const data::WindowSource> make_eval_source(const Recipe& recipe,
 // Whether validation comes from data of its own (val_path or val_pattern) rather than a held-out tail: the
 // loader then holds nothing out and validates on make_eval_source(recipe, Split::Validation, seq_len).
 bool has_separate_validation(const Recipe& recipe);
-// True when tokens are bytes of UTF-8 text (data.kind = "text"), so loss / ln 2 is bits per byte.
+// True when tokens are bytes of UTF-8 text (data.kind = "text", no data.tokenizer), so loss / ln 2 is bits per byte.
 bool byte_level(const Recipe& recipe);
-// Vocabulary size: model.vocab_size, or the data's (258 for bytes, data.vocab for MQAR, shards' max id + 1).
+// Vocabulary size: model.vocab_size, or the data's (258 for bytes, data.tokenizer's, data.vocab for MQAR, shards'
+// max id + 1). Fails naming model.vocab_size when it is smaller, and data.pattern when a shard holds an id outside
+// data.tokenizer's vocabulary.
 int64_t resolved_vocab_size(const Recipe& recipe, const data::WindowSource& source);
 
 autograd::nn::LanguageModelConfig model_config(const Recipe& recipe, int64_t vocab_size);
@@ -46,7 +48,7 @@ optim::ScheduleConfig schedule_config(const Recipe& recipe);
 // TrainingSession says so in a warning (the kernels themselves refuse boundaries, so none is ever ignored).
 bool document_boundaries_on(const Recipe& recipe, Device device);
 // The token that begins each document (data/documents.h), or -1 when document_boundaries_on is false: EOS for
-// byte-level text, data.eot_token for shards.
+// byte-level text, data.tokenizer's document token for BPE text (-1 without one), data.eot_token for shards.
 int32_t document_separator(const Recipe& recipe, Device device);
 
 // training.device resolved: auto -> cuda when this build has CUDA and a GPU is visible, else cpu.

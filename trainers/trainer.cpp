@@ -30,6 +30,7 @@
 #include "trainers/model_weights.h"
 #include "trainers/run_dir.h"
 #include "trainers/session.h"
+#include "trainers/run_tokenizer.h"
 #include "trainers/setup.h"
 
 namespace lat::trainers {
@@ -70,6 +71,7 @@ struct Trainer::State {
   int64_t feature_draw = 0;  // random-feature attention: which Philox draw of W is in use
   MetricsHistory history;
   std::string checkpoint_dir;
+  std::string tokenizer;  // data.tokenizer as tokenizer.json text, stored in every checkpoint ("" for bytes)
 
   State(const Recipe& r, const TrainOptions& o, Communicator& c) : recipe(r), options(o), comm(c) {}
 
@@ -91,6 +93,7 @@ struct Trainer::State {
     // Every rank's position is the same global position (data/loader.h), stored once per rank.
     ck.loader_positions.assign(static_cast<size_t>(comm.world_size()), pack(session->loader().position()));
     ck.recipe = recipe.to_toml();
+    ck.tokenizer = tokenizer;
     ck.metrics = history;
     if (uses_random_features()) {
       // W itself for analysis; the draw index restores it bit for bit (W is a function of seed, layer, draw).
@@ -103,6 +106,10 @@ struct Trainer::State {
   }
 
   void load_checkpoint(const Checkpoint& ck, const std::string& file) {
+    if (ck.tokenizer != tokenizer)
+      LAT_THROW("cannot resume from '", file, "': it was trained with ",
+                ck.tokenizer.empty() ? "the byte tokenizer" : "another tokenizer", ", not ",
+                tokenizer.empty() ? "bytes" : "data.tokenizer = '" + recipe.data.tokenizer + "'");
     load_model_weights(params(), ck, file);
     optim::AdamWState st;
     st.step = ck.optim_step;
@@ -223,7 +230,9 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
     resume_file = options.resume;
   }
   if (!resume_file.empty()) resume = read_checkpoint(resume_file);
+  if (resume && options.resume != "auto") refuse_newer_checkpoints(s.checkpoint_dir, resume_file, resume->step);
   s.session = std::make_unique<TrainingSession>(recipe, s.device, comm.rank(), comm.world_size());
+  s.tokenizer = TextCodec(recipe_tokenizer(recipe)).stored();
   if (recipe.training.eval_interval > 0 && s.session->loader().num_val_windows() == 0)
     recipe.fail(has_separate_validation(recipe) ? "data.val_path" : "data.val_fraction",
                 fmt::format("no validation data, but training.eval_interval = {} asks for validation (set "

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/reduce.h"
+
 namespace lat::kernels::cpu {
 
 template <class T>
@@ -25,22 +27,9 @@ void adamw_step(T* p, const T* g, T* m, T* v, int64_t n, const AdamWStep& step) 
   }
 }
 
-// Fixed chunks summed in order: the result does not depend on the number of threads.
 template <class T>
 double sum_of_squares(const T* x, int64_t n) {
-  constexpr int64_t kChunk = 8192;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
-#pragma omp parallel for schedule(static) if (chunks > 4)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t end = std::min(n, (c + 1) * kChunk);
-    double total = 0.0;
-    for (int64_t i = c * kChunk; i < end; ++i) total += static_cast<double>(x[i]) * static_cast<double>(x[i]);
-    partial[static_cast<size_t>(c)] = total;
-  }
-  double total = 0.0;
-  for (double s : partial) total += s;
-  return total;
+  return ordered_sum(n, [x](int64_t i) { return static_cast<double>(x[i]) * static_cast<double>(x[i]); });
 }
 
 #define LAT_INSTANTIATE(T)                                                              \

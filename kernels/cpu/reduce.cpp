@@ -4,10 +4,7 @@ namespace lat::kernels::cpu {
 
 template <class T>
 T sum(const T* x, int64_t n) {
-  double total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) total += static_cast<double>(x[i]);
-  return static_cast<T>(total);
+  return static_cast<T>(ordered_sum(n, [x](int64_t i) { return static_cast<double>(x[i]); }));
 }
 
 template <class T>

@@ -34,14 +34,6 @@ __device__ __forceinline__ void load8(const T* p, float (&out)[8]) {
   for (int k = 0; k < 8; ++k) out[k] = to_float(pack.v[k]);
 }
 
-template <class T>
-__device__ __forceinline__ void store8(T* p, const float (&in)[8]) {
-  Pack8<T> pack;
-#pragma unroll
-  for (int k = 0; k < 8; ++k) pack.v[k] = from_float<T>(in[k]);
-  *reinterpret_cast<Pack8<T>*>(p) = pack;
-}
-
 // V consecutive elements moved by one access. Kernels pick V = 16 / (widest element size) so that every
 // warp-wide load and store instruction covers whole 32-byte sectors: measured on the H200 (docs/perf/cuda_ops.md),
 // a warp storing 32 bytes per thread as two 16-byte halves ran at ~1/4 of bandwidth (partial sectors per instruction).

@@ -5,11 +5,11 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "study/json.h"
+#include "core/json.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
 
-using lat::study::Json;
+using lat::Json;
 using lat::testing::run_shell;
 using lat::testing::TempDir;
 

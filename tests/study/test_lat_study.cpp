@@ -14,12 +14,12 @@
 #include <sstream>
 #include <thread>
 
-#include "study/json.h"
+#include "core/json.h"
 #include "support/sample_stats.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
 
-using lat::study::Json;
+using lat::Json;
 using lat::testing::run_shell;
 using lat::testing::TempDir;
 namespace fs = std::filesystem;

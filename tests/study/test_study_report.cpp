@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "study/json.h"
+#include "core/json.h"
 #include "study/report.h"
 #include "study/run_reader.h"
 #include "support/sample_stats.h"
@@ -17,6 +17,8 @@
 #include "support/tool_files.h"
 
 using namespace lat::study;
+using lat::Json;
+using lat::json_double;
 using lat::testing::TempDir;
 
 using lat::testing::mean_of;

@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "data/bpe_train.h"
 #include "data/shards.h"
+#include "data/tokenizer_json.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
 #include "support/tool_files.h"
@@ -93,6 +95,20 @@ TEST_CASE(
   dir.write("shards_n/negative.bin", shard_bytes(lat::data::kShardMagic, lat::data::kShardVersion, -5, 0));
   dir.write("shards_x/extra.bin", shard_bytes(lat::data::kShardMagic, lat::data::kShardVersion, 4, 8));
   dir.write("shards_s/short.bin", "tiny");
+  // Tokenizers: a valid one of 300 ids, a cut-off file, another model type; shards with an id beyond 300.
+  const std::string tok300 = dir / "tok300.json";
+  {
+    const std::string text = lat::testing::tiny_corpus();
+    const std::string_view view(text);
+    lat::data::BpeTrainOptions o;
+    o.vocab_size = 300;
+    lat::data::save_tokenizer_json(lat::data::train_bpe(std::span<const std::string_view>(&view, 1), o), tok300);
+  }
+  const std::string corrupt_tok = dir.write("corrupt.json", slurp(tok300).substr(0, 3000));
+  const std::string wordpiece = dir.write("wordpiece.json", R"({"model": {"type": "WordPiece", "vocab": {}}})");
+  fs::create_directories(dir / "shards_big");
+  lat::data::write_shard(dir / "shards_big/big.bin", std::vector<int32_t>(5000, 5000));
+  const std::string tokenize = tool("lat-tokenize");
   auto shards = [&](const std::string& folder) {
     return train + " --set data.kind=shards --set data.pattern=" + dir / folder + "/*.bin";
   };
@@ -189,6 +205,14 @@ TEST_CASE(
       {"shard declaring negative tokens", shards("shards_n"), 1, "negative.bin"},
       {"shard with trailing bytes", shards("shards_x"), 1, "extra.bin"},
       {"shard shorter than its header", shards("shards_s"), 1, "short.bin"},
+      {"corrupt tokenizer.json", set("data.tokenizer=" + corrupt_tok), 1, "data.tokenizer: tokenizer '"},
+      {"tokenizer of another model type", set("data.tokenizer=" + wordpiece), 1, "model type 'WordPiece' is not supported"},
+      {"missing tokenizer", set("data.tokenizer=" + missing), 1, "data.tokenizer"},
+      {"tokenizer larger than model.vocab_size", set("data.tokenizer=" + tok300) + " --set model.vocab_size=280", 1,
+       "model.vocab_size: 280 is smaller than the tokenizer's vocabulary (300"},
+      {"shard ids beyond the tokenizer", shards("shards_big") + " --set data.tokenizer=" + tok300, 1,
+       "holds token 5000, outside the vocabulary of data.tokenizer"},
+      {"tokenizer for MQAR", mqar("data.tokenizer=" + tok300), 1, "data.tokenizer: MQAR makes its own tokens"},
       {"MQAR vocabulary of 2", mqar("data.vocab=2"), 1, "data.vocab"},
       {"MQAR keys filling the vocabulary", mqar("data.key_vocab=64"), 1, "data.key_vocab"},
       {"MQAR pairs beyond the sequence", mqar("data.num_kv_pairs=1000"), 1, "num_kv_pairs"},
@@ -273,6 +297,18 @@ TEST_CASE(
       {"bench: zero size", tool("lat-bench") + " gemm-cpu --size 0", 2,
        "--size: '0' is not a positive integer"},
       {"bench: unknown subcommand", tool("lat-bench") + " warp-drive", 2, "subcommand"},
+      {"tokenize: no subcommand", tokenize, 2, "subcommand is required"},
+      {"tokenize: corrupt tokenizer", tokenize + " encode --tokenizer " + corrupt_tok + " --out " + dir / "tok_out " + corpus,
+       1, "corrupt.json"},
+      {"tokenize: unknown model type", tokenize + " encode --tokenizer " + wordpiece + " --out " + dir / "tok_out " + corpus,
+       1, "WordPiece"},
+      {"tokenize: missing input", tokenize + " encode --tokenizer " + tok300 + " --out " + dir / "tok_out " + missing, 1,
+       "missing.txt"},
+      {"tokenize: vocabulary below 256", tokenize + " train --vocab 10 --out " + dir / "t.json " + corpus, 1, "cannot hold"},
+      {"tokenize: unknown split pattern", tokenize + " train --vocab 300 --pattern perl --out " + dir / "t.json " + corpus, 1,
+       "--pattern 'perl'"},
+      {"tokenize: shard tokens as text", tokenize + " encode --tokenizer " + tok300 + " --shard-tokens many --out x " + corpus,
+       2, "--shard-tokens: 'many'"},
       {"study: no study file", tool("lat-study"), 2, "study is required"},
       {"study: missing study file", tool("lat-study") + " " + missing, 1, "missing.txt"},
       {"study: recipe as a study", tool("lat-study") + " " + recipe + " --dry-run", 1, "tiny.toml"},

@@ -215,6 +215,26 @@ TEST_CASE(
   CHECK(slurp(t.ckpt(4)) == "damaged");  // kept, never deleted
 }
 
+TEST_CASE("--resume PATH refuses an older checkpoint while the run holds newer ones; the latest resumes") {
+  TinyRun t;
+  REQUIRE(run_shell(t.train("")).exit_code == 0);
+  check_refused(t.train("--resume " + t.ckpt(2) + " --set training.steps=6"),
+                "--resume " + t.ckpt(2) + " continues from step 2, but this run's '" + t.ckpt(4) + "' is newer",
+                t.dir.path());
+  // Moved out of the way, the older checkpoint resumes, and metrics.jsonl follows it.
+  fs::create_directories(t.dir / "old");
+  fs::rename(t.ckpt(4), t.dir / "old/step_4.h5");
+  Outcome r = run_shell(t.train("--resume " + t.ckpt(2) + " --set training.steps=6"));
+  CAPTURE(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(metric_steps(t.metrics()) == one_to(6));
+  // The newest checkpoint itself, and one from another directory's run, resume without complaint.
+  r = run_shell(t.train("--resume " + t.ckpt(6) + " --set training.steps=8"));
+  CHECK(r.exit_code == 0);
+  r = run_shell(t.train("--resume " + (t.dir / "old/step_4.h5") + " --set training.steps=8", t.dir / "other"));
+  CHECK(r.exit_code == 0);
+}
+
 TEST_CASE("after a crash past the last checkpoint, metrics.jsonl holds each step once, in order") {
   TinyRun t;
   REQUIRE(run_shell(t.train("")).exit_code == 0);

@@ -66,6 +66,8 @@ bool hdf5_has(const std::string& file, const std::string& path) {
 TEST_CASE("checkpoint: write then read is bit-exact for every part") {
   TempDir dir("ckpt_roundtrip");
   Checkpoint c = sample_checkpoint(100);
+  // A BPE run's tokenizer.json travels in the file: megabytes of UTF-8 in one attribute.
+  for (int i = 0; c.tokenizer.size() < (3u << 20); ++i) c.tokenizer += "\"\u0120t\u00e9" + std::to_string(i) + "\": 1, ";
   std::string path = dir / "c.h5";
   write_checkpoint(c, path);
   CHECK(!has_tmp_files(dir.path()));
@@ -81,6 +83,7 @@ TEST_CASE("checkpoint: write then read is bit-exact for every part") {
   CHECK(r.rng_offsets == c.rng_offsets);
   CHECK(r.loader_positions == c.loader_positions);
   CHECK(r.recipe == c.recipe);
+  CHECK(r.tokenizer == c.tokenizer);
   CHECK(r.metrics == c.metrics);
   CHECK(r.model.at("scale").ndim() == 0);
   CHECK(r.model.at("layers.10.mlp.w_up").shape() == Shape{2, 3, 4});
@@ -98,6 +101,7 @@ TEST_CASE("checkpoint: write then read is bit-exact for every part") {
   CHECK(s.model.at("w").dtype() == DType::F32);
   CHECK(s.model.at("w").to_vector<float>() == std::vector<float>{1.5f, -2.25f});
   CHECK(s.optim_m.empty());
+  CHECK(s.tokenizer.empty());
   CHECK(s.loader_positions.empty());
 }
 
@@ -263,6 +267,7 @@ TEST_CASE("checkpoint: names are parsed safely; a stray name is ignored by listi
 TEST_CASE("checkpoint: export_analysis has weights, shapes, config and metrics but no optimizer state") {
   TempDir dir("ckpt_export");
   Checkpoint c = sample_checkpoint(42);
+  c.tokenizer = "{\"model\": {}}";
   std::string out = dir / "analysis.h5";
   export_analysis(c, out);
   CHECK(!has_tmp_files(dir.path()));
@@ -279,6 +284,7 @@ TEST_CASE("checkpoint: export_analysis has weights, shapes, config and metrics b
   REQUIRE(a >= 0);
   H5Aread(a, H5T_NATIVE_INT64, &d_model);
   H5Aclose(a);
+  CHECK(H5Aexists(f, "tokenizer") > 0);
   a = H5Aopen(f, "lat_export_version", H5P_DEFAULT);
   H5Aread(a, H5T_NATIVE_INT64, &version);
   H5Aclose(a);

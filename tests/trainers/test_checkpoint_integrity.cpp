@@ -4,11 +4,15 @@
 // name.
 #include <doctest/doctest.h>
 #include <hdf5.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
+#include <thread>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -112,14 +116,32 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "run_isolated: a crash in the child is an error naming the signal; an exception keeps its message") {
-  CHECK_NOTHROW(run_isolated([] {}, "crashed"));
-  CHECK(error_of([] { run_isolated([] { throw Error("checkpoint 'x': bad"); }, "crashed"); }) ==
-        "checkpoint 'x': bad");
-  CHECK(error_of([] { run_isolated([] { std::raise(SIGSEGV); }, "checkpoint 'x': damaged"); }) ==
+    "run_isolated: a crash in the child is an error naming the signal; an exception keeps its message; a child "
+    "past its time limit is killed") {
+  auto run = [](const std::function<void()>& fn, const std::string& on_crash) {
+    run_isolated(fn, on_crash, "timed out", 30.0);
+  };
+  CHECK_NOTHROW(run([] {}, "crashed"));
+  CHECK(error_of([&] { run([] { throw Error("checkpoint 'x': bad"); }, "crashed"); }) == "checkpoint 'x': bad");
+  CHECK(error_of([&] { run([] { std::raise(SIGSEGV); }, "checkpoint 'x': damaged"); }) ==
         "checkpoint 'x': damaged (signal " + std::to_string(SIGSEGV) + ")");
-  CHECK(error_of([] { run_isolated([] { std::abort(); }, "c"); }) ==
-        "c (signal " + std::to_string(SIGABRT) + ")");
+  CHECK(error_of([&] { run([] { std::abort(); }, "c"); }) == "c (signal " + std::to_string(SIGABRT) + ")");
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(error_of([] {
+          run_isolated([] { std::this_thread::sleep_for(std::chrono::seconds(60)); }, "crashed",
+                       "checkpoint 'x': damaged (reading it did not finish in time)", 0.3);
+        }) == "checkpoint 'x': damaged (reading it did not finish in time)");
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(waited < 10.0);
+  // A child that closes the pipe early and then hangs is caught too.
+  CHECK(error_of([] {
+          run_isolated(
+              [] {
+                for (int fd = 3; fd < 256; ++fd) ::close(fd);
+                std::this_thread::sleep_for(std::chrono::seconds(60));
+              },
+              "crashed", "timed out", 0.3);
+        }) == "timed out");
 }
 
 TEST_CASE(

@@ -193,8 +193,8 @@ TEST_CASE("recipe: to_toml writes every key and parses back to an identical reci
   odd.distributed.bucket_mb = 3.0;
   CHECK(Recipe::from_string(odd.to_toml()) == odd);
   // 56 + data.val_path, test_path, test_pattern, random_non_queries, test_examples + model.mlp + training.threads
-  // + data.document_boundaries, eot_token
-  CHECK(Recipe::keys().size() == 65);
+  // + data.tokenizer, document_boundaries, eot_token
+  CHECK(Recipe::keys().size() == 66);
 }
 
 TEST_CASE("recipe: include composes, nested, relative to the including file, later values win") {

@@ -1,5 +1,5 @@
 // The JSON value's parser (recursive descent over the bytes, errors with the byte offset) and writer.
-#include "study/json.h"
+#include "core/json.h"
 
 #include <cerrno>
 #include <cmath>
@@ -9,10 +9,11 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <unordered_set>
 
 #include "core/error.h"
 
-namespace lat::study {
+namespace lat {
 
 namespace {
 
@@ -78,6 +79,7 @@ class Parser {
 
   Json object(int depth) {
     Json obj = Json::object();
+    std::unordered_set<std::string> keys;  // a vocabulary holds 10^5 keys: Json::find would be quadratic
     ++pos_;
     skip_space();
     if (pos_ < s_.size() && s_[pos_] == '}') {
@@ -91,8 +93,8 @@ class Parser {
       skip_space();
       if (pos_ >= s_.size() || s_[pos_] != ':') fail("expected ':' after key \"" + key + "\"");
       ++pos_;
-      if (obj.find(key)) fail("duplicate key \"" + key + "\"");
-      obj.set(key, value(depth + 1));
+      if (!keys.insert(key).second) fail("duplicate key \"" + key + "\"");
+      obj.append(std::move(key), value(depth + 1));
       skip_space();
       if (pos_ < s_.size() && s_[pos_] == ',') {
         ++pos_;
@@ -388,6 +390,12 @@ Json& Json::set(const std::string& key, Json value) {
   return members_.back().second;
 }
 
+Json& Json::append(std::string key, Json value) {
+  LAT_CHECK(kind_ == Kind::object, "Json::append(\"", key, "\") on ", kind_name(kind_));
+  members_.emplace_back(std::move(key), std::move(value));
+  return members_.back().second;
+}
+
 Json& Json::push_back(Json value) {
   LAT_CHECK(kind_ == Kind::array, "Json::push_back on ", kind_name(kind_));
   items_.push_back(std::move(value));
@@ -453,4 +461,4 @@ void Json::write(std::string& out, int indent, int level) const {
   out += is_obj ? '}' : ']';
 }
 
-}  // namespace lat::study
+}  // namespace lat

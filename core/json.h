@@ -1,4 +1,4 @@
-// A minimal JSON value for the study's small text files (run.json, eval.json, metrics.jsonl, report.json):
+// A minimal JSON value for lat's small text files (the study's run.json, eval.json, report.json; tokenizer.json):
 // parse with errors naming the source and byte offset, build, and write deterministically. Objects keep their
 // key order; integers (literals without '.', 'e' that fit in int64) stay integers; other numbers are doubles
 // written in the shortest form that reads back to the same double; non-finite numbers are written as null.
@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-namespace lat::study {
+namespace lat {
 
 class Json {
  public:
@@ -51,6 +51,9 @@ class Json {
   const Json& at(const std::string& key) const;
   // Sets a member (replacing an existing one in place, else appending: insertion order is kept).
   Json& set(const std::string& key, Json value);
+  // Appends a member without looking for an existing one (the caller knows the key is new): building an
+  // object of 10^5 members (a vocabulary) stays linear.
+  Json& append(std::string key, Json value);
   const std::vector<std::pair<std::string, Json>>& members() const { return members_; }
 
   // Arrays.
@@ -85,4 +88,4 @@ std::string shortest_decimal(double value);
 // The shortest decimal form of a finite double that reads back to the same double ("null" when not finite).
 std::string json_double(double v);
 
-}  // namespace lat::study
+}  // namespace lat

@@ -1,17 +1,17 @@
-// study/json: parse → dump round trips (key order, escapes, integers vs doubles, shortest round-trip doubles)
+// core/json: parse → dump round trips (key order, escapes, integers vs doubles, shortest round-trip doubles)
 // and malformed text rejected with the source name and byte offset.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstdlib>
 
-#include "study/json.h"
+#include "core/json.h"
 #include "support/temp_dir.h"
 
-using lat::study::Json;
+using lat::Json;
 using lat::testing::error_of;
 
-TEST_SUITE("study json") {
+TEST_SUITE("core json") {
   TEST_CASE("objects keep key order and values round-trip through dump and parse") {
     const std::string text =
         R"({"zeta": 1, "alpha": [true, false, null], "s": "a\"b\\c\nd\u00e9\t", "x": -0.125, "e": 1e-300, "big": 9007199254740993, "nested": {"b": {}, "a": []}})";
@@ -34,15 +34,15 @@ TEST_SUITE("study json") {
 
   TEST_CASE("doubles are written in the shortest form that reads back to the same double") {
     for (double v : {0.1, 1.0 / 3, 2.0 / 3 * 1e-7, 6.02214076e23, 1e-3, 3e-3, 123456.789, -0.0, 1.0, 1e300}) {
-      const std::string s = lat::study::json_double(v);
+      const std::string s = lat::json_double(v);
       CHECK(std::strtod(s.c_str(), nullptr) == v);
       CHECK(Json::parse(s, "n").as_double("n") == v);
       CHECK(Json::parse(s, "n").kind() == Json::Kind::number);  // stays a double, even 1.0
     }
-    CHECK(lat::study::json_double(0.1) == "0.1");
-    CHECK(lat::study::json_double(3e-3) == "0.003");
-    CHECK(lat::study::json_double(1.0) == "1.0");
-    CHECK(lat::study::json_double(std::nan("")) == "null");
+    CHECK(lat::json_double(0.1) == "0.1");
+    CHECK(lat::json_double(3e-3) == "0.003");
+    CHECK(lat::json_double(1.0) == "1.0");
+    CHECK(lat::json_double(std::nan("")) == "null");
     CHECK(Json(int64_t{42}).dump() == "42");
   }
 
