@@ -27,8 +27,10 @@ Variable transpose(const Variable& x, int d0, int d1);                   // a vi
 Variable contiguous(const Variable& x);
 Variable slice(const Variable& x, int dim, int64_t start, int64_t end);  // a view
 // x: [B, N, D] -> y with y[:, t] = x[:, t - 1] and y[:, 0] = previous ([B, 1, D], a constant; zeros when
-// undefined): token shift, so a projection at position t sees the token before it.
-Variable shift_sequence(const Variable& x, const Tensor& previous = Tensor());
+// undefined): token shift, so a projection at position t sees the token before it. With document starts (i32
+// [B, N], kernels/documents.h; CPU only) y[b, t] is zero where a document starts (document_starts[b, t] = t): the
+// shift never reaches across a boundary.
+Variable shift_sequence(const Variable& x, const Tensor& previous = Tensor(), const Tensor& document_starts = Tensor());
 
 // --- matmul (ops_matmul.cpp) ---
 // a: [..., M, K] (or [..., K, M] with transpose_a), b: [..., K, N] (or [..., N, K]) -> [..., M, N].

@@ -31,7 +31,8 @@ Tensor state_grad(const std::vector<Tensor>& g) { return g.size() > 1 ? g[1] : T
 
 LinearAttentionOutput lightning_attention(const Variable& q, const Variable& k, const Variable& v,
                                           const Tensor& log_decay, int64_t block, const Variable& initial_state,
-                                          const kernels::CoreFeatureMap& feature_map, bool with_final_state) {
+                                          const kernels::CoreFeatureMap& feature_map, bool with_final_state,
+                                          const Tensor& document_starts) {
   // q, k, v are used as they are laid out (the kernels take strides); results follow their layouts.
   const Tensor qd = q.data(), kd = k.data(), vd = v.data();
   Tensor decay = log_decay.contiguous();
@@ -44,16 +45,18 @@ LinearAttentionOutput lightning_attention(const Variable& q, const Variable& k, 
                                                   vd.dtype(), vd.device())
                                    : Tensor();
   Tensor segment_states;
-  kernels::lightning_attention_forward(qd, kd, vd, decay, init, block, out, state, &segment_states, feature_map);
+  kernels::lightning_attention_forward(qd, kd, vd, decay, init, block, out, state, &segment_states, feature_map,
+                                      document_starts);
   const bool need_init = initial_state.requires_grad();
   auto outs = record("lightning_attention", {q, k, v, initial_state}, outputs_of(out, state),
-                     [qd, kd, vd, decay, init, block, need_init, segment_states,
-                      feature_map](const std::vector<Tensor>& g) {
+                     [qd, kd, vd, decay, init, block, need_init, segment_states, feature_map,
+                      document_starts](const std::vector<Tensor>& g) {
                        Tensor dq = empty_in_layout_of(qd, qd.size(3)), dk = empty_in_layout_of(kd, kd.size(3));
                        Tensor dv = empty_in_layout_of(vd, vd.size(3));
                        Tensor dinit = need_init ? Tensor::empty_like(init) : Tensor();
                        kernels::lightning_attention_backward(qd, kd, vd, decay, init, block, g[0], state_grad(g), dq,
-                                                             dk, dv, dinit, segment_states, feature_map);
+                                                             dk, dv, dinit, segment_states, feature_map,
+                                                             document_starts);
                        return std::vector<Tensor>{dq, dk, dv, dinit};
                      });
   return output_of(outs);
@@ -61,7 +64,8 @@ LinearAttentionOutput lightning_attention(const Variable& q, const Variable& k, 
 
 LinearAttentionOutput lightning_attention_normalized(const Variable& q, const Variable& k, const Variable& v,
                                                      const Tensor& log_decay, int64_t block,
-                                                     const Variable& initial_state, double eps, bool with_final_state) {
+                                                     const Variable& initial_state, double eps, bool with_final_state,
+                                                     const Tensor& document_starts) {
   Tensor qc = q.data().contiguous(), kc = k.data().contiguous(), vc = v.data().contiguous();
   LAT_CHECK(qc.ndim() == 4 && vc.ndim() == 4, "lightning_attention_normalized: q and v must be 4-D, got ",
             qc.str(), " and ", vc.str());
@@ -76,15 +80,18 @@ LinearAttentionOutput lightning_attention_normalized(const Variable& q, const Va
   Tensor state = with_final_state
                      ? Tensor::empty(Shape{qc.size(0), qc.size(1), qc.size(3), vs[3] + 1}, vc.dtype(), vc.device())
                      : Tensor();
-  kernels::lightning_attention_normalized_forward(qc, kc, vc, decay, init, block, eps, out_acc, state, den);
+  kernels::lightning_attention_normalized_forward(qc, kc, vc, decay, init, block, eps, out_acc, state, den,
+                                                  document_starts);
   const Tensor out = out_acc.to(vc.dtype());
   const bool need_init = initial_state.requires_grad();
   auto outs = record("lightning_attention_normalized", {q, k, v, initial_state}, outputs_of(out, state),
-                     [qc, kc, vc, decay, init, block, eps, out_acc, den, need_init](const std::vector<Tensor>& g) {
+                     [qc, kc, vc, decay, init, block, eps, out_acc, den, need_init,
+                      document_starts](const std::vector<Tensor>& g) {
                        Tensor dq = Tensor::empty_like(qc), dk = Tensor::empty_like(kc), dv = Tensor::empty_like(vc);
                        Tensor dinit = need_init ? Tensor::empty_like(init) : Tensor();
                        kernels::lightning_attention_normalized_backward(qc, kc, vc, decay, init, block, eps, out_acc, den,
-                                                                        g[0], state_grad(g), dq, dk, dv, dinit);
+                                                                        g[0], state_grad(g), dq, dk, dv, dinit,
+                                                                        document_starts);
                        return std::vector<Tensor>{dq, dk, dv, dinit};
                      });
   return output_of(outs);

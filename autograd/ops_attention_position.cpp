@@ -4,14 +4,14 @@
 
 namespace lat::autograd {
 
-Variable rope(const Variable& x, int64_t offset, double base) {
+Variable rope(const Variable& x, int64_t offset, double base, const Tensor& document_starts) {
   Tensor xc = x.data().contiguous();
   Tensor y = Tensor::empty_like(xc);
-  kernels::rope_forward(xc, offset, base, false, y);
-  return record("rope", {x}, y, [offset, base](const std::vector<Tensor>& g) {
+  kernels::rope_forward(xc, offset, base, false, y, document_starts);
+  return record("rope", {x}, y, [offset, base, document_starts](const std::vector<Tensor>& g) {
     Tensor gc = g[0].contiguous();
     Tensor dx = Tensor::empty_like(gc);
-    kernels::rope_forward(gc, offset, base, true, dx);
+    kernels::rope_forward(gc, offset, base, true, dx, document_starts);
     return std::vector<Tensor>{dx};
   });
 }

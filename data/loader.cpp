@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "data/documents.h"
 #include "data/rng.h"
 
 namespace lat::data {
@@ -34,12 +35,13 @@ LoaderPosition LoaderPosition::from_array(const std::array<int64_t, kNumFields>&
   return p;
 }
 
-Batch make_batch(const WindowSource& source, const std::vector<int64_t>& windows) {
+Batch make_batch(const WindowSource& source, const std::vector<int64_t>& windows, int32_t document_separator) {
   const int64_t B = static_cast<int64_t>(windows.size()), T = source.seq_len();
-  Batch batch{Tensor::empty(Shape{B, T}, DType::I32), Tensor::empty(Shape{B, T}, DType::I32)};
+  Batch batch{Tensor::empty(Shape{B, T}, DType::I32), Tensor::empty(Shape{B, T}, DType::I32), Tensor()};
   int32_t* x = batch.inputs.data<int32_t>();
   int32_t* y = batch.targets.data<int32_t>();
   for (int64_t j = 0; j < B; ++j) source.window(windows[static_cast<size_t>(j)], x + j * T, y + j * T);
+  if (document_separator >= 0) batch.document_starts = document_starts(batch.inputs, document_separator);
   return batch;
 }
 
@@ -106,7 +108,7 @@ Batch Loader::next() {
     const int64_t row = position_.index + config_.rank * B + j;
     windows[static_cast<size_t>(j)] = config_.shuffle ? order(row) : row;
   }
-  Batch batch = make_batch(*source_, windows);
+  Batch batch = make_batch(*source_, windows, config_.document_separator);
   position_.index += G;
   position_.batches += 1;
   if (position_.index + G > num_train_) {
@@ -127,7 +129,7 @@ bool ValidationIterator::next(Batch& out) {
   const int64_t B = config_.batch_size, G = B * config_.world_size;
   std::vector<int64_t> windows(static_cast<size_t>(B));
   for (int64_t j = 0; j < B; ++j) windows[static_cast<size_t>(j)] = first_window_ + next_ * G + config_.rank * B + j;
-  out = make_batch(*source_, windows);
+  out = make_batch(*source_, windows, config_.document_separator);
   ++next_;
   return true;
 }

@@ -25,10 +25,13 @@ namespace lat::data {
 // val_fraction > 0 (the one definition, shared with trainers' evaluation sources).
 int64_t held_out_windows(int64_t num_windows, double val_fraction);
 
-// One batch: inputs and targets, i32 [B, T] on the CPU (the trainer moves them to the device).
+// One batch: inputs and targets, i32 [B, T] on the CPU (the trainer moves them to the device), and where each
+// input's document begins (data/documents.h), i32 [B, T], when the loader has a document separator (else
+// undefined: one document per row). It moves to the device with the inputs, so the kernels read it there.
 struct Batch {
   Tensor inputs;
   Tensor targets;
+  Tensor document_starts;
 };
 
 struct LoaderConfig {
@@ -38,6 +41,9 @@ struct LoaderConfig {
   uint64_t seed = 0;
   bool shuffle = true;        // false: windows in order (epochs then repeat identically)
   double val_fraction = 0.0;  // in [0, 1): share of windows held out for validation
+  // The token that begins each document (data/documents.h): batches then carry document_starts. -1: no
+  // boundaries (MQAR, or data.document_boundaries = false). Not part of the position: the same windows either way.
+  int32_t document_separator = -1;
 };
 
 // The exact position of a loader, a POD for checkpoints: the first four fields say where it is, the rest
@@ -121,7 +127,8 @@ class Loader {
   LoaderPosition position_;
 };
 
-// Fills rows of a [B, T] batch from windows: row j is window windows[j].
-Batch make_batch(const WindowSource& source, const std::vector<int64_t>& windows);
+// Fills rows of a [B, T] batch from windows: row j is window windows[j]; document_starts from the inputs when
+// document_separator ≥ 0.
+Batch make_batch(const WindowSource& source, const std::vector<int64_t>& windows, int32_t document_separator = -1);
 
 }  // namespace lat::data

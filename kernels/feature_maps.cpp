@@ -8,6 +8,7 @@
 #include "core/random.h"
 #include "kernels/cpu/feature_maps.h"
 #include "kernels/dispatch.h"
+#include "kernels/documents.h"
 
 #ifdef LAT_HAVE_CUDA
 #include "kernels/cuda/activations.cuh"
@@ -35,12 +36,30 @@ void pointwise(const char* op, const Tensor& x, const Tensor& y, Fn&& fn, [[mayb
   dispatch_cpu_floating(op, x.dtype(), fn);
 }
 
-void check_positions(const char* op, int64_t max_context, int64_t offset, int64_t n) {
+// The largest position of n rows: offset + n − 1, or with document starts (kernels/documents.h, read on the CPU)
+// the largest offset + t − starts[b, t].
+int64_t last_position(int64_t offset, int64_t n, const Tensor& starts) {
+  if (!starts.defined() || !starts.device().is_cpu() || n == 0) return offset + n - 1;
+  const int32_t* st = starts.data<int32_t>();
+  int64_t last = offset;
+  for (int64_t i = 0; i < starts.numel(); ++i) last = std::max(last, offset + i % n - st[i]);
+  return last;
+}
+
+void check_positions(const char* op, int64_t max_context, int64_t offset, int64_t n, const Tensor& starts) {
   LAT_CHECK(max_context > 0, op, ": max_context must be positive, got ", max_context);
   LAT_CHECK(offset >= 0, op, ": position offset must be ≥ 0, got ", offset);
-  if (offset + n > max_context)
-    LAT_THROW(op, ": position ", offset + n - 1, " is beyond max_context ", max_context,
+  const int64_t last = last_position(offset, n, starts);
+  if (last >= max_context)
+    LAT_THROW(op, ": position ", last, " is beyond max_context ", max_context,
               " (cosFormer angles are defined only for positions < max_context)");
+}
+
+// Document starts of x: [B, H, N, ·] checked; refused on CUDA by ops whose kernels do not take them.
+void check_starts(const char* op, const Tensor& x, const Tensor& starts, bool cuda_takes_them) {
+  if (!starts.defined()) return;
+  check_document_starts(op, starts, x.size(0), x.size(2), x);
+  if (x.device().is_cuda() && !cuda_takes_them) no_cuda_document_boundaries(op);
 }
 
 // splitmix64 finaliser: mixes (seed, layer, draw) into one Philox key.
@@ -86,34 +105,38 @@ void silu_backward(const Tensor& x, const Tensor& grad_y, Tensor& grad_x) {
       });
 }
 
-void check_cosine_positions(int64_t max_context, int64_t offset, int64_t n) {
-  check_positions("cosine_feature_map", max_context, offset, n);
+void check_cosine_positions(int64_t max_context, int64_t offset, int64_t n, const Tensor& document_starts) {
+  check_positions("cosine_feature_map", max_context, offset, n, document_starts);
 }
 
-void cosine_feature_forward(const Tensor& x, int64_t max_context, int64_t offset, Tensor& y) {
+void cosine_feature_forward(const Tensor& x, int64_t max_context, int64_t offset, Tensor& y,
+                            const Tensor& document_starts) {
   const char* op = "cosine_feature_map";
   check_rows(op, x);
   const Shape& s = x.shape();
-  check_positions(op, max_context, offset, s[2]);
+  check_starts(op, x, document_starts, true);
+  check_positions(op, max_context, offset, s[2], document_starts);
   check_shape(op, "y", y, Shape{s[0], s[1], s[2], 2 * s[3]});
   check_same_placement(op, x, y);
   if (x.device().is_cuda()) {
     LAT_IF_CUDA(op, x,
                 cuda::cosine_feature_forward(x.raw_data(), y.raw_data(), x.dtype(), s[0] * s[1], s[2], s[3],
-                                             max_context, offset));
+                                             max_context, offset, document_starts_or_null(document_starts), s[1]));
     return;
   }
   dispatch_cpu_floating(op, x.dtype(), [&]<class T>() {
-    cpu::cosine_feature_forward<T>(x.data<T>(), y.data<T>(), s[0] * s[1], s[2], s[3], max_context, offset);
+    cpu::cosine_feature_forward<T>(x.data<T>(), y.data<T>(), s[0] * s[1], s[2], s[3], max_context, offset,
+                                   document_starts_or_null(document_starts), s[1]);
   });
 }
 
 void cosine_feature_backward(const Tensor& x, int64_t max_context, int64_t offset, const Tensor& grad_y,
-                             Tensor& grad_x) {
+                             Tensor& grad_x, const Tensor& document_starts) {
   const char* op = "cosine_feature_map backward";
   check_rows(op, x);
   const Shape& s = x.shape();
-  check_positions(op, max_context, offset, s[2]);
+  check_starts(op, x, document_starts, true);
+  check_positions(op, max_context, offset, s[2], document_starts);
   check_shape(op, "grad_y", grad_y, Shape{s[0], s[1], s[2], 2 * s[3]});
   check_shape(op, "grad_x", grad_x, s);
   check_same_placement(op, x, grad_y);
@@ -121,28 +144,33 @@ void cosine_feature_backward(const Tensor& x, int64_t max_context, int64_t offse
   if (x.device().is_cuda()) {
     LAT_IF_CUDA(op, x,
                 cuda::cosine_feature_backward(x.raw_data(), grad_y.contiguous().raw_data(), grad_x.raw_data(),
-                                              x.dtype(), s[0] * s[1], s[2], s[3], max_context, offset));
+                                              x.dtype(), s[0] * s[1], s[2], s[3], max_context, offset,
+                                              document_starts_or_null(document_starts), s[1]));
     return;
   }
   dispatch_cpu_floating(op, x.dtype(), [&]<class T>() {
     cpu::cosine_feature_backward<T>(x.data<T>(), grad_y.data<T>(), grad_x.data<T>(), s[0] * s[1], s[2], s[3],
-                                    max_context, offset);
+                                    max_context, offset, document_starts_or_null(document_starts), s[1]);
   });
 }
 
 void random_feature_forward(const Tensor& x, const Tensor& w, bool is_query, const Tensor& key_stabilizer,
-                            Tensor& y, Tensor& stabilizer) {
+                            Tensor& y, Tensor& stabilizer, const Tensor& document_starts) {
   const char* op = "random_feature_map";
   check_rows(op, x);
+  check_starts(op, x, document_starts, false);
+  // Keys of packed documents: one constant per document, each row holding its document's ([B, H, N]).
+  const bool per_row = is_query || document_starts.defined();
   const Shape& s = x.shape();
   LAT_CHECK(w.ndim() == 2 && w.size(1) == s[3] && w.is_contiguous(), op, ": w must be a contiguous [m, ",
             s[3], "], got ", w.str());
   check_same_placement(op, x, w);
   const int64_t m = w.size(0);
   check_shape(op, "y", y, Shape{s[0], s[1], s[2], m});
-  check_shape(op, "stabilizer", stabilizer, is_query ? Shape{s[0], s[1], s[2]} : Shape{s[0], s[1]});
+  check_shape(op, "stabilizer", stabilizer, per_row ? Shape{s[0], s[1], s[2]} : Shape{s[0], s[1]});
   if (key_stabilizer.defined()) {
     LAT_CHECK(!is_query, op, ": a fixed stabiliser applies to keys only");
+    LAT_CHECK(!document_starts.defined(), op, ": a fixed key stabiliser (streaming) does not take document starts");
     check_shape(op, "key_stabilizer", key_stabilizer, Shape{s[0], s[1]});
     check_same_placement(op, x, key_stabilizer);
   }
@@ -158,7 +186,8 @@ void random_feature_forward(const Tensor& x, const Tensor& w, bool is_query, con
   dispatch_cpu_floating(op, x.dtype(), [&]<class T>() {
     cpu::random_feature_forward<T>(x.data<T>(), w.data<T>(), is_query,
                                    key_stabilizer.defined() ? key_stabilizer.contiguous().data<T>() : nullptr,
-                                   y.data<T>(), stabilizer.data<T>(), s[0] * s[1], s[2], s[3], m);
+                                   y.data<T>(), stabilizer.data<T>(), s[0] * s[1], s[2], s[3], m,
+                                   document_starts_or_null(document_starts), s[1]);
   });
 }
 

@@ -15,22 +15,28 @@ void elu1_backward(const Tensor& x, const Tensor& grad_y, Tensor& grad_x);
 void silu_forward(const Tensor& x, Tensor& y);
 void silu_backward(const Tensor& x, const Tensor& grad_y, Tensor& grad_x);
 
-// cosFormer: y: [B, H, N, 2d] = [relu(x) sin a_i ; relu(x) cos a_i], a_i = π (offset + i) / (2 max_context).
-// Throws lat::Error when a position offset + i ≥ max_context.
-void cosine_feature_forward(const Tensor& x, int64_t max_context, int64_t offset, Tensor& y);
-// The check of the two ops above (the same error, e.g. for the core's fused cosine map): positions offset ..
-// offset + n − 1 must lie in [0, max_context).
-void check_cosine_positions(int64_t max_context, int64_t offset, int64_t n);
+// cosFormer: y: [B, H, N, 2d] = [relu(x) sin a_i ; relu(x) cos a_i], a_i = π p_i / (2 max_context) with p_i =
+// offset + i, or offset + i − document_starts[b, i] with document starts (i32 [B, N], kernels/documents.h; on CUDA
+// compiled, not yet run on a GPU): positions restart at each document. Throws lat::Error when a position
+// p_i ≥ max_context (with starts on CUDA the bound checked is offset + N − 1: reading them would synchronise).
+void cosine_feature_forward(const Tensor& x, int64_t max_context, int64_t offset, Tensor& y,
+                            const Tensor& document_starts = Tensor());
+// The check of the two ops above (the same error, e.g. for the core's fused cosine map): every position p_i of
+// n rows must lie in [0, max_context).
+void check_cosine_positions(int64_t max_context, int64_t offset, int64_t n, const Tensor& document_starts = Tensor());
 // grad_x = 1[x > 0] ⊙ (g_sin sin a_i + g_cos cos a_i); grad_y: [B, H, N, 2d].
 void cosine_feature_backward(const Tensor& x, int64_t max_context, int64_t offset, const Tensor& grad_y,
-                             Tensor& grad_x);
+                             Tensor& grad_x, const Tensor& document_starts = Tensor());
 
 // FAVOR+ (positive random features): x̂ = d^(−1/4) x, y_r = m^(−1/2) exp(w_r·x̂ − ‖x̂‖²/2 − c).
 // w: [m, d]; y: [B, H, N, m]. Queries: c per row, written to stabilizer [B, H, N]. Keys: c one constant per
 // (batch, head) sequence (the max over its rows and features), written to stabilizer [B, H]; when
-// key_stabilizer [B, H] is defined it is used instead (streaming keeps the prefill's constant).
+// key_stabilizer [B, H] is defined it is used instead (streaming keeps the prefill's constant). With document
+// starts (i32 [B, N], kernels/documents.h; CPU only: CUDA refuses them) the keys' c is one constant per
+// document, and stabilizer is [B, H, N] (each row its document's c), so packed documents get exactly the features
+// they get alone.
 void random_feature_forward(const Tensor& x, const Tensor& w, bool is_query, const Tensor& key_stabilizer,
-                            Tensor& y, Tensor& stabilizer);
+                            Tensor& y, Tensor& stabilizer, const Tensor& document_starts = Tensor());
 // c held constant: dx̂ = Wᵀ(g ⊙ y) − x̂ (g·y), dx = d^(−1/4) dx̂. y is the forward output.
 void random_feature_backward(const Tensor& x, const Tensor& w, const Tensor& y, const Tensor& grad_y,
                              Tensor& grad_x);

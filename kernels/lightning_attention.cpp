@@ -5,6 +5,7 @@
 
 #include "kernels/cpu/lightning_attention.h"
 #include "kernels/dispatch.h"
+#include "kernels/documents.h"
 #include "kernels/feature_maps.h"
 
 #ifdef LAT_HAVE_CUDA
@@ -24,15 +25,17 @@ struct Dims {
 // state_extra_cols: 1 for the normalised form, whose states carry z as one more column.
 Dims check_core(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                 const Tensor& initial_state, int64_t block, const CoreFeatureMap& feature_map,
-                int64_t state_extra_cols = 0) {
+                const Tensor& document_starts, int64_t state_extra_cols = 0) {
   LAT_CHECK(q.ndim() == 4, op, ": q must be [B, H, N, m], got ", q.shape().str());
   const Dims d{q.size(0), q.size(1), q.size(2), q.size(3), v.ndim() == 4 ? v.size(3) : -1,
                feature_map.features(q.size(3))};
   check_shape(op, "k", k, q.shape());
   check_shape(op, "v", v, Shape{d.batch, d.heads, d.n, d.e});
   check_shape(op, "log_decay", log_decay, Shape{d.heads});
+  // On CUDA, boundaries take the generic per-token path (the tile kernels do not honour them yet).
+  if (document_starts.defined()) check_document_starts(op, document_starts, d.batch, d.n, q);
   if (feature_map.kind == CoreFeatureMap::Kind::Cosine)
-    check_cosine_positions(feature_map.max_context, feature_map.offset, d.n);
+    check_cosine_positions(feature_map.max_context, feature_map.offset, d.n, document_starts);
   if (initial_state.defined()) {
     check_shape(op, "initial_state", initial_state, Shape{d.batch, d.heads, d.rows, d.e + state_extra_cols});
     check_same_placement(op, q, initial_state);
@@ -60,21 +63,22 @@ void copy_back(Tensor& out, const Tensor& result) {
 }
 
 // φ(x) into a new contiguous tensor, and x's gradient from φ(x)'s (the paths that do not fuse the map).
-Tensor mapped(const CoreFeatureMap& f, const Tensor& x) {
+Tensor mapped(const CoreFeatureMap& f, const Tensor& x, const Tensor& starts) {
   const Tensor xc = x.contiguous();
   const Shape& s = xc.shape();
   Tensor y = Tensor::empty(Shape{s[0], s[1], s[2], f.features(s[3])}, xc.dtype(), xc.device());
   if (f == CoreFeatureMap::Elu1) elu1_forward(xc, y);
   else if (f == CoreFeatureMap::Silu) silu_forward(xc, y);
-  else cosine_feature_forward(xc, f.max_context, f.offset, y);
+  else cosine_feature_forward(xc, f.max_context, f.offset, y, starts);
   return y;
 }
-void mapped_backward(const CoreFeatureMap& f, const Tensor& x, const Tensor& grad_mapped, Tensor& grad_x) {
+void mapped_backward(const CoreFeatureMap& f, const Tensor& x, const Tensor& starts, const Tensor& grad_mapped,
+                     Tensor& grad_x) {
   const Tensor xc = x.contiguous();
   Tensor gx = target_for(grad_x, grad_x.dtype(), false);
   if (f == CoreFeatureMap::Elu1) elu1_backward(xc, grad_mapped, gx);
   else if (f == CoreFeatureMap::Silu) silu_backward(xc, grad_mapped, gx);
-  else cosine_feature_backward(xc, f.max_context, f.offset, grad_mapped, gx);
+  else cosine_feature_backward(xc, f.max_context, f.offset, grad_mapped, gx, starts);
   copy_back(grad_x, gx);
 }
 
@@ -149,12 +153,12 @@ void check_cuda_dtype(const char* op, const Tensor& q) {
 
 void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                   const Tensor& initial_state, Tensor& out, Tensor& final_state, Tensor* segment_states,
-                  const CoreFeatureMap& feature_map) {
+                  const CoreFeatureMap& feature_map, const Tensor& document_starts) {
   check_cuda_dtype("lightning_attention", q);
   const Tensor decay = log_decay.to(DType::F32).contiguous();
   const Tensor init = f32_or_empty(initial_state);
   Tensor fin = target_for(final_state, DType::F32, false);
-  if (cuda::la2_fast_supported(d.m, d.e)) {
+  if (cuda::la2_fast_supported(d.m, d.e) && !document_starts.defined()) {
     const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v);
     const DType rd = la2_result_dtype(out);
     Tensor ob = la2_result(out, rd);
@@ -179,7 +183,8 @@ void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor&
     const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
     Tensor oc = target_for(out, q.dtype(), false), state_ws = generic_workspace(d, q);  // results in q's dtype
     cuda::la2_forward_generic(q.dtype(), qc.raw_data(), kc.raw_data(), vc.raw_data(), f32_ptr(decay), f32_ptr(init),
-                              oc.raw_data(), f32_mut(fin), d.batch, d.heads, d.n, d.m, d.e, f32_mut(state_ws));
+                              oc.raw_data(), f32_mut(fin), d.batch, d.heads, d.n, d.m, d.e, f32_mut(state_ws),
+                              document_starts_or_null(document_starts));
     copy_back(out, oc);
   }
   copy_back(final_state, fin);
@@ -188,13 +193,13 @@ void cuda_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor&
 void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                    const Tensor& initial_state, const Tensor& grad_out, const Tensor& grad_final_state,
                    Tensor& grad_q, Tensor& grad_k, Tensor& grad_v, Tensor& grad_initial_state,
-                   const Tensor& segment_states, const CoreFeatureMap& feature_map) {
+                   const Tensor& segment_states, const CoreFeatureMap& feature_map, const Tensor& document_starts) {
   check_cuda_dtype("lightning_attention_backward", q);
   const Tensor decay = log_decay.to(DType::F32).contiguous();
   const Tensor init = f32_or_empty(initial_state);
   const Tensor gfin = f32_or_empty(grad_final_state);
   Tensor ginit = target_for(grad_initial_state, DType::F32, false);
-  if (cuda::la2_fast_supported(d.m, d.e)) {
+  if (cuda::la2_fast_supported(d.m, d.e) && !document_starts.defined()) {
     const Tensor qb = bf16_operand(q), kb = bf16_operand(k), vb = bf16_operand(v), gb = bf16_operand(grad_out);
     const DType rd = la2_result_dtype(grad_q);
     Tensor dqb = la2_result(grad_q, rd), dkb = la2_result(grad_k, rd), dvb = la2_result(grad_v, rd);
@@ -230,7 +235,8 @@ void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
     Tensor state_ws = generic_workspace(d, q);
     cuda::la2_backward_generic(q.dtype(), qc.raw_data(), kc.raw_data(), vc.raw_data(), f32_ptr(decay), f32_ptr(init),
                                gc.raw_data(), f32_ptr(gfin), dq.raw_data(), dk.raw_data(), dv.raw_data(),
-                               f32_mut(ginit), d.batch, d.heads, d.n, d.m, d.e, f32_mut(state_ws));
+                               f32_mut(ginit), d.batch, d.heads, d.n, d.m, d.e, f32_mut(state_ws),
+                               document_starts_or_null(document_starts));
     copy_back(grad_q, dq);
     copy_back(grad_k, dk);
     copy_back(grad_v, dv);
@@ -241,8 +247,8 @@ void cuda_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
 // The normalised form on the fast path: one tile kernel computes num, den and the division (La2Forward::denominator;
 // o in f32); the backward's sweeps read G, o and den as they are (La2Backward::denominator) and write the gradients
 // in their own dtype (bf16, or f32).
-bool normalized_on_fast_path(const Tensor& q, int64_t e) {
-  return q.device().is_cuda() && cuda::la2_fast_supported(q.size(3), e);
+bool normalized_on_fast_path(const Tensor& q, int64_t e, const Tensor& document_starts) {
+  return q.device().is_cuda() && cuda::la2_fast_supported(q.size(3), e) && !document_starts.defined();
 }
 
 void cuda_normalized_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v,
@@ -292,13 +298,15 @@ void cuda_normalized_backward(const Dims& d, const Tensor& q, const Tensor& k, c
 }
 #endif
 
-// Whether this call's path applies the feature map itself (the CUDA fast path); the others get φ(q), φ(k) first.
-bool fuses_feature_map(const Tensor& q, const Dims& d) {
+// Whether this call's path applies the feature map itself (the CUDA fast path, which boundaries do not take); the
+// others get φ(q), φ(k) first.
+bool fuses_feature_map(const Tensor& q, const Dims& d, const Tensor& document_starts) {
 #ifdef LAT_HAVE_CUDA
-  return q.device().is_cuda() && cuda::la2_fast_supported(d.m, d.e);
+  return q.device().is_cuda() && cuda::la2_fast_supported(d.m, d.e) && !document_starts.defined();
 #else
   (void)q;
   (void)d;
+  (void)document_starts;
   return false;
 #endif
 }
@@ -307,20 +315,23 @@ bool fuses_feature_map(const Tensor& q, const Dims& d) {
 
 void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                                  const Tensor& initial_state, int64_t block, Tensor& out, Tensor& final_state,
-                                 Tensor* segment_states, const CoreFeatureMap& feature_map) {
+                                 Tensor* segment_states, const CoreFeatureMap& feature_map,
+                                 const Tensor& document_starts) {
   const char* op = "lightning_attention";
-  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, feature_map);
+  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, feature_map, document_starts);
   check_shape(op, "out", out, v.shape());
   if (final_state.defined()) check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.rows, d.e});
   if (segment_states != nullptr) *segment_states = Tensor();
-  if (feature_map.kind != CoreFeatureMap::Kind::Identity && !fuses_feature_map(q, d)) {
-    lightning_attention_forward(mapped(feature_map, q), mapped(feature_map, k), v, log_decay, initial_state, block,
-                                out, final_state, segment_states);
+  if (feature_map.kind != CoreFeatureMap::Kind::Identity && !fuses_feature_map(q, d, document_starts)) {
+    lightning_attention_forward(mapped(feature_map, q, document_starts), mapped(feature_map, k, document_starts), v,
+                                log_decay, initial_state, block, out, final_state, segment_states,
+                                CoreFeatureMap::Identity, document_starts);
     return;
   }
   if (q.device().is_cuda()) {
     LAT_IF_CUDA(op, q,
-                cuda_forward(d, q, k, v, log_decay, initial_state, out, final_state, segment_states, feature_map));
+                cuda_forward(d, q, k, v, log_decay, initial_state, out, final_state, segment_states, feature_map,
+                             document_starts));
     return;
   }
   const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous(), decay = log_decay.contiguous();
@@ -331,7 +342,7 @@ void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor&
   dispatch_cpu_floating(op, q.dtype(), [&]<class T>() {
     cpu::lightning_attention_forward<T>(qc.data<T>(), kc.data<T>(), vc.data<T>(), decay.data<T>(),
                                         ptr_or_null<T>(init), oc.data<T>(), fin.data<T>(), d.batch, d.heads, d.n,
-                                        d.m, d.e, block);
+                                        d.m, d.e, block, document_starts_or_null(document_starts));
   });
   copy_back(out, oc);
   copy_back(final_state, fin);
@@ -341,9 +352,9 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
                                   const Tensor& initial_state, int64_t block, const Tensor& grad_out,
                                   const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k, Tensor& grad_v,
                                   Tensor& grad_initial_state, const Tensor& segment_states,
-                                  const CoreFeatureMap& feature_map) {
+                                  const CoreFeatureMap& feature_map, const Tensor& document_starts) {
   const char* op = "lightning_attention_backward";
-  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, feature_map);
+  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, feature_map, document_starts);
   const Shape state_shape{d.batch, d.heads, d.rows, d.e};
   check_shape(op, "grad_out", grad_out, v.shape());
   if (grad_final_state.defined()) check_shape(op, "grad_final_state", grad_final_state, state_shape);
@@ -351,19 +362,20 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
   check_shape(op, "grad_k", grad_k, k.shape());
   check_shape(op, "grad_v", grad_v, v.shape());
   if (grad_initial_state.defined()) check_shape(op, "grad_initial_state", grad_initial_state, state_shape);
-  if (feature_map.kind != CoreFeatureMap::Kind::Identity && !fuses_feature_map(q, d)) {
-    const Tensor qf = mapped(feature_map, q), kf = mapped(feature_map, k);
+  if (feature_map.kind != CoreFeatureMap::Kind::Identity && !fuses_feature_map(q, d, document_starts)) {
+    const Tensor qf = mapped(feature_map, q, document_starts), kf = mapped(feature_map, k, document_starts);
     Tensor dqf = Tensor::empty_like(qf), dkf = Tensor::empty_like(kf);
     lightning_attention_backward(qf, kf, v, log_decay, initial_state, block, grad_out, grad_final_state, dqf, dkf,
-                                 grad_v, grad_initial_state, segment_states);
-    mapped_backward(feature_map, q, dqf, grad_q);
-    mapped_backward(feature_map, k, dkf, grad_k);
+                                 grad_v, grad_initial_state, segment_states, CoreFeatureMap::Identity,
+                                 document_starts);
+    mapped_backward(feature_map, q, document_starts, dqf, grad_q);
+    mapped_backward(feature_map, k, document_starts, dkf, grad_k);
     return;
   }
   if (q.device().is_cuda()) {
     LAT_IF_CUDA(op, q,
                 cuda_backward(d, q, k, v, log_decay, initial_state, grad_out, grad_final_state, grad_q, grad_k,
-                              grad_v, grad_initial_state, segment_states, feature_map));
+                              grad_v, grad_initial_state, segment_states, feature_map, document_starts));
     return;
   }
   const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous(), decay = log_decay.contiguous();
@@ -377,7 +389,7 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
     cpu::lightning_attention_backward<T>(qc.data<T>(), kc.data<T>(), vc.data<T>(), decay.data<T>(),
                                          ptr_or_null<T>(init), gc.data<T>(), ptr_or_null<T>(gfin), dq.data<T>(),
                                          dk.data<T>(), dv.data<T>(), mut_ptr_or_null<T>(dinit), d.batch, d.heads,
-                                         d.n, d.m, d.e, block);
+                                         d.n, d.m, d.e, block, document_starts_or_null(document_starts));
   });
   copy_back(grad_q, dq);
   copy_back(grad_k, dk);
@@ -470,15 +482,16 @@ void denominator_backward(const Tensor& grad_out, const Tensor& out, const Tenso
 
 void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                             const Tensor& log_decay, const Tensor& initial_state, int64_t block,
-                                            double eps, Tensor& out, Tensor& final_state, Tensor& denominator) {
+                                            double eps, Tensor& out, Tensor& final_state, Tensor& denominator,
+                                            const Tensor& document_starts) {
   const char* op = "lightning_attention_normalized";
-  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, CoreFeatureMap::Identity, 1);
+  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, CoreFeatureMap::Identity, document_starts, 1);
   const int64_t e = d.e;
   if (final_state.defined()) check_shape(op, "final_state", final_state, Shape{d.batch, d.heads, d.m, e + 1});
   check_shape(op, "out", out, v.shape());
   check_shape(op, "denominator", denominator, Shape{d.batch, d.heads, d.n});
 #ifdef LAT_HAVE_CUDA
-  if (normalized_on_fast_path(q, e)) {
+  if (normalized_on_fast_path(q, e, document_starts)) {
     cuda_normalized_forward(d, q, k, v, log_decay, initial_state, eps, out, final_state, denominator);
     return;
   }
@@ -488,7 +501,8 @@ void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, co
   Tensor v_aug = Tensor::empty(Shape{v.size(0), v.size(1), v.size(2), e + 1}, acc, v.device());
   augment_values(in_acc(v), v_aug);
   Tensor num = Tensor::empty_like(v_aug), fin = target_for(final_state, acc, false);
-  lightning_attention_forward(in_acc(q), in_acc(k), v_aug, in_acc(log_decay), in_acc(initial_state), block, num, fin);
+  lightning_attention_forward(in_acc(q), in_acc(k), v_aug, in_acc(log_decay), in_acc(initial_state), block, num, fin,
+                              nullptr, CoreFeatureMap::Identity, document_starts);
   Tensor o = target_for(out, acc, false), den = target_for(denominator, acc, false);
   normalize_by_denominator(num.slice(3, 0, e), num.slice(3, e, e + 1), eps, o, den);
   copy_back(out, o);
@@ -500,15 +514,16 @@ void lightning_attention_normalized_backward(const Tensor& q, const Tensor& k, c
                                              const Tensor& log_decay, const Tensor& initial_state, int64_t block,
                                              double eps, const Tensor& out, const Tensor& denominator, const Tensor& grad_out,
                                              const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k,
-                                             Tensor& grad_v, Tensor& grad_initial_state) {
+                                             Tensor& grad_v, Tensor& grad_initial_state,
+                                             const Tensor& document_starts) {
   const char* op = "lightning_attention_normalized_backward";
-  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, CoreFeatureMap::Identity, 1);
+  const Dims d = check_core(op, q, k, v, log_decay, initial_state, block, CoreFeatureMap::Identity, document_starts, 1);
   const int64_t e = d.e;
   check_shape(op, "out", out, v.shape());
   check_shape(op, "grad_out", grad_out, v.shape());
   check_shape(op, "denominator", denominator, Shape{d.batch, d.heads, d.n});
 #ifdef LAT_HAVE_CUDA
-  if (normalized_on_fast_path(q, e)) {
+  if (normalized_on_fast_path(q, e, document_starts)) {
     check_shape(op, "grad_q", grad_q, q.shape());
     check_shape(op, "grad_k", grad_k, k.shape());
     check_shape(op, "grad_v", grad_v, v.shape());
@@ -530,7 +545,8 @@ void lightning_attention_normalized_backward(const Tensor& q, const Tensor& k, c
   Tensor dv_aug = Tensor::empty_like(v_aug);
   Tensor dinit = grad_initial_state.defined() ? Tensor::empty(grad_initial_state.shape(), acc, q.device()) : Tensor();
   lightning_attention_backward(qa, ka, v_aug, in_acc(log_decay), in_acc(initial_state), block, g_aug,
-                               in_acc(grad_final_state), dq, dk, dv_aug, dinit);
+                               in_acc(grad_final_state), dq, dk, dv_aug, dinit, Tensor(), CoreFeatureMap::Identity,
+                               document_starts);
   grad_q.copy_(dq);
   grad_k.copy_(dk);
   grad_v.copy_(dv_aug.slice(3, 0, e));

@@ -45,10 +45,15 @@ inline constexpr CoreFeatureMap CoreFeatureMap::Silu{CoreFeatureMap::Kind::Silu}
 // segment_states (optional): on return, what the CUDA forward computed for its sequence segments when B·H is
 // small (B·H·slots·m·e floats, independent of N; undefined otherwise). Handing it to the backward saves the
 // backward one pass over k and v.
+// document_starts (optional): i32 [B, N] (kernels/documents.h). The state and the normaliser's key sum are zero
+// at each document start, whatever the decay; cosFormer's positions count from the document's start. On CUDA
+// boundaries take the generic per-token path (compiled, not yet run on a GPU; the tile kernels do not take them),
+// and the cosine map with boundaries is refused there.
 void lightning_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& log_decay,
                                  const Tensor& initial_state, int64_t block, Tensor& out, Tensor& final_state,
                                  Tensor* segment_states = nullptr,
-                                 const CoreFeatureMap& feature_map = CoreFeatureMap::Identity);
+                                 const CoreFeatureMap& feature_map = CoreFeatureMap::Identity,
+                                 const Tensor& document_starts = Tensor());
 
 // The block-wise reverse sweep of SPEC §4. grad_out: [B, H, N, e]; grad_final_state: [B, H, m, e] (m as above) or
 // undefined (zero). Writes grad_q, grad_k, grad_v (shapes of q, k, v; any strides) and, when defined on entry,
@@ -57,7 +62,8 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
                                   const Tensor& initial_state, int64_t block, const Tensor& grad_out,
                                   const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k, Tensor& grad_v,
                                   Tensor& grad_initial_state, const Tensor& segment_states = Tensor(),
-                                  const CoreFeatureMap& feature_map = CoreFeatureMap::Identity);
+                                  const CoreFeatureMap& feature_map = CoreFeatureMap::Identity,
+                                  const Tensor& document_starts = Tensor());
 
 // Normalised (Katharopoulos) form, SPEC §1: out = num / (den + eps) with [num | den] the core on [v | 1].
 // initial_state, final_state: [B, H, m, e + 1] (S with z appended as the last column; initial may be undefined,
@@ -69,14 +75,16 @@ void lightning_attention_backward(const Tensor& q, const Tensor& k, const Tensor
 // v15); other shapes run the generic path.
 void lightning_attention_normalized_forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                             const Tensor& log_decay, const Tensor& initial_state, int64_t block,
-                                            double eps, Tensor& out, Tensor& final_state, Tensor& denominator);
+                                            double eps, Tensor& out, Tensor& final_state, Tensor& denominator,
+                                            const Tensor& document_starts = Tensor());
 // grad_out: [B, H, N, e]; grad_final_state: [B, H, m, e + 1] or undefined; eps as in the forward. Writes grad_q,
 // grad_k, grad_v and, when defined on entry, grad_initial_state [B, H, m, e + 1].
 void lightning_attention_normalized_backward(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& log_decay, const Tensor& initial_state, int64_t block,
                                              double eps, const Tensor& out, const Tensor& denominator, const Tensor& grad_out,
                                              const Tensor& grad_final_state, Tensor& grad_q, Tensor& grad_k,
-                                             Tensor& grad_v, Tensor& grad_initial_state);
+                                             Tensor& grad_v, Tensor& grad_initial_state,
+                                             const Tensor& document_starts = Tensor());
 
 // Its row helpers. v: [B, H, N, e] -> v_aug: [B, H, N, e + 1] = [v | 1].
 void augment_values(const Tensor& v, Tensor& v_aug);

@@ -10,6 +10,9 @@
 namespace lat::kernels {
 
 // y = R(p) x; with inverse = true y = R(p)ᵀ x = R(−p) x (the backward: rotation is orthogonal).
-void rope_forward(const Tensor& x, int64_t offset, double base, bool inverse, Tensor& y);
+// document_starts (optional, i32 [B, N], kernels/documents.h; on CUDA compiled, not yet run on a GPU): positions
+// restart at each document, p = offset + i − document_starts[b, i].
+void rope_forward(const Tensor& x, int64_t offset, double base, bool inverse, Tensor& y,
+                  const Tensor& document_starts = Tensor());
 
 }  // namespace lat::kernels

@@ -2,6 +2,7 @@
 
 #include "kernels/cpu/softmax_attention.h"
 #include "kernels/dispatch.h"
+#include "kernels/documents.h"
 
 #ifdef LAT_HAVE_CUDA
 #include "kernels/cuda/attention_family.cuh"
@@ -21,6 +22,14 @@ void check_inputs(const char* op, const Tensor& q, const Tensor& k, const Tensor
   for (const Tensor* t : {&q, &k, &v}) LAT_CHECK(t->is_contiguous(), op, ": operands must be contiguous, got ", t->str());
 }
 
+void check_starts(const char* op, const Tensor& q, const Tensor& k, const Tensor& starts) {
+  if (!starts.defined()) return;
+  LAT_CHECK(q.size(2) == k.size(2), op, ": document starts need as many queries as keys, got ", q.size(2), " and ",
+            k.size(2));
+  check_document_starts(op, starts, q.size(0), q.size(2), q);
+  if (q.device().is_cuda()) no_cuda_document_boundaries(op);
+}
+
 // On CUDA the logsumexp is fp32 whatever the operands' dtype (a bf16 logsumexp would bias the recomputed
 // probabilities by up to 2⁻⁹·|lse|), and every tensor lives on q's device.
 void check_cuda_lse(const char* op, const Tensor& q, const Tensor& lse) {
@@ -31,9 +40,10 @@ void check_cuda_lse(const char* op, const Tensor& q, const Tensor& lse) {
 }  // namespace
 
 void softmax_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& out,
-                               Tensor& logsumexp) {
+                               Tensor& logsumexp, const Tensor& document_starts) {
   const char* op = "softmax_attention";
   check_inputs(op, q, k, v);
+  check_starts(op, q, k, document_starts);
   check_shape(op, "out", out, Shape{q.size(0), q.size(1), q.size(2), v.size(3)});
   check_shape(op, "logsumexp", logsumexp, Shape{q.size(0), q.size(1), q.size(2)});
   if (q.device().is_cuda()) {
@@ -48,15 +58,17 @@ void softmax_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v
   }
   dispatch_cpu_floating(op, q.dtype(), [&]<class T>() {
     cpu::softmax_attention_forward<T>(q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(), logsumexp.data<T>(),
-                                      q.size(0) * q.size(1), q.size(2), k.size(2), q.size(3), v.size(3), scale);
+                                      q.size(0) * q.size(1), q.size(2), k.size(2), q.size(3), v.size(3), scale,
+                                      document_starts_or_null(document_starts), q.size(1));
   });
 }
 
 void softmax_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                                 const Tensor& logsumexp, const Tensor& grad_out, double scale, Tensor& grad_q,
-                                Tensor& grad_k, Tensor& grad_v) {
+                                Tensor& grad_k, Tensor& grad_v, const Tensor& document_starts) {
   const char* op = "softmax_attention backward";
   check_inputs(op, q, k, v);
+  check_starts(op, q, k, document_starts);
   const Shape os{q.size(0), q.size(1), q.size(2), v.size(3)};
   check_shape(op, "out", out, os);
   check_shape(op, "grad_out", grad_out, os);
@@ -79,7 +91,8 @@ void softmax_attention_backward(const Tensor& q, const Tensor& k, const Tensor& 
   dispatch_cpu_floating(op, q.dtype(), [&]<class T>() {
     cpu::softmax_attention_backward<T>(q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(), logsumexp.data<T>(),
                                        grad_out.data<T>(), grad_q.data<T>(), grad_k.data<T>(), grad_v.data<T>(),
-                                       q.size(0) * q.size(1), q.size(2), k.size(2), q.size(3), v.size(3), scale);
+                                       q.size(0) * q.size(1), q.size(2), k.size(2), q.size(3), v.size(3), scale,
+                                      document_starts_or_null(document_starts), q.size(1));
   });
 }
 

@@ -32,11 +32,13 @@ struct Scores {
 };
 
 // Scores windows [0, count) of `source` (sequence length L) with the model: total NLL, tokens, accuracy, and
-// per-bucket sums when `buckets` is not empty.
-Scores score(const autograd::nn::LanguageModel& model, const data::WindowSource& source, int64_t count,
-             int64_t batch_rows, bool with_accuracy, const std::vector<PositionBucket>& buckets) {
+// per-bucket sums when `buckets` is not empty. Documents restart attention as they did in training
+// (trainers::document_separator).
+Scores score(const autograd::nn::LanguageModel& model, const Recipe& recipe, const data::WindowSource& source,
+             int64_t count, int64_t batch_rows, bool with_accuracy, const std::vector<PositionBucket>& buckets) {
   autograd::NoGradGuard no_grad;
   const Device device = model.parameters().front().variable.data().device();
+  const int32_t separator = trainers::document_separator(recipe, device);
   const int64_t L = source.seq_len();
   Scores s;
   s.bucket_sum.assign(buckets.size(), 0.0);
@@ -48,9 +50,10 @@ Scores score(const autograd::nn::LanguageModel& model, const data::WindowSource&
   for (int64_t first = 0; first < count; first += batch_rows) {
     std::vector<int64_t> windows;
     for (int64_t w = first; w < std::min(count, first + batch_rows); ++w) windows.push_back(w);
-    const data::Batch batch = data::make_batch(source, windows);
+    const data::Batch batch = data::make_batch(source, windows, separator);
     s.examples += static_cast<int64_t>(windows.size());
-    const Tensor logits = model.logits(batch.inputs.to(device)).data();  // [rows · L, V]
+    const Tensor starts = batch.document_starts.defined() ? batch.document_starts.to(device) : Tensor();
+    const Tensor logits = model.logits(batch.inputs.to(device), starts).data();  // [rows · L, V]
     const int64_t V = logits.size(-1);
     // Only rows with a target are scored: gather them on the device first (MQAR scores a few query positions of
     // each sequence, and its logits are large), so the host copy holds just those rows.
@@ -91,7 +94,7 @@ SplitScore split_score(const autograd::nn::LanguageModel& model, const Recipe& r
   // MQAR is scored on every held-out sequence (the accuracy's resolution); text up to the token budget.
   const int64_t count = mqar ? source->num_windows()
                              : std::min(source->num_windows(), std::max<int64_t>(1, options.max_tokens / T));
-  const Scores s = score(model, *source, count, eval_batch(recipe, T, model.config().vocab_size), mqar, {});
+  const Scores s = score(model, recipe, *source, count, eval_batch(recipe, T, model.config().vocab_size), mqar, {});
   SplitScore out;
   out.loss = s.tokens > 0 ? s.nll_sum / static_cast<double>(s.tokens) : std::nan("");
   if (trainers::byte_level(recipe)) out.bits_per_byte = out.loss / std::log(2.0);
@@ -128,7 +131,8 @@ PositionProfile position_profile(const autograd::nn::LanguageModel& model, const
     return p;
   }
   p.buckets = position_buckets(length);
-  const Scores s = score(model, *source, count, eval_batch(recipe, length, model.config().vocab_size), false, p.buckets);
+  const Scores s =
+      score(model, recipe, *source, count, eval_batch(recipe, length, model.config().vocab_size), false, p.buckets);
   for (size_t b = 0; b < p.buckets.size(); ++b)
     p.buckets[b].loss = s.bucket_count[b] > 0 ? s.bucket_sum[b] / static_cast<double>(s.bucket_count[b]) : std::nan("");
   return p;

@@ -33,6 +33,9 @@ int generate_main(int argc, char** argv) {
       ->check(lat::tools::kNonNegativeInteger);
   app.add_option("--seed", options.seed, "sampling seed");
   app.add_option("--device", device_name, "cpu or cuda");
+  bool reset_at_eos = true;
+  app.add_flag("--reset-at-eos,!--no-reset-at-eos", reset_at_eos,
+               "after EOS start a fresh state, as training with data.document_boundaries does (default: on)");
   if (const int rc = lat::tools::parse_command_line(app, argc, argv, "lat-generate"); rc >= 0) return rc;
   try {
     lat::Checkpoint ck = lat::read_checkpoint(checkpoint);
@@ -59,6 +62,7 @@ int generate_main(int argc, char** argv) {
       throw lat::Error("checkpoint '" + checkpoint + "': its tokenizer has " + std::to_string(tok.vocab_size()) +
                        " tokens but the model only " + std::to_string(embed->second.size(0)));
     const std::vector<int32_t> prompt_ids = tok.encode_prompt(prompt);
+    options.document_separator = reset_at_eos ? tok.document_separator() : -1;
     lat::trainers::generation_budget(model, static_cast<int64_t>(prompt_ids.size()), options.tokens);  // may refuse
     std::fputs(prompt.c_str(), stdout);
     std::fflush(stdout);

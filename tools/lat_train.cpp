@@ -36,6 +36,7 @@ void print_sample(const lat::trainers::Trainer& trainer, const lat::Recipe& reci
   options.temperature = 0.8;
   options.top_k = 40;
   options.seed = 1;
+  options.document_separator = tok.document_separator();  // as lat-generate's default
   std::vector<int32_t> ids = lat::trainers::generate(trainer.model(), tok.encode_prompt(prompt), options);
   lat::log_info("sample (prompt \"{}\", temperature 0.8, top-k 40):\n{}{}", prompt, prompt, tok.render(ids));
 }

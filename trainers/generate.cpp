@@ -53,8 +53,12 @@ std::vector<int32_t> generate(const autograd::nn::LanguageModel& model, const st
              tokens, options.tokens, model.config().attention.max_context);
   autograd::NoGradGuard no_grad;
   autograd::nn::GenerationState state = model.start_generation();
+  auto feed = [&](int32_t id) {
+    if (id == options.document_separator) state = model.start_generation();  // a new document: a fresh state
+    return model.step(id, state);
+  };
   std::vector<float> logits;
-  for (int32_t id : prompt) logits = model.step(id, state);
+  for (int32_t id : prompt) logits = feed(id);
   std::vector<int32_t> out;
   for (int64_t i = 0; i < tokens; ++i) {
     if (stop_requested()) break;
@@ -62,7 +66,7 @@ std::vector<int32_t> generate(const autograd::nn::LanguageModel& model, const st
     out.push_back(next);
     if (options.on_token) options.on_token(next);
     // The last token is not fed back: its logits would go unused, and its position may be max_context itself.
-    if (i + 1 < tokens) logits = model.step(next, state);
+    if (i + 1 < tokens) logits = feed(next);
   }
   return out;
 }

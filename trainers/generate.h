@@ -14,6 +14,9 @@ struct SamplingOptions {
   double temperature = 0.8;  // 0: greedy
   int64_t top_k = 0;         // 0: all
   uint64_t seed = 0;
+  // ≥ 0: the token that begins a document (EOS; data/documents.h). Feeding it, from the prompt or the sample,
+  // first resets the model to a fresh state, as document boundaries do in training. -1: one stream throughout.
+  int32_t document_separator = -1;
   std::function<void(int32_t)> on_token;  // called with each token as it is sampled (lat-generate streams)
 };
 

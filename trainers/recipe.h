@@ -107,6 +107,8 @@ struct DataConfig {
   double power_a = 0.01;              // mqar: query placement p(gap) ~ gap^(a-1)
   bool random_non_queries = true;     // mqar: filler tokens random (Zoology) or 0
   int64_t test_examples = 3000;       // mqar: test sequences, at indices [num_examples, num_examples + this)
+  bool document_boundaries = true;    // text, shards: attention restarts at each document (docs/data.md)
+  int64_t eot_token = 50256;          // shards: the token that begins each document (GPT-2's <|endoftext|>)
   bool operator==(const DataConfig&) const = default;
 };
 
@@ -193,6 +195,8 @@ struct Recipe {
   int64_t resolved_mlp_hidden() const;
   int64_t resolved_max_context() const;
   int64_t resolved_redraw_interval() const;
+  // data.document_boundaries where the data has documents (text, shards), false for MQAR.
+  bool resolved_document_boundaries() const;
 
   // attention.redraw_interval = -1 with random features: a fresh W every 100 steps. performer-pytorch uses
   // 1000, sized for runs of 10^5 steps; lat's comparison runs are 300 to a few thousand steps, where 1000 would

@@ -260,6 +260,10 @@ const std::vector<Field>& fields() {
                    "mqar: filler tokens random (Zoology) or 0"));
     add(make_field("data", "test_examples", &R::data, &DataConfig::test_examples, at_least(1),
                    "mqar: test sequences, indices after the loader's"));
+    add(make_field("data", "document_boundaries", &R::data, &DataConfig::document_boundaries, any(),
+                   "text, shards: attention restarts at each document (EOS, data.eot_token); mqar has none"));
+    add(make_field("data", "eot_token", &R::data, &DataConfig::eot_token, between(0, 2147483647),
+                   "shards: the token that begins each document"));
     // [training]
     add(make_field("training", "steps", &R::training, &TrainingConfig::steps, at_least(1),
                    "optimizer steps"));

@@ -36,6 +36,10 @@ int64_t Recipe::resolved_redraw_interval() const {
   return random ? kDefaultRedrawInterval : 0;
 }
 
+bool Recipe::resolved_document_boundaries() const {
+  return data.document_boundaries && data.kind != DataKind::Mqar;
+}
+
 std::string resolved_value_text(const Recipe& r, std::string_view key) {
   auto text = [](int64_t v) { return fmt::format("{}", v); };
   if (key == "model.mlp_hidden" && r.model.mlp_hidden == 0) return text(r.resolved_mlp_hidden());
@@ -44,6 +48,8 @@ std::string resolved_value_text(const Recipe& r, std::string_view key) {
   if (key == "attention.max_context" && r.attention.max_context == 0) return text(r.resolved_max_context());
   if (key == "attention.redraw_interval" && r.attention.redraw_interval < 0)
     return text(r.resolved_redraw_interval());
+  if (key == "data.document_boundaries" && r.data.document_boundaries != r.resolved_document_boundaries())
+    return "false: MQAR sequences have no documents";
   return "";
 }
 

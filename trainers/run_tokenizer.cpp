@@ -48,6 +48,10 @@ int32_t TextCodec::vocab_size() const {
   return bpe_ ? bpe_->vocab_size() : data::ByteTokenizer().vocab_size();
 }
 
+int32_t TextCodec::document_separator() const {
+  return bpe_ ? bpe_->document_token().value_or(-1) : data::ByteTokenizer::kEos;
+}
+
 std::string TextCodec::stored() const {
   return bpe_ ? data::write_tokenizer_json(*bpe_) : std::string();
 }

@@ -39,6 +39,9 @@ class TextCodec {
   const data::BpeTokenizer* bpe() const { return bpe_.get(); }
   // What a checkpoint stores: tokenizer.json text, or "" for bytes.
   std::string stored() const;
+  // The token that begins a document (data/documents.h): EOS for bytes, the BPE document token, or -1 when the
+  // tokenizer has none. Generation resets the model's state before feeding it.
+  int32_t document_separator() const;
 
  private:
   std::shared_ptr<const data::BpeTokenizer> bpe_;

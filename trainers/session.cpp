@@ -35,6 +35,10 @@ TrainingSession::TrainingSession(const Recipe& recipe, Device device, int rank, 
   if (has_separate_validation(recipe))
     validation = make_eval_source(recipe, Split::Validation, recipe.training.seq_len);
   lc.val_fraction = validation ? 0.0 : recipe.data.val_fraction;
+  lc.document_separator = document_separator(recipe, device);
+  if (recipe.resolved_document_boundaries() && !document_boundaries_on(recipe, device))
+    log_warn("data.document_boundaries: off for this run: the CUDA attention kernels do not honour document "
+             "boundaries yet, so windows run across documents (docs/known_issues.md)");
   loader_ = std::make_unique<data::Loader>(source_, lc, validation);
   if (device.is_cuda() && rank == 0 && recipe.attention.kind == AttentionKind::Linear && recipe.attention.block != 64)
     log_warn("attention.block = {} sets the CPU kernels' tile only; the CUDA kernels tile the sequence by 64 tokens",
@@ -155,7 +159,8 @@ TrainingSession::StepResult TrainingSession::step(int64_t step) {
       batch.targets.data<int32_t>()[0] = static_cast<int32_t>(model_->config().vocab_size);
     autograd::profile::restart();  // the op profile (LAT_PROFILE_OPS) leaves data loading out
     const Tensor inputs = uploader_.upload(batch.inputs, device_), targets = uploader_.upload(batch.targets, device_);
-    autograd::Variable loss = model_->loss(inputs, targets, &r.invalid_targets);
+    const Tensor starts = batch.document_starts.defined() ? uploader_.upload(batch.document_starts, device_) : Tensor();
+    autograd::Variable loss = model_->loss(inputs, targets, starts, &r.invalid_targets);
     if (accum > 1) loss = autograd::scale(loss, 1.0 / static_cast<double>(accum));
     // Only the last micro-batch's backward reduces (its gradients include the earlier ones).
     if (reducer_ && micro + 1 == accum) reducer_->arm();

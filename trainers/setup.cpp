@@ -124,6 +124,16 @@ std::shared_ptr<const data::WindowSource> make_eval_source(const Recipe& recipe,
                        std::make_shared<data::TokenSlice>(tokens, start, tokens->size() - start), seq_len);
 }
 
+bool document_boundaries_on(const Recipe& recipe, Device device) {
+  return recipe.resolved_document_boundaries() && !device.is_cuda();
+}
+
+int32_t document_separator(const Recipe& recipe, Device device) {
+  if (!document_boundaries_on(recipe, device)) return -1;
+  if (recipe.data.kind != DataKind::Text) return static_cast<int32_t>(recipe.data.eot_token);
+  return TextCodec(recipe_tokenizer(recipe)).document_separator();  // EOS, or data.tokenizer's document token
+}
+
 int64_t resolved_vocab_size(const Recipe& recipe, const data::WindowSource& source) {
   int64_t data_vocab = 0;  // one more than the largest token id the data can produce
   const auto tokenizer = recipe.data.kind == DataKind::Mqar ? nullptr : recipe_tokenizer(recipe);

@@ -49,6 +49,14 @@ optim::StepGuardConfig step_guard_config(const Recipe& recipe);
 // ZeRO-1 is on: distributed.zero = 1 and more than one rank (at world size 1 there is nothing to shard).
 bool zero_sharding(const Recipe& recipe, int world_size);
 
+// Whether this run restarts attention at document boundaries (docs/data.md): Recipe::resolved_document_boundaries(),
+// and never on CUDA, whose attention kernels do not honour boundaries yet: such a run trains without them, and
+// TrainingSession says so in a warning (the kernels themselves refuse boundaries, so none is ever ignored).
+bool document_boundaries_on(const Recipe& recipe, Device device);
+// The token that begins each document (data/documents.h), or -1 when document_boundaries_on is false: EOS for
+// byte-level text, data.tokenizer's document token for BPE text (-1 without one), data.eot_token for shards.
+int32_t document_separator(const Recipe& recipe, Device device);
+
 // training.device resolved: auto -> cuda when this build has CUDA and a GPU is visible, else cpu.
 Device resolve_device(const Recipe& recipe);
 // training.precision on `device`: the model's compute dtype (auto -> bf16 on CUDA, f32 on the CPU; bf16 on the

@@ -201,7 +201,8 @@ struct Trainer::State {
     const bool mqar = recipe.data.kind == DataKind::Mqar;
     while (it.next(batch)) {
       Tensor inputs = batch.inputs.to(device), targets = batch.targets.to(device);
-      Variable logits = session->model().logits(inputs);
+      Tensor starts = batch.document_starts.defined() ? batch.document_starts.to(device) : Tensor();
+      Variable logits = session->model().logits(inputs, starts);
       Variable loss = autograd::softmax_cross_entropy(logits, targets.reshape({-1}), data::kIgnoreIndex);
       loss_sum += loss.data().item();
       batches += 1;
@@ -229,6 +230,7 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
   State& s = *s_;
   set_log_level(recipe.logging.level);
   s.device = resolve_device(recipe);
+  s.recipe.data.document_boundaries = document_boundaries_on(recipe, s.device);  // what this run does, recorded
   comm.set_watchdog(static_cast<double>(recipe.distributed.watchdog_seconds));
   if (options.overwrite && !options.resume.empty())
     LAT_THROW("--overwrite starts a fresh run and cannot be combined with --resume ", options.resume);
@@ -295,7 +297,7 @@ Trainer::Trainer(const Recipe& recipe, const TrainOptions& options, Communicator
   // Last, once everything has validated: the run directory's files change only now.
   if (comm.is_root()) {
     if (options.resume.empty()) claim_for_fresh_run(options.run_dir, s.checkpoint_dir, options.overwrite);
-    write_text_file((fs::path(options.run_dir) / "recipe.toml").string(), recipe.to_toml());
+    write_text_file((fs::path(options.run_dir) / "recipe.toml").string(), s.recipe.to_toml());
     // Each step once, in order: the rows past the step this run starts from are logged again as it redoes them.
     keep_metrics_through((fs::path(options.run_dir) / "metrics.jsonl").string(), s.step);
   }

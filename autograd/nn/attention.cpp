@@ -129,15 +129,15 @@ Variable Attention::split_heads(const Variable& y) const {
 }
 
 Variable Attention::feature_map(const Variable& x, bool is_query, int64_t position, AttentionState* state,
-                                const Tensor& w) const {
+                                const Tensor& w, const Tensor& document_starts) const {
   switch (config_.feature_map) {
     case FeatureMapKind::Elu1: return elu1_feature_map(x);
     case FeatureMapKind::Silu: return silu_feature_map(x);
     case FeatureMapKind::Identity: return x;
-    case FeatureMapKind::Cosine: return cosine_feature_map(x, config_.max_context, position);
+    case FeatureMapKind::Cosine: return cosine_feature_map(x, config_.max_context, position, document_starts);
     case FeatureMapKind::Random: {
       const Tensor fixed = !is_query && state ? state->key_stabilizer : Tensor();
-      RandomFeatureOutput r = random_feature_map(x, w, is_query, fixed);
+      RandomFeatureOutput r = random_feature_map(x, w, is_query, fixed, document_starts);
       if (!is_query && state && !fixed.defined()) state->key_stabilizer = r.stabilizer;
       return r.features;
     }
@@ -145,20 +145,22 @@ Variable Attention::feature_map(const Variable& x, bool is_query, int64_t positi
   LAT_THROW("attention: unknown feature map");
 }
 
-Variable Attention::run(const Variable& x, AttentionState* state) const {
+Variable Attention::run(const Variable& x, AttentionState* state, const Tensor& document_starts) const {
   if (x.ndim() != 3 || x.size(2) != d_model_)
     LAT_THROW("Attention: x must be [B, N, ", d_model_, "], got ", x.shape().str());
   const int64_t position = state ? state->position : 0;
+  const Tensor& starts = document_starts;  // every op below restarts at each document (undefined: none)
   // Token shift: the key at t is projected from the input at t - 1 (the previous chunk's last input when
   // streaming), so the state binds each token's predecessor to it.
-  const Variable key_input = config_.key_shift ? shift_sequence(x, state ? state->last_input : Tensor()) : x;
+  const Variable key_input =
+      config_.key_shift ? shift_sequence(x, state ? state->last_input : Tensor(), starts) : x;
   if (state && config_.key_shift) state->last_input = x.data().slice(1, x.size(1) - 1, x.size(1)).contiguous().clone();
   // q, k, v: [B, H, N, d] views of the projections' [B, N, H, d] (no copy: the attention cores take strides).
   auto heads_first = [&](const Variable& y) { return transpose(split_heads(y), 1, 2); };
   Variable q = heads_first(linear(x, w_q)), k = heads_first(linear(key_input, w_k)), v = heads_first(linear(x, w_v));
   if (config_.rope) {
-    q = rope(q, position, config_.rope_base);
-    k = rope(k, position, config_.rope_base);
+    q = rope(q, position, config_.rope_base, starts);
+    k = rope(k, position, config_.rope_base, starts);
   }
   Variable o;
   if (config_.kind == AttentionKind::Softmax) {
@@ -168,7 +170,7 @@ Variable Attention::run(const Variable& x, AttentionState* state) const {
       state->v_cache = append_positions(state->v_cache, v.data());
       o = softmax_attention(q, Variable(state->k_cache), Variable(state->v_cache), scale);
     } else {
-      o = softmax_attention(q, k, v, scale);
+      o = softmax_attention(q, k, v, scale, starts);
       if (state) {
         state->k_cache = append_positions(Tensor(), k.data());
         state->v_cache = append_positions(Tensor(), v.data());
@@ -180,19 +182,19 @@ Variable Attention::run(const Variable& x, AttentionState* state) const {
     // The RMSNorm form hands the pointwise and cosine maps to the core; the rest are applied here.
     const std::optional<kernels::CoreFeatureMap> in_core =
         config_.normalize == OutputForm::RmsNorm ? core_feature_map(config_, position) : std::nullopt;
-    const Variable qf = in_core ? q : feature_map(q, true, position, state, w);
-    const Variable kf = in_core ? k : feature_map(k, false, position, state, w);
+    const Variable qf = in_core ? q : feature_map(q, true, position, state, w, starts);
+    const Variable kf = in_core ? k : feature_map(k, false, position, state, w, starts);
     // The core takes s on x's device, in the accumulation dtype (a bf16 log-decay would be off by up to 0.4 %).
     const Tensor s = log_decay_copy_.of(log_decay_, accumulation_dtype(x.dtype()), x.device());
     const Variable init = state && state->kv.defined() ? Variable(state->kv) : Variable();
     LinearAttentionOutput r;
     const bool keep_state = state != nullptr;  // the final state is computed only for streaming
     if (config_.normalize == OutputForm::Denominator) {
-      r = lightning_attention_normalized(qf, kf, v, s, config_.block, init, config_.eps, keep_state);
+      r = lightning_attention_normalized(qf, kf, v, s, config_.block, init, config_.eps, keep_state, starts);
       o = r.out;
     } else {
       r = lightning_attention(qf, kf, v, s, config_.block, init,
-                              in_core.value_or(kernels::CoreFeatureMap::Identity), keep_state);
+                              in_core.value_or(kernels::CoreFeatureMap::Identity), keep_state, starts);
       o = r.out;
     }
     if (state) state->kv = r.final_state.data();
@@ -207,9 +209,11 @@ Variable Attention::run(const Variable& x, AttentionState* state) const {
   return linear(reshape(contiguous(o), {o.size(0), o.size(1), config_.heads * config_.head_dim}), w_o);
 }
 
-Variable Attention::forward(const Variable& x) const { return run(x, nullptr); }
+Variable Attention::forward(const Variable& x, const Tensor& document_starts) const {
+  return run(x, nullptr, document_starts);
+}
 
-Variable Attention::step(const Variable& x, AttentionState& state) const { return run(x, &state); }
+Variable Attention::step(const Variable& x, AttentionState& state) const { return run(x, &state, Tensor()); }
 
 double Attention::projection_parameters() const {
   const double hd = static_cast<double>(config_.heads * config_.head_dim), d = static_cast<double>(d_model_);

@@ -56,8 +56,10 @@ class Attention : public Module {
  public:
   Attention(const InitContext& ctx, int64_t d_model, const AttentionConfig& config);
 
-  // x: [B, N, d_model] -> [B, N, d_model].
-  Variable forward(const Variable& x) const;
+  // x: [B, N, d_model] -> [B, N, d_model]. document_starts (optional): i32 [B, N] boundaries of the documents
+  // packed into x (kernels/documents.h): each document is attended as if it were a sequence of its own (state,
+  // positions, key shift and softmax mask restart at its start). CPU only for now (autograd/attention_ops.h).
+  Variable forward(const Variable& x, const Tensor& document_starts = Tensor()) const;
   // Advances `state` by the chunk x: [B, T, d_model] (T ≥ 1; T = 1 is one generation step, O(m·e) per head
   // for linear attention) and returns its output. The state is carried detached: gradients do not flow into
   // earlier chunks.
@@ -87,10 +89,10 @@ class Attention : public Module {
   Variable w_q, w_k, w_v, w_o, w_g;  // w_g undefined without the gate
 
  private:
-  Variable run(const Variable& x, AttentionState* state) const;
+  Variable run(const Variable& x, AttentionState* state, const Tensor& document_starts) const;
   Variable split_heads(const Variable& y) const;  // [B, N, H·d] -> [B, N, H, d] (a view)
-  Variable feature_map(const Variable& x, bool is_query, int64_t position, AttentionState* state,
-                       const Tensor& w) const;
+  Variable feature_map(const Variable& x, bool is_query, int64_t position, AttentionState* state, const Tensor& w,
+                       const Tensor& document_starts) const;
 
   // A host constant converted to the activations' dtype and device, kept until either changes: uploading every
   // forward would synchronise the host once per layer.

@@ -57,15 +57,20 @@ Variable Block::mlp_residual(const Variable& h) const {
   return add(h, recompute_ == RecomputeKind::Mlp ? recompute("recompute mlp", branch, h) : branch(h));
 }
 
-Variable Block::forward_parts(const Variable& x) const {
-  auto branch = [this](const Variable& v) { return attention_->forward(norm_attention.forward(v)); };
+Variable Block::forward_parts(const Variable& x, const Tensor& document_starts) const {
+  // document_starts is captured by value: the recompute closure runs again during backward.
+  auto branch = [this, document_starts](const Variable& v) {
+    return attention_->forward(norm_attention.forward(v), document_starts);
+  };
   return mlp_residual(add(x, recompute_ == RecomputeKind::Attention ? recompute("recompute attention", branch, x)
                                                                      : branch(x)));
 }
 
-Variable Block::forward(const Variable& x) const {
-  if (recompute_ != RecomputeKind::Block) return forward_parts(x);
-  return recompute("recompute block", [this](const Variable& v) { return forward_parts(v); }, x);
+Variable Block::forward(const Variable& x, const Tensor& document_starts) const {
+  if (recompute_ != RecomputeKind::Block) return forward_parts(x, document_starts);
+  return recompute(
+      "recompute block", [this, document_starts](const Variable& v) { return forward_parts(v, document_starts); },
+      x);
 }
 
 Variable Block::step(const Variable& x, AttentionState& state) const {
@@ -98,22 +103,23 @@ std::vector<Block*> LanguageModel::blocks() const {
   return out;
 }
 
-Variable LanguageModel::logits(const Tensor& ids) const {
+Variable LanguageModel::logits(const Tensor& ids, const Tensor& document_starts) const {
   LAT_CHECK(ids.ndim() == 2 && ids.dtype() == DType::I32, "LanguageModel: ids must be i32 [B, T], got ", ids.str());
   // The embedding is looked up in the table's dtype; the residual stream then runs in the compute dtype.
   Variable x = cast(embed_.forward(ids), config_.compute_dtype);  // [B, T, D]
   for (size_t l = 0; l < blocks_.size(); ++l) {
     NvtxRange range("layers." + std::to_string(l) + " forward");
-    x = blocks_[l]->forward(x);
+    x = blocks_[l]->forward(x, document_starts);
   }
   NvtxRange range("head forward");
   x = reshape(norm_final_.forward(x), {-1, config_.d_model});
   return linear(x, head_ ? head_->weight : embed_.weight);  // [B·T, V]
 }
 
-Variable LanguageModel::loss(const Tensor& ids, const Tensor& targets, Tensor* invalid_targets) const {
+Variable LanguageModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& document_starts,
+                             Tensor* invalid_targets) const {
   check_shape("LanguageModel::loss", "targets", targets, ids.shape());
-  return softmax_cross_entropy(logits(ids), targets.reshape({-1}), -1, invalid_targets);
+  return softmax_cross_entropy(logits(ids, document_starts), targets.reshape({-1}), -1, invalid_targets);
 }
 
 GenerationState LanguageModel::start_generation() const {

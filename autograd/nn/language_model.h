@@ -41,7 +41,8 @@ struct GenerationState {
 class Block : public Module {
  public:
   Block(const InitContext& ctx, const LanguageModelConfig& config, int64_t layer);
-  Variable forward(const Variable& x) const;  // [B, T, D] -> [B, T, D]
+  // [B, T, D] -> [B, T, D]; document_starts: i32 [B, T] or undefined (Attention::forward).
+  Variable forward(const Variable& x, const Tensor& document_starts = Tensor()) const;
   // The same on a chunk, advancing the attention's streaming state.
   Variable step(const Variable& x, AttentionState& state) const;
   Attention& attention() { return *attention_; }
@@ -51,7 +52,8 @@ class Block : public Module {
 
  private:
   Variable mlp_residual(const Variable& h) const;  // h + mlp(norm_mlp(h)), or h without an MLP
-  Variable forward_parts(const Variable& x) const;  // forward without block-level recomputation
+  // forward without block-level recomputation
+  Variable forward_parts(const Variable& x, const Tensor& document_starts) const;
   std::unique_ptr<Attention> attention_;
   RecomputeKind recompute_ = RecomputeKind::None;
 };
@@ -60,12 +62,15 @@ class LanguageModel : public Module {
  public:
   LanguageModel(const LanguageModelConfig& config, Device device = Device::cpu());
 
-  // ids: i32 [B, T] -> logits [B·T, V] of config().compute_dtype
-  Variable logits(const Tensor& ids) const;
+  // ids: i32 [B, T] -> logits [B·T, V] of config().compute_dtype. document_starts (optional): i32 [B, T], where
+  // the document holding each token begins (kernels/documents.h; data::Batch carries it): attention then treats
+  // every packed document as a sequence of its own.
+  Variable logits(const Tensor& ids, const Tensor& document_starts = Tensor()) const;
   // Mean next-token cross-entropy over targets != -1; targets: i32 [B, T]. With `invalid_targets`, targets
   // outside the vocabulary are counted into it on the device (autograd::softmax_cross_entropy) instead of
   // throwing.
-  Variable loss(const Tensor& ids, const Tensor& targets, Tensor* invalid_targets = nullptr) const;
+  Variable loss(const Tensor& ids, const Tensor& targets, const Tensor& document_starts = Tensor(),
+                Tensor* invalid_targets = nullptr) const;
 
   // Generation: an empty streaming state, and one token in -> next-token logits [V] (host fp32) out.
   // Linear attention costs O(1) per token (a fixed-size state); softmax attention grows a KV cache.

@@ -40,13 +40,19 @@ namespace {
 double cosformer_angle(int64_t position, int64_t max_context) {
   return std::numbers::pi * static_cast<double>(position) / (2.0 * static_cast<double>(max_context));
 }
+// The position of flat row `row` of [B, H, N]: offset + t, less its document's start when starts are given.
+int64_t row_position(int64_t row, int64_t n, int64_t heads, int64_t offset, const int32_t* starts) {
+  const int64_t t = row % n;
+  return offset + t - (starts ? starts[(row / n / heads) * n + t] : 0);
+}
 }  // namespace
 
 template <class T>
-void cosine_feature_forward(const T* x, T* y, int64_t bh, int64_t n, int64_t d, int64_t max_context, int64_t offset) {
+void cosine_feature_forward(const T* x, T* y, int64_t bh, int64_t n, int64_t d, int64_t max_context, int64_t offset,
+                            const int32_t* starts, int64_t heads) {
 #pragma omp parallel for schedule(static) if (bh * n * d > 32768)
   for (int64_t row = 0; row < bh * n; ++row) {
-    const double a = cosformer_angle(offset + row % n, max_context);
+    const double a = cosformer_angle(row_position(row, n, heads, offset, starts), max_context);
     const T sa = static_cast<T>(std::sin(a)), ca = static_cast<T>(std::cos(a));
     const T* xr = x + row * d;
     T* yr = y + row * 2 * d;
@@ -60,10 +66,10 @@ void cosine_feature_forward(const T* x, T* y, int64_t bh, int64_t n, int64_t d, 
 
 template <class T>
 void cosine_feature_backward(const T* x, const T* gy, T* gx, int64_t bh, int64_t n, int64_t d, int64_t max_context,
-                             int64_t offset) {
+                             int64_t offset, const int32_t* starts, int64_t heads) {
 #pragma omp parallel for schedule(static) if (bh * n * d > 32768)
   for (int64_t row = 0; row < bh * n; ++row) {
-    const double a = cosformer_angle(offset + row % n, max_context);
+    const double a = cosformer_angle(row_position(row, n, heads, offset, starts), max_context);
     const T sa = static_cast<T>(std::sin(a)), ca = static_cast<T>(std::cos(a));
     const T* xr = x + row * d;
     const T* gr = gy + row * 2 * d;
@@ -74,12 +80,14 @@ void cosine_feature_backward(const T* x, const T* gy, T* gx, int64_t bh, int64_t
 
 template <class T>
 void random_feature_forward(const T* x, const T* w, bool is_query, const T* key_stabilizer, T* y, T* stabilizer,
-                            int64_t bh, int64_t n, int64_t d, int64_t m) {
+                            int64_t bh, int64_t n, int64_t d, int64_t m, const int32_t* starts, int64_t heads) {
   const T x_scale = static_cast<T>(std::pow(static_cast<double>(d), -0.25));
   const T y_scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(m)));
 #pragma omp parallel for schedule(static) if (bh > 1)
   for (int64_t p = 0; p < bh; ++p) {
-    // Exponent u_r = w_r·x̂ − ‖x̂‖²/2 for every row, stored in y first.
+    // Exponent u_r = w_r·x̂ − ‖x̂‖²/2 for every row, stored in y first; row maxima kept in `stabilizer` for queries
+    // and for packed keys (whose rows then take their document's maximum below).
+    const bool per_row = is_query || starts != nullptr;
     T seq_max = -std::numeric_limits<T>::infinity();
     for (int64_t i = 0; i < n; ++i) {
       const T* xr = x + (p * n + i) * d;
@@ -94,12 +102,24 @@ void random_feature_forward(const T* x, const T* w, bool is_query, const T* key_
         yr[r] = x_scale * dot - half_norm;
         row_max = std::max(row_max, yr[r]);
       }
-      if (is_query) stabilizer[p * n + i] = row_max;
+      if (per_row) stabilizer[p * n + i] = row_max;
       seq_max = std::max(seq_max, row_max);
     }
-    if (!is_query) stabilizer[p] = key_stabilizer ? key_stabilizer[p] : seq_max;
+    if (!per_row) stabilizer[p] = key_stabilizer ? key_stabilizer[p] : seq_max;
+    if (!is_query && starts) {
+      // Each document's keys share the maximum over that document's rows (documents are runs of equal starts).
+      const int32_t* st = starts + (p / heads) * n;
+      T* c = stabilizer + p * n;
+      for (int64_t i0 = 0; i0 < n;) {
+        int64_t i1 = i0 + 1;
+        while (i1 < n && st[i1] == st[i0]) ++i1;
+        const T doc_max = *std::max_element(c + i0, c + i1);
+        std::fill(c + i0, c + i1, doc_max);
+        i0 = i1;
+      }
+    }
     for (int64_t i = 0; i < n; ++i) {
-      const T c = is_query ? stabilizer[p * n + i] : stabilizer[p];
+      const T c = per_row ? stabilizer[p * n + i] : stabilizer[p];
       T* yr = y + (p * n + i) * m;
       for (int64_t r = 0; r < m; ++r) yr[r] = y_scale * std::exp(yr[r] - c);
     }
@@ -133,11 +153,12 @@ void random_feature_backward(const T* x, const T* w, const T* y, const T* gy, T*
   template void elu1_backward<T>(const T*, const T*, T*, int64_t);                                          \
   template void silu_forward<T>(const T*, T*, int64_t);                                                     \
   template void silu_backward<T>(const T*, const T*, T*, int64_t);                                          \
-  template void cosine_feature_forward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t);       \
+  template void cosine_feature_forward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t,      \
+                                          const int32_t*, int64_t);                                         \
   template void cosine_feature_backward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t,      \
-                                           int64_t);                                                        \
+                                           int64_t, const int32_t*, int64_t);                               \
   template void random_feature_forward<T>(const T*, const T*, bool, const T*, T*, T*, int64_t, int64_t,     \
-                                          int64_t, int64_t);                                                \
+                                          int64_t, int64_t, const int32_t*, int64_t);                       \
   template void random_feature_backward<T>(const T*, const T*, const T*, const T*, T*, int64_t, int64_t,    \
                                            int64_t);
 LAT_INSTANTIATE(float)

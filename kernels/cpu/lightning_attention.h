@@ -1,5 +1,6 @@
 // Reference CPU loops for kernels/lightning_attention.h. Pointers are contiguous [B, H, N, ·] buffers;
-// bh = B·H independent (batch, head) problems, head h = index % heads.
+// bh = B·H independent (batch, head) problems, head h = index % heads. starts: i32 [B, N] document starts
+// (kernels/documents.h) or nullptr (one document per sequence).
 #pragma once
 
 #include <cstdint>
@@ -9,13 +10,13 @@ namespace lat::kernels::cpu {
 template <class T>
 void lightning_attention_forward(const T* q, const T* k, const T* v, const T* log_decay, const T* initial_state,
                                  T* out, T* final_state, int64_t batch, int64_t heads, int64_t n, int64_t m,
-                                 int64_t e, int64_t block);
+                                 int64_t e, int64_t block, const int32_t* starts = nullptr);
 
 template <class T>
 void lightning_attention_backward(const T* q, const T* k, const T* v, const T* log_decay, const T* initial_state,
                                   const T* grad_out, const T* grad_final_state, T* grad_q, T* grad_k, T* grad_v,
                                   T* grad_initial_state, int64_t batch, int64_t heads, int64_t n, int64_t m,
-                                  int64_t e, int64_t block);
+                                  int64_t e, int64_t block, const int32_t* starts = nullptr);
 
 template <class T>
 void augment_values(const T* v, T* v_aug, int64_t rows, int64_t e);

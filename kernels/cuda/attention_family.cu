@@ -54,11 +54,19 @@ __device__ __forceinline__ void sincos_reduced(double angle, float& sn, float& c
   sincosf(static_cast<float>(fma(-rint(angle * kInvTwoPi), kTwoPi, angle)), &sn, &cs);
 }
 
+// The position of flat row `row` of [B·H, n]: offset + i, less the start of its document when document starts
+// (i32 [B, n], kernels/documents.h) are given; heads = H.
+__device__ __forceinline__ int64_t row_position(int64_t row, int64_t n, int64_t offset, const int32_t* starts,
+                                                int64_t heads) {
+  const int64_t i = row % n;
+  return offset + i - (starts ? static_cast<int64_t>(starts[(row / n / heads) * n + i]) : 0);
+}
+
 // One thread per V consecutive features of a row (one angle per row): forward y = [relu(x) sin a, relu(x) cos a]
 // into [rows, 2d]; backward dx = [x > 0] (dy_sin sin a + dy_cos cos a).
 template <class T, int V>
 __global__ void cosine_kernel(const T* x, const T* dy, T* out, int64_t rows, int64_t n, int d, double angle_per_pos,
-                              int64_t offset, bool backward) {
+                              int64_t offset, bool backward, const int32_t* starts, int64_t heads) {
   const int packs = d / V;
   const int64_t total = rows * packs;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
@@ -66,7 +74,7 @@ __global__ void cosine_kernel(const T* x, const T* dy, T* out, int64_t rows, int
     const int64_t row = idx / packs;
     const int c0 = static_cast<int>(idx - row * packs) * V;
     float sa, ca;
-    sincos_reduced(angle_per_pos * static_cast<double>(offset + row % n), sa, ca);
+    sincos_reduced(angle_per_pos * static_cast<double>(row_position(row, n, offset, starts, heads)), sa, ca);
     float xv[V];
     load_vec<V>(x + row * d + c0, xv);
     if (!backward) {
@@ -234,7 +242,7 @@ __global__ void random_backward_kernel(const T* x, const T* w, const T* y, const
 // sine and cosine see |angle| ≤ π whatever the position (the CPU op computes the angle in double too).
 template <class T, int V>
 __global__ void rope_kernel(const T* x, T* y, int64_t bh, int64_t n, int d, int64_t offset, double log_base,
-                            float sign) {
+                            float sign, const int32_t* starts, int64_t heads) {
   extern __shared__ double theta[];  // [d / 2]
   for (int c = threadIdx.x; c < d / 2; c += blockDim.x)
     theta[c] = exp(-2.0 * static_cast<double>(c) / static_cast<double>(d) * log_base);
@@ -245,7 +253,7 @@ __global__ void rope_kernel(const T* x, T* y, int64_t bh, int64_t n, int d, int6
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t row = idx / packs;
     const int c0 = static_cast<int>(idx - row * packs) * V;  // first element of this thread's pack
-    const double pos = static_cast<double>(offset + row % n);
+    const double pos = static_cast<double>(row_position(row, n, offset, starts, heads));
     float v[V], out[V];
     if constexpr (V == 2) {  // rows not aligned for 16-byte accesses: element by element
       v[0] = to_float(x[row * d + c0]);
@@ -672,7 +680,7 @@ void with_head_capacity(const char* op, int64_t d, int64_t e, F&& f) {
 
 // cosFormer's map (dy == nullptr) or its backward; the angle of row i is π/(2M)·(offset + i % n).
 void launch_cosine(const char* name, const void* x, const void* dy, void* out, DType dtype, int64_t bh, int64_t n,
-                   int64_t d, int64_t max_context, int64_t offset) {
+                   int64_t d, int64_t max_context, int64_t offset, const int32_t* starts, int64_t heads) {
   if (bh * n * d <= 0) return;
   const double per_pos = 3.141592653589793238 / (2.0 * static_cast<double>(max_context));
   dispatch_float_bf16(name, dtype, [&](auto tag) {
@@ -681,7 +689,7 @@ void launch_cosine(const char* name, const void* x, const void* dy, void* out, D
       constexpr int V = decltype(width)::value;
       cosine_kernel<T, V><<<grid_for(bh * n * d / V, kThreads), kThreads, 0, lat::cuda::stream()>>>(
           static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(out), bh * n, n, static_cast<int>(d),
-          per_pos, offset, dy != nullptr);
+          per_pos, offset, dy != nullptr, starts, heads);
       LAT_CUDA_CHECK_LAUNCH();
     });
   });
@@ -714,13 +722,13 @@ void sigmoid_gate_backward(const void* x, const void* gate, const void* dy, void
 }
 
 void cosine_feature_forward(const void* x, void* y, DType dtype, int64_t bh, int64_t n, int64_t d,
-                            int64_t max_context, int64_t offset) {
-  launch_cosine("cosine_feature_map", x, nullptr, y, dtype, bh, n, d, max_context, offset);
+                            int64_t max_context, int64_t offset, const int32_t* starts, int64_t heads) {
+  launch_cosine("cosine_feature_map", x, nullptr, y, dtype, bh, n, d, max_context, offset, starts, heads);
 }
 
 void cosine_feature_backward(const void* x, const void* dy, void* dx, DType dtype, int64_t bh, int64_t n,
-                             int64_t d, int64_t max_context, int64_t offset) {
-  launch_cosine("cosine_feature_map backward", x, dy, dx, dtype, bh, n, d, max_context, offset);
+                             int64_t d, int64_t max_context, int64_t offset, const int32_t* starts, int64_t heads) {
+  launch_cosine("cosine_feature_map backward", x, dy, dx, dtype, bh, n, d, max_context, offset, starts, heads);
 }
 
 void random_feature_forward(const void* x, const void* w, bool is_query, const void* key_stabilizer, void* y,
@@ -771,7 +779,7 @@ void random_feature_backward(const void* x, const void* w, const void* y, const 
 }
 
 void rope_forward(const void* x, void* y, DType dtype, int64_t bh, int64_t n, int64_t d, int64_t offset, double base,
-                  bool inverse) {
+                  bool inverse, const int32_t* starts, int64_t heads) {
   if (bh * n * d <= 0) return;
   dispatch_float_bf16("rope", dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -781,7 +789,7 @@ void rope_forward(const void* x, void* y, DType dtype, int64_t bh, int64_t n, in
       if (smem > 48 * 1024) set_smem(rope_kernel<T, V>, smem);
       rope_kernel<T, V><<<grid_for(bh * n * d / V, kThreads), kThreads, smem, lat::cuda::stream()>>>(
           static_cast<const T*>(x), static_cast<T*>(y), bh, n, static_cast<int>(d), offset, std::log(base),
-          inverse ? -1.0f : 1.0f);
+          inverse ? -1.0f : 1.0f, starts, heads);
       LAT_CUDA_CHECK_LAUNCH();
     });
   });

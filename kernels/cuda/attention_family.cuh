@@ -16,11 +16,14 @@ namespace lat::kernels::cuda {
 // --- feature maps; x: [bh, n, d] rows
 void elu1_forward(const void* x, void* y, DType dtype, int64_t count);
 void elu1_backward(const void* x, const void* dy, void* dx, DType dtype, int64_t count);
-// y: [bh, n, 2d]; position of row i is offset + i.
+// y: [bh, n, 2d]; position of row i is offset + i, less its document's start with document_starts (i32 [bh / heads,
+// n] on the device, kernels/documents.h; null: none).
 void cosine_feature_forward(const void* x, void* y, DType dtype, int64_t bh, int64_t n, int64_t d,
-                            int64_t max_context, int64_t offset);
+                            int64_t max_context, int64_t offset, const int32_t* document_starts = nullptr,
+                            int64_t heads = 1);
 void cosine_feature_backward(const void* x, const void* dy, void* dx, DType dtype, int64_t bh, int64_t n,
-                             int64_t d, int64_t max_context, int64_t offset);
+                             int64_t d, int64_t max_context, int64_t offset, const int32_t* document_starts = nullptr,
+                             int64_t heads = 1);
 // w: [m, d] (dtype); y: [bh, n, m]; stabilizer: [bh, n] (queries) or [bh] (keys), dtype; key_stabilizer:
 // [bh] or null (keys take the max over their sequence then). Keys use the constant as stored (rounded to
 // dtype, so a streaming chunk given it back uses the same value); queries use the fp32 row maximum (it cancels
@@ -30,9 +33,9 @@ void random_feature_forward(const void* x, const void* w, bool is_query, const v
 void random_feature_backward(const void* x, const void* w, const void* y, const void* dy, void* dx, DType dtype,
                              int64_t rows, int64_t d, int64_t m);
 
-// --- RoPE on [bh, n, d] (d even); inverse rotates by −angle (the backward).
+// --- RoPE on [bh, n, d] (d even); inverse rotates by −angle (the backward). Positions as cosFormer's above.
 void rope_forward(const void* x, void* y, DType dtype, int64_t bh, int64_t n, int64_t d, int64_t offset,
-                  double base, bool inverse);
+                  double base, bool inverse, const int32_t* document_starts = nullptr, int64_t heads = 1);
 
 // --- output forms; x, y: [rows, e]; inv_rms: [rows] fp32.
 void head_rmsnorm_forward(const void* x, float eps, void* y, float* inv_rms, DType dtype, int64_t rows, int64_t e);

@@ -103,14 +103,18 @@ void la2_backward_bf16(const La2Backward& b);
 
 // Generic path; contiguous q/k/v/o/gradients of `dtype` (F32 or BF16), states f32 (nullable as above). The
 // state lives in shared memory when it fits; otherwise (e.g. d = 256) in state_workspace,
-// la2_generic_workspace_floats(...) floats (null when that is 0).
+// la2_generic_workspace_floats(...) floats (null when that is 0). document_starts: i32 [batch, n] on the device
+// (kernels/documents.h) or null: the state is zero at every document start, and a document that starts at
+// position 0 reads no initial state.
 int64_t la2_generic_workspace_floats(int64_t bh, int64_t m, int64_t e);
 void la2_forward_generic(DType dtype, const void* q, const void* k, const void* v, const float* log_decay,
                          const float* initial_state, void* o, float* final_state, int64_t batch, int64_t heads,
-                         int64_t n, int64_t m, int64_t e, float* state_workspace);
+                         int64_t n, int64_t m, int64_t e, float* state_workspace,
+                         const int32_t* document_starts = nullptr);
 void la2_backward_generic(DType dtype, const void* q, const void* k, const void* v, const float* log_decay,
                           const float* initial_state, const void* grad_out, const float* grad_final_state,
                           void* grad_q, void* grad_k, void* grad_v, float* grad_initial_state, int64_t batch,
-                          int64_t heads, int64_t n, int64_t m, int64_t e, float* state_workspace);
+                          int64_t heads, int64_t n, int64_t m, int64_t e, float* state_workspace,
+                          const int32_t* document_starts = nullptr);
 
 }  // namespace lat::kernels::cuda

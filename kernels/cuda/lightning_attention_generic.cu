@@ -23,13 +23,19 @@ __device__ __forceinline__ void row_in(float* dst, const T* src, int len) {
   for (int i = threadIdx.x; i < len; i += blockDim.x) dst[i] = to_float(src[i]);
 }
 
+// Whether a document begins at token t of this sequence's starts (kernels/documents.h; null: none does): its
+// tokens then read no earlier state.
+__device__ __forceinline__ bool document_begins(const int32_t* starts, int64_t t) {
+  return starts != nullptr && static_cast<int64_t>(starts[t]) == t;
+}
+
 // Generic per-token recurrence (fp32 state, row stride odd to avoid bank conflicts; in shared memory, or in the
 // global workspace state_ws [bh][m][e | 1] when it does not fit, e.g. d = 256).
-// U_t = S(t) + k_t v_tᵀ, o_t = q_tᵀ U_t, S(t+1) = λ U_t.
+// U_t = S(t) + k_t v_tᵀ, o_t = q_tᵀ U_t, S(t+1) = λ U_t; with document starts S(t) reads as 0 where one begins.
 template <class T>
 __global__ void la2_generic_fwd_kernel(const T* q, const T* k, const T* v, const float* log_decay, int heads,
                                        const float* init, T* o, float* final_state, int64_t n, int m, int e,
-                                       float* state_ws) {
+                                       float* state_ws, const int32_t* document_starts) {
   extern __shared__ float gsm[];
   const int ld = e | 1;
   const int64_t bh = blockIdx.x;
@@ -37,9 +43,11 @@ __global__ void la2_generic_fwd_kernel(const T* q, const T* k, const T* v, const
   float* sq = state_ws ? gsm : S + m * ld;
   float* sk = sq + m;
   const float lam = expf(-log_decay[bh % heads]);
+  const int32_t* starts = document_starts ? document_starts + (bh / heads) * n : nullptr;
   state_in(S, ld, init ? init + bh * m * e : nullptr, m, e);
   for (int64_t t = 0; t < n; ++t) {
     const int64_t rq = (bh * n + t) * m, rv = (bh * n + t) * e;
+    const bool fresh = document_begins(starts, t);
     row_in(sq, q + rq, m);
     row_in(sk, k + rq, m);
     __syncthreads();
@@ -47,7 +55,7 @@ __global__ void la2_generic_fwd_kernel(const T* q, const T* k, const T* v, const
       const float vj = to_float(v[rv + j]);
       float acc = 0.f;
       for (int i = 0; i < m; ++i) {
-        const float u = S[i * ld + j] + sk[i] * vj;
+        const float u = (fresh ? 0.f : S[i * ld + j]) + sk[i] * vj;
         acc += sq[i] * u;
         S[i * ld + j] = lam * u;
       }
@@ -58,11 +66,13 @@ __global__ void la2_generic_fwd_kernel(const T* q, const T* k, const T* v, const
   if (final_state) state_out(S, ld, final_state + bh * m * e, m, e);
 }
 
-// dq_t = U_t g_t; reverse: dU_t = q_t g_tᵀ + λ dS(t+1), dk_t = dU_t v_t, dv_t = dU_tᵀ k_t, dS(t) = dU_t.
+// dq_t = U_t g_t; reverse: dU_t = q_t g_tᵀ + λ dS(t+1), dk_t = dU_t v_t, dv_t = dU_tᵀ k_t, dS(t) = dU_t. With
+// document starts, dS(t) = 0 where a document begins at t (S(t) was not read there).
 template <class T>
 __global__ void la2_generic_bwd_kernel(const T* q, const T* k, const T* v, const float* log_decay, int heads,
                                        const float* init, const T* go, const float* gfinal, T* dq, T* dk, T* dv,
-                                       float* ginit, int64_t n, int m, int e, float* state_ws) {
+                                       float* ginit, int64_t n, int m, int e, float* state_ws,
+                                       const int32_t* document_starts) {
   extern __shared__ float gsm[];
   const int ld = e | 1;
   const int64_t bh = blockIdx.x;
@@ -72,9 +82,11 @@ __global__ void la2_generic_bwd_kernel(const T* q, const T* k, const T* v, const
   float* sv = sk + m;
   float* sg = sv + e;
   const float lam = expf(-log_decay[bh % heads]);
+  const int32_t* starts = document_starts ? document_starts + (bh / heads) * n : nullptr;
   state_in(S, ld, init ? init + bh * m * e : nullptr, m, e);
   for (int64_t t = 0; t < n; ++t) {
     const int64_t rq = (bh * n + t) * m, rv = (bh * n + t) * e;
+    const bool fresh = document_begins(starts, t);
     row_in(sk, k + rq, m);
     row_in(sv, v + rv, e);
     row_in(sg, go + rv, e);
@@ -82,7 +94,7 @@ __global__ void la2_generic_bwd_kernel(const T* q, const T* k, const T* v, const
     for (int i = threadIdx.x; i < m; i += blockDim.x) {
       float acc = 0.f;
       for (int j = 0; j < e; ++j) {
-        const float u = S[i * ld + j] + sk[i] * sv[j];
+        const float u = (fresh ? 0.f : S[i * ld + j]) + sk[i] * sv[j];
         acc += u * sg[j];
         S[i * ld + j] = lam * u;
       }
@@ -94,6 +106,8 @@ __global__ void la2_generic_bwd_kernel(const T* q, const T* k, const T* v, const
   __syncthreads();
   for (int64_t t = n - 1; t >= 0; --t) {
     const int64_t rq = (bh * n + t) * m, rv = (bh * n + t) * e;
+    // λ dS(t+1) reaches U_t unless a document begins at t + 1.
+    const bool next_fresh = t + 1 < n && document_begins(starts, t + 1);
     row_in(sq, q + rq, m);
     row_in(sk, k + rq, m);
     row_in(sv, v + rv, e);
@@ -102,7 +116,7 @@ __global__ void la2_generic_bwd_kernel(const T* q, const T* k, const T* v, const
     for (int i = threadIdx.x; i < m; i += blockDim.x) {
       float acc = 0.f;
       for (int j = 0; j < e; ++j) {
-        const float du = sq[i] * sg[j] + lam * S[i * ld + j];
+        const float du = sq[i] * sg[j] + (next_fresh ? 0.f : lam * S[i * ld + j]);
         acc += du * sv[j];
         S[i * ld + j] = du;
       }
@@ -116,7 +130,13 @@ __global__ void la2_generic_bwd_kernel(const T* q, const T* k, const T* v, const
     }
     __syncthreads();
   }
-  if (ginit) state_out(S, ld, ginit + bh * m * e, m, e);
+  if (ginit) {
+    if (n > 0 && document_begins(starts, 0)) {
+      for (int idx = threadIdx.x; idx < m * e; idx += blockDim.x) ginit[bh * m * e + idx] = 0.f;  // S(0) unread
+    } else {
+      state_out(S, ld, ginit + bh * m * e, m, e);
+    }
+  }
 }
 
 constexpr size_t kGenericSmemLimit = 220 * 1024;
@@ -153,7 +173,7 @@ int64_t la2_generic_workspace_floats(int64_t bh, int64_t m, int64_t e) {
 
 void la2_forward_generic(DType dtype, const void* q, const void* k, const void* v, const float* log_decay,
                          const float* initial_state, void* o, float* final_state, int64_t batch, int64_t heads,
-                         int64_t n, int64_t m, int64_t e, float* state_workspace) {
+                         int64_t n, int64_t m, int64_t e, float* state_workspace, const int32_t* document_starts) {
   const GenericLaunch l = generic_launch(m, e, state_workspace);
   dispatch_float_bf16("lightning_attention (CUDA generic path)", dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -162,7 +182,7 @@ void la2_forward_generic(DType dtype, const void* q, const void* k, const void* 
     la2_generic_fwd_kernel<T><<<static_cast<unsigned>(batch * heads), l.threads, l.smem, ::lat::cuda::stream()>>>(
         static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), log_decay,
         static_cast<int>(heads), initial_state, static_cast<T*>(o), final_state, n, static_cast<int>(m),
-        static_cast<int>(e), l.state_ws);
+        static_cast<int>(e), l.state_ws, document_starts);
   });
   LAT_CUDA_CHECK_LAUNCH();
 }
@@ -170,7 +190,8 @@ void la2_forward_generic(DType dtype, const void* q, const void* k, const void* 
 void la2_backward_generic(DType dtype, const void* q, const void* k, const void* v, const float* log_decay,
                           const float* initial_state, const void* grad_out, const float* grad_final_state,
                           void* grad_q, void* grad_k, void* grad_v, float* grad_initial_state, int64_t batch,
-                          int64_t heads, int64_t n, int64_t m, int64_t e, float* state_workspace) {
+                          int64_t heads, int64_t n, int64_t m, int64_t e, float* state_workspace,
+                          const int32_t* document_starts) {
   const GenericLaunch l = generic_launch(m, e, state_workspace);
   dispatch_float_bf16("lightning_attention_backward (CUDA generic path)", dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -180,7 +201,7 @@ void la2_backward_generic(DType dtype, const void* q, const void* k, const void*
         static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), log_decay,
         static_cast<int>(heads), initial_state, static_cast<const T*>(grad_out), grad_final_state,
         static_cast<T*>(grad_q), static_cast<T*>(grad_k), static_cast<T*>(grad_v), grad_initial_state, n,
-        static_cast<int>(m), static_cast<int>(e), l.state_ws);
+        static_cast<int>(m), static_cast<int>(e), l.state_ws, document_starts);
   });
   LAT_CUDA_CHECK_LAUNCH();
 }

@@ -196,8 +196,8 @@ TEST_CASE("recipe: to_toml writes every key and parses back to an identical reci
   CHECK(Recipe::from_string(odd.to_toml()) == odd);
   // 56 + data.val_path, test_path, test_pattern, random_non_queries, test_examples + model.mlp + training.threads
   // + data.tokenizer + training.recompute, max_skipped_steps, skip_loss_z, skip_norm_z + checkpoint.async
-  // + distributed.zero
-  CHECK(Recipe::keys().size() == 70);
+  // + distributed.zero + data.document_boundaries, eot_token
+  CHECK(Recipe::keys().size() == 72);
 }
 
 TEST_CASE("recipe: include composes, nested, relative to the including file, later values win") {
