@@ -103,8 +103,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "document boundaries: the other attention ops on packed documents equal each document alone (RoPE; "
-    "cosFormer; FAVOR+; softmax; key shift)") {
+    "document boundaries: the other attention ops on packed documents equal each document alone (RoPE, "
+    "cosFormer, FAVOR+, softmax, key shift)") {
   const int64_t d = 4;
   const DocumentLayout layout = testing::edge_case_layout();
   const Tensor w = kernels::draw_random_features(11, 0, 0, 6, d);  // FAVOR+ W, fixed

@@ -41,7 +41,7 @@ TEST_CASE("cast: forward converts, backward returns the gradient in the input's 
   CHECK(cast(x, DType::F64).id() == x.id());      // same dtype: the variable itself, nothing recorded
 }
 
-TEST_CASE("linear and rmsnorm cast their parameter to the activation dtype; its gradient keeps the parameter's") {
+TEST_CASE("linear and rmsnorm cast their parameter to the activation dtype, its gradient keeps the parameter's") {
   const Tensor x0 = random_tensor(Shape{4, 7, 6}, DType::F32, 3);
   const Tensor w0 = random_tensor(Shape{5, 6}, DType::F64, 4);
   const Tensor g0 = random_tensor(Shape{5}, DType::F64, 5);

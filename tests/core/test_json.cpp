@@ -72,7 +72,7 @@ TEST_SUITE("core json") {
     CHECK(error_of([] { Json::parse("", "f"); }) == "f: byte 0: unexpected end of text, expected a value");
   }
 
-  TEST_CASE("typed reads name the key; files name their path") {
+  TEST_CASE("typed reads name the key, files name their path") {
     const Json j = Json::parse(R"({"lr": "fast", "n": 2.5})", "f");
     CHECK(error_of([&] { j.at("lr").as_double("lr"); }) == "lr should be a number, not a string");
     CHECK(error_of([&] { j.at("n").as_int("n"); }) == "n should be an integer, not 2.5");

@@ -134,7 +134,7 @@ TEST_CASE("bpe: added tokens are matched before pre-tokenization, unless the tex
   CHECK(!t.document_token());
 }
 
-TEST_CASE("bpe: byte fallback tokens stand for bytes the vocabulary lacks; a byte with neither is refused") {
+TEST_CASE("bpe: byte fallback tokens stand for bytes the vocabulary lacks, a byte with neither is refused") {
   std::vector<BpeTokenizer::Token> tokens(256);
   for (int b = 0; b < 255; ++b) tokens[static_cast<size_t>(b)].bytes = std::string(1, static_cast<char>(b));
   tokens[255].bytes = "<0xFF>";

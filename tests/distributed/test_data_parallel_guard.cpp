@@ -35,7 +35,7 @@ TEST_CASE("2 ranks with block recompute equal 2 ranks without it bit for bit and
   }
 }
 
-TEST_CASE("an out-of-vocabulary target on rank 1 only makes both ranks skip the step; training goes on") {
+TEST_CASE("an out-of-vocabulary target on rank 1 only makes both ranks skip the step, training goes on") {
   TempDir dir("dp_guard");
   write_inputs(dir);
   const ShellResult r = lat_train(2, common_args(dir, "bad", 4) + " --set logging.level=info",

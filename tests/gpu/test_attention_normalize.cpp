@@ -11,7 +11,7 @@ using namespace lat;
 using namespace lat::gpu_test;
 
 
-TEST_CASE("normalised-form helpers on CUDA equal the CPU ones (augment, normalise, backward; [num | den] slices "
+TEST_CASE("normalised-form helpers on CUDA equal the CPU ones (augment, normalise, backward, [num | den] slices "
           "and separate tensors)") {
   for (DType dtype : {DType::F32, DType::BF16}) {
     const int64_t B = 2, H = 3, N = 37, e = 65;  // odd row length, rows not a multiple of a block

@@ -263,7 +263,7 @@ void run_normalized_case(int64_t b, int64_t h, int64_t n, int64_t d, double deca
   }
 }
 
-TEST_CASE("gpu: normalised form (fused tile kernel; generic path for other d) vs CPU double reference") {
+TEST_CASE("gpu: normalised form (fused tile kernel, generic path for other d) vs CPU double reference") {
   cuda::init(0);
   run_normalized_case(2, 3, 500, 128, 0.05, true);
   run_normalized_case(2, 70, 131, 64, 0.5, false);

@@ -53,7 +53,7 @@ TEST_SUITE("study runs") {
     CHECK(*c[5].accuracy == doctest::Approx(0.5));
   }
 
-  TEST_CASE("a resume from the last logged step continues the clock; a null loss reads as NaN") {
+  TEST_CASE("a resume from the last logged step continues the clock, a null loss reads as NaN") {
     const std::string text = row(10, 5.0, 10) + row(20, 4.0, 20) + row(30, 3.0, 0.5) +
                              "{\"step\": 40, \"loss\": null, \"elapsed_s\": 1.5}\n";
     const std::vector<CurvePoint> c = parse_metrics(text, "m.jsonl");

@@ -166,7 +166,7 @@ TEST_CASE("lat-export refuses to write over its input or any checkpoint") {
         0);  // replacing an export is fine
 }
 
-TEST_CASE("a fresh run refuses a run directory that holds a run; --overwrite clears it and starts over") {
+TEST_CASE("a fresh run refuses a run directory that holds a run, --overwrite clears it and starts over") {
   TinyRun t;
   REQUIRE(run_shell(t.train("")).exit_code == 0);
   check_refused(t.train(""), "run directory '" + t.run_dir + "' already holds a run", t.dir.path());
@@ -215,7 +215,7 @@ TEST_CASE(
   CHECK(slurp(t.ckpt(4)) == "damaged");  // kept, never deleted
 }
 
-TEST_CASE("--resume PATH refuses an older checkpoint while the run holds newer ones; the latest resumes") {
+TEST_CASE("--resume PATH refuses an older checkpoint while the run holds newer ones, the latest resumes") {
   TinyRun t;
   REQUIRE(run_shell(t.train("")).exit_code == 0);
   check_refused(t.train("--resume " + t.ckpt(2) + " --set training.steps=6"),
@@ -253,7 +253,7 @@ TEST_CASE("after a crash past the last checkpoint, metrics.jsonl holds each step
 }
 
 TEST_CASE(
-    "a stray checkpoint name is ignored with a warning, never 'stoll'; stale .tmp files are cleaned up") {
+    "a stray checkpoint name is ignored with a warning, never 'stoll', stale .tmp files are cleaned up") {
   TinyRun t;
   const std::string stray = t.dir.write("run/checkpoints/step_99999999999999999999.h5", "stray");
   const std::string stale_ckpt = t.dir.write("run/checkpoints/step_00000002.h5.tmp", "half");

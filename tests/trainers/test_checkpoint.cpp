@@ -248,7 +248,7 @@ TEST_CASE("checkpoint: scan_checkpoints skips a corrupt newest file and reports 
   CHECK(fs::exists(newest));  // skipped, not deleted
 }
 
-TEST_CASE("checkpoint: names are parsed safely; a stray name is ignored by listing, saving and pruning") {
+TEST_CASE("checkpoint: names are parsed safely, a stray name is ignored by listing, saving and pruning") {
   CHECK(checkpoint_step("step_00000100.h5") == 100);
   CHECK(checkpoint_step("step_9223372036854775807.h5") == std::numeric_limits<int64_t>::max());
   for (const char* bad : {"step_99999999999999999999.h5", "step_9223372036854775808.h5", "step_.h5", "step_-1.h5",

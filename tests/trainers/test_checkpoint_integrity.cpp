@@ -116,7 +116,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "run_isolated: a crash in the child is an error naming the signal; an exception keeps its message; a child "
+    "run_isolated: a crash in the child is an error naming the signal, an exception keeps its message, a child "
     "past its time limit is killed") {
   auto run = [](const std::function<void()>& fn, const std::string& on_crash) {
     run_isolated(fn, on_crash, "timed out", 30.0);

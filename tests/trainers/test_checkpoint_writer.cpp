@@ -32,7 +32,7 @@ void check_same(const Checkpoint& a, const Checkpoint& b) {
 
 }  // namespace
 
-TEST_CASE("checkpoint writer: async and sync writes read back exactly; one write at a time") {
+TEST_CASE("checkpoint writer: async and sync writes read back exactly, one write at a time") {
   TempDir dir("ckpt_writer");
   for (const bool async : {true, false}) {
     CAPTURE(async);

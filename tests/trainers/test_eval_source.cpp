@@ -177,7 +177,7 @@ TEST_CASE("eval sources (mqar): validation is the loader's tail, test indices fo
 }
 
 TEST_CASE(
-    "data.random_non_queries = false fills non-query positions with 0; true (Zoology) with random tokens") {
+    "data.random_non_queries = false fills non-query positions with 0, true (Zoology) with random tokens") {
   for (bool random_fill : {true, false}) {
     const Recipe r =
         Recipe::from_string(kTinyRecipe, "tiny.toml",
@@ -241,7 +241,7 @@ TEST_CASE("eval sources (shards): val_pattern and test_pattern, refused with the
   CHECK(none.find("nothing_*.bin") != std::string::npos);
 }
 
-TEST_CASE("held-out text that is missing or too short is an error naming the key; byte_level is text") {
+TEST_CASE("held-out text that is missing or too short is an error naming the key, byte_level is text") {
   TempDir dir("eval_errors");
   const std::string train = dir.write("train.txt", random_text(5, 5000));
   const std::string missing = dir / "nope.txt";

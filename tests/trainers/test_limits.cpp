@@ -137,7 +137,7 @@ TEST_CASE("limits: a diverged run stops after training.max_skipped_steps, naming
   CHECK(e.find("try a lower optimizer.lr than 1e+30") != std::string::npos);
 }
 
-TEST_CASE("limits: training.threads sets the CPU kernels' OpenMP threads; 0 keeps the default") {
+TEST_CASE("limits: training.threads sets the CPU kernels' OpenMP threads, 0 keeps the default") {
   TempDir dir("limits_threads");
   const int before = lat::cpu_threads();
   {

@@ -150,7 +150,7 @@ TEST_CASE("step guard: precedence of the reasons, and no z rule before warm-up o
 }
 
 TEST_CASE(
-    "step guard: a grad_scale of 0 leaves parameters and moments bit for bit; any other value moves them") {
+    "step guard: a grad_scale of 0 leaves parameters and moments bit for bit, any other value moves them") {
   Tensor p = Tensor::full(Shape{3}, 0.5, DType::F64), g = Tensor::full(Shape{3}, std::nan(""), DType::F64);
   Tensor m = Tensor::full(Shape{3}, 0.25, DType::F64), v = Tensor::full(Shape{3}, 0.125, DType::F64);
   kernels::AdamWStep s;
@@ -187,7 +187,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "step guard: NaN gradient at step 3 and a bad target at step 5 are skipped bit for bit; training goes "
+    "step guard: NaN gradient at step 3 and a bad target at step 5 are skipped bit for bit, training goes "
     "on") {
   TempDir dir("guard_session");
   trainers::TrainingSession session(tiny_recipe(dir), Device::cpu());
@@ -257,7 +257,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "step guard: too many skips in a row stop the run with one line; the last good checkpoint is kept") {
+    "step guard: too many skips in a row stop the run with one line, the last good checkpoint is kept") {
   TempDir dir("guard_stop");
   const std::string run = dir / "run";
   // Checkpoints every 2 steps, keep_last 1; steps 11, 12, 13 fail: the run stops at 13, naming it and its

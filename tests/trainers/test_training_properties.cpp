@@ -243,7 +243,7 @@ TEST_CASE("recipe: attention.max_context = training.seq_len is valid, one token 
                        doctest::Contains("training.seq_len = 32"), Error);
 }
 
-TEST_CASE("recipe: key_vocab = vocab leaves no values and is refused; rope checks the resolved (auto) head_dim") {
+TEST_CASE("recipe: key_vocab = vocab leaves no values and is refused, rope checks the resolved (auto) head_dim") {
   const std::vector<std::string> mqar = {"data.kind=\"mqar\"", "data.vocab=64", "data.num_kv_pairs=4"};
   auto with = [&](std::vector<std::string> extra) {
     extra.insert(extra.begin(), mqar.begin(), mqar.end());

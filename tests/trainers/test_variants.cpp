@@ -96,7 +96,7 @@ TEST_CASE("variants: FLOPs per token drop by the MLP's 6 x 3·d·hidden per laye
   CHECK(diff == doctest::Approx(6.0 * 4 * 3 * 128 * 384).epsilon(1e-12));
 }
 
-TEST_CASE("variants: FAVOR+ defaults to m = 2·head_dim and a redraw every 100 steps; explicit values win") {
+TEST_CASE("variants: FAVOR+ defaults to m = 2·head_dim and a redraw every 100 steps, explicit values win") {
   const Recipe r = Recipe::from_file(shipped("kjv/random.toml"));
   CHECK(r.attention.feature_dim == 0);
   CHECK(r.attention.redraw_interval == -1);
