@@ -272,7 +272,7 @@ class Parser {
   size_t pos_ = 0;
 };
 
-void write_string(std::string& out, const std::string& s) {
+void write_string(std::string& out, std::string_view s) {
   out += '"';
   for (char c : s) {
     switch (c) {
@@ -298,7 +298,7 @@ void write_string(std::string& out, const std::string& s) {
         out += "\\f";
         break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
           char buf[8];
           std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
           out += buf;
@@ -315,6 +315,12 @@ bool is_scalar(const Json& j) {
 }
 
 }  // namespace
+
+std::string quoted_string(std::string_view s) {
+  std::string out;
+  write_string(out, s);
+  return out;
+}
 
 std::string shortest_decimal(double value) {
   char buf[40];

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -85,6 +86,10 @@ class Json {
 // The shortest "%g" spelling that reads back as `value` ("0.003", "1e-05", "3"): learning rates in run
 // directory names and overrides use it too.
 std::string shortest_decimal(double value);
+
+// `s` as a quoted string literal: `"`, `\` and every control character (DEL included) escaped, the rest (UTF-8
+// included) as is. Valid JSON and a valid TOML basic string alike (trainers/recipe_text.h quotes with it).
+std::string quoted_string(std::string_view s);
 // The shortest decimal form of a finite double that reads back to the same double ("null" when not finite).
 std::string json_double(double v);
 

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <vector>
 
+#include "core/json.h"
+
 namespace lat::recipe_text {
 
 size_t edit_distance(std::string_view a, std::string_view b) {
@@ -70,32 +72,7 @@ std::string format_double(double x) {
 }
 
 std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-          out += fmt::format("\\u{:04X}", static_cast<unsigned>(static_cast<unsigned char>(c)));
-        else
-          out += c;
-    }
-  }
-  return out + "\"";
+  return quoted_string(s);
 }
 
 bool valid_utf8(std::string_view s) {

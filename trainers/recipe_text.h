@@ -17,7 +17,7 @@ std::string toml_type_name(const toml::node& node);
 std::string toml_value_text(const toml::node& node);
 // A double that reads back as a float in TOML (1 -> "1.0").
 std::string format_double(double x);
-// A TOML basic string with escapes, control characters as \uXXXX.
+// A TOML basic string with escapes, control characters as \b \t \n \f \r or \uXXXX (core/json.h quoted_string).
 std::string quote(std::string_view s);
 // True when `s` is well-formed UTF-8 (TOML strings must be; to_toml() could not write anything else back).
 bool valid_utf8(std::string_view s);
