@@ -15,23 +15,6 @@
 using namespace lat;
 using namespace lat::testing;
 
-namespace {
-
-std::vector<double> grad_norms(const std::string& metrics_path) {
-  std::ifstream in(metrics_path);
-  REQUIRE_MESSAGE(in.good(), "cannot read ", metrics_path);
-  std::vector<double> norms;
-  const std::string tag = "\"grad_norm\": ";
-  for (std::string line; std::getline(in, line);) {
-    const size_t at = line.find(tag);
-    REQUIRE_MESSAGE(at != std::string::npos, "no grad_norm in ", line);
-    norms.push_back(std::stod(line.substr(at + tag.size())));
-  }
-  return norms;
-}
-
-}  // namespace
-
 TEST_CASE("2 ranks without clipping track 1 rank: the reducer averages gradients, tokens_seen counts every rank") {
   TempDir dir("dp_noclip");
   write_inputs(dir);

@@ -27,19 +27,6 @@ const std::string kZero = " --set distributed.zero=1";
 const std::string kSmallBuckets = " --set distributed.bucket_mb=0.01";  // ~12 buckets of the tiny model
 const std::string kInfo = " --set logging.level=info";                  // the bucket and ZeRO-1 log lines
 
-std::vector<double> grad_norms(const std::string& metrics_path) {
-  std::ifstream in(metrics_path);
-  REQUIRE_MESSAGE(in.good(), "cannot read ", metrics_path);
-  std::vector<double> norms;
-  const std::string tag = "\"grad_norm\": ";
-  for (std::string line; std::getline(in, line);) {
-    const size_t at = line.find(tag);
-    REQUIRE_MESSAGE(at != std::string::npos, "no grad_norm in ", line);
-    norms.push_back(std::stod(line.substr(at + tag.size())));
-  }
-  return norms;
-}
-
 // The integers after `tag` in `output`, separated by ", " (e.g. the per-rank counts of the ZeRO-1 log line).
 std::vector<int64_t> numbers_after(const std::string& output, const std::string& tag) {
   const size_t at = output.find(tag);

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,20 @@ inline TensorDiff tensor_diff(const Tensor& a, const Tensor& b) {
     scale = std::max(scale, std::abs(static_cast<double>(x[i])));
   }
   return {norm2 > 0 ? std::sqrt(diff2 / norm2) : std::sqrt(diff2), scale > 0 ? diff_max / scale : diff_max};
+}
+
+// The grad_norm column of a metrics.jsonl, in row order.
+inline std::vector<double> grad_norms(const std::string& metrics_path) {
+  std::ifstream in(metrics_path);
+  REQUIRE_MESSAGE(in.good(), "cannot read ", metrics_path);
+  std::vector<double> norms;
+  const std::string tag = "\"grad_norm\": ";
+  for (std::string line; std::getline(in, line);) {
+    const size_t at = line.find(tag);
+    REQUIRE_MESSAGE(at != std::string::npos, "no grad_norm in ", line);
+    norms.push_back(std::stod(line.substr(at + tag.size())));
+  }
+  return norms;
 }
 
 }  // namespace lat::testing
